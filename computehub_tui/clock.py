@@ -1,0 +1,74 @@
+"""Injectable time (wall, monotonic, sleep): the real clock, and a manual clock tests move by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Wall time (Unix seconds), monotonic time, and a sleep that follows the same clock."""
+
+    def now(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class ManualClock:
+    """A clock that only moves when ``advance`` is called; sleepers wake when their time comes."""
+
+    def __init__(self, start: float = 1_790_000_000.0) -> None:
+        self._now = start
+        self._start = start
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._now - self._start
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + seconds, future))
+        await future
+
+    @property
+    def sleeper_count(self) -> int:
+        return sum(1 for _, future in self._sleepers if not future.done())
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking each sleeper due on the way in order, and let them run."""
+        target = self._now + seconds
+        while True:
+            due = [(at, f) for at, f in self._sleepers if at <= target and not f.done()]
+            if not due:
+                break
+            at, future = min(due, key=lambda item: item[0])
+            self._now = max(self._now, at)
+            future.set_result(None)
+            self._sleepers = [(a, f) for a, f in self._sleepers if not f.done()]
+            for _ in range(5):
+                await asyncio.sleep(0)
+        self._now = target
+        for _ in range(5):
+            await asyncio.sleep(0)

@@ -1,0 +1,258 @@
+"""Provider-neutral models: offers, instances, metric samples, capabilities and launch requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+PROVIDER_NAMES: tuple[str, ...] = ("vast", "runpod", "lambda", "tensordock")
+"""Every provider we know, in display order. Instance keys are ``provider:id``."""
+
+PROVIDER_TITLES: dict[str, str] = {
+    "vast": "Vast.ai",
+    "runpod": "RunPod",
+    "lambda": "Lambda",
+    "tensordock": "TensorDock",
+}
+
+
+class PricingKind(str, Enum):
+    """How an offer is billed: a guaranteed machine or one that can be taken back."""
+
+    ON_DEMAND = "on-demand"
+    INTERRUPTIBLE = "interruptible"
+
+
+class InstanceStatus(str, Enum):
+    """Our normalised lifecycle; each adapter maps its provider's raw status onto this."""
+
+    PROVISIONING = "provisioning"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    EXITED = "exited"
+    ERROR = "error"
+    TERMINATED = "terminated"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_billing_compute(self) -> bool:
+        """True while the provider charges the full hourly GPU price."""
+        return self in (InstanceStatus.PROVISIONING, InstanceStatus.STARTING, InstanceStatus.RUNNING)
+
+    @property
+    def is_transitional(self) -> bool:
+        return self in (InstanceStatus.PROVISIONING, InstanceStatus.STARTING)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do; shown to the user before an action so there are no surprises."""
+
+    can_stop: bool = True
+    can_restart: bool = True
+    bills_storage_while_stopped: bool = False
+    interruptible: bool = False
+    logs: bool = False
+    live_metrics: bool = False
+    notes: tuple[str, ...] = ()
+    """Plain-language caveats, e.g. "no stop — terminate only"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One rentable configuration at a quoted price.
+
+    ``price_hour`` is all-in for the whole offer (every GPU, with disk at the planned size).
+    ``quoted_at`` is a Unix timestamp in seconds.
+    """
+
+    provider: str
+    offer_id: str
+    gpu: str
+    gpu_count: int
+    vram_gb: float
+    vcpus: float
+    ram_gb: float
+    disk_gb: float
+    price_hour: float
+    pricing: PricingKind
+    location: str
+    reliability: float | None
+    available: bool
+    quoted_at: float
+    country: str = ""
+    cuda: float | None = None
+    inet_down_mbps: float | None = None
+    storage_gb_month: float | None = None
+    """Storage price in $/GB/month where the provider quotes one (it keeps billing when stopped)."""
+    min_bid: float | None = None
+    raw_gpu_name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """Provider-specific details an adapter needs to launch this offer again."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.offer_id}"
+
+    @property
+    def price_per_gpu_hour(self) -> float:
+        return self.price_hour / self.gpu_count if self.gpu_count else self.price_hour
+
+    @property
+    def total_vram_gb(self) -> float:
+        return self.vram_gb * self.gpu_count
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape printed by ``computehub-tui offers --json``."""
+        return {
+            "provider": self.provider,
+            "offer_id": self.offer_id,
+            "gpu": self.gpu,
+            "gpu_count": self.gpu_count,
+            "vram_gb": round(self.vram_gb, 1),
+            "vcpus": self.vcpus,
+            "ram_gb": round(self.ram_gb, 1),
+            "disk_gb": round(self.disk_gb, 1),
+            "price_hour": round(self.price_hour, 4),
+            "price_per_gpu_hour": round(self.price_per_gpu_hour, 4),
+            "pricing": self.pricing.value,
+            "location": self.location,
+            "reliability": None if self.reliability is None else round(self.reliability, 4),
+            "available": self.available,
+            "quoted_at": iso_utc(self.quoted_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SshEndpoint:
+    host: str
+    port: int
+    user: str = "root"
+
+    @property
+    def command(self) -> str:
+        """A ready-to-run command line."""
+        return f"ssh -p {self.port} {self.user}@{self.host}"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """One reading of an instance's live usage. Lists are per GPU; missing values are None."""
+
+    time: float
+    gpu_util: tuple[float, ...] = ()
+    vram_used_gb: tuple[float, ...] = ()
+    vram_total_gb: tuple[float, ...] = ()
+    gpu_temp_c: tuple[float, ...] = ()
+    cpu_pct: float | None = None
+    ram_pct: float | None = None
+
+    @property
+    def mean_gpu_util(self) -> float | None:
+        return sum(self.gpu_util) / len(self.gpu_util) if self.gpu_util else None
+
+    @property
+    def vram_pct(self) -> float | None:
+        total = sum(self.vram_total_gb)
+        if not self.vram_used_gb or total <= 0:
+            return None
+        return 100.0 * sum(self.vram_used_gb) / total
+
+    @property
+    def max_gpu_temp(self) -> float | None:
+        return max(self.gpu_temp_c) if self.gpu_temp_c else None
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """A machine on a bound account, whoever created it."""
+
+    provider: str
+    instance_id: str
+    label: str
+    status: InstanceStatus
+    provider_status: str
+    gpu: str
+    gpu_count: int
+    price_hour: float
+    ssh: SshEndpoint | None = None
+    ports: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    """Container port ("8888/tcp") to public "host:port"."""
+    started_at: float | None = None
+    location: str = ""
+    image: str = ""
+    metrics: MetricSample | None = None
+    storage_price_hour: float = 0.0
+    """What the instance still costs per hour while stopped (disk), where known."""
+    status_message: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.instance_id}"
+
+    @property
+    def current_price_hour(self) -> float:
+        """What this instance costs right now given its status."""
+        if self.status.is_billing_compute:
+            return self.price_hour
+        if self.status in (InstanceStatus.STOPPED, InstanceStatus.EXITED):
+            return self.storage_price_hour
+        return 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape printed by ``computehub-tui instances --json``."""
+        return {
+            "provider": self.provider,
+            "id": self.key,
+            "label": self.label,
+            "status": self.status.value,
+            "provider_status": self.provider_status,
+            "gpu": self.gpu,
+            "gpu_count": self.gpu_count,
+            "price_hour": round(self.price_hour, 4),
+            "ssh": self.ssh.command if self.ssh else None,
+            "gpu_util": list(self.metrics.gpu_util) if self.metrics and self.metrics.gpu_util else None,
+            "started_at": iso_utc(self.started_at) if self.started_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """Everything a user chose in the launch dialog, independent of provider."""
+
+    image: str
+    disk_gb: int = 20
+    label: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    ports: tuple[str, ...] = ("22/tcp",)
+    """Container ports as ``"8888/http"`` or ``"22/tcp"``."""
+    onstart: str = ""
+    jupyter: bool = False
+    bid_price: float | None = None
+    """Set for an interruptible launch: the $/h bid for the whole offer."""
+    ssh_key_name: str = ""
+    template: str = "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferQuery:
+    """What to ask each provider for; adapters translate it to their own filters."""
+
+    gpus: tuple[str, ...] = ()
+    """Canonical GPU names; empty means all."""
+    min_gpu_count: int = 1
+    max_price_hour: float | None = None
+    min_vram_gb: float | None = None
+    min_reliability: float = 0.95
+    pricing: tuple[PricingKind, ...] = (PricingKind.ON_DEMAND, PricingKind.INTERRUPTIBLE)
+    disk_gb: int = 20
+    """The disk the user plans to rent; prices are quoted all-in at this size."""
+    countries: tuple[str, ...] = ()
+    limit: int = 5000
+
+
+def iso_utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")

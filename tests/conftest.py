@@ -1,0 +1,24 @@
+"""Shared fixtures: isolated config/data dirs so no test touches the developer's home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point XDG dirs and provider key variables at nothing the developer owns."""
+    home = tmp_path / "home"
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+    for name in ("VAST_API_KEY", "RUNPOD_API_KEY", "LAMBDA_API_KEY", "TENSORDOCK_API_TOKEN",
+                 "COMPUTEHUB_PASSPHRASE_FILE", "COMPUTEHUB_VAST_URL", "COMPUTEHUB_RUNPOD_GRAPHQL_URL",
+                 "COMPUTEHUB_RUNPOD_REST_URL", "COMPUTEHUB_LAMBDA_URL", "COMPUTEHUB_TENSORDOCK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return home
