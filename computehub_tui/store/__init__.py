@@ -1,0 +1,8 @@
+"""Local SQLite persistence: instance snapshots, costs, price and metric history, audit, secrets."""
+
+from __future__ import annotations
+
+from computehub_tui.store.database import Store
+from computehub_tui.store.errors import StoreError
+
+__all__ = ["Store", "StoreError"]

@@ -1,0 +1,116 @@
+"""User configuration: where files live, the TOML config file, and environment overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_config_path, user_data_path
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+APP_NAME = "computehub-tui"
+CONFIG_FILE_NAME = "config.toml"
+INSTANCES_INTERVAL_FLOOR_S = 2.0
+
+ENDPOINT_ENV: dict[tuple[str, str], str] = {
+    ("vast", "url"): "COMPUTEHUB_VAST_URL",
+    ("runpod", "graphql_url"): "COMPUTEHUB_RUNPOD_GRAPHQL_URL",
+    ("runpod", "rest_url"): "COMPUTEHUB_RUNPOD_REST_URL",
+    ("lambda", "url"): "COMPUTEHUB_LAMBDA_URL",
+    ("tensordock", "url"): "COMPUTEHUB_TENSORDOCK_URL",
+}
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message names the file and the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VastSettings(_Section):
+    enabled: bool = True
+    url: str = "https://console.vast.ai"
+
+
+class RunpodSettings(_Section):
+    enabled: bool = True
+    graphql_url: str = "https://api.runpod.io/graphql"
+    rest_url: str = "https://api.runpod.io/v2"
+
+
+class LambdaSettings(_Section):
+    enabled: bool = True
+    url: str = "https://cloud.lambda.ai/api/v1"
+    ssh_key_name: str = ""
+    """The name of an SSH key registered at cloud.lambda.ai; Lambda requires exactly one per launch."""
+
+
+class TensordockSettings(_Section):
+    enabled: bool = True
+    url: str = "https://dashboard.tensordock.com/api/v2"
+    ssh_public_key: str = ""
+    """Public key text (ssh-ed25519 …) put on new TensorDock VMs."""
+
+
+class Config(_Section):
+    """Everything a user can set in ``config.toml``; every field has a sensible default."""
+
+    offers_interval_s: float = Field(60.0, ge=10.0)
+    instances_interval_s: float = Field(5.0)
+    default_disk_gb: int = Field(20, ge=1, le=10_000)
+    min_reliability: float = Field(0.95, ge=0.0, le=1.0)
+    demo_seed: int = 42
+    vast: VastSettings = VastSettings()
+    runpod: RunpodSettings = RunpodSettings()
+    lambda_: LambdaSettings = Field(LambdaSettings(), alias="lambda")
+    tensordock: TensordockSettings = TensordockSettings()
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("instances_interval_s")
+    @classmethod
+    def _floor_interval(cls, value: float) -> float:
+        # Polling faster than this only burns the provider's rate limit (k9s uses the same floor).
+        return max(INSTANCES_INTERVAL_FLOOR_S, value)
+
+    def provider_settings(self, provider: str) -> _Section:
+        return {"vast": self.vast, "runpod": self.runpod, "lambda": self.lambda_,
+                "tensordock": self.tensordock}[provider]
+
+
+def default_config_dir() -> Path:
+    return user_config_path(APP_NAME, appauthor=False)
+
+
+def default_data_dir() -> Path:
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (missing file = defaults) and apply the endpoint environment variables."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None and path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML ({error})") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read ({error})") from None
+    for (section, field), variable in ENDPOINT_ENV.items():
+        if environ.get(variable):
+            raw.setdefault(section, {})
+            if isinstance(raw[section], dict):
+                raw[section][field] = environ[variable]
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        source = str(path) if path is not None else "configuration"
+        raise ConfigError(f"{source}: field '{where}': {first['msg']}") from None

@@ -1,0 +1,96 @@
+"""Typed engine events and the bus that carries them to the UI, the CLI and tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHealth:
+    """How one provider is doing, for the header chips and the settings screen."""
+
+    provider: str
+    state: str = "waiting"
+    """waiting | ok | stale | rate-limited | auth-error | down | circuit-open"""
+    last_error: str = ""
+    offers_at: float | None = None
+    """When offers were last fetched successfully."""
+    instances_at: float | None = None
+    """When instances were last fetched successfully."""
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.state in ("ok", "waiting")
+
+
+@dataclass(frozen=True, slots=True)
+class OffersUpdated:
+    provider: str
+    count: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class InstancesUpdated:
+    provider: str
+    count: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSampled:
+    at: float
+    instance_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHealthChanged:
+    health: ProviderHealth
+
+
+@dataclass(frozen=True, slots=True)
+class ActionStarted:
+    action: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFinished:
+    action: str
+    target: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpendUpdated:
+    burn_rate_hour: float
+    spend_today: float
+
+
+EngineEvent = (
+    OffersUpdated | InstancesUpdated | MetricsSampled | ProviderHealthChanged | ActionStarted
+    | ActionFinished | SpendUpdated
+)
+
+
+class EventBus:
+    """Synchronous fan-out; subscribers must be quick and must not raise (errors are logged)."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[EngineEvent], None]] = []
+
+    def subscribe(self, callback: Callable[[EngineEvent], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def publish(self, event: EngineEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a broken subscriber must not stop the engine
+                log.exception("event subscriber failed on %s", type(event).__name__)

@@ -1,0 +1,386 @@
+"""The Hub: the one facade the UI and CLI call — polling, last-good data, actions, cost, events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from computehub_tui.clock import Clock
+from computehub_tui.domain.history import price_stats
+from computehub_tui.domain.pricing import split_plausible
+from computehub_tui.domain.models import (
+    Capabilities,
+    Instance,
+    InstanceStatus,
+    LaunchSpec,
+    MetricSample,
+    Offer,
+    OfferQuery,
+)
+from computehub_tui.engine.events import (
+    ActionFinished,
+    ActionStarted,
+    EventBus,
+    InstancesUpdated,
+    MetricsSampled,
+    OffersUpdated,
+    ProviderHealth,
+    ProviderHealthChanged,
+    SpendUpdated,
+)
+from computehub_tui.providers.base import (
+    AuthError,
+    NotFoundError,
+    Provider,
+    ProviderError,
+    RateLimitedError,
+    UnavailableError,
+)
+from computehub_tui.store import Store
+
+log = logging.getLogger(__name__)
+
+METRIC_HISTORY_SAMPLES = 720
+"""Samples kept in memory per instance for sparklines (an hour at the default 5 s)."""
+ACTIONS = ("start", "stop", "restart", "destroy")
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    offers_interval_s: float = 60.0
+    instances_interval_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    key: str
+    ok: bool
+    message: str
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``"vast:123"`` → ``("vast", "123")``; raises ValueError for anything else."""
+    provider, sep, instance_id = key.partition(":")
+    if not sep or not provider or not instance_id:
+        raise ValueError(f"instance IDs look like provider:id (e.g. vast:1234567), not {key!r}")
+    return provider, instance_id
+
+
+class Hub:
+    """Owns provider state. Polls each provider on its own schedule; one failing provider keeps
+    its last good data (marked stale) and never blanks the others."""
+
+    def __init__(
+        self,
+        providers: dict[str, Provider],
+        store: Store,
+        clock: Clock,
+        *,
+        offer_query: OfferQuery | None = None,
+        poll: PollSettings | None = None,
+        demo: bool = False,
+    ) -> None:
+        self.providers = providers
+        self.store = store
+        self.clock = clock
+        self.offer_query = offer_query or OfferQuery()
+        self.poll = poll or PollSettings()
+        self.demo = demo
+        self.bus = EventBus()
+        self._offers: dict[str, list[Offer]] = {name: [] for name in providers}
+        self._all_offers: list[Offer] | None = []
+        self._instances: dict[str, list[Instance]] = {name: [] for name in providers}
+        self._health: dict[str, ProviderHealth] = {name: ProviderHealth(name) for name in providers}
+        self._metrics: dict[str, deque[MetricSample]] = {}
+        self._costs: dict[str, float] = {}
+        self._last_accrual: dict[str, float] = {}
+        self._spend_today = 0.0
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._retry_after: dict[tuple[str, str], float] = {}
+        self._failures: dict[tuple[str, str], tuple[str, str]] = {}
+        self.implausible_counts: dict[str, int] = {name: 0 for name in providers}
+        """Offers dropped per provider for zero or absurd prices (shown, never ranked)."""
+        self.offers_version = 0
+        """Bumped on every offers change so views can skip work when nothing moved."""
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def load_snapshot(self) -> None:
+        """Show the last known instances and costs before the first poll answers."""
+        remembered = await self.store.load_instances()
+        for instance in remembered:
+            if instance.provider in self._instances:
+                self._instances[instance.provider].append(instance)
+        self._costs = await self.store.instance_costs()
+        await self._refresh_spend()
+
+    async def run(self) -> None:
+        """Poll every provider until cancelled."""
+        loops = []
+        for name in self.providers:
+            loops.append(self._loop(name, "instances", self.poll.instances_interval_s))
+            loops.append(self._loop(name, "offers", self.poll.offers_interval_s))
+        await asyncio.gather(*loops)
+
+    async def _loop(self, provider: str, what: str, interval: float) -> None:
+        refresh = self.refresh_instances if what == "instances" else self.refresh_offers
+        while True:
+            await refresh(provider)
+            wait = max(interval, self._retry_after.pop((provider, what), 0.0))
+            await self.clock.sleep(wait)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def offers(self) -> list[Offer]:
+        """Every provider's current offers (last good data for failing providers)."""
+        if self._all_offers is None:
+            self._all_offers = [offer for offers in self._offers.values() for offer in offers]
+        return self._all_offers
+
+    def instances(self) -> list[Instance]:
+        return [instance for instances in self._instances.values() for instance in instances]
+
+    def instance(self, key: str) -> Instance | None:
+        return next((i for i in self.instances() if i.key == key), None)
+
+    def health(self) -> list[ProviderHealth]:
+        return [self._health[name] for name in self.providers]
+
+    def capabilities(self, provider: str) -> Capabilities:
+        return self.providers[provider].capabilities
+
+    def metric_history(self, key: str) -> Sequence[MetricSample]:
+        return self._metrics.get(key, ())
+
+    def cost_so_far(self, key: str) -> float:
+        return self._costs.get(key, 0.0)
+
+    def burn_rate(self) -> float:
+        """What every instance on every account costs per hour right now."""
+        return sum(instance.current_price_hour for instance in self.instances())
+
+    def spend_today(self) -> float:
+        return self._spend_today
+
+    def is_stale(self, provider: str, what: str = "instances") -> bool:
+        health = self._health[provider]
+        at = health.instances_at if what == "instances" else health.offers_at
+        interval = self.poll.instances_interval_s if what == "instances" else self.poll.offers_interval_s
+        return at is None or self.clock.now() - at > 2 * interval
+
+    # -- polling ----------------------------------------------------------------------------
+
+    async def refresh_offers(self, provider: str) -> bool:
+        """Fetch one provider's offers; on failure keep the last good ones. True on success."""
+        async with self._lock(provider, "offers"):
+            try:
+                offers = await self.providers[provider].list_offers(self.offer_query)
+            except Exception as error:  # noqa: BLE001 - any failure keeps the last good data
+                self._record_failure(provider, "offers", error)
+                return False
+            now = self.clock.now()
+            offers, self.implausible_counts[provider] = split_plausible(offers)
+            self._offers[provider] = offers
+            self._all_offers = None
+            self.offers_version += 1
+            self._set_health(provider, offers_at=now)
+            await self._store_call(self.store.record_price_stats(price_stats(offers, now)))
+            self.bus.publish(OffersUpdated(provider, len(offers), now))
+            return True
+
+    async def refresh_instances(self, provider: str) -> bool:
+        """Fetch one provider's instances and live metrics; accrue cost. True on success."""
+        async with self._lock(provider, "instances"):
+            try:
+                instances = await self.providers[provider].list_instances()
+            except Exception as error:  # noqa: BLE001
+                self._record_failure(provider, "instances", error)
+                return False
+            now = self.clock.now()
+            instances = [i for i in instances if i.status is not InstanceStatus.TERMINATED or i.key in self._costs]
+            self._instances[provider] = instances
+            self._set_health(provider, instances_at=now)
+            samples = self._collect_metrics(instances)
+            await self._accrue_costs(instances, now)
+            await self._store_call(self.store.save_instances(provider, instances, now))
+            if samples:
+                await self._store_call(self.store.add_metric_samples(samples))
+            self.bus.publish(InstancesUpdated(provider, len(instances), now))
+            if samples:
+                self.bus.publish(MetricsSampled(now, tuple(key for key, _ in samples)))
+            self.bus.publish(SpendUpdated(self.burn_rate(), self._spend_today))
+            return True
+
+    async def refresh_all(self) -> None:
+        await asyncio.gather(*(self.refresh_instances(name) for name in self.providers),
+                             *(self.refresh_offers(name) for name in self.providers))
+
+    def _collect_metrics(self, instances: Iterable[Instance]) -> list[tuple[str, MetricSample]]:
+        samples = []
+        for instance in instances:
+            sample = instance.metrics
+            if sample is None or instance.status is not InstanceStatus.RUNNING:
+                continue
+            history = self._metrics.setdefault(instance.key, deque(maxlen=METRIC_HISTORY_SAMPLES))
+            if history and history[-1].time >= sample.time:
+                continue
+            history.append(sample)
+            samples.append((instance.key, sample))
+        return samples
+
+    async def _accrue_costs(self, instances: Iterable[Instance], now: float) -> None:
+        increments: list[tuple[str, float, float]] = []
+        for instance in instances:
+            key = instance.key
+            last = self._last_accrual.get(key)
+            self._last_accrual[key] = now
+            rate = instance.current_price_hour
+            if last is None:
+                if key not in self._costs and instance.started_at and instance.status.is_billing_compute:
+                    # First sight of a machine started elsewhere: estimate what it cost so far and
+                    # book it at its start time so it does not inflate today's spend.
+                    estimate = rate * max(0.0, now - instance.started_at) / 3600
+                    if estimate > 0:
+                        increments.append((key, estimate, instance.started_at))
+                continue
+            if rate > 0 and now > last:
+                increments.append((key, rate * (now - last) / 3600, now))
+        for key, amount, _ in increments:
+            self._costs[key] = self._costs.get(key, 0.0) + amount
+        if increments:
+            await self._store_call(self.store.add_costs(increments))
+            await self._refresh_spend()
+
+    async def _refresh_spend(self) -> None:
+        now = self.clock.now()
+        midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        spent = await self._store_call(self.store.spend_between(midnight.timestamp(), now + 1))
+        if spent is not None:
+            self._spend_today = spent
+
+    def _record_failure(self, provider: str, what: str, error: Exception) -> None:
+        if isinstance(error, ProviderError):
+            message = str(error)
+            state = _state_for(error)
+            if isinstance(error, RateLimitedError) and error.retry_after:
+                self._retry_after[(provider, what)] = error.retry_after
+        else:
+            log.exception("unexpected failure polling %s %s", provider, what)
+            message = f"{provider}: internal error while reading {what} ({type(error).__name__})"
+            state = "down"
+        self._failures[(provider, what)] = (state, message)
+        self._set_health(provider)
+
+    def _set_health(self, provider: str, *, offers_at: float | None = None,
+                    instances_at: float | None = None) -> None:
+        """Recompute a provider's health from its latest offers and instances outcomes."""
+        if offers_at is not None:
+            self._failures.pop((provider, "offers"), None)
+        if instances_at is not None:
+            self._failures.pop((provider, "instances"), None)
+        failure = self._failures.get((provider, "instances")) or self._failures.get((provider, "offers"))
+        old = self._health[provider]
+        new = replace(
+            old,
+            state=failure[0] if failure else "ok",
+            last_error=failure[1] if failure else "",
+            offers_at=offers_at if offers_at is not None else old.offers_at,
+            instances_at=instances_at if instances_at is not None else old.instances_at,
+        )
+        self._health[provider] = new
+        if (new.state, new.last_error) != (old.state, old.last_error):
+            self.bus.publish(ProviderHealthChanged(new))
+
+    def _lock(self, provider: str, what: str) -> asyncio.Lock:
+        return self._locks.setdefault((provider, what), asyncio.Lock())
+
+    async def _store_call(self, call):  # type: ignore[no-untyped-def]
+        """Store failures (e.g. a full disk) must not stop polling; they are logged and shown."""
+        try:
+            return await call
+        except Exception as error:  # noqa: BLE001
+            log.warning("store write failed: %s", error)
+            return None
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def launch(self, offer: Offer, spec: LaunchSpec) -> str:
+        """Rent ``offer``; returns the new instance key. Raises ProviderError on failure."""
+        provider = self.providers[offer.provider]
+        target = offer.key
+        self.bus.publish(ActionStarted("launch", target))
+        try:
+            instance_id = await provider.launch(offer, spec)
+        except ProviderError as error:
+            await self._audit("launch", target, f"{offer.gpu_count}x {offer.gpu} ${offer.price_hour:.3f}/h", str(error))
+            self.bus.publish(ActionFinished("launch", target, False, str(error)))
+            raise
+        key = f"{offer.provider}:{instance_id}"
+        await self._audit("launch", key, f"{offer.gpu_count}x {offer.gpu} from offer {offer.offer_id} "
+                                         f"at ${offer.price_hour:.3f}/h, image {spec.image}")
+        self.bus.publish(ActionFinished("launch", key, True, f"launched {key}"))
+        await self.refresh_instances(offer.provider)
+        return key
+
+    async def act(self, action: str, key: str) -> ActionResult:
+        """Run start/stop/restart/destroy on one instance; never raises for provider errors."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        try:
+            provider_name, instance_id = split_key(key)
+            provider = self.providers[provider_name]
+        except (ValueError, KeyError):
+            return ActionResult(key, False, f"no such instance {key!r}")
+        self.bus.publish(ActionStarted(action, key))
+        try:
+            await getattr(provider, action)(instance_id)
+        except ProviderError as error:
+            await self._audit(action, key, "", str(error))
+            self.bus.publish(ActionFinished(action, key, False, str(error)))
+            return ActionResult(key, False, str(error))
+        await self._audit(action, key, "")
+        self.bus.publish(ActionFinished(action, key, True, f"{action} {key}: done"))
+        await self.refresh_instances(provider_name)
+        return ActionResult(key, True, f"{action} {key}: done")
+
+    async def act_many(self, action: str, keys: Sequence[str]) -> list[ActionResult]:
+        """The same action on a marked set, concurrently; one failure does not stop the others."""
+        return list(await asyncio.gather(*(self.act(action, key) for key in keys)))
+
+    async def logs(self, key: str, tail: int = 200) -> str:
+        provider_name, instance_id = split_key(key)
+        if provider_name not in self.providers:
+            raise NotFoundError(provider_name, f"provider {provider_name!r} is not configured")
+        return await self.providers[provider_name].logs(instance_id, tail)
+
+    async def test_connection(self, provider: str) -> str:
+        """A cheap authenticated call; returns a verdict word for the settings screen."""
+        try:
+            await self.providers[provider].check_auth()
+        except AuthError:
+            return "invalid key"
+        except RateLimitedError:
+            return "rate-limited"
+        except UnavailableError as error:
+            return "TLS error" if "TLS" in error.message else "unreachable"
+        except ProviderError as error:
+            return f"error: {error.message}"
+        return "ok"
+
+    async def _audit(self, action: str, target: str, detail: str, error: str = "") -> None:
+        await self._store_call(self.store.audit(self.clock.now(), "user", action, target,
+                                                detail or error, "error" if error else "ok"))
+
+
+def _state_for(error: ProviderError) -> str:
+    if isinstance(error, AuthError):
+        return "auth-error"
+    if isinstance(error, RateLimitedError):
+        return "rate-limited"
+    if isinstance(error, UnavailableError) and "paused after repeated failures" in error.message:
+        return "circuit-open"
+    return "down"

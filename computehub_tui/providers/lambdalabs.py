@@ -1,0 +1,447 @@
+"""Lambda Cloud adapter: instance types as offers, launch/restart/terminate over the v1 REST API."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from computehub_tui.clock import Clock, SystemClock
+from computehub_tui.domain.gpus import canonical_gpu_name
+from computehub_tui.domain.models import (
+    Capabilities,
+    Instance,
+    InstanceStatus,
+    LaunchSpec,
+    Offer,
+    OfferQuery,
+    PricingKind,
+    SshEndpoint,
+)
+from computehub_tui.domain.secret import Secret, redact
+from computehub_tui.providers.base import (
+    AuthError,
+    ConfigurationError,
+    NoCapacityError,
+    NotFoundError,
+    ProtocolError,
+    ProviderError,
+    RequestRejectedError,
+    UnsupportedError,
+)
+from computehub_tui.providers.http import HttpPolicy, ProviderHttp
+
+DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
+LAUNCH_PATH = "/instance-operations/launch"
+GIB_TO_GB = 1.074
+SSH_USER = "ubuntu"
+SOLD_OUT = "sold out"
+MAX_NAME_LENGTH = 64
+NO_STOP_MESSAGE = "Lambda cannot stop instances — terminate instead; billing runs until terminate"
+SSH_KEY_HINT = (
+    "set ssh_key_name under [lambda] in the config file to the name of an SSH key "
+    "registered at cloud.lambda.ai"
+)
+
+CAPABILITIES = Capabilities(
+    can_stop=False,
+    can_restart=True,
+    bills_storage_while_stopped=False,
+    interruptible=False,
+    logs=False,
+    live_metrics=False,
+    notes=(
+        "no stop — terminate only; billing runs until terminate",
+        "launches need an SSH key registered at cloud.lambda.ai (ssh_key_name under [lambda])",
+        "machines boot Lambda Stack; the template's image and on-start script are not applied",
+        "no live GPU metrics or logs through the API",
+    ),
+)
+
+_STATUSES: dict[str, InstanceStatus] = {
+    "booting": InstanceStatus.STARTING,
+    "active": InstanceStatus.RUNNING,
+    "unhealthy": InstanceStatus.ERROR,
+    # Terminating is one-way and no longer usable, so it is shown as gone rather than unknown.
+    "terminating": InstanceStatus.TERMINATED,
+    "terminated": InstanceStatus.TERMINATED,
+}
+
+_STATUS_MESSAGES: dict[str, str] = {
+    "booting": "booting",
+    "unhealthy": "Lambda reports the instance unhealthy — restart or terminate it",
+    "terminating": "terminating",
+}
+
+_COUNTRIES: dict[str, str] = {
+    "usa": "US",
+    "united states": "US",
+    "germany": "DE",
+    "japan": "JP",
+    "israel": "IL",
+    "india": "IN",
+    "australia": "AU",
+    "sweden": "SE",
+    "united kingdom": "GB",
+    "canada": "CA",
+}
+
+# "8x A100 (80 GB SXM4)", "1x GH200 (96 GB)", "8x Tesla V100 (16 GB)"; the count is absent
+# in ``gpu_description`` ("H100 (80 GB SXM5)").
+_DESCRIPTION = re.compile(
+    r"^\s*(?:(?P<count>\d+)\s*x\s+)?(?P<name>[^()]+?)\s*"
+    r"\(\s*(?P<vram>\d+(?:\.\d+)?)\s*GB\s*(?P<form>[^)]*)\)\s*$",
+    re.IGNORECASE,
+)
+_TYPE_NAME = re.compile(r"^gpu_(?P<count>\d+)x_(?P<model>[a-z0-9]+)", re.IGNORECASE)
+
+
+def default_policy() -> HttpPolicy:
+    """Lambda asks for about one request per second and one launch per ten seconds."""
+    return HttpPolicy(min_interval=1.0, endpoint_intervals={f"POST {LAUNCH_PATH}": 10.0})
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaGpu:
+    """The GPUs of one instance type, as parsed from its description."""
+
+    count: int
+    raw_name: str
+    vram_gb: float
+    form_factor: str
+
+    @property
+    def canonical(self) -> str:
+        return canonical_gpu_name(self.raw_name, self.form_factor)
+
+
+def parse_instance_type_gpu(instance_type: dict[str, Any]) -> LambdaGpu | None:
+    """GPU count, model and VRAM of an instance type; None for types without GPUs."""
+    specs = _dict(instance_type.get("specs"))
+    spec_count = _as_int(specs.get("gpus"))
+    if spec_count == 0:
+        return None
+    described = _DESCRIPTION.match(str(instance_type.get("description") or ""))
+    detailed = _DESCRIPTION.match(str(instance_type.get("gpu_description") or ""))
+    by_name = _TYPE_NAME.match(str(instance_type.get("name") or ""))
+    count = spec_count or _group_int(described, "count") or _group_int(by_name, "count") or 1
+    source = detailed or described
+    if source is not None:
+        return LambdaGpu(
+            count, source["name"].strip(), float(source["vram"]), source["form"].strip()
+        )
+    if by_name is not None:
+        return LambdaGpu(count, by_name["model"], 0.0, "")
+    return None
+
+
+def lambda_error(response: httpx.Response) -> ProviderError | None:
+    """Typed error from Lambda's ``{"error": {"code", "message", "suggestion"}}`` by its code."""
+    if response.status_code == 429:
+        return None  # the shared layer reads Retry-After and paces the retry
+    body = _json_or_none(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None
+    code = str(error.get("code") or "")
+    field_errors = body.get("field_errors") if isinstance(body, dict) else None
+    message = redact(_error_message(error, field_errors))
+    if code == "instance-operations/launch/insufficient-capacity":
+        return NoCapacityError(
+            "lambda", f"no capacity for this instance type in this region ({message})"
+        )
+    if code == "global/invalid-api-key":
+        return AuthError("lambda", f"API key rejected ({message})")
+    if code == "global/account-inactive":
+        return AuthError("lambda", f"account inactive ({message})")
+    if code == "global/object-does-not-exist":
+        return NotFoundError("lambda", f"not found ({message})")
+    if code == "global/invalid-parameters":
+        hint = f" — {SSH_KEY_HINT}" if _mentions_ssh_key(field_errors) else ""
+        return RequestRejectedError("lambda", f"invalid request ({message}){hint}")
+    if code.startswith(("instance-operations/", "ssh-keys/")):
+        return RequestRejectedError("lambda", f"request rejected ({message})")
+    return None
+
+
+class LambdaProvider:
+    """A Lambda Cloud account. Lambda has no stop: instances run (and bill) until terminated."""
+
+    name = "lambda"
+    title = "Lambda"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_key: Secret | None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        clock: Clock | None = None,
+        policy: HttpPolicy | None = None,
+        ssh_key_name: str = "",
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.ssh_key_name = ssh_key_name.strip()
+        self.http = ProviderHttp(
+            self.name,
+            client,
+            base_url,
+            api_key=api_key,
+            policy=policy or default_policy(),
+            clock=self.clock,
+            error_mapper=lambda_error,
+        )
+
+    # -- offers -----------------------------------------------------------------------------
+
+    async def list_offers(self, query: OfferQuery) -> list[Offer]:
+        if PricingKind.ON_DEMAND not in query.pricing:
+            return []
+        body = await self.http.request_json("GET", "/instance-types")
+        entries = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(entries, dict):
+            raise ProtocolError(self.name, "instance-types reply has no 'data' map")
+        now = self.clock.now()
+        offers = [
+            offer
+            for type_name, entry in entries.items()
+            if isinstance(entry, dict)
+            for offer in self._offers_for_type(str(type_name), entry, now)
+        ]
+        return [offer for offer in offers if _matches_query(offer, query)][: query.limit]
+
+    def _offers_for_type(self, type_name: str, entry: dict[str, Any], now: float) -> list[Offer]:
+        instance_type = entry.get("instance_type")
+        if not isinstance(instance_type, dict):
+            return []
+        instance_type = {"name": type_name, **instance_type}
+        gpu = parse_instance_type_gpu(instance_type)
+        cents = _as_float(instance_type.get("price_cents_per_hour"))
+        if gpu is None or cents is None:
+            return []
+        specs = _dict(instance_type.get("specs"))
+        regions = [
+            r for r in entry.get("regions_with_capacity_available") or [] if isinstance(r, dict)
+        ]
+
+        def offer_in(region: dict[str, Any] | None) -> Offer:
+            region_name = str(region.get("name") or "") if region else ""
+            region_description = str(region.get("description") or "") if region else ""
+            return Offer(
+                provider=self.name,
+                offer_id=f"{type_name}@{region_name or 'sold-out'}",
+                gpu=gpu.canonical,
+                gpu_count=gpu.count,
+                vram_gb=gpu.vram_gb,
+                vcpus=float(_as_float(specs.get("vcpus")) or 0.0),
+                ram_gb=round((_as_float(specs.get("memory_gib")) or 0.0) * GIB_TO_GB, 1),
+                disk_gb=round((_as_float(specs.get("storage_gib")) or 0.0) * GIB_TO_GB, 1),
+                price_hour=round(cents / 100.0, 4),
+                pricing=PricingKind.ON_DEMAND,
+                location=region_name or SOLD_OUT,
+                reliability=None,
+                available=region is not None,
+                quoted_at=now,
+                country=_country_of(region_name, region_description),
+                raw_gpu_name=gpu.raw_name,
+                extra={
+                    "instance_type_name": type_name,
+                    "region_name": region_name,
+                    "region_description": region_description,
+                    "description": str(instance_type.get("description") or ""),
+                },
+            )
+
+        if not regions:
+            return [offer_in(None)]  # sold out everywhere, still listed so users see it exists
+        return [offer_in(region) for region in regions]
+
+    # -- instances ----------------------------------------------------------------------------
+
+    async def list_instances(self) -> list[Instance]:
+        body = await self.http.request_json("GET", "/instances")
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ProtocolError(self.name, "instances reply has no 'data' list")
+        return [self._instance(item) for item in items if isinstance(item, dict) and item.get("id")]
+
+    def _instance(self, raw: dict[str, Any]) -> Instance:
+        instance_type = _dict(raw.get("instance_type"))
+        gpu = parse_instance_type_gpu(instance_type)
+        provider_status = str(raw.get("status") or "")
+        status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
+        ip = str(raw.get("ip") or "")
+        region = _dict(raw.get("region"))
+        cents = _as_float(instance_type.get("price_cents_per_hour"))
+        has_ssh = bool(ip) and status is not InstanceStatus.TERMINATED
+        return Instance(
+            provider=self.name,
+            instance_id=str(raw["id"]),
+            label=str(raw.get("name") or ""),
+            status=status,
+            provider_status=provider_status,
+            gpu=gpu.canonical if gpu else "unknown",
+            gpu_count=gpu.count if gpu else 0,
+            price_hour=round(cents / 100.0, 4) if cents is not None else 0.0,
+            ssh=SshEndpoint(ip, 22, SSH_USER) if has_ssh else None,
+            location=str(region.get("name") or ""),
+            image="Lambda Stack",
+            status_message=_STATUS_MESSAGES.get(provider_status.lower(), ""),
+        )
+
+    # -- actions ------------------------------------------------------------------------------
+
+    async def launch(self, offer: Offer, spec: LaunchSpec) -> str:
+        key_name = (spec.ssh_key_name or self.ssh_key_name).strip()
+        if not key_name:
+            raise ConfigurationError(self.name, f"cannot launch without an SSH key: {SSH_KEY_HINT}")
+        type_name, region_name = _launch_target(offer)
+        if not offer.available or not region_name:
+            raise NoCapacityError(self.name, f"{type_name} is sold out in every region")
+        body = {
+            "region_name": region_name,
+            "instance_type_name": type_name,
+            "ssh_key_names": [key_name],
+            "file_system_names": [],
+            "quantity": 1,
+            "name": (spec.label or "computehub")[:MAX_NAME_LENGTH],
+        }
+        reply = await self.http.request_json("POST", LAUNCH_PATH, json_body=body, idempotent=False)
+        data = reply.get("data") if isinstance(reply, dict) else None
+        ids = data.get("instance_ids") if isinstance(data, dict) else None
+        if not isinstance(ids, list):
+            raise ProtocolError(self.name, "launch reply has no 'data.instance_ids'")
+        if not ids:
+            raise NoCapacityError(
+                self.name, f"Lambda accepted the launch but started no {type_name}"
+            )
+        return str(ids[0])
+
+    async def start(self, instance_id: str) -> None:
+        raise UnsupportedError(self.name, NO_STOP_MESSAGE)
+
+    async def stop(self, instance_id: str) -> None:
+        raise UnsupportedError(self.name, NO_STOP_MESSAGE)
+
+    async def restart(self, instance_id: str) -> None:
+        await self._instance_operation("restart", instance_id, "restarted_instances")
+
+    async def destroy(self, instance_id: str) -> None:
+        await self._instance_operation("terminate", instance_id, "terminated_instances")
+
+    async def _instance_operation(self, operation: str, instance_id: str, result_key: str) -> None:
+        reply = await self.http.request_json(
+            "POST", f"/instance-operations/{operation}", json_body={"instance_ids": [instance_id]}
+        )
+        data = reply.get("data") if isinstance(reply, dict) else None
+        done = data.get(result_key) if isinstance(data, dict) else None
+        # Lambda may act on only part of the batch; an answer without our id means it did nothing.
+        if isinstance(done, list) and not any(
+            isinstance(item, dict) and str(item.get("id")) == instance_id for item in done
+        ):
+            raise RequestRejectedError(
+                self.name, f"Lambda did not {operation} instance {instance_id}"
+            )
+
+    async def logs(self, instance_id: str, tail: int = 200) -> str:
+        raise UnsupportedError(self.name, "Lambda has no logs API — SSH in to read logs")
+
+    async def list_ssh_key_names(self) -> list[str]:
+        """Names of the SSH keys registered on the account (what ``ssh_key_name`` must be)."""
+        body = await self.http.request_json("GET", "/ssh-keys")
+        keys = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(keys, list):
+            raise ProtocolError(self.name, "ssh-keys reply has no 'data' list")
+        return [str(key["name"]) for key in keys if isinstance(key, dict) and key.get("name")]
+
+    async def check_auth(self) -> None:
+        await self.list_ssh_key_names()
+
+    async def aclose(self) -> None:
+        await self.http.client.aclose()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _launch_target(offer: Offer) -> tuple[str, str]:
+    type_name = str(offer.extra.get("instance_type_name") or "")
+    region_name = str(offer.extra.get("region_name") or "")
+    if not type_name:
+        type_name, _, region_name = offer.offer_id.partition("@")
+    if region_name == "sold-out":
+        region_name = ""
+    return type_name, region_name
+
+
+def _matches_query(offer: Offer, query: OfferQuery) -> bool:
+    if query.gpus and not any(offer.gpu == g or offer.gpu.startswith(f"{g} ") for g in query.gpus):
+        return False
+    if offer.gpu_count < query.min_gpu_count:
+        return False
+    if query.max_price_hour is not None and offer.price_hour > query.max_price_hour:
+        return False
+    if query.min_vram_gb is not None and offer.vram_gb < query.min_vram_gb:
+        return False
+    return not query.countries or offer.country.upper() in {c.upper() for c in query.countries}
+
+
+def _country_of(region_name: str, region_description: str) -> str:
+    place = region_description.rsplit(",", 1)[-1].strip().lower()
+    if place in _COUNTRIES:
+        return _COUNTRIES[place]
+    return "US" if region_name.startswith("us-") else ""
+
+
+def _error_message(error: dict[str, Any], field_errors: Any) -> str:
+    parts = [str(error.get("message") or error.get("code") or "unknown error")]
+    if error.get("suggestion"):
+        parts.append(str(error["suggestion"]))
+    if isinstance(field_errors, dict):
+        for field_name, detail in field_errors.items():
+            text = (
+                (detail.get("message") or detail.get("code"))
+                if isinstance(detail, dict)
+                else detail
+            )
+            parts.append(f"{field_name}: {text}")
+    return " — ".join(part.rstrip(".") for part in parts if part)
+
+
+def _mentions_ssh_key(field_errors: Any) -> bool:
+    return isinstance(field_errors, dict) and any("ssh_key" in str(name) for name in field_errors)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _group_int(match: re.Match[str] | None, group: str) -> int | None:
+    if match is None or not match[group]:
+        return None
+    return int(match[group])
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _as_int(value: Any) -> int | None:
+    number = _as_float(value)
+    return None if number is None else int(number)
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

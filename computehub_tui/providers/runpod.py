@@ -1,0 +1,847 @@
+"""RunPod adapter: GraphQL for offers, pods and lifecycle; REST v2 for restart and SSE logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from computehub_tui.clock import Clock, SystemClock
+from computehub_tui.domain.gpus import canonical_gpu_name
+from computehub_tui.domain.models import (
+    Capabilities,
+    Instance,
+    InstanceStatus,
+    LaunchSpec,
+    MetricSample,
+    Offer,
+    OfferQuery,
+    PricingKind,
+    SshEndpoint,
+)
+from computehub_tui.domain.secret import Secret, redact
+from computehub_tui.providers.base import (
+    AuthError,
+    NoCapacityError,
+    NotFoundError,
+    ProtocolError,
+    ProviderError,
+    RateLimitedError,
+    RequestRejectedError,
+    UnavailableError,
+)
+from computehub_tui.providers.http import (
+    HttpPolicy,
+    ProviderHttp,
+    describe_transport_error,
+    error_text,
+    retry_after_from,
+)
+
+PROVIDER = "runpod"
+GRAPHQL_URL = "https://api.runpod.io/graphql"
+REST_URL = "https://api.runpod.io/v2"
+GPU_COUNTS = (1, 2, 4, 8)
+OFFER_CONCURRENCY = 4
+LOGS_TIMEOUT_S = 8.0
+MAX_LOG_TAIL = 5000
+_MESSAGE_LIMIT = 300
+
+SPOT_AT_RISK = (
+    "RunPod removed spot (interruptible) pods from its docs in May 2026"
+    " and may no longer offer them"
+)
+
+_CAPACITY = re.compile(
+    r"no longer any instances available|no instances? (are )?available|not enough (free )?gpus"
+    r"|insufficient (gpu )?capacity|out of stock|no (available )?machines? (found|available)",
+    re.IGNORECASE,
+)
+_AUTH = re.compile(
+    r"unauthori[sz]ed|api[ _-]?key|not authenticated|authentication (failed|required)|forbidden"
+    r"|permission denied",
+    re.IGNORECASE,
+)
+_INTERNAL = re.compile(r"something went wrong", re.IGNORECASE)
+_NOT_FOUND = re.compile(r"\bnot found\b|does not exist", re.IGNORECASE)
+
+OFFERS_QUERY = """
+query GpuOffers($input: GpuLowestPriceInput!) {
+  gpuTypes {
+    id displayName manufacturer memoryInGb secureCloud communityCloud securePrice communityPrice
+    lowestPrice(input: $input) {
+      uninterruptablePrice minimumBidPrice stockStatus minVcpu minMemory
+      availableGpuCounts countryCode
+    }
+  }
+}
+"""
+
+GPU_CATALOGUE_QUERY = "query GpuCatalogue { gpuTypes { id displayName memoryInGb } }"
+
+PODS_QUERY = """
+query Pods {
+  myself {
+    pods {
+      id name desiredStatus costPerHr gpuCount imageName lastStatusChange machineId podType
+      memoryInGb vcpuCount containerDiskInGb volumeInGb
+      machine { gpuDisplayName location }
+      runtime {
+        uptimeInSeconds
+        ports { ip isIpPublic privatePort publicPort type }
+        gpus { id gpuUtilPercent memoryUtilPercent }
+        container { cpuPercent memoryPercent }
+      }
+    }
+  }
+}
+"""
+
+POD_QUERY = """
+query Pod($input: PodFilter!) {
+  pod(input: $input) {
+    id desiredStatus gpuCount costPerHr podType machineId runtime { uptimeInSeconds }
+  }
+}
+"""
+
+ACCOUNT_QUERY = "query Account { myself { id } }"
+
+DEPLOY_MUTATION = """
+mutation Deploy($input: PodFindAndDeployOnDemandInput!) {
+  podFindAndDeployOnDemand(input: $input) { id desiredStatus costPerHr machineId }
+}
+"""
+
+SPOT_MUTATION = """
+mutation DeploySpot($input: PodRentInterruptableInput!) {
+  podRentInterruptable(input: $input) { id desiredStatus costPerHr machineId }
+}
+"""
+
+STOP_MUTATION = """
+mutation Stop($input: PodStopInput!) { podStop(input: $input) { id desiredStatus } }
+"""
+
+RESUME_MUTATION = """
+mutation Resume($input: PodResumeInput!) { podResume(input: $input) { id desiredStatus } }
+"""
+
+BID_RESUME_MUTATION = """
+mutation BidResume($input: PodBidResumeInput!) { podBidResume(input: $input) { id desiredStatus } }
+"""
+
+# podTerminate returns a scalar; asking for sub-fields is a schema error.
+TERMINATE_MUTATION = """
+mutation Terminate($input: PodTerminateInput!) { podTerminate(input: $input) }
+"""
+
+_STATUS_BY_DESIRED: dict[str, InstanceStatus] = {
+    "EXITED": InstanceStatus.STOPPED,
+    "TERMINATED": InstanceStatus.TERMINATED,
+    "CREATED": InstanceStatus.PROVISIONING,
+    "RESTARTING": InstanceStatus.STARTING,
+    "PAUSED": InstanceStatus.STOPPED,
+}
+
+
+class RunpodProvider:
+    """A RunPod account over GraphQL (offers, pods, lifecycle) and REST v2 (restart, logs)."""
+
+    name = PROVIDER
+    title = "RunPod"
+    capabilities = Capabilities(
+        can_stop=True,
+        can_restart=True,
+        bills_storage_while_stopped=True,
+        interruptible=True,
+        logs=True,
+        live_metrics=True,
+        notes=(
+            f"Spot bids are at risk: {SPOT_AT_RISK}.",
+            "A stopped pod keeps billing for its volume disk (pods launched here have none).",
+            "Restart works on a running pod only; start a stopped pod instead.",
+        ),
+    )
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_key: Secret | None,
+        *,
+        graphql_url: str = GRAPHQL_URL,
+        rest_url: str = REST_URL,
+        clock: Clock | None = None,
+        policy: HttpPolicy | None = None,
+        logs_timeout: float = LOGS_TIMEOUT_S,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._graphql_url = graphql_url
+        self._rest_url = rest_url.rstrip("/")
+        self._logs_timeout = logs_timeout
+        self.http = ProviderHttp(
+            PROVIDER,
+            client,
+            self._rest_url,
+            api_key=api_key,
+            policy=policy or HttpPolicy(timeout=30.0),
+            clock=self._clock,
+            error_mapper=self._error_for_response,
+        )
+        self._vram_by_gpu: dict[str, float] = {}
+        self._catalogue_fetched = False
+
+    async def aclose(self) -> None:
+        """Nothing to release: the caller owns the httpx client."""
+
+    # -- offers ------------------------------------------------------------------------------
+
+    async def list_offers(self, query: OfferQuery) -> list[Offer]:
+        """One lowestPrice query per (GPU count, cloud), a few at a time, filtered here."""
+        combinations = [
+            (count, secure)
+            for count in GPU_COUNTS
+            if count >= query.min_gpu_count
+            for secure in (True, False)
+        ]
+        limiter = asyncio.Semaphore(OFFER_CONCURRENCY)
+
+        async def fetch(count: int, secure: bool) -> list[Any]:
+            async with limiter:
+                data = await self._query(
+                    OFFERS_QUERY, {"input": {"gpuCount": count, "secureCloud": secure}}
+                )
+            return _list_field(data, "gpuTypes")
+
+        results = await asyncio.gather(
+            *(fetch(c, s) for c, s in combinations), return_exceptions=True
+        )
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            raise failures[0]
+        now = self._clock.now()
+        offers: list[Offer] = []
+        for (count, secure), gpu_types in zip(combinations, results, strict=True):
+            assert isinstance(gpu_types, list)
+            self._remember_vram(gpu_types)
+            for gpu_type in gpu_types:
+                if isinstance(gpu_type, dict):
+                    offers.extend(_offers_for(gpu_type, count, secure, now, query))
+        wanted = [offer for offer in offers if _matches(offer, query)]
+        wanted.sort(key=lambda offer: (offer.price_hour, offer.offer_id))
+        return wanted[: query.limit]
+
+    # -- instances ---------------------------------------------------------------------------
+
+    async def list_instances(self) -> list[Instance]:
+        data = await self._query(PODS_QUERY)
+        myself = data.get("myself")
+        if not isinstance(myself, dict):
+            raise AuthError(PROVIDER, "no account behind this API key (myself is empty)")
+        pods = [pod for pod in _list_field(myself, "pods") if isinstance(pod, dict)]
+        if any(_pod_needs_vram(pod, self._vram_by_gpu) for pod in pods):
+            await self._load_gpu_catalogue()
+        now = self._clock.now()
+        return [self._instance_from(pod, now) for pod in pods]
+
+    def _instance_from(self, pod: dict[str, Any], now: float) -> Instance:
+        machine = _dict_field(pod, "machine")
+        runtime = _dict_field(pod, "runtime") or None
+        gpu = canonical_gpu_name(str(machine.get("gpuDisplayName") or "")) if machine else "unknown"
+        uptime = _float(runtime.get("uptimeInSeconds")) if runtime else None
+        return Instance(
+            provider=PROVIDER,
+            instance_id=str(pod.get("id") or ""),
+            label=str(pod.get("name") or ""),
+            status=pod_status(pod),
+            provider_status=str(pod.get("desiredStatus") or ""),
+            gpu=gpu,
+            gpu_count=_int(pod.get("gpuCount")) or 0,
+            price_hour=_float(pod.get("costPerHr")) or 0.0,
+            ssh=ssh_endpoint(runtime),
+            ports=public_ports(runtime),
+            started_at=now - uptime if uptime is not None else None,
+            location=str(machine.get("location") or ""),
+            image=str(pod.get("imageName") or ""),
+            metrics=self._metrics_from(runtime, gpu, now),
+            status_message=" ".join(str(pod.get("lastStatusChange") or "").split()),
+        )
+
+    def _metrics_from(
+        self, runtime: dict[str, Any] | None, gpu: str, now: float
+    ) -> MetricSample | None:
+        if runtime is None:
+            return None
+        gpus = [item for item in runtime.get("gpus") or [] if isinstance(item, dict)]
+        container = _dict_field(runtime, "container")
+        if not gpus and not container:
+            return None
+        vram = self._vram_by_gpu.get(gpu)
+        utils = tuple(_float(item.get("gpuUtilPercent")) or 0.0 for item in gpus)
+        used: tuple[float, ...] = ()
+        totals: tuple[float, ...] = ()
+        if vram:
+            used = tuple(
+                round(vram * (_float(item.get("memoryUtilPercent")) or 0.0) / 100.0, 2)
+                for item in gpus
+            )
+            totals = (vram,) * len(gpus)
+        return MetricSample(
+            time=now,
+            gpu_util=utils,
+            vram_used_gb=used,
+            vram_total_gb=totals,
+            cpu_pct=_float(container.get("cpuPercent")),
+            ram_pct=_float(container.get("memoryPercent")),
+        )
+
+    async def _load_gpu_catalogue(self) -> None:
+        """VRAM per GPU model, fetched once; metrics simply go without VRAM if this fails."""
+        if self._catalogue_fetched:
+            return
+        self._catalogue_fetched = True
+        try:
+            data = await self._query(GPU_CATALOGUE_QUERY)
+        except ProviderError:
+            return
+        self._remember_vram(_list_field(data, "gpuTypes"))
+
+    def _remember_vram(self, gpu_types: list[Any]) -> None:
+        for gpu_type in gpu_types:
+            if not isinstance(gpu_type, dict):
+                continue
+            memory = _float(gpu_type.get("memoryInGb"))
+            if not memory:
+                continue
+            for raw in (gpu_type.get("id"), gpu_type.get("displayName")):
+                if raw:
+                    self._vram_by_gpu.setdefault(canonical_gpu_name(str(raw)), memory)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def launch(self, offer: Offer, spec: LaunchSpec) -> str:
+        if not spec.image.strip():
+            raise RequestRejectedError(PROVIDER, "an image is required to launch a pod")
+        gpu_type_id, cloud_type, count = _offer_target(offer)
+        pod_input = _deploy_input(gpu_type_id, cloud_type, count, spec)
+        if offer.pricing is PricingKind.INTERRUPTIBLE:
+            return await self._launch_spot(offer, pod_input, count, spec)
+        data = await self._mutate(DEPLOY_MUTATION, {"input": pod_input})
+        return _new_pod_id(data, "podFindAndDeployOnDemand")
+
+    async def _launch_spot(
+        self, offer: Offer, pod_input: dict[str, Any], count: int, spec: LaunchSpec
+    ) -> str:
+        bid = spec.bid_price if spec.bid_price is not None else offer.min_bid or offer.price_hour
+        pod_input = {**pod_input, "bidPerGpu": round(bid / max(1, count), 4)}
+        try:
+            data = await self._mutate(SPOT_MUTATION, {"input": pod_input})
+            return _new_pod_id(data, "podRentInterruptable")
+        except (AuthError, RateLimitedError):
+            raise
+        except ProviderError as error:
+            raise type(error)(
+                PROVIDER, f"spot launch failed: {error.message}; {SPOT_AT_RISK}"
+            ) from None
+
+    async def stop(self, instance_id: str) -> None:
+        await self._mutate(STOP_MUTATION, {"input": {"podId": instance_id}})
+
+    async def start(self, instance_id: str) -> None:
+        pod = await self._pod(instance_id)
+        gpu_count = _int(pod.get("gpuCount")) or 1
+        if str(pod.get("podType") or "").upper() == "INTERRUPTABLE":
+            await self._resume_spot(instance_id, gpu_count, _float(pod.get("costPerHr")) or 0.0)
+            return
+        await self._mutate(
+            RESUME_MUTATION, {"input": {"podId": instance_id, "gpuCount": gpu_count}}
+        )
+
+    async def _resume_spot(self, instance_id: str, gpu_count: int, cost_per_hour: float) -> None:
+        """A stopped spot pod resumes with a bid; we bid what it cost before it stopped."""
+        if cost_per_hour <= 0:
+            raise RequestRejectedError(
+                PROVIDER, f"cannot resume spot pod {instance_id}: its last bid is unknown"
+            )
+        bid_input = {
+            "podId": instance_id,
+            "gpuCount": gpu_count,
+            "bidPerGpu": round(cost_per_hour / gpu_count, 4),
+        }
+        try:
+            await self._mutate(BID_RESUME_MUTATION, {"input": bid_input})
+        except (AuthError, RateLimitedError):
+            raise
+        except ProviderError as error:
+            raise type(error)(
+                PROVIDER, f"spot resume failed: {error.message}; {SPOT_AT_RISK}"
+            ) from None
+
+    async def restart(self, instance_id: str) -> None:
+        response = await self.http.request(
+            "POST",
+            f"{self._rest_url}/pods/{_path_id(instance_id)}/action",
+            json_body={"action": "restart"},
+            endpoint="rest:pod-action",
+            ok_statuses=(200, 201, 202, 204, 409),
+        )
+        if response.status_code == 409:
+            raise RequestRejectedError(
+                PROVIDER, await self._restart_conflict_message(instance_id, response)
+            )
+
+    async def _restart_conflict_message(self, instance_id: str, response: httpx.Response) -> str:
+        detail = _one_line(_problem_message(_json_or_none(response)) or error_text(response))
+        try:
+            status = pod_status(await self._pod(instance_id))
+        except ProviderError:
+            return f"cannot restart this pod now ({detail})"
+        hint = (
+            "; start it instead"
+            if status is InstanceStatus.STOPPED
+            else "; wait until it is running"
+        )
+        return f"cannot restart a pod that is {status.value}{hint} ({detail})"
+
+    async def destroy(self, instance_id: str) -> None:
+        await self._mutate(TERMINATE_MUTATION, {"input": {"podId": instance_id}})
+
+    async def _pod(self, instance_id: str) -> dict[str, Any]:
+        data = await self._query(POD_QUERY, {"input": {"podId": instance_id}})
+        pod = data.get("pod")
+        if not isinstance(pod, dict):
+            raise NotFoundError(PROVIDER, f"pod {instance_id} not found")
+        return pod
+
+    # -- logs and auth -----------------------------------------------------------------------
+
+    async def logs(self, instance_id: str, tail: int = 200) -> str:
+        """The last ``tail`` lines of the v2 SSE log stream, read until it ends or goes quiet."""
+        tail = max(0, min(tail, MAX_LOG_TAIL))
+        if tail == 0:
+            return ""
+        return "\n".join(await self._read_log_stream(instance_id, tail))
+
+    async def _read_log_stream(self, instance_id: str, tail: int) -> list[str]:
+        # ProviderHttp buffers whole bodies; a follow-mode SSE stream may never end, so this call
+        # streams directly and stops at the tail, at the end of the stream, or at the deadline.
+        url = f"{self._rest_url}/pods/{_path_id(instance_id)}/logs"
+        headers = {**self.http.headers(), "Accept": "text/event-stream"}
+        lines: list[str] = []
+        connected = False
+        try:
+            async with asyncio.timeout(self._logs_timeout):
+                async with self.http.client.stream(
+                    "GET",
+                    url,
+                    params={"tail": tail},
+                    headers=headers,
+                    timeout=httpx.Timeout(
+                        self._logs_timeout, connect=self.http.policy.connect_timeout
+                    ),
+                ) as response:
+                    connected = True
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise self._error_for_response(response)
+                    async with aclosing(sse_events(response.aiter_lines())) as events:
+                        async for event in events:
+                            line = log_line(event)
+                            if line is not None:
+                                lines.append(line)
+                            if len(lines) >= tail:
+                                break
+        except (TimeoutError, httpx.ReadTimeout):
+            if not connected:
+                raise UnavailableError(PROVIDER, "log stream did not answer in time") from None
+        except httpx.TransportError as error:
+            if not lines:
+                raise UnavailableError(
+                    PROVIDER, describe_transport_error(error, httpx.URL(url))
+                ) from None
+        return lines
+
+    async def check_auth(self) -> None:
+        data = await self._query(ACCOUNT_QUERY)
+        myself = data.get("myself")
+        if not isinstance(myself, dict) or not myself.get("id"):
+            raise AuthError(PROVIDER, "API key not accepted (no account returned)")
+
+    # -- GraphQL transport -------------------------------------------------------------------
+
+    async def _query(
+        self, document: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A read-only GraphQL call: safe to retry on network errors and 5xx."""
+        return await self._graphql(document, variables, idempotent=True)
+
+    async def _mutate(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """A GraphQL mutation: sent once, never retried, so nothing is rented or stopped twice."""
+        return await self._graphql(document, variables, idempotent=False)
+
+    async def _graphql(
+        self, document: str, variables: dict[str, Any] | None, *, idempotent: bool
+    ) -> dict[str, Any]:
+        response = await self.http.request(
+            "POST",
+            self._graphql_url,
+            json_body={"query": document, "variables": variables or {}},
+            idempotent=idempotent,
+            endpoint="graphql",
+        )
+        body = self.http.parse_json(response)
+        if not isinstance(body, dict):
+            raise ProtocolError(PROVIDER, "GraphQL reply was not a JSON object")
+        first_error = _first_graphql_error(body)
+        if first_error is not None:
+            raise graphql_error(first_error, http_status=response.status_code)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise ProtocolError(PROVIDER, "GraphQL reply had neither data nor errors")
+        return data
+
+    def _error_for_response(self, response: httpx.Response) -> ProviderError:
+        """Any non-success reply (GraphQL or REST v2 problem+json) as one typed, readable error."""
+        status = response.status_code
+        body = _json_or_none(response)
+        first_error = _first_graphql_error(body) if isinstance(body, dict) else None
+        message = _one_line(_problem_message(body) or error_text(response))
+        if status == 429:
+            retry_after = retry_after_from(response, self._clock.now())
+            hint = f"; retry in {retry_after:.0f}s" if retry_after is not None else ""
+            return RateLimitedError(PROVIDER, f"rate limited ({message}){hint}", retry_after)
+        if status in (401, 403):
+            return AuthError(PROVIDER, f"API key rejected (HTTP {status}: {message})")
+        if first_error is not None:
+            return graphql_error(first_error, http_status=status)
+        if status in (404, 410):
+            return NotFoundError(PROVIDER, f"not found (HTTP {status}: {message})")
+        if status >= 500:
+            return UnavailableError(PROVIDER, f"server error HTTP {status}: {message}")
+        return RequestRejectedError(PROVIDER, f"request rejected (HTTP {status}: {message})")
+
+
+# -- GraphQL errors ----------------------------------------------------------------------------
+
+
+def graphql_error(error: dict[str, Any], *, http_status: int = 200) -> ProviderError:
+    """Type a GraphQL ``errors[0]`` by what its message says (RunPod sends these with HTTP 200)."""
+    message = _one_line(str(error.get("message") or "unknown GraphQL error"))
+    extensions = _dict_field(error, "extensions")
+    code = str(extensions.get("code") or "")
+    if _CAPACITY.search(message):
+        return NoCapacityError(PROVIDER, f"no capacity: {message}")
+    if _AUTH.search(message) or code in ("UNAUTHENTICATED", "FORBIDDEN"):
+        return AuthError(PROVIDER, f"API key rejected: {message}")
+    if _INTERNAL.search(message) or code == "INTERNAL_SERVER_ERROR" or http_status >= 500:
+        return UnavailableError(PROVIDER, f"server error: {message}")
+    if _NOT_FOUND.search(message):
+        return NotFoundError(PROVIDER, message)
+    return RequestRejectedError(PROVIDER, f"request rejected: {message}")
+
+
+def _first_graphql_error(body: dict[str, Any]) -> dict[str, Any] | None:
+    errors = body.get("errors")
+    # problem+json also has an "errors" list (of strings); those are details, not GraphQL errors.
+    if not isinstance(errors, list) or not errors or _is_problem(body):
+        return None
+    first = errors[0]
+    return first if isinstance(first, dict) else {"message": str(first)}
+
+
+def _is_problem(body: Any) -> bool:
+    return isinstance(body, dict) and ("title" in body or "detail" in body)
+
+
+def _problem_message(body: Any) -> str:
+    """REST v2 problem+json as "title: detail (errors…)"; empty for any other shape."""
+    if not _is_problem(body):
+        return ""
+    title = str(body.get("title") or "")
+    detail = str(body.get("detail") or "")
+    text = f"{title}: {detail}" if title and detail and detail != title else title or detail
+    problems = [str(item) for item in body.get("errors") or [] if not isinstance(item, dict)]
+    if problems:
+        text += f" ({'; '.join(problems[:3])})"
+    return text
+
+
+def _one_line(text: str) -> str:
+    return redact(" ".join(text.split()))[:_MESSAGE_LIMIT]
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return None
+
+
+# -- offers ------------------------------------------------------------------------------------
+
+
+def _offers_for(
+    gpu_type: dict[str, Any], count: int, secure: bool, now: float, query: OfferQuery
+) -> list[Offer]:
+    lowest = gpu_type.get("lowestPrice")
+    if not isinstance(lowest, dict) or not _in_stock(lowest.get("stockStatus")):
+        return []
+    gpu_type_id = str(gpu_type.get("id") or "")
+    if not gpu_type_id:
+        return []
+    cloud = "SECURE" if secure else "COMMUNITY"
+    list_price = gpu_type.get("securePrice") if secure else gpu_type.get("communityPrice")
+    per_gpu = _positive(lowest.get("uninterruptablePrice")) or _positive(list_price)
+    country = str(lowest.get("countryCode") or "")
+    base: dict[str, Any] = {
+        "provider": PROVIDER,
+        "gpu": canonical_gpu_name(gpu_type_id),
+        "gpu_count": count,
+        "vram_gb": _float(gpu_type.get("memoryInGb")) or 0.0,
+        "vcpus": _float(lowest.get("minVcpu")) or 0.0,
+        "ram_gb": _float(lowest.get("minMemory")) or 0.0,
+        "disk_gb": float(query.disk_gb),
+        "location": f"{'Secure' if secure else 'Community'} Cloud"
+        + (f" ({country})" if country else ""),
+        "reliability": None,
+        "available": True,
+        "quoted_at": now,
+        "country": country,
+        "raw_gpu_name": gpu_type_id,
+    }
+    extra = {
+        "gpu_type_id": gpu_type_id,
+        "cloud_type": cloud,
+        "stock_status": str(lowest.get("stockStatus")),
+        "display_name": str(gpu_type.get("displayName") or ""),
+        "available_gpu_counts": lowest.get("availableGpuCounts"),
+    }
+    offers: list[Offer] = []
+    offer_id = f"{gpu_type_id}|{cloud}|{count}"
+    if per_gpu is not None and PricingKind.ON_DEMAND in query.pricing:
+        offers.append(
+            Offer(
+                offer_id=offer_id,
+                price_hour=round(per_gpu * count, 4),
+                pricing=PricingKind.ON_DEMAND,
+                extra=dict(extra),
+                **base,
+            )
+        )
+    min_bid = _positive(lowest.get("minimumBidPrice"))
+    if min_bid is not None and PricingKind.INTERRUPTIBLE in query.pricing:
+        bid_total = round(min_bid * count, 4)
+        offers.append(
+            Offer(
+                offer_id=f"{offer_id}|SPOT",
+                price_hour=bid_total,
+                min_bid=bid_total,
+                pricing=PricingKind.INTERRUPTIBLE,
+                extra=dict(extra),
+                **base,
+            )
+        )
+    return offers
+
+
+def _in_stock(stock: Any) -> bool:
+    return isinstance(stock, str) and stock.strip().lower() not in ("", "none")
+
+
+def _matches(offer: Offer, query: OfferQuery) -> bool:
+    if offer.gpu_count < query.min_gpu_count:
+        return False
+    if query.gpus and not any(_same_gpu_family(offer.gpu, wanted) for wanted in query.gpus):
+        return False
+    if query.max_price_hour is not None and offer.price_hour > query.max_price_hour:
+        return False
+    if query.min_vram_gb is not None and offer.vram_gb < query.min_vram_gb:
+        return False
+    return not query.countries or offer.country in query.countries
+
+
+def _same_gpu_family(gpu: str, wanted: str) -> bool:
+    """ "A100" asks for every A100 variant; "A100 SXM" asks for exactly that one."""
+    return gpu == wanted or gpu.startswith(f"{wanted} ")
+
+
+# -- pods --------------------------------------------------------------------------------------
+
+
+def pod_status(pod: dict[str, Any]) -> InstanceStatus:
+    """RunPod's desiredStatus plus runtime/machine presence as our lifecycle status."""
+    desired = str(pod.get("desiredStatus") or "").upper()
+    if desired == "RUNNING":
+        if isinstance(pod.get("runtime"), dict):
+            return InstanceStatus.RUNNING
+        has_machine = bool(pod.get("machineId")) or isinstance(pod.get("machine"), dict)
+        return InstanceStatus.STARTING if has_machine else InstanceStatus.PROVISIONING
+    return _STATUS_BY_DESIRED.get(desired, InstanceStatus.UNKNOWN)
+
+
+def ssh_endpoint(runtime: dict[str, Any] | None) -> SshEndpoint | None:
+    """The public TCP mapping of port 22, as runpodctl finds it."""
+    for port in _runtime_ports(runtime):
+        if (
+            _int(port.get("privatePort")) == 22
+            and port.get("isIpPublic") is True
+            and str(port.get("type") or "").lower() == "tcp"
+            and port.get("ip")
+            and _int(port.get("publicPort"))
+        ):
+            return SshEndpoint(host=str(port["ip"]), port=int(port["publicPort"]))
+    return None
+
+
+def public_ports(runtime: dict[str, Any] | None) -> dict[str, str]:
+    """Container port ("22/tcp") to the public "ip:port" for every directly reachable mapping."""
+    mapped: dict[str, str] = {}
+    for port in _runtime_ports(runtime):
+        private, public = _int(port.get("privatePort")), _int(port.get("publicPort"))
+        if port.get("isIpPublic") is True and port.get("ip") and private and public:
+            mapped[f"{private}/{str(port.get('type') or 'tcp').lower()}"] = f"{port['ip']}:{public}"
+    return mapped
+
+
+def _runtime_ports(runtime: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not isinstance(runtime, dict):
+        return []
+    return [port for port in runtime.get("ports") or [] if isinstance(port, dict)]
+
+
+def _pod_needs_vram(pod: dict[str, Any], known: dict[str, float]) -> bool:
+    runtime = pod.get("runtime")
+    machine = pod.get("machine")
+    if not isinstance(runtime, dict) or not runtime.get("gpus") or not isinstance(machine, dict):
+        return False
+    return canonical_gpu_name(str(machine.get("gpuDisplayName") or "")) not in known
+
+
+# -- launch ------------------------------------------------------------------------------------
+
+
+def _offer_target(offer: Offer) -> tuple[str, str, int]:
+    """(gpuTypeId, cloudType, gpuCount) from the offer's extras, else from its id."""
+    parts = offer.offer_id.split("|")
+    gpu_type_id = str(offer.extra.get("gpu_type_id") or parts[0])
+    cloud_type = str(
+        offer.extra.get("cloud_type") or (parts[1] if len(parts) > 1 else "ALL")
+    ).upper()
+    if not gpu_type_id or cloud_type not in ("SECURE", "COMMUNITY", "ALL"):
+        raise RequestRejectedError(PROVIDER, f"offer {offer.offer_id!r} is not a RunPod offer")
+    return gpu_type_id, cloud_type, max(1, offer.gpu_count)
+
+
+def _deploy_input(
+    gpu_type_id: str, cloud_type: str, count: int, spec: LaunchSpec
+) -> dict[str, Any]:
+    ports = [port.strip() for port in spec.ports if port.strip()]
+    if spec.jupyter and "8888/http" not in ports:
+        ports.insert(0, "8888/http")
+    pod_input: dict[str, Any] = {
+        "cloudType": cloud_type,
+        "gpuTypeId": gpu_type_id,
+        "gpuCount": count,
+        "name": spec.label
+        or f"computehub-{canonical_gpu_name(gpu_type_id).lower().replace(' ', '-')}",
+        "imageName": spec.image.strip(),
+        "containerDiskInGb": spec.disk_gb,
+        "volumeInGb": 0,
+        "ports": ",".join(ports),
+        "env": [{"key": key, "value": value} for key, value in spec.env.items()],
+        "startSsh": True,
+        "startJupyter": spec.jupyter,
+        "supportPublicIp": True,
+    }
+    if spec.onstart.strip():
+        # dockerArgs replaces the image's command; a shell runs multi-line scripts as written.
+        pod_input["dockerArgs"] = f"bash -c {shlex.quote(spec.onstart)}"
+    return pod_input
+
+
+def _new_pod_id(data: dict[str, Any], field: str) -> str:
+    pod = data.get(field)
+    if not isinstance(pod, dict) or not pod.get("id"):
+        raise ProtocolError(PROVIDER, f"{field} returned no pod id")
+    return str(pod["id"])
+
+
+def _path_id(instance_id: str) -> str:
+    return quote(instance_id, safe="")
+
+
+# -- server-sent events ------------------------------------------------------------------------
+
+
+async def sse_events(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
+    """The data of each Server-Sent Event (multi-line data joined with newlines)."""
+    data: list[str] = []
+    async for raw in lines:
+        line = raw.rstrip("\r")
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
+
+
+def log_line(data: str) -> str | None:
+    """The text of one v2 log event ``{"source", "line", "ts"}``; raw text if it is not JSON."""
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError:
+        return data
+    if isinstance(event, dict):
+        line = event.get("line")
+        return None if line is None else str(line)
+    return data
+
+
+# -- small parsers -----------------------------------------------------------------------------
+
+
+def _dict_field(data: dict[str, Any], field: str) -> dict[str, Any]:
+    value = data.get(field)
+    return value if isinstance(value, dict) else {}
+
+
+def _list_field(data: dict[str, Any], field: str) -> list[Any]:
+    value = data.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ProtocolError(PROVIDER, f"expected a list in {field!r}, got {type(value).__name__}")
+    return value
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _positive(value: Any) -> float | None:
+    number = _float(value)
+    return number if number is not None and number > 0 else None
+
+
+def _int(value: Any) -> int | None:
+    number = _float(value)
+    return int(number) if number is not None else None

@@ -1,0 +1,648 @@
+"""TensorDock adapter: per-resource priced VMs over the v2 REST API (locations, instances)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from computehub_tui.clock import Clock, SystemClock
+from computehub_tui.domain.gpus import canonical_gpu_name
+from computehub_tui.domain.models import (
+    Capabilities,
+    Instance,
+    InstanceStatus,
+    LaunchSpec,
+    Offer,
+    OfferQuery,
+    PricingKind,
+    SshEndpoint,
+)
+from computehub_tui.domain.secret import Secret, redact
+from computehub_tui.providers.base import (
+    AuthError,
+    ConfigurationError,
+    NoCapacityError,
+    NotFoundError,
+    ProtocolError,
+    ProviderError,
+    RequestRejectedError,
+    UnavailableError,
+    UnsupportedError,
+)
+from computehub_tui.providers.http import HttpPolicy, ProviderHttp
+
+DEFAULT_BASE_URL = "https://dashboard.tensordock.com/api/v2"
+GPU_COUNTS: tuple[int, ...] = (1, 2, 4, 8)
+VCPUS_PER_GPU = 8
+RAM_GB_PER_GPU = 32
+MIN_STORAGE_GB = 100
+OS_IMAGE = "ubuntu2404"
+SSH_USER = "user"
+"""TensorDock's Ubuntu images log in as ``user`` (v0-era clients; not re-checked for v2)."""
+HOURS_PER_MONTH = 730.0
+TYPICAL_STORAGE_RATE_HR = 0.00005
+"""$/GB/h TensorDock quotes for storage; used only to estimate what a stopped VM costs."""
+EXTERNAL_PORT_RANGE = (20000, 60000)
+STOP_WAIT_S = 180.0
+STOP_POLL_S = 3.0
+SSH_KEY_HINT = (
+    "set ssh_public_key under [tensordock] in the config file to your public key text "
+    "(e.g. the contents of ~/.ssh/id_ed25519.pub)"
+)
+
+CAPABILITIES = Capabilities(
+    can_stop=True,
+    can_restart=True,
+    bills_storage_while_stopped=True,
+    interruptible=False,
+    logs=False,
+    live_metrics=False,
+    notes=(
+        "stopped VMs keep billing storage",
+        "restart is a stop followed by a start",
+        "launches an Ubuntu 24.04 VM: the template's container image is not used",
+        "no live GPU metrics or logs through the API",
+    ),
+)
+
+_STATUSES: dict[str, InstanceStatus] = {
+    "creating": InstanceStatus.PROVISIONING,
+    "pending": InstanceStatus.PROVISIONING,
+    "provisioning": InstanceStatus.PROVISIONING,
+    "starting": InstanceStatus.STARTING,
+    "restarting": InstanceStatus.STARTING,
+    "rebooting": InstanceStatus.STARTING,
+    "running": InstanceStatus.RUNNING,
+    # A stopping VM has already given up its GPU; only storage is still billed.
+    "stopping": InstanceStatus.STOPPED,
+    "stopped": InstanceStatus.STOPPED,
+    "error": InstanceStatus.ERROR,
+    "failed": InstanceStatus.ERROR,
+    "deleting": InstanceStatus.TERMINATED,
+    "deleted": InstanceStatus.TERMINATED,
+    "terminated": InstanceStatus.TERMINATED,
+}
+
+_COUNTRIES: dict[str, str] = {
+    "united states": "US",
+    "usa": "US",
+    "united kingdom": "GB",
+    "england": "GB",
+    "germany": "DE",
+    "canada": "CA",
+    "netherlands": "NL",
+    "france": "FR",
+    "norway": "NO",
+    "sweden": "SE",
+    "finland": "FI",
+    "poland": "PL",
+    "czechia": "CZ",
+    "czech republic": "CZ",
+    "spain": "ES",
+    "italy": "IT",
+    "japan": "JP",
+    "singapore": "SG",
+    "india": "IN",
+    "australia": "AU",
+    "brazil": "BR",
+    "south korea": "KR",
+    "taiwan": "TW",
+    "iceland": "IS",
+    "ireland": "IE",
+}
+
+_VRAM = re.compile(r"(\d+(?:\.\d+)?)\s*gb", re.IGNORECASE)
+_CAPACITY_WORDS = re.compile(
+    r"no (available )?(hostnodes?|capacity|gpus?)\b|insufficient (capacity|resources|gpus?)"
+    r"|not enough (capacity|resources|gpus?|available)|out of stock|sold out",
+    re.IGNORECASE,
+)
+_HOURLY_PRICE_KEYS = ("rateHourly", "hourlyRate", "pricePerHour", "price_per_hr", "price_per_hour")
+
+
+def default_policy() -> HttpPolicy:
+    """TensorDock allows 100 requests a minute per organisation; stay just under it."""
+    return HttpPolicy(min_interval=0.65)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePlan:
+    """What one offer rents and what each part costs per hour."""
+
+    gpu_count: int
+    vcpus: int
+    ram_gb: int
+    storage_gb: int
+    gpu_hr: float
+    vcpu_hr: float
+    ram_hr: float
+    storage_hr: float
+
+    @property
+    def price_hour(self) -> float:
+        return self.gpu_hr + self.vcpu_hr + self.ram_hr + self.storage_hr
+
+
+def plan_resources(gpu: dict[str, Any], gpu_count: int, storage_gb: int) -> ResourcePlan:
+    """Size a VM for ``gpu_count`` GPUs within the location's maxima and price each part."""
+    resources = _dict(gpu.get("resources"))
+    pricing = _dict(gpu.get("pricing"))
+    vcpus = _capped(VCPUS_PER_GPU * gpu_count, _as_float(resources.get("max_vcpus")))
+    ram_gb = _capped(RAM_GB_PER_GPU * gpu_count, _as_float(resources.get("max_ram_gb")))
+    return ResourcePlan(
+        gpu_count=gpu_count,
+        vcpus=vcpus,
+        ram_gb=ram_gb,
+        storage_gb=storage_gb,
+        gpu_hr=gpu_count * (_as_float(gpu.get("price_per_hr")) or 0.0),
+        vcpu_hr=vcpus * (_as_float(pricing.get("per_vcpu_hr")) or 0.0),
+        ram_hr=ram_gb * (_as_float(pricing.get("per_gb_ram_hr")) or 0.0),
+        storage_hr=storage_gb * (_as_float(pricing.get("per_gb_storage_hr")) or 0.0),
+    )
+
+
+def error_message(response: httpx.Response) -> str:
+    """The human text of a TensorDock error, whatever shape it came in (JSON or plain text)."""
+    try:
+        body: Any = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        text = " ".join(response.text.split())
+        if not text or text.startswith("<"):  # an HTML error page says nothing useful
+            return response.reason_phrase or f"HTTP {response.status_code}"
+        return text[:200]
+    return _message_in(body)[:300] or f"HTTP {response.status_code}"
+
+
+def tensordock_error(response: httpx.Response) -> ProviderError | None:
+    """Map a failed reply by status; the v2 error body shape is undocumented, so read any."""
+    status = response.status_code
+    if status == 429:
+        return None  # the shared layer reads Retry-After and paces the retry
+    message = redact(error_message(response))
+    if status in (401, 403):
+        return AuthError("tensordock", f"API token rejected (HTTP {status}: {message})")
+    if status in (404, 410):
+        return NotFoundError("tensordock", f"not found (HTTP {status}: {message})")
+    if status >= 500:
+        return UnavailableError("tensordock", f"server error HTTP {status}: {message}")
+    if _CAPACITY_WORDS.search(message):
+        return NoCapacityError("tensordock", f"no capacity ({message})")
+    return RequestRejectedError("tensordock", f"request rejected (HTTP {status}: {message})")
+
+
+class TensordockProvider:
+    """A TensorDock organisation. VMs can stop and start; stopped VMs keep billing storage."""
+
+    name = "tensordock"
+    title = "TensorDock"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_key: Secret | None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        clock: Clock | None = None,
+        policy: HttpPolicy | None = None,
+        ssh_public_key: str = "",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.ssh_public_key = ssh_public_key.strip()
+        self._rng = rng or random.Random()
+        self.http = ProviderHttp(
+            self.name,
+            client,
+            base_url,
+            api_key=api_key,
+            policy=policy or default_policy(),
+            clock=self.clock,
+            error_mapper=tensordock_error,
+        )
+
+    # -- offers -----------------------------------------------------------------------------
+
+    async def list_offers(self, query: OfferQuery) -> list[Offer]:
+        if PricingKind.ON_DEMAND not in query.pricing:
+            return []
+        body = await self.http.request_json("GET", "/locations")
+        locations = _collection(body, "locations")
+        if locations is None:
+            raise ProtocolError(self.name, "locations reply has no 'data.locations' list")
+        storage_gb = max(query.disk_gb, MIN_STORAGE_GB)
+        now = self.clock.now()
+        offers = [
+            offer
+            for location in locations
+            if isinstance(location, dict)
+            for gpu in location.get("gpus") or []
+            if isinstance(gpu, dict)
+            for offer in self._offers_for_gpu(location, gpu, storage_gb, now)
+        ]
+        return [offer for offer in offers if _matches_query(offer, query)][: query.limit]
+
+    def _offers_for_gpu(
+        self, location: dict[str, Any], gpu: dict[str, Any], storage_gb: int, now: float
+    ) -> list[Offer]:
+        v0_name = str(gpu.get("v0Name") or "")
+        location_id = str(location.get("id") or "")
+        if not v0_name or not location_id or _as_float(gpu.get("price_per_hr")) is None:
+            return []
+        max_storage = _as_float(_dict(gpu.get("resources")).get("max_storage_gb"))
+        if max_storage is not None and storage_gb > max_storage:
+            return []
+        max_count = _as_int(gpu.get("max_count")) or 0
+        counts = [count for count in GPU_COUNTS if count <= max_count]
+        if not counts:
+            return [self._offer(location, gpu, plan_resources(gpu, 1, storage_gb), False, now)]
+        return [
+            self._offer(location, gpu, plan_resources(gpu, n, storage_gb), True, now)
+            for n in counts
+        ]
+
+    def _offer(
+        self,
+        location: dict[str, Any],
+        gpu: dict[str, Any],
+        plan: ResourcePlan,
+        available: bool,
+        now: float,
+    ) -> Offer:
+        v0_name = str(gpu["v0Name"])
+        display_name = str(gpu.get("displayName") or v0_name)
+        location_id = str(location["id"])
+        storage_rate = _as_float(_dict(gpu.get("pricing")).get("per_gb_storage_hr"))
+        return Offer(
+            provider=self.name,
+            offer_id=f"{location_id}:{v0_name}:{plan.gpu_count}",
+            gpu=canonical_gpu_name(v0_name),
+            gpu_count=plan.gpu_count,
+            vram_gb=_vram_gb(v0_name, display_name),
+            vcpus=float(plan.vcpus),
+            ram_gb=float(plan.ram_gb),
+            disk_gb=float(plan.storage_gb),
+            price_hour=round(plan.price_hour, 4),
+            pricing=PricingKind.ON_DEMAND,
+            location=_place(location),
+            reliability=None,
+            available=available,
+            quoted_at=now,
+            country=_COUNTRIES.get(str(location.get("country") or "").strip().lower(), ""),
+            storage_gb_month=None
+            if storage_rate is None
+            else round(storage_rate * HOURS_PER_MONTH, 4),
+            raw_gpu_name=display_name,
+            extra={
+                "location_id": location_id,
+                "v0_name": v0_name,
+                "vcpus": plan.vcpus,
+                "ram_gb": plan.ram_gb,
+                "storage_gb": plan.storage_gb,
+                "tier": location.get("tier"),
+                "price_breakdown": {
+                    "gpu": round(plan.gpu_hr, 5),
+                    "vcpu": round(plan.vcpu_hr, 5),
+                    "ram": round(plan.ram_hr, 5),
+                    "storage": round(plan.storage_hr, 5),
+                },
+            },
+        )
+
+    # -- instances ----------------------------------------------------------------------------
+
+    async def list_instances(self) -> list[Instance]:
+        body = await self.http.request_json("GET", "/instances")
+        summaries = _collection(body, "instances")
+        if summaries is None:
+            raise ProtocolError(self.name, "instances reply has no 'data.instances' list")
+        instances: list[Instance] = []
+        for summary in summaries:
+            fields = _fields(summary)
+            instance_id = str(fields.get("id") or "")
+            if not instance_id:
+                continue
+            if str(fields.get("status") or "").lower() in ("deleted", "terminated"):
+                instances.append(self._instance(instance_id, fields))
+                continue
+            try:
+                detail = await self._detail(instance_id)
+            except NotFoundError:
+                continue  # deleted between the list and the detail call
+            instances.append(self._instance(instance_id, {**fields, **detail}))
+        return instances
+
+    async def _detail(self, instance_id: str) -> dict[str, Any]:
+        body = await self.http.request_json("GET", f"/instances/{_path_id(instance_id)}")
+        return _fields(body)
+
+    def _instance(self, instance_id: str, fields: dict[str, Any]) -> Instance:
+        provider_status = str(fields.get("status") or "")
+        status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
+        ip = str(fields.get("ipAddress") or fields.get("ip_address") or fields.get("ip") or "")
+        forwards = _port_forwards(fields.get("portForwards") or fields.get("port_forwards"))
+        resources = _dict(fields.get("resources"))
+        gpu_name, gpu_count = _instance_gpu(resources.get("gpus"))
+        storage_gb = _as_float(resources.get("storage_gb")) or 0.0
+        return Instance(
+            provider=self.name,
+            instance_id=instance_id,
+            label=str(fields.get("name") or ""),
+            status=status,
+            provider_status=provider_status,
+            gpu=canonical_gpu_name(gpu_name) if gpu_name else "unknown",
+            gpu_count=gpu_count,
+            price_hour=_hourly_price(fields),
+            ssh=_ssh_endpoint(ip, forwards, status),
+            ports={f"{internal}/tcp": f"{ip}:{external}" for internal, external in forwards.items()}
+            if ip
+            else {},
+            location=str(fields.get("location") or fields.get("location_name") or ""),
+            image=str(fields.get("image") or ""),
+            storage_price_hour=round(storage_gb * TYPICAL_STORAGE_RATE_HR, 5),
+            status_message=str(fields.get("statusMessage") or fields.get("status_message") or ""),
+        )
+
+    # -- actions ------------------------------------------------------------------------------
+
+    async def launch(self, offer: Offer, spec: LaunchSpec) -> str:
+        if not self.ssh_public_key:
+            raise ConfigurationError(self.name, f"cannot launch without an SSH key: {SSH_KEY_HINT}")
+        if not offer.available:
+            raise NoCapacityError(self.name, f"{offer.gpu} is sold out at {offer.location}")
+        reply = await self.http.request_json(
+            "POST", "/instances", json_body=self.launch_body(offer, spec), idempotent=False
+        )
+        new_id = _fields(reply).get("id")
+        if not new_id:
+            raise ProtocolError(self.name, "create-instance reply has no 'data.id'")
+        return str(new_id)
+
+    def launch_body(self, offer: Offer, spec: LaunchSpec) -> dict[str, Any]:
+        """The ``POST /instances`` body for renting ``offer`` as ``spec`` describes."""
+        location_id, v0_name, count = _launch_target(offer)
+        plan_vcpus = _as_int(offer.extra.get("vcpus")) or VCPUS_PER_GPU * count
+        plan_ram = _as_int(offer.extra.get("ram_gb")) or RAM_GB_PER_GPU * count
+        attributes: dict[str, Any] = {
+            "name": spec.label or "computehub",
+            "type": "virtualmachine",
+            "image": OS_IMAGE,
+            "resources": {
+                "vcpu_count": plan_vcpus,
+                "ram_gb": plan_ram,
+                "storage_gb": max(spec.disk_gb, MIN_STORAGE_GB),
+                "gpus": {v0_name: {"count": count}},
+            },
+            "location_id": location_id,
+            "port_forwards": self._port_forwards_for(spec.ports),
+            "ssh_key": self.ssh_public_key,
+        }
+        cloud_init = _cloud_init(spec)
+        if cloud_init:
+            attributes["cloud_init"] = cloud_init
+        return {"data": {"type": "virtualmachine", "attributes": attributes}}
+
+    def _port_forwards_for(self, ports: tuple[str, ...]) -> list[dict[str, int]]:
+        internal_ports = [22] + [
+            p for p in (_internal_port(text) for text in ports) if p and p != 22
+        ]
+        chosen: set[int] = set()
+        forwards = []
+        for internal in dict.fromkeys(internal_ports):
+            external = self._rng.randrange(*EXTERNAL_PORT_RANGE)
+            while external in chosen:
+                external = self._rng.randrange(*EXTERNAL_PORT_RANGE)
+            chosen.add(external)
+            forwards.append({"internal_port": internal, "external_port": external})
+        return forwards
+
+    async def start(self, instance_id: str) -> None:
+        await self.http.request("POST", f"/instances/{_path_id(instance_id)}/start")
+
+    async def stop(self, instance_id: str) -> None:
+        await self.http.request("POST", f"/instances/{_path_id(instance_id)}/stop")
+
+    async def restart(self, instance_id: str) -> None:
+        """TensorDock has no reboot call: stop, wait until the VM is stopped, start again."""
+        if await self._status(instance_id) != "stopped":
+            await self.stop(instance_id)
+            await self._wait_until_stopped(instance_id)
+        await self.start(instance_id)
+
+    async def _status(self, instance_id: str) -> str:
+        return str((await self._detail(instance_id)).get("status") or "").lower()
+
+    async def _wait_until_stopped(self, instance_id: str) -> None:
+        deadline = self.clock.monotonic() + STOP_WAIT_S
+        while await self._status(instance_id) != "stopped":
+            if self.clock.monotonic() >= deadline:
+                raise UnavailableError(
+                    self.name,
+                    f"instance {instance_id} did not stop within {STOP_WAIT_S:.0f}s; "
+                    "start it by hand",
+                )
+            await self.clock.sleep(STOP_POLL_S)
+
+    async def destroy(self, instance_id: str) -> None:
+        await self.http.request("DELETE", f"/instances/{_path_id(instance_id)}")
+
+    async def logs(self, instance_id: str, tail: int = 200) -> str:
+        raise UnsupportedError(self.name, "TensorDock has no logs API — SSH in to read logs")
+
+    async def check_auth(self) -> None:
+        await self.http.request("GET", "/instances")
+
+    async def aclose(self) -> None:
+        await self.http.client.aclose()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _launch_target(offer: Offer) -> tuple[str, str, int]:
+    location_id = str(offer.extra.get("location_id") or "")
+    v0_name = str(offer.extra.get("v0_name") or "")
+    if location_id and v0_name:
+        return location_id, v0_name, offer.gpu_count
+    parts = offer.offer_id.rsplit(":", 2)
+    if len(parts) != 3 or not parts[2].isdigit():
+        raise RequestRejectedError(
+            "tensordock", f"offer {offer.offer_id!r} is not a TensorDock offer"
+        )
+    return parts[0], parts[1], int(parts[2])
+
+
+def _cloud_init(spec: LaunchSpec) -> dict[str, Any]:
+    cloud_init: dict[str, Any] = {}
+    commands = [line.strip() for line in spec.onstart.splitlines() if line.strip()]
+    if commands:
+        cloud_init["runcmd"] = commands
+    if spec.env:
+        exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in spec.env.items())
+        cloud_init["write_files"] = [
+            {"path": "/etc/profile.d/computehub-env.sh", "content": exports, "permissions": "0644"}
+        ]
+    return cloud_init
+
+
+def _internal_port(text: str) -> int | None:
+    head = text.split("/", 1)[0].strip()
+    return int(head) if head.isdigit() and 0 < int(head) < 65536 else None
+
+
+def _ssh_endpoint(ip: str, forwards: dict[int, int], status: InstanceStatus) -> SshEndpoint | None:
+    if not ip or status is InstanceStatus.TERMINATED:
+        return None
+    if 22 in forwards:
+        return SshEndpoint(ip, forwards[22], SSH_USER)
+    if not forwards:  # a dedicated IP: every port is the VM's own
+        return SshEndpoint(ip, 22, SSH_USER)
+    return None
+
+
+def _port_forwards(raw: Any) -> dict[int, int]:
+    """Internal → external port, from a list of objects or an ``{internal: external}`` map."""
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(raw, list):
+        pairs = [
+            (
+                item.get("internal_port", item.get("internalPort")),
+                item.get("external_port", item.get("externalPort")),
+            )
+            for item in raw
+            if isinstance(item, dict)
+        ]
+    elif isinstance(raw, dict):
+        pairs = list(raw.items())
+    forwards: dict[int, int] = {}
+    for internal, external in pairs:
+        internal_port, external_port = _as_int(internal), _as_int(external)
+        if internal_port and external_port:
+            forwards[internal_port] = external_port
+    return forwards
+
+
+def _instance_gpu(raw: Any) -> tuple[str, int]:
+    """(v0Name, count) from ``{"<v0Name>": {"count": n}}`` or ``[{"gpuV0Name", "count"}]``."""
+    entries: list[tuple[str, Any]] = []
+    if isinstance(raw, dict):
+        entries = [(str(name), _dict(value).get("count", value)) for name, value in raw.items()]
+    elif isinstance(raw, list):
+        entries = [
+            (
+                str(item.get("gpuV0Name") or item.get("v0Name") or item.get("name") or ""),
+                item.get("count"),
+            )
+            for item in raw
+            if isinstance(item, dict)
+        ]
+    entries = [(name, count) for name, count in entries if name]
+    if not entries:
+        return "", 0
+    return entries[0][0], sum(_as_int(count) or 0 for _, count in entries)
+
+
+def _hourly_price(fields: dict[str, Any]) -> float:
+    # The v2 instance detail's price field is undocumented; accept the spellings seen in the wild.
+    for key in _HOURLY_PRICE_KEYS:
+        price = _as_float(fields.get(key))
+        if price is not None:
+            return round(price, 4)
+    return 0.0
+
+
+def _fields(body: Any) -> dict[str, Any]:
+    """One resource's fields whether sent flat or in a JSON:API ``data``/``attributes`` envelope."""
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        body = body["data"]
+    if not isinstance(body, dict):
+        return {}
+    attributes = body.get("attributes")
+    if isinstance(attributes, dict):
+        return {**{k: v for k, v in body.items() if k != "attributes"}, **attributes}
+    return dict(body)
+
+
+def _collection(body: Any, name: str) -> list[Any] | None:
+    """``data.<name>`` (as documented) or ``data.attributes.<name>`` (TensorDock's examples)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict):
+        return None
+    items = data.get(name)
+    if items is None and isinstance(data.get("attributes"), dict):
+        items = data["attributes"].get(name)
+    return items if isinstance(items, list) else None
+
+
+def _message_in(body: Any) -> str:
+    if isinstance(body, str):
+        return body
+    if isinstance(body, list):
+        return "; ".join(filter(None, (_message_in(item) for item in body)))
+    if not isinstance(body, dict):
+        return ""
+    for key in ("error", "message", "detail", "errors", "title", "msg"):
+        value = body.get(key)
+        if value and not isinstance(value, bool):
+            return value if isinstance(value, str) else _message_in(value)
+    return ""
+
+
+def _matches_query(offer: Offer, query: OfferQuery) -> bool:
+    if query.gpus and not any(offer.gpu == g or offer.gpu.startswith(f"{g} ") for g in query.gpus):
+        return False
+    if offer.gpu_count < query.min_gpu_count:
+        return False
+    if query.max_price_hour is not None and offer.price_hour > query.max_price_hour:
+        return False
+    if query.min_vram_gb is not None and offer.vram_gb < query.min_vram_gb:
+        return False
+    return not query.countries or offer.country.upper() in {c.upper() for c in query.countries}
+
+
+def _place(location: dict[str, Any]) -> str:
+    parts = [str(location.get(key) or "").strip() for key in ("city", "country")]
+    return ", ".join(part for part in parts if part) or str(location.get("id") or "")
+
+
+def _vram_gb(v0_name: str, display_name: str) -> float:
+    for text in (v0_name, display_name):
+        found = _VRAM.findall(text)
+        if found:
+            return float(found[-1])
+    return 0.0
+
+
+def _capped(wanted: int, maximum: float | None) -> int:
+    return wanted if maximum is None or maximum <= 0 else int(min(wanted, maximum))
+
+
+def _path_id(instance_id: str) -> str:
+    return quote(instance_id, safe="")
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _as_int(value: Any) -> int | None:
+    number = _as_float(value)
+    return None if number is None else int(number)
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,101 @@
+"""The database schema as an ordered list of migration steps; step N leaves ``user_version`` = N."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        description="instances, costs, spend, price stats, metrics, audit log, secrets",
+        statements=(
+            """
+            CREATE TABLE instances (
+                key        TEXT PRIMARY KEY,
+                provider   TEXT NOT NULL,
+                status     TEXT NOT NULL,
+                snapshot   TEXT NOT NULL,
+                first_seen REAL NOT NULL,
+                last_seen  REAL NOT NULL,
+                gone_at    REAL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX instances_by_provider ON instances (provider, gone_at)",
+            """
+            CREATE TABLE instance_costs (
+                instance_key TEXT PRIMARY KEY,
+                usd          REAL NOT NULL,
+                updated_at   REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE spend_hourly (
+                hour_start   INTEGER NOT NULL,
+                instance_key TEXT NOT NULL,
+                usd          REAL NOT NULL,
+                PRIMARY KEY (hour_start, instance_key)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE price_stats (
+                gpu          TEXT NOT NULL,
+                at           REAL NOT NULL,
+                provider     TEXT NOT NULL,
+                gpu_count    INTEGER NOT NULL,
+                pricing      TEXT NOT NULL,
+                min_price    REAL NOT NULL,
+                median_price REAL NOT NULL,
+                p90_price    REAL NOT NULL,
+                offer_count  INTEGER NOT NULL,
+                PRIMARY KEY (gpu, at, provider, gpu_count, pricing)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX price_stats_by_at ON price_stats (at)",
+            """
+            CREATE TABLE metric_samples (
+                instance_key  TEXT NOT NULL,
+                at            REAL NOT NULL,
+                gpu_util      TEXT NOT NULL,
+                vram_used_gb  TEXT NOT NULL,
+                vram_total_gb TEXT NOT NULL,
+                gpu_temp_c    TEXT NOT NULL,
+                cpu_pct       REAL,
+                ram_pct       REAL,
+                PRIMARY KEY (instance_key, at)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX metric_samples_by_at ON metric_samples (at)",
+            """
+            CREATE TABLE audit_log (
+                id      INTEGER PRIMARY KEY,
+                at      REAL NOT NULL,
+                actor   TEXT NOT NULL,
+                action  TEXT NOT NULL,
+                target  TEXT NOT NULL,
+                detail  TEXT NOT NULL,
+                outcome TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX audit_log_by_at ON audit_log (at)",
+            """
+            CREATE TABLE secrets (
+                provider   TEXT NOT NULL,
+                field      TEXT NOT NULL,
+                blob       BLOB NOT NULL,
+                updated_at REAL NOT NULL,
+                PRIMARY KEY (provider, field)
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,553 @@
+"""The ``Store``: one aiosqlite writer connection in WAL mode with locked, batched transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+
+from computehub_tui.domain.history import AuditEntry, PriceStat
+from computehub_tui.domain.models import Instance, MetricSample
+from computehub_tui.store._codec import (
+    SnapshotDecodeError,
+    decode_instance,
+    decode_metric_sample,
+    encode_instance,
+    encode_metric_sample,
+)
+from computehub_tui.store._schema import LATEST_VERSION, MIGRATIONS, Migration
+from computehub_tui.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+HOUR_S = 3600
+
+_UPSERT_INSTANCE = """
+    INSERT INTO instances (key, provider, status, snapshot, first_seen, last_seen, gone_at)
+    VALUES (?, ?, ?, ?, ?, ?, NULL)
+    ON CONFLICT (key) DO UPDATE SET
+        provider = excluded.provider,
+        status = excluded.status,
+        snapshot = excluded.snapshot,
+        last_seen = excluded.last_seen,
+        gone_at = NULL
+"""
+_MARK_MISSING_INSTANCES_GONE = """
+    UPDATE instances SET gone_at = ?
+    WHERE provider = ? AND gone_at IS NULL AND key NOT IN (SELECT value FROM json_each(?))
+"""
+_ADD_INSTANCE_COST = """
+    INSERT INTO instance_costs (instance_key, usd, updated_at) VALUES (?, ?, ?)
+    ON CONFLICT (instance_key) DO UPDATE SET
+        usd = usd + excluded.usd,
+        updated_at = max(updated_at, excluded.updated_at)
+"""
+_ADD_HOURLY_SPEND = """
+    INSERT INTO spend_hourly (hour_start, instance_key, usd) VALUES (?, ?, ?)
+    ON CONFLICT (hour_start, instance_key) DO UPDATE SET usd = usd + excluded.usd
+"""
+_PRICE_STAT_COLUMNS = (
+    "at, provider, gpu, gpu_count, pricing, min_price, median_price, p90_price, offer_count"
+)
+_METRIC_COLUMNS = "at, gpu_util, vram_used_gb, vram_total_gb, gpu_temp_c, cpu_pct, ram_pct"
+_UPSERT_SECRET = """
+    INSERT INTO secrets (provider, field, blob, updated_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (provider, field) DO UPDATE SET
+        blob = excluded.blob,
+        updated_at = excluded.updated_at
+"""
+
+
+class Store:
+    """The app's database. Open with ``await Store.open(path)``; close with ``await store.close()``.
+
+    Every write runs as one ``BEGIN IMMEDIATE … COMMIT`` while holding ``_lock``: aiosqlite
+    transactions belong to the connection, not the task, so without the lock one task's statements
+    would join (and roll back with) another task's transaction. Reads take the same lock so they
+    never see another task's half-written transaction.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection, label: str, schema_version: int) -> None:
+        self._db: aiosqlite.Connection | None = connection
+        self._label = label
+        self._lock = asyncio.Lock()
+        self.schema_version = schema_version
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: str | Path, *, max_bytes: int | None = None) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``; ``":memory:"`` works.
+
+        ``max_bytes`` caps the database size; writes beyond it fail like a full disk would.
+        """
+        label = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
+        if label != ":memory:":
+            _check_location(Path(label), label)
+        try:
+            connection = await aiosqlite.connect(label, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open database {label}: {error}", "cannot-open") from error
+        try:
+            version = await _prepare(connection, label, max_bytes)
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(connection, label, version)
+
+    async def close(self) -> None:
+        """Wait for the write in progress, then close. Safe to call twice."""
+        async with self._lock:
+            if self._db is None:
+                return
+            connection, self._db = self._db, None
+            try:
+                await connection.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass  # statistics are a nicety; closing must still happen
+            await connection.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def path(self) -> str:
+        return self._label
+
+    async def diagnostics(self) -> dict[str, Any]:
+        """The connection's effective settings and size, for a health screen or a doctor command."""
+        names = (
+            "journal_mode",
+            "synchronous",
+            "busy_timeout",
+            "foreign_keys",
+            "auto_vacuum",
+            "user_version",
+            "page_size",
+            "page_count",
+            "freelist_count",
+            "max_page_count",
+        )
+        result: dict[str, Any] = {}
+        for name in names:
+            rows = await self._fetch("read database settings", f"PRAGMA {name}")
+            result[name] = rows[0][0]
+        return result
+
+    # -- instances ---------------------------------------------------------------------------------
+
+    async def save_instances(
+        self, provider: str, instances: list[Instance], seen_at: float
+    ) -> None:
+        """Upsert ``provider``'s instances; its instances missing from the list are marked gone."""
+        foreign = sorted({i.provider for i in instances if i.provider != provider})
+        if foreign:
+            raise ValueError(f"save_instances({provider!r}) got instances of {', '.join(foreign)}")
+        rows = [
+            (i.key, provider, i.status.value, encode_instance(i), seen_at, seen_at)
+            for i in instances
+        ]
+        present_keys = json.dumps([i.key for i in instances])
+        async with self._transaction(f"save {provider} instances") as db:
+            await db.executemany(_UPSERT_INSTANCE, rows)
+            await db.execute(_MARK_MISSING_INSTANCES_GONE, (seen_at, provider, present_keys))
+
+    async def load_instances(self) -> list[Instance]:
+        """Every instance not marked gone, as last saved (without live metrics)."""
+        rows = await self._fetch(
+            "load instances",
+            "SELECT key, snapshot FROM instances WHERE gone_at IS NULL ORDER BY provider, key",
+        )
+        instances: list[Instance] = []
+        for key, snapshot in rows:
+            try:
+                instances.append(decode_instance(snapshot))
+            except SnapshotDecodeError as error:
+                # Only a cache of the last poll, which the next poll rewrites: skip, don't fail.
+                log.warning("skipping stored instance %s: %s", key, error)
+        return instances
+
+    # -- money -------------------------------------------------------------------------------------
+
+    async def add_costs(self, increments: list[tuple[str, float, float]]) -> None:
+        """Accumulate ``(instance_key, usd, at)`` per instance and per UTC hour bucket."""
+        if not increments:
+            return
+        for key, usd, at in increments:
+            if not (math.isfinite(usd) and math.isfinite(at)):
+                raise ValueError(f"cost for {key} must be finite, got usd={usd!r} at={at!r}")
+        per_instance = [(key, usd, at) for key, usd, at in increments]
+        per_hour = [(hour_start(at), key, usd) for key, usd, at in increments]
+        async with self._transaction("record costs") as db:
+            await db.executemany(_ADD_INSTANCE_COST, per_instance)
+            await db.executemany(_ADD_HOURLY_SPEND, per_hour)
+
+    async def instance_costs(self) -> dict[str, float]:
+        rows = await self._fetch("read costs", "SELECT instance_key, usd FROM instance_costs")
+        return {key: usd for key, usd in rows}
+
+    async def spend_between(self, start: float, end: float) -> float:
+        """Total of the hour buckets whose start lies in ``[start, end)``."""
+        rows = await self._fetch(
+            "read spend",
+            "SELECT coalesce(sum(usd), 0.0) FROM spend_hourly "
+            "WHERE hour_start >= ? AND hour_start < ?",
+            (start, end),
+        )
+        return float(rows[0][0])
+
+    # -- price history -----------------------------------------------------------------------------
+
+    async def record_price_stats(self, stats: list[PriceStat]) -> None:
+        if not stats:
+            return
+        rows = [
+            (
+                s.at,
+                s.provider,
+                s.gpu,
+                s.gpu_count,
+                s.pricing,
+                s.min_price,
+                s.median_price,
+                s.p90_price,
+                s.offer_count,
+            )
+            for s in stats
+        ]
+        async with self._transaction("record price history") as db:
+            await db.executemany(
+                f"INSERT OR REPLACE INTO price_stats ({_PRICE_STAT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    async def price_history(
+        self,
+        gpu: str,
+        since: float,
+        *,
+        provider: str | None = None,
+        gpu_count: int | None = None,
+        pricing: str | None = None,
+    ) -> list[PriceStat]:
+        """Stats for ``gpu`` from ``since`` on, oldest first; the keyword filters narrow it down."""
+        conditions = ["gpu = ?", "at >= ?"]
+        params: list[Any] = [gpu, since]
+        for column, value in (
+            ("provider", provider),
+            ("gpu_count", gpu_count),
+            ("pricing", pricing),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        rows = await self._fetch(
+            "read price history",
+            f"SELECT {_PRICE_STAT_COLUMNS} FROM price_stats WHERE {' AND '.join(conditions)} "
+            "ORDER BY at, provider, gpu_count, pricing",
+            params,
+        )
+        return [PriceStat(*row) for row in rows]
+
+    # -- metrics -----------------------------------------------------------------------------------
+
+    async def add_metric_samples(self, samples: list[tuple[str, MetricSample]]) -> None:
+        if not samples:
+            return
+        rows = [(key, *encode_metric_sample(sample)) for key, sample in samples]
+        async with self._transaction("record metrics") as db:
+            await db.executemany(
+                f"INSERT OR REPLACE INTO metric_samples (instance_key, {_METRIC_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    async def metric_history(self, instance_key: str, since: float) -> list[MetricSample]:
+        rows = await self._fetch(
+            "read metrics",
+            f"SELECT {_METRIC_COLUMNS} FROM metric_samples WHERE instance_key = ? AND at >= ? "
+            "ORDER BY at",
+            (instance_key, since),
+        )
+        return [decode_metric_sample(row) for row in rows]
+
+    async def prune(
+        self,
+        now: float,
+        *,
+        metrics_keep_s: float = 7 * 86400,
+        prices_keep_s: float = 90 * 86400,
+    ) -> None:
+        """Drop metric samples and price stats older than their retention, then give space back."""
+        async with self._transaction("prune old history") as db:
+            await db.execute("DELETE FROM metric_samples WHERE at < ?", (now - metrics_keep_s,))
+            await db.execute("DELETE FROM price_stats WHERE at < ?", (now - prices_keep_s,))
+        await self._incremental_vacuum()
+
+    # -- audit log ---------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        at: float,
+        actor: str,
+        action: str,
+        target: str,
+        detail: str = "",
+        outcome: str = "ok",
+    ) -> None:
+        async with self._transaction("write the audit log") as db:
+            await db.execute(
+                "INSERT INTO audit_log (at, actor, action, target, detail, outcome) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (at, actor, action, target, detail, outcome),
+            )
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first."""
+        if limit <= 0:
+            return []
+        rows = await self._fetch(
+            "read the audit log",
+            "SELECT at, actor, action, target, detail, outcome FROM audit_log "
+            "ORDER BY at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [AuditEntry(*row) for row in rows]
+
+    # -- secrets (ciphertext only) -----------------------------------------------------------------
+
+    async def put_secret(self, provider: str, field: str, blob: bytes, at: float) -> None:
+        """Store an encrypted blob from the vault; refuses ``str`` so plaintext cannot slip in."""
+        if not isinstance(blob, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"put_secret needs the vault's ciphertext bytes, got {type(blob).__name__}"
+            )
+        async with self._transaction(f"save the {provider} {field}", durable=True) as db:
+            await db.execute(_UPSERT_SECRET, (provider, field, bytes(blob), at))
+
+    async def get_secret(self, provider: str, field: str) -> bytes | None:
+        rows = await self._fetch(
+            "read a secret",
+            "SELECT blob FROM secrets WHERE provider = ? AND field = ?",
+            (provider, field),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    async def delete_secret(self, provider: str, field: str) -> bool:
+        """True when a secret was deleted."""
+        async with self._transaction(f"delete the {provider} {field}", durable=True) as db:
+            cursor = await db.execute(
+                "DELETE FROM secrets WHERE provider = ? AND field = ?", (provider, field)
+            )
+            return cursor.rowcount > 0
+
+    async def list_secrets(self) -> list[tuple[str, str, float]]:
+        """``(provider, field, updated_at)`` of every stored secret; never the blobs."""
+        rows = await self._fetch(
+            "list secrets",
+            "SELECT provider, field, updated_at FROM secrets ORDER BY provider, field",
+        )
+        return [(provider, field, updated_at) for provider, field, updated_at in rows]
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _connection(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError(f"database {self._label} is closed", "closed")
+        return self._db
+
+    @asynccontextmanager
+    async def _transaction(
+        self, purpose: str, *, durable: bool = False
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        """Hold the write lock for one ``BEGIN IMMEDIATE … COMMIT``; roll back on any error.
+
+        ``durable`` syncs this commit to disk (synchronous=FULL) for rare writes worth the fsync.
+        """
+        async with self._lock:
+            db = self._connection()
+            try:
+                if durable:
+                    await db.execute("PRAGMA synchronous=FULL")
+                await db.execute("BEGIN IMMEDIATE")
+                yield db
+                await db.execute("COMMIT")
+            except BaseException as error:
+                # Shielded so a second cancellation cannot skip the rollback. aiosqlite runs calls
+                # in order, so the next writer's BEGIN still queues behind this ROLLBACK.
+                await asyncio.shield(_rollback_quietly(db))
+                if isinstance(error, sqlite3.Error):
+                    raise self._error(purpose, error) from error
+                raise
+            finally:
+                if durable:
+                    await asyncio.shield(_set_normal_sync_quietly(db))
+
+    async def _incremental_vacuum(self) -> None:
+        # execute() steps "PRAGMA incremental_vacuum" once, freeing one page; executescript runs
+        # it to completion. The explicit BEGIN IMMEDIATE keeps it a proper write transaction.
+        async with self._lock:
+            db = self._connection()
+            try:
+                await db.executescript("BEGIN IMMEDIATE; PRAGMA incremental_vacuum; COMMIT;")
+            except sqlite3.Error as error:
+                await asyncio.shield(_rollback_quietly(db))
+                raise self._error("reclaim free space", error) from error
+
+    async def _fetch(self, purpose: str, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            db = self._connection()
+            try:
+                return list(await db.execute_fetchall(sql, params))
+            except sqlite3.Error as error:
+                raise self._error(purpose, error) from error
+
+    def _error(self, purpose: str, error: sqlite3.Error) -> StoreError:
+        return describe_sqlite_error(self._label, purpose, error)
+
+
+def describe_sqlite_error(label: str, purpose: str, error: sqlite3.Error) -> StoreError:
+    """Turn a sqlite3 exception into a one-line ``StoreError`` that says what to do about it."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    message = str(error)
+    if name.startswith("SQLITE_FULL") or "database or disk is full" in message:
+        return StoreError(
+            f"disk full: could not {purpose} in {label}; free some disk space", "disk-full"
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in message:
+        return StoreError(
+            f"database busy: another process kept {label} locked for over "
+            f"{BUSY_TIMEOUT_MS // 1000} s, so could not {purpose}",
+            "busy",
+        )
+    if name.startswith("SQLITE_READONLY"):
+        return StoreError(f"database {label} is read-only, so could not {purpose}", "read-only")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "not a database" in message:
+        return StoreError(
+            f"database {label} is not a SQLite database or is damaged ({message}); "
+            f"could not {purpose}",
+            "corrupt",
+        )
+    return StoreError(f"database error in {label} while trying to {purpose}: {message}")
+
+
+def hour_start(at: float) -> int:
+    """The start of the UTC hour containing ``at``."""
+    return int(at // HOUR_S) * HOUR_S
+
+
+def _check_location(path: Path, label: str) -> None:
+    # Checked here because sqlite would only say "unable to open database file".
+    if path.is_dir():
+        raise StoreError(f"cannot open database {label}: it is a folder, not a file", "cannot-open")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot create the folder for database {label}: {error.strerror or error}",
+            "cannot-open",
+        ) from error
+
+
+async def _prepare(connection: aiosqlite.Connection, label: str, max_bytes: int | None) -> int:
+    """Check the file, apply connection settings and migrate; returns the schema version."""
+    try:
+        await connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # The first real read of the header: a file that is not SQLite fails here.
+        found = await _user_version(connection)
+        _refuse_newer_schema(label, found)
+        if found == 0 and not await _has_tables(connection):
+            # Only takes effect before the first table exists, and must precede journal_mode=WAL.
+            await connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        await connection.execute("PRAGMA foreign_keys=ON")
+        if max_bytes is not None:
+            await _limit_size(connection, max_bytes)
+        return await _migrate(connection, found)
+    except sqlite3.Error as error:
+        raise describe_sqlite_error(label, "open it", error) from error
+
+
+def _refuse_newer_schema(label: str, found: int) -> None:
+    if found > LATEST_VERSION:
+        raise StoreError(
+            f"database {label} has schema version {found}, written by a newer computehub-tui "
+            f"(this one knows up to {LATEST_VERSION}); upgrade computehub-tui or use another file",
+            "newer-schema",
+        )
+
+
+async def _migrate(connection: aiosqlite.Connection, found: int) -> int:
+    version = found
+    for migration in MIGRATIONS:
+        if migration.version > version:
+            await _apply_migration(connection, migration)
+            version = migration.version
+    return version
+
+
+async def _apply_migration(connection: aiosqlite.Connection, migration: Migration) -> None:
+    # Never executescript: it COMMITs first, which would split the DDL from its user_version bump.
+    await connection.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read inside the write lock: another process may have migrated since we looked.
+        if await _user_version(connection) < migration.version:
+            for statement in migration.statements:
+                await connection.execute(statement)
+            await connection.execute(f"PRAGMA user_version={int(migration.version)}")
+        await connection.execute("COMMIT")
+    except BaseException:
+        await asyncio.shield(_rollback_quietly(connection))
+        raise
+
+
+async def _limit_size(connection: aiosqlite.Connection, max_bytes: int) -> None:
+    rows = list(await connection.execute_fetchall("PRAGMA page_size"))
+    page_size = int(rows[0][0])
+    await connection.execute(f"PRAGMA max_page_count={max(1, int(max_bytes) // page_size)}")
+
+
+async def _user_version(connection: aiosqlite.Connection) -> int:
+    rows = list(await connection.execute_fetchall("PRAGMA user_version"))
+    return int(rows[0][0])
+
+
+async def _has_tables(connection: aiosqlite.Connection) -> bool:
+    rows = list(await connection.execute_fetchall("SELECT count(*) FROM sqlite_schema"))
+    return int(rows[0][0]) > 0
+
+
+async def _rollback_quietly(connection: aiosqlite.Connection) -> None:
+    # SQLite may already have rolled back by itself (it does on SQLITE_FULL), so "no transaction
+    # is active" is expected here, not a failure.
+    try:
+        await connection.execute("ROLLBACK")
+    except (sqlite3.Error, ValueError):
+        pass
+
+
+async def _set_normal_sync_quietly(connection: aiosqlite.Connection) -> None:
+    try:
+        await connection.execute("PRAGMA synchronous=NORMAL")
+    except (sqlite3.Error, ValueError):
+        pass

@@ -1,0 +1,299 @@
+"""The Textual App: owns the engine workers, turns engine events into messages, routes actions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import ContentSwitcher, Footer, Static
+
+from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
+from computehub_tui.engine.events import (
+    ActionFinished,
+    ActionStarted,
+    EngineEvent,
+    InstancesUpdated,
+    MetricsSampled,
+    OffersUpdated,
+    ProviderHealthChanged,
+    SpendUpdated,
+)
+from computehub_tui.engine.hub import Hub
+from computehub_tui.ui.commands import HubCommands
+from computehub_tui.ui.messages import EngineEventPosted, HubReady
+from computehub_tui.ui.screens.confirm import ConfirmScreen
+from computehub_tui.ui.screens.help import HelpScreen, describe_bindings
+from computehub_tui.ui.screens.launch import LaunchScreen
+from computehub_tui.ui.screens.logs import LogsScreen
+from computehub_tui.ui.widgets.header import HubHeader
+from computehub_tui.ui.widgets.instances_pane import InstancesPane
+from computehub_tui.ui.widgets.monitor_pane import MonitorPane
+from computehub_tui.ui.widgets.offers_pane import OffersPane
+
+if TYPE_CHECKING:
+    from computehub_tui.wiring import Session
+
+PANES: tuple[tuple[str, str, str], ...] = (("1", "offers", "Offers"), ("2", "instances", "Instances"),
+                                           ("3", "monitor", "Monitor"))
+AGE_TICK_S = 10.0
+"""How often quote ages repaint on the Offers pane; everything else repaints on engine events."""
+
+
+class ComputeHubApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "computehub"
+    COMMANDS = App.COMMANDS | {HubCommands}
+    BINDINGS = [
+        *[Binding(key, f"show_pane('{pane}')", title) for key, pane, title in PANES],
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, session_factory: Callable[[], Awaitable[Session]]) -> None:
+        super().__init__()
+        self.session_factory = session_factory
+        self.session: Session | None = None
+        self.hub: Hub | None = None
+        self.startup_error = ""
+        self.current_pane = "offers"
+        self._unsubscribe: Callable[[], None] | None = None
+        self._closing = False
+
+    def compose(self) -> ComposeResult:
+        yield HubHeader(id="header")
+        yield Static(self._tabs_text(), id="tabs")
+        with ContentSwitcher(initial="offers", id="panes"):
+            yield OffersPane(id="offers")
+            yield InstancesPane(id="instances")
+            yield MonitorPane(id="monitor")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#offer-table").focus()
+        self._open_session()
+        self.set_interval(AGE_TICK_S, self._tick)
+
+    # -- session and engine -----------------------------------------------------------------
+
+    @work(group="session", exit_on_error=False)
+    async def _open_session(self) -> None:
+        try:
+            session = await self.session_factory()
+            await session.hub.load_snapshot()
+        except Exception as error:  # noqa: BLE001 - shown to the user, the app then exits cleanly
+            self.startup_error = str(error) or type(error).__name__
+            self.exit()
+            return
+        self.session, self.hub = session, session.hub
+        self._unsubscribe = session.hub.bus.subscribe(self._forward_event)
+        self.post_message(HubReady())
+        self._run_engine()
+
+    @work(group="engine", exit_on_error=False)
+    async def _run_engine(self) -> None:
+        assert self.hub is not None
+        await self.hub.run()
+
+    def _forward_event(self, event: EngineEvent) -> None:
+        self.post_message(EngineEventPosted(event))
+
+    def on_hub_ready(self, _: HubReady) -> None:
+        assert self.hub is not None
+        header = self.query_one(HubHeader)
+        header.update_state(demo=self.hub.demo, health=self.hub.health(), status="connecting…",
+                            burn_rate=self.hub.burn_rate(), spend_today=self.hub.spend_today())
+        for pane in (self.offers_pane, self.instances_pane, self.monitor_pane):
+            pane.attach(self.hub)
+        if self.hub.demo:
+            self.notify("No API keys bound — this is the simulated DEMO marketplace. "
+                        "Bind a key with: computehub-tui keys set vast", title="DEMO mode", timeout=8)
+
+    def on_engine_event_posted(self, message: EngineEventPosted) -> None:
+        event = message.event
+        if self.hub is None:
+            return
+        header = self.query_one(HubHeader)
+        if isinstance(event, OffersUpdated):
+            self.offers_pane.reload()
+            header.update_state(status="")
+        elif isinstance(event, InstancesUpdated):
+            self.instances_pane.reload()
+            if self.current_pane == "monitor":
+                self.monitor_pane.reload()
+        elif isinstance(event, MetricsSampled):
+            if self.current_pane == "monitor":
+                self.monitor_pane.reload()
+        elif isinstance(event, ProviderHealthChanged):
+            header.update_state(health=self.hub.health())
+            if event.health.state == "auth-error":
+                self.notify(event.health.last_error, title="API key rejected", severity="error", timeout=10)
+        elif isinstance(event, SpendUpdated):
+            header.update_state(burn_rate=event.burn_rate_hour, spend_today=event.spend_today)
+        elif isinstance(event, ActionStarted):
+            if event.action != "launch":
+                self.instances_pane.set_pending([event.target], event.action)
+        elif isinstance(event, ActionFinished):
+            self.instances_pane.set_pending([event.target], None)
+            self.notify(event.message, severity="information" if event.ok else "error",
+                        timeout=4 if event.ok else 10)
+
+    def _tick(self) -> None:
+        if self.current_pane == "offers":
+            self.offers_pane.tick()
+
+    async def _shutdown(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._unsubscribe:
+            self._unsubscribe()
+        self.workers.cancel_group(self, "engine")
+        if self.session is not None:
+            await self.session.aclose()
+
+    async def action_quit(self) -> None:
+        await self._shutdown()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self._shutdown()
+
+    # -- panes ------------------------------------------------------------------------------
+
+    @property
+    def offers_pane(self) -> OffersPane:
+        return self.query_one(OffersPane)
+
+    @property
+    def instances_pane(self) -> InstancesPane:
+        return self.query_one(InstancesPane)
+
+    @property
+    def monitor_pane(self) -> MonitorPane:
+        return self.query_one(MonitorPane)
+
+    def action_show_pane(self, pane: str) -> None:
+        self.current_pane = pane
+        self.query_one(ContentSwitcher).current = pane
+        self.query_one("#tabs", Static).update(self._tabs_text())
+        if pane == "offers":
+            self.query_one("#offer-table").focus()
+            self.offers_pane.tick()
+        elif pane == "instances":
+            self.query_one("#instance-table").focus()
+        else:
+            self.monitor_pane.reload()
+            self.monitor_pane.focus()
+
+    def _tabs_text(self) -> Text:
+        text = Text(" ")
+        for key, pane, title in PANES:
+            if pane == self.current_pane:
+                text.append(f" {key} {title} ", style="bold reverse")
+            else:
+                text.append(f" {key} {title} ", style="dim")
+            text.append(" ")
+        return text
+
+    def action_refresh(self) -> None:
+        if self.hub is None:
+            return
+        self.notify("Refreshing every provider…", timeout=2)
+        self.run_worker(self.hub.refresh_all(), group="refresh", exclusive=True, exit_on_error=False)
+
+    def action_help(self) -> None:
+        sections = [
+            ("Everywhere", describe_bindings(self.BINDINGS) + [("ctrl+p", "command palette (every action)")]),
+            ("Offers (1)", describe_bindings(OffersPane.BINDINGS)),
+            ("Instances (2)", describe_bindings(InstancesPane.BINDINGS)),
+            ("Tables", [("↑ ↓ / j k", "move"), ("PgUp PgDn", "page"), ("Home End / g G", "top / bottom"),
+                        ("Enter", "open (launch an offer)")]),
+        ]
+        self.push_screen(HelpScreen(sections))
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def open_launch_dialog(self, offer: Offer) -> None:
+        if self.hub is None:
+            return
+
+        def launched(key: str | None) -> None:
+            if key:
+                self.notify(f"Launched {key}; it appears in Instances (2) as it boots", title="Launch accepted")
+
+        self.push_screen(LaunchScreen(self.hub, offer, self.next_best_offer), launched)
+
+    def next_best_offer(self, failed: Offer) -> Offer | None:
+        """The cheapest other available offer with the same GPU, count and pricing kind."""
+        if self.hub is None:
+            return None
+        candidates = [o for o in self.hub.offers()
+                      if o.key != failed.key and o.available and o.gpu == failed.gpu
+                      and o.gpu_count == failed.gpu_count and o.pricing is failed.pricing]
+        return min(candidates, key=lambda o: o.price_hour, default=None)
+
+    def request_instance_action(self, action: str, targets: list[Instance]) -> None:
+        """Check capabilities, confirm where it matters, then run the action on every target."""
+        if self.hub is None:
+            return
+        hub = self.hub
+        unsupported = [t for t in targets if action in ("stop", "start") and not hub.capabilities(t.provider).can_stop]
+        if unsupported:
+            names = ", ".join(sorted({PROVIDER_TITLES[t.provider] for t in unsupported}))
+            self.notify(f"{names}: no stop/start — terminate only (billing runs until destroy)",
+                        title=f"Cannot {action}", severity="warning", timeout=8)
+            targets = [t for t in targets if t not in unsupported]
+            if not targets:
+                return
+        keys = [t.key for t in targets]
+        caveats = self._caveats_for(action, targets)
+        needs_confirm = action == "destroy" or bool(caveats) or len(targets) > 1
+        if not needs_confirm:
+            self._run_action(action, keys)
+            return
+        listing = "\n".join(f"  {t.key}  {t.label or '-'}  {t.gpu_count}x {t.gpu}  ${t.current_price_hour:.3f}/h"
+                            for t in targets[:12])
+        if len(targets) > 12:
+            listing += f"\n  … and {len(targets) - 12} more"
+        body = listing + ("\n\n" + "\n".join(f"⚠ {c}" for c in caveats) if caveats else "")
+        if action == "destroy":
+            body += "\n\nDestroy deletes the machine and its disk for good."
+        title = f"{action.capitalize()} {len(targets)} instance{'s' if len(targets) > 1 else ''}?"
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._run_action(action, keys)
+
+        self.push_screen(ConfirmScreen(title, body, yes_label=action.capitalize(), danger=action == "destroy"),
+                         confirmed)
+
+    def _caveats_for(self, action: str, targets: list[Instance]) -> list[str]:
+        assert self.hub is not None
+        caveats = []
+        for provider in sorted({t.provider for t in targets}):
+            caps = self.hub.capabilities(provider)
+            title = PROVIDER_TITLES[provider]
+            if action == "stop" and caps.bills_storage_while_stopped:
+                caveats.append(f"{title}: stopped instances still bill storage")
+            if action == "restart" and not caps.can_stop:
+                caveats.append(f"{title}: restart reboots in place; billing continues")
+        return caveats
+
+    def _run_action(self, action: str, keys: list[str]) -> None:
+        assert self.hub is not None
+        self.instances_pane.set_pending(keys, action)
+        self.run_worker(self.hub.act_many(action, keys), group="actions", exit_on_error=False)
+
+    def open_logs(self, instance: Instance) -> None:
+        if self.hub is None:
+            return
+        if not self.hub.capabilities(instance.provider).logs:
+            self.notify(f"{PROVIDER_TITLES[instance.provider]} offers no log API; use SSH (c copies the command)",
+                        severity="warning")
+            return
+        self.push_screen(LogsScreen(self.hub, instance))

@@ -1,0 +1,60 @@
+"""Command palette: every action in the app, searchable with ctrl+p."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from computehub_tui.ui.widgets.offers_pane import SORT_BINDINGS
+
+
+class HubCommands(Provider):
+    """Each command calls the same action a key would."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        app = self.app
+        run = app.run_action
+        commands: list[tuple[str, Callable[[], object], str]] = [
+            ("Go to Offers", partial(run, "show_pane('offers')"), "1"),
+            ("Go to Instances", partial(run, "show_pane('instances')"), "2"),
+            ("Go to Monitor", partial(run, "show_pane('monitor')"), "3"),
+            ("Refresh every provider now", partial(run, "refresh"), "ctrl+r"),
+            ("Show keys (help)", partial(run, "help"), "?"),
+            ("Filter offers", partial(self._in_offers, "start_filter"), "/"),
+            ("Clear offer filter", partial(self._in_offers, "clear_filter"), "esc"),
+            ("Launch selected offer", partial(self._in_offers, "launch"), "enter"),
+            ("Mark / unmark instance", partial(self._in_instances, "toggle_mark"), "space"),
+            ("Mark all instances", partial(self._in_instances, "mark_all"), "ctrl+a"),
+            ("Clear marks", partial(self._in_instances, "clear_marks"), "esc"),
+            ("Start selected / marked instances", partial(self._in_instances, "instance_action('start')"), "s"),
+            ("Stop selected / marked instances", partial(self._in_instances, "instance_action('stop')"), "x"),
+            ("Restart selected / marked instances", partial(self._in_instances, "instance_action('restart')"), "r"),
+            ("Destroy selected / marked instances", partial(self._in_instances, "instance_action('destroy')"), "d"),
+            ("Show instance logs", partial(self._in_instances, "logs"), "l"),
+            ("Copy SSH command", partial(self._in_instances, "copy_ssh"), "c"),
+            ("Quit", partial(run, "quit"), "q"),
+        ]
+        for key, name, title in SORT_BINDINGS:
+            commands.append((f"Sort offers by {title}", partial(self._in_offers, f"sort('{name}')"), key))
+        return commands
+
+    async def _in_offers(self, action: str) -> None:
+        await self.app.run_action("show_pane('offers')")
+        await self.app.run_action(action, self.app.query_one("#offers"))
+
+    async def _in_instances(self, action: str) -> None:
+        await self.app.run_action("show_pane('instances')")
+        await self.app.run_action(action, self.app.query_one("#instances"))
+
+    async def discover(self) -> Hits:
+        for title, callback, key in self._commands():
+            yield DiscoveryHit(title, callback, help=f"key: {key}")
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, key in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=f"key: {key}")

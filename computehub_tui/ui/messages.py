@@ -1,0 +1,28 @@
+"""Textual messages the App posts when the engine reports something."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from computehub_tui.engine.events import EngineEvent, InstancesUpdated, MetricsSampled, OffersUpdated
+
+
+class HubReady(Message):
+    """The session is open and the Hub is polling."""
+
+
+class EngineEventPosted(Message):
+    """One engine event, delivered on the UI's message queue."""
+
+    def __init__(self, event: EngineEvent) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        # A newer snapshot of the same kind supersedes an unprocessed older one.
+        if not isinstance(message, EngineEventPosted):
+            return False
+        old, new = message.event, self.event
+        if isinstance(new, (OffersUpdated, InstancesUpdated)) and type(old) is type(new):
+            return old.provider == new.provider  # type: ignore[union-attr]
+        return isinstance(new, MetricsSampled) and isinstance(old, MetricsSampled)

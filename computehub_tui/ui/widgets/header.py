@@ -1,0 +1,75 @@
+"""The one-line header: app name, DEMO badge, provider health chips, burn rate, spend today."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from computehub_tui.engine.events import ProviderHealth
+from computehub_tui.ui.format import money, rate
+
+_CHIP_STYLE = {
+    "ok": "green",
+    "waiting": "dim",
+    "stale": "yellow",
+    "rate-limited": "yellow",
+    "circuit-open": "red",
+    "auth-error": "bold red",
+    "down": "red",
+}
+_CHIP_MARK = {"ok": "●", "waiting": "○", "rate-limited": "◐", "stale": "◐"}
+
+
+class HubHeader(Widget):
+    """Repaints only when the engine reports a change; no clock, so it costs nothing when idle."""
+
+    DEFAULT_CSS = """
+    HubHeader { height: 1; background: $panel; color: $text; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.demo = False
+        self.health: list[ProviderHealth] = []
+        self.burn_rate = 0.0
+        self.spend_today = 0.0
+        self.status = "starting…"
+
+    def update_state(self, *, demo: bool | None = None, health: list[ProviderHealth] | None = None,
+                     burn_rate: float | None = None, spend_today: float | None = None,
+                     status: str | None = None) -> None:
+        if demo is not None:
+            self.demo = demo
+        if health is not None:
+            self.health = health
+        if burn_rate is not None:
+            self.burn_rate = burn_rate
+        if spend_today is not None:
+            self.spend_today = spend_today
+        if status is not None:
+            self.status = status
+        self.refresh()
+
+    def render(self) -> Text:
+        text = Text(" ⚡ computehub ", style="bold")
+        if self.demo:
+            text.append(" DEMO ", style="bold black on yellow")
+            text.append(" ")
+        for health in self.health:
+            style = _CHIP_STYLE.get(health.state, "red")
+            mark = _CHIP_MARK.get(health.state, "✖")
+            text.append(f" {mark} {health.provider}", style=style)
+            if health.state not in ("ok", "waiting"):
+                text.append(f" {health.state}", style=style)
+        if self.status:
+            text.append(f"  {self.status}", style="dim")
+        right = Text()
+        right.append("burn ", style="dim")
+        right.append(f"{rate(self.burn_rate)}/h", style="bold yellow" if self.burn_rate > 0 else "dim")
+        right.append("   today ", style="dim")
+        right.append(money(self.spend_today), style="bold")
+        right.append(" ")
+        gap = max(1, self.size.width - text.cell_len - right.cell_len)
+        text.append(" " * gap)
+        text.append_text(right)
+        return text

@@ -1,0 +1,248 @@
+"""The Offers pane: every provider's offers in one virtual table, with `/` filter and sort keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+
+from computehub_tui.domain.filtering import FilterError, OfferFilter, parse_filter
+from computehub_tui.domain.models import Offer, PricingKind
+from computehub_tui.domain.ranking import effective_reliability, price_per_pflop_hour, sort_key
+from computehub_tui.engine.hub import Hub
+from computehub_tui.ui.format import age, rate
+from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
+
+SORT_BINDINGS: tuple[tuple[str, str, str], ...] = (
+    ("P", "price", "Price"),
+    ("G", "pergpu", "$/GPU"),
+    ("V", "value", "Value"),
+    ("F", "pflop", "$/PFLOP"),
+    ("M", "vram", "VRAM"),
+    ("R", "rel", "Reliab."),
+    ("A", "age", "Age"),
+    ("N", "gpu", "GPU"),
+)
+_SORT_TITLES = {key: title for _, key, title in SORT_BINDINGS}
+
+
+def offer_columns(now: Callable[[], float], refresh_s: dict[str, float]) -> list[Column[Offer]]:
+    """Columns for the offer table; ``now`` is read at render time for quote ages."""
+
+    def age_cell(offer: Offer) -> tuple[str, str | None]:
+        seconds = now() - offer.quoted_at
+        stale = seconds > 2 * refresh_s.get(offer.provider, 60.0)
+        return (age(seconds) + ("!" if stale else ""), "bold yellow" if stale else "dim")
+
+    def rel_cell(offer: Offer) -> tuple[str, str | None]:
+        if offer.reliability is None:
+            return ("-", "dim")
+        return (f"{offer.reliability:.3f}", "red" if offer.reliability < 0.9 else None)
+
+    def pflop_cell(offer: Offer) -> tuple[str, str | None]:
+        value = price_per_pflop_hour(offer)
+        return ("-", "dim") if value is None else (f"${value:.2f}", None)
+
+    columns: list[Column[Offer]] = [
+        Column("provider", "PROVIDER", 10, lambda o: (o.provider, None)),
+        Column("gpu", "GPU", 15, lambda o: (o.gpu, "bold")),
+        Column("count", "N", 2, lambda o: (str(o.gpu_count), None), "right"),
+        Column("vram", "VRAM", 5, lambda o: (f"{o.vram_gb:.0f}G", None), "right"),
+        Column("price", "$/H", 8, lambda o: (rate(o.price_hour), "bold green"), "right"),
+        Column("pergpu", "$/GPU·H", 8, lambda o: (rate(o.price_per_gpu_hour), None), "right"),
+        Column("pflop", "$/PFLOP·H", 9, pflop_cell, "right"),
+        Column("rel", "REL", 5, rel_cell, "right"),
+        Column("kind", "KIND", 5, lambda o: ("spot", "magenta") if o.pricing is PricingKind.INTERRUPTIBLE
+               else ("od", "dim")),
+        Column("cpu", "vCPU", 5, lambda o: (f"{o.vcpus:.0f}", "dim"), "right"),
+        Column("ram", "RAM", 5, lambda o: (f"{o.ram_gb:.0f}G", "dim"), "right"),
+        Column("location", "LOCATION", 20, lambda o: (o.location or "-", None if o.available else "dim")),
+        Column("age", "AGE", 5, age_cell, "right"),
+    ]
+    return columns
+
+
+class OffersPane(Vertical):
+    """Filter and sort happen here in the model; the table only ever paints what is visible."""
+
+    BINDINGS = [
+        Binding("slash", "start_filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("enter", "launch", "Launch"),
+        *[Binding(key, f"sort('{name}')", f"Sort {title}", show=key in "PVGA") for key, name, title in SORT_BINDINGS],
+    ]
+
+    DEFAULT_CSS = """
+    OffersPane { height: 1fr; }
+    OffersPane #offer-filter { display: none; height: 1; border: none; padding: 0 1; background: $boost; }
+    OffersPane #offer-filter.visible { display: block; }
+    OffersPane #offer-status { height: 1; padding: 0 1; background: $panel-darken-1; }
+    OffersPane #offer-filter-error { height: auto; padding: 0 1; color: $error; display: none; }
+    OffersPane #offer-filter-error.visible { display: block; }
+    OffersPane #offer-detail { height: 2; padding: 0 1; color: $text-muted; background: $panel-darken-1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.hub: Hub | None = None
+        self.filter: OfferFilter = parse_filter("")
+        self.sort_name = "price"
+        self.sort_reverse = False
+        self.hidden_implausible = 0
+        self.total_offers = 0
+        self.recent_filters: list[str] = []
+        self.render_now = 0.0
+        """The time quote ages are computed against; moved on reload and tick."""
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: h100 vram>=80 price<2.5 region:US,CA rel>=0.98 provider:vast spot:no",
+                    id="offer-filter")
+        yield Static(id="offer-filter-error")
+        yield Static("waiting for offers…", id="offer-status")
+        self.table: VirtualTable[Offer] = VirtualTable(
+            offer_columns(lambda: self.render_now, {}), row_key=lambda offer: offer.key,
+            empty_text="no offers yet — the first quotes arrive within a few seconds", id="offer-table",
+        )
+        yield self.table
+        yield Static("", id="offer-detail")
+
+    # -- data -------------------------------------------------------------------------------
+
+    def attach(self, hub: Hub) -> None:
+        self.hub = hub
+        refresh = {name: hub.poll.offers_interval_s for name in hub.providers}
+        self.table.set_columns(offer_columns(lambda: self.render_now, refresh))
+        self.reload()
+
+    def reload(self, force: bool = False) -> None:
+        """Re-apply filter and sort to the Hub's current offers."""
+        if self.hub is None:
+            return
+        self.render_now = self.hub.clock.now()
+        offers = self.hub.offers()
+        self.hidden_implausible = sum(self.hub.implausible_counts.values())
+        self.total_offers = len(offers)
+        shown = self.filter.apply(offers)
+        key, default_reverse = sort_key(self.sort_name, self.hub.clock.now())
+        shown.sort(key=key, reverse=self.sort_reverse != default_reverse)  # type: ignore[arg-type]
+        self.table.set_rows(shown)
+        self._update_status(len(shown))
+        self._update_detail()
+
+    def tick(self) -> None:
+        """Quote ages move with time; repaint the visible rows only."""
+        if self.hub is not None:
+            self.render_now = self.hub.clock.now()
+            self.table.refresh()
+
+    def _update_status(self, shown: int) -> None:
+        text = Text()
+        text.append(f"{shown:,}", style="bold")
+        text.append(f" of {self.total_offers:,} offers", style="")
+        direction = "↓" if self.sort_reverse else "↑"
+        text.append(f"   sort: {_SORT_TITLES[self.sort_name]} {direction}", style="dim")
+        if not self.filter.is_empty:
+            text.append("   filter: ", style="dim")
+            text.append(self.filter.text, style="bold cyan")
+        if self.hidden_implausible:
+            text.append(f"   {self.hidden_implausible} hidden: implausible price", style="yellow")
+        stale = [h.provider for h in self.hub.health() if self.hub.is_stale(h.provider, "offers") and h.offers_at] if self.hub else []
+        if stale:
+            text.append(f"   stale: {', '.join(stale)}", style="bold yellow")
+        self.query_one("#offer-status", Static).update(text)
+
+    def _update_detail(self) -> None:
+        offer = self.table.current_row
+        detail = self.query_one("#offer-detail", Static)
+        if offer is None:
+            detail.update("")
+            return
+        value = price_per_pflop_hour(offer)
+        text = Text()
+        text.append(f"{offer.provider}:{offer.offer_id}", style="bold")
+        text.append(f"  {offer.gpu_count}x {offer.gpu} {offer.vram_gb:.0f} GB  {offer.vcpus:.0f} vCPU  "
+                    f"{offer.ram_gb:.0f} GB RAM  disk {offer.disk_gb:.0f} GB  {offer.location}")
+        text.append("\n")
+        text.append(f"{rate(offer.price_hour)}/h all-in ({rate(offer.price_per_gpu_hour)} per GPU)")
+        if value is not None:
+            text.append(f" · ${value:.2f} per dense PFLOP-hour")
+        text.append(f" · reliability {effective_reliability(offer):.2f}")
+        if offer.reliability is None:
+            text.append(" (assumed)", style="dim")
+        if offer.storage_gb_month:
+            text.append(f" · storage ${offer.storage_gb_month:.2f}/GB/mo", style="dim")
+        detail.update(text)
+
+    # -- filter -----------------------------------------------------------------------------
+
+    def action_start_filter(self) -> None:
+        box = self.query_one("#offer-filter", Input)
+        box.add_class("visible")
+        box.value = self.filter.text
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#offer-filter", Input)
+        if box.has_focus:
+            box.remove_class("visible")
+            self.table.focus()
+            return
+        if not self.filter.is_empty:
+            self.apply_filter("")
+
+    def apply_filter(self, text: str) -> bool:
+        """Compile and apply; on a malformed filter keep the last valid result and show why."""
+        error_box = self.query_one("#offer-filter-error", Static)
+        try:
+            compiled = parse_filter(text)
+        except FilterError as error:
+            error_box.update(Text(f"✖ {error}", style="bold"))
+            error_box.add_class("visible")
+            return False
+        error_box.remove_class("visible")
+        self.filter = compiled
+        self.reload()
+        return True
+
+    @on(Input.Changed, "#offer-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.apply_filter(event.value)
+
+    @on(Input.Submitted, "#offer-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self.apply_filter(event.value) and event.value.strip():
+            if event.value in self.recent_filters:
+                self.recent_filters.remove(event.value)
+            self.recent_filters.insert(0, event.value)
+            del self.recent_filters[10:]
+        self.query_one("#offer-filter", Input).remove_class("visible")
+        self.table.focus()
+
+    # -- sort and launch --------------------------------------------------------------------
+
+    def action_sort(self, name: str) -> None:
+        if name == self.sort_name:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_name, self.sort_reverse = name, False
+        self.reload()
+
+    def action_launch(self) -> None:
+        offer = self.table.current_row
+        if offer is None:
+            self.app.notify("No offer selected", severity="warning")
+            return
+        self.app.open_launch_dialog(offer)  # type: ignore[attr-defined]
+
+    @on(VirtualTable.Activated, "#offer-table")
+    def _activated(self, event: VirtualTable.Activated) -> None:
+        self.action_launch()
+
+    @on(VirtualTable.CursorMoved, "#offer-table")
+    def _cursor_moved(self, event: VirtualTable.CursorMoved) -> None:
+        self._update_detail()
