@@ -15,7 +15,7 @@ Basics::
         assert server.requests[0].headers["authorization"] == "Bearer ..."
 
 Or take the ``loopback_server`` fixture by importing it into a test module
-(``from loopback import loopback_server``); it stops the server after the test.
+(``from loopback import loopback_server  # noqa: F401``); it stops the server after the test.
 
 How a reply is chosen for each request, first match wins:
 
@@ -34,7 +34,8 @@ Every request is recorded (method, path with query, lower-cased headers, body) *
 is chosen or delayed, so ``server.requests`` / ``server.count`` are exact even for requests the
 client gave up on. Delays end early when the server stops, so tests never wait them out.
 
-``refused_port()`` gives a local port with nothing listening, for "connection refused" tests.
+``refused_port()`` gives a local port with nothing listening, for "connection refused" tests
+(bound then released, so another process could in theory grab it; fine on a test machine).
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ async def test_lambda_demo_rejects_an_unknown_ssh_key_name(
     assert "not-registered" in str(caught.value) and "ssh_key_name under [lambda]" in str(
         caught.value
     )
-    assert market.list("lambda") == []
+    assert market.instances_of("lambda") == []
 
 
 async def test_lambda_demo_launch_without_capacity_is_no_capacity(
@@ -233,7 +233,7 @@ async def test_tensordock_demo_refuses_more_gpus_than_available(
     too_many: Offer = dataclasses.replace(offer, gpu_count=offer.gpu_count + 1)
     with pytest.raises(NoCapacityError):
         await drive(clock, provider.launch(too_many, LaunchSpec(image="")))
-    assert market.list("tensordock") == []
+    assert market.instances_of("tensordock") == []
 
 
 # -- demo wiring -------------------------------------------------------------------------------

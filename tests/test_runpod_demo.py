@@ -248,7 +248,7 @@ async def test_check_auth_passes_without_a_key(provider: RunpodProvider) -> None
 
 async def test_demo_rejects_a_terminate_with_a_sub_selection(market: DemoMarket) -> None:
     handler = make_runpod_handler(market)
-    pod_id = market.list("runpod")[0].instance_id
+    pod_id = market.instances_of("runpod")[0].instance_id
     query = "mutation T($input: PodTerminateInput!) { podTerminate(input: $input) { id } }"
     request = httpx.Request(
         "POST",

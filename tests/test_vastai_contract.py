@@ -42,6 +42,7 @@ from computehub_tui.providers.vastai import (
 
 KEY = "vast-test-key-0123456789abcdef"
 T = TypeVar("T")
+Factory = Callable[..., VastProvider]
 Reply = tuple[int, Any] | Exception
 
 
@@ -94,11 +95,11 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def vast(clients: list[httpx.AsyncClient], clock: ManualClock) -> Callable[..., VastProvider]:
-    def build(script: Script, policy: HttpPolicy | None = None, key: str | None = KEY) -> VastProvider:
+def vast(clients: list[httpx.AsyncClient], clock: ManualClock) -> Factory:
+    def build(script: Script, policy: HttpPolicy | None = None) -> VastProvider:
         client = httpx.AsyncClient(transport=httpx.MockTransport(script))
         clients.append(client)
-        return VastProvider(client, Secret(key) if key else None, clock=clock, policy=policy)
+        return VastProvider(client, Secret(KEY), clock=clock, policy=policy)
 
     return build
 
@@ -129,8 +130,9 @@ OFFER_A100_NULLS: dict[str, Any] = {
 }
 OFFER_L4_NO_PLACE: dict[str, Any] = {
     "id": 18812500, "gpu_name": "L4", "num_gpus": 2, "gpu_ram": 23034, "cpu_cores": 16,
-    "cpu_cores_effective": 8.0, "cpu_ram": None, "disk_space": None, "dph_total": 0.61, "min_bid": 0.3,
-    "storage_cost": None, "reliability": 0.97, "geolocation": None, "rentable": True, "rented": None,
+    "cpu_cores_effective": 8.0, "cpu_ram": None, "disk_space": None, "dph_total": 0.61,
+    "min_bid": 0.3, "storage_cost": None, "reliability": 0.97, "geolocation": None,
+    "rentable": True, "rented": None,
 }
 OFFER_NULL_CORES = {**OFFER_4090, "id": 18812600, "cpu_cores": None}
 OFFER_NO_PRICE = {**OFFER_4090, "id": 18812700, "dph_total": None, "dph_base": None}
@@ -155,14 +157,16 @@ INSTANCE_RUNNING: dict[str, Any] = {
 }
 INSTANCE_PROVISIONING: dict[str, Any] = {
     "id": 9104300, "actual_status": None, "intended_status": "running", "cur_state": "stopped",
-    "status_msg": None, "label": None, "image_uuid": "vastai/base-image", "image_runtype": "ssh ssh_proxy",
+    "status_msg": None, "label": None, "image_uuid": "vastai/base-image",
+    "image_runtype": "ssh ssh_proxy",
     "num_gpus": 1, "gpu_name": "H100 SXM", "gpu_ram": 81559, "gpu_util": None, "gpu_temp": None,
     "vmem_usage": None, "cpu_util": None, "mem_usage": None, "mem_limit": None, "ports": None,
     "public_ipaddr": None, "ssh_host": "ssh4.vast.ai", "ssh_port": 22340, "start_date": None,
     "dph_total": None, "dph_base": 2.1, "search": {"diskHour": 0.0125}, "geolocation": None,
 }
 INSTANCE_STOPPED_PROXY: dict[str, Any] = {
-    "id": 9104400, "actual_status": "stopped", "intended_status": "stopped", "status_msg": "stopped",
+    "id": 9104400, "actual_status": "stopped", "intended_status": "stopped",
+    "status_msg": "stopped",
     "label": "old", "num_gpus": 1, "gpu_name": "RTX 3090", "gpu_ram": 24576, "gpu_util": 0.0,
     "ports": {}, "public_ipaddr": "203.0.113.9", "ssh_host": "ssh2.vast.ai", "ssh_port": 30100,
     "image_runtype": "ssh ssh_direc ssh_proxy", "dph_total": 0.25, "disk_space": 100.0,
@@ -172,9 +176,10 @@ INSTANCE_STOPPED_PROXY: dict[str, Any] = {
 
 def _offer(**overrides: Any) -> Offer:
     fields: dict[str, Any] = {
-        "provider": "vast", "offer_id": "18812345", "gpu": "RTX 4090", "gpu_count": 1, "vram_gb": 24,
-        "vcpus": 8.0, "ram_gb": 129.0, "disk_gb": 180.0, "price_hour": 0.3411,
-        "pricing": PricingKind.ON_DEMAND, "location": "Oslo, NO", "reliability": 0.995, "available": True,
+        "provider": "vast", "offer_id": "18812345", "gpu": "RTX 4090", "gpu_count": 1,
+        "vram_gb": 24, "vcpus": 8.0, "ram_gb": 129.0, "disk_gb": 180.0, "price_hour": 0.3411,
+        "pricing": PricingKind.ON_DEMAND, "location": "Oslo, NO", "reliability": 0.995,
+        "available": True,
         "quoted_at": 0.0, "min_bid": 0.21, "extra": {"ask_id": 18812345},
     }
     fields.update(overrides)
@@ -184,7 +189,7 @@ def _offer(**overrides: Any) -> Offer:
 # -- protocol and policy ----------------------------------------------------------------------
 
 
-def test_adapter_satisfies_the_provider_protocol(vast: Callable[..., VastProvider]) -> None:
+def test_adapter_satisfies_the_provider_protocol(vast: Factory) -> None:
     provider = vast(Script((200, {})))
     assert isinstance(provider, Provider)
     assert provider.name == "vast" and provider.title == "Vast.ai"
@@ -192,7 +197,7 @@ def test_adapter_satisfies_the_provider_protocol(vast: Callable[..., VastProvide
     assert any("storage" in note for note in provider.capabilities.notes)
 
 
-def test_default_policy_spaces_calls_per_vast_thresholds(vast: Callable[..., VastProvider]) -> None:
+def test_default_policy_spaces_calls_per_vast_thresholds(vast: Factory) -> None:
     intervals = vast(Script((200, {}))).http.policy.endpoint_intervals
     assert intervals == VAST_ENDPOINT_INTERVALS
     assert intervals["PUT /api/v0/asks/{id}/"] == 4.5
@@ -201,7 +206,7 @@ def test_default_policy_spaces_calls_per_vast_thresholds(vast: Callable[..., Vas
 
 
 async def test_second_state_change_waits_for_the_endpoint_interval(
-    vast: Callable[..., VastProvider], clock: ManualClock
+    vast: Factory, clock: ManualClock
 ) -> None:
     script = Script((200, {"success": True}))
     provider = vast(script)
@@ -215,10 +220,11 @@ async def test_second_state_change_waits_for_the_endpoint_interval(
 # -- offer search ---------------------------------------------------------------------------
 
 
-async def test_offer_search_request_shape(vast: Callable[..., VastProvider]) -> None:
+async def test_offer_search_request_shape(vast: Factory) -> None:
     script = Script((200, {"offers": []}))
-    query = OfferQuery(gpus=("RTX 4090", "A100 SXM", "RTX 6000 Ada"), min_gpu_count=2, max_price_hour=3.5,
-                       min_vram_gb=24, countries=("us", "CA"), disk_gb=50, limit=300)
+    query = OfferQuery(gpus=("RTX 4090", "A100 SXM", "RTX 6000 Ada"), min_gpu_count=2,
+                       max_price_hour=3.5, min_vram_gb=24, countries=("us", "CA"), disk_gb=50,
+                       limit=300)
     await vast(script).list_offers(query)
 
     request = script.requests[0]
@@ -229,7 +235,7 @@ async def test_offer_search_request_shape(vast: Callable[..., VastProvider]) -> 
     assert "api_key" not in request.url.params and KEY not in str(request.url)
     body = script.body()
     assert body["gpu_name"] == {"in": ["RTX 4090", "A100 SXM4", "A100 SXM", "RTX 6000Ada"]}
-    assert body["gpu_ram"] == {"gte": 22800}  # MB, not GB: 24 GB × 1000 less the usable-memory slack
+    assert body["gpu_ram"] == {"gte": 22800}  # MB, not GB: 24 × 1000 less the usable-memory slack
     assert body["num_gpus"] == {"gte": 2}
     assert body["dph_total"] == {"lte": 3.5}
     assert body["reliability"] == {"gte": 0.95}
@@ -242,7 +248,7 @@ async def test_offer_search_request_shape(vast: Callable[..., VastProvider]) -> 
     assert body["limit"] == 300
 
 
-async def test_interruptible_only_search_asks_for_bids(vast: Callable[..., VastProvider]) -> None:
+async def test_interruptible_only_search_asks_for_bids(vast: Factory) -> None:
     script = Script((200, {"offers": [OFFER_4090]}))
     offers = await vast(script).list_offers(
         OfferQuery(pricing=(PricingKind.INTERRUPTIBLE,), max_price_hour=0.5, min_reliability=0.9)
@@ -277,7 +283,7 @@ def test_a_bare_family_name_asks_for_every_form_factor() -> None:
 
 
 async def test_parses_realistic_offers_and_skips_broken_ones(
-    vast: Callable[..., VastProvider], clock: ManualClock
+    vast: Factory, clock: ManualClock
 ) -> None:
     rows = [OFFER_4090, OFFER_A100_NULLS, OFFER_L4_NO_PLACE, OFFER_NULL_CORES, OFFER_NO_PRICE,
             OFFER_NO_GPU_NAME, "garbage", None]
@@ -296,6 +302,7 @@ async def test_parses_realistic_offers_and_skips_broken_ones(
     assert on_demand.inet_down_mbps == 850.3 and on_demand.storage_gb_month == 0.15
     assert on_demand.min_bid == 0.21 and on_demand.quoted_at == clock.now()
     assert on_demand.extra["ask_id"] == 18812345
+    assert on_demand.disk_gb == 20.0 and on_demand.extra["max_disk_gb"] == 180.0
 
     bid = by_id["18812345-bid"]
     assert bid.pricing is PricingKind.INTERRUPTIBLE
@@ -312,12 +319,13 @@ async def test_parses_realistic_offers_and_skips_broken_ones(
     assert l4.available and l4.disk_gb == 20.0
 
 
-async def test_max_price_also_applies_to_interruptible_prices(vast: Callable[..., VastProvider]) -> None:
-    offers = await vast(Script((200, {"offers": [OFFER_4090]}))).list_offers(OfferQuery(max_price_hour=0.3))
+async def test_max_price_also_applies_to_interruptible_prices(vast: Factory) -> None:
+    script = Script((200, {"offers": [OFFER_4090]}))
+    offers = await vast(script).list_offers(OfferQuery(max_price_hour=0.3))
     assert [offer.offer_id for offer in offers] == ["18812345-bid"]
 
 
-async def test_offers_reply_without_a_list_is_a_protocol_error(vast: Callable[..., VastProvider]) -> None:
+async def test_offers_reply_without_a_list_is_a_protocol_error(vast: Factory) -> None:
     with pytest.raises(ProtocolError):
         await vast(Script((200, {"offers": {"id": 1}}))).list_offers(OfferQuery())
 
@@ -325,9 +333,9 @@ async def test_offers_reply_without_a_list_is_a_protocol_error(vast: Callable[..
 # -- instances ------------------------------------------------------------------------------
 
 
-async def test_list_instances_request_and_parsing(vast: Callable[..., VastProvider], clock: ManualClock) -> None:
-    script = Script((200, {"instances": [INSTANCE_RUNNING, INSTANCE_PROVISIONING, INSTANCE_STOPPED_PROXY, 7],
-                           "instances_found": 4}))
+async def test_list_instances_request_and_parsing(vast: Factory, clock: ManualClock) -> None:
+    rows = [INSTANCE_RUNNING, INSTANCE_PROVISIONING, INSTANCE_STOPPED_PROXY, 7]
+    script = Script((200, {"instances": rows, "instances_found": 4}))
     instances = await vast(script).list_instances()
     request = script.requests[0]
     assert request.method == "GET" and request.url.path == "/api/v0/instances/"
@@ -349,12 +357,14 @@ async def test_list_instances_request_and_parsing(vast: Callable[..., VastProvid
     assert metrics.gpu_temp_c == (71.0, 71.0)
     assert metrics.cpu_pct == 34.0 and metrics.ram_pct == 20.0
 
-    assert provisioning.status is InstanceStatus.PROVISIONING and provisioning.provider_status == "null"
+    assert provisioning.status is InstanceStatus.PROVISIONING
+    assert provisioning.provider_status == "null"
     assert provisioning.label == "" and provisioning.metrics is None and provisioning.ssh is None
     assert provisioning.ports == {} and provisioning.started_at is None
     assert provisioning.price_hour == pytest.approx(2.1 + 0.0125)
 
-    assert stopped.status is InstanceStatus.STOPPED and stopped.metrics is None and stopped.ssh is None
+    assert stopped.status is InstanceStatus.STOPPED
+    assert stopped.metrics is None and stopped.ssh is None
     assert stopped.storage_price_hour == 0.01 and stopped.current_price_hour == 0.01
 
 
@@ -374,7 +384,8 @@ async def test_list_instances_request_and_parsing(vast: Callable[..., VastProvid
         ("unknown", "running", None, InstanceStatus.UNKNOWN, "heartbeat"),
         ("rebooting", "running", None, InstanceStatus.STARTING, ""),
         ("brand_new_state", "running", None, InstanceStatus.UNKNOWN, "brand_new_state"),
-        (None, "running", "Error response from daemon: pull access denied", InstanceStatus.ERROR, "pull access"),
+        (None, "running", "Error response from daemon: pull access denied", InstanceStatus.ERROR,
+         "pull access"),
     ],
 )
 def test_status_mapping(actual: str | None, intended: str, status_msg: str | None,
@@ -387,8 +398,9 @@ def test_status_mapping(actual: str | None, intended: str, status_msg: str | Non
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ({"ports": {"22/tcp": [{"HostIp": "0.0.0.0", "HostPort": "41022"}]}, "public_ipaddr": "1.2.3.4",
-          "ssh_host": "ssh6.vast.ai", "ssh_port": 10600, "image_runtype": "ssh ssh_direc"},
+        ({"ports": {"22/tcp": [{"HostIp": "0.0.0.0", "HostPort": "41022"}]},
+          "public_ipaddr": "1.2.3.4", "ssh_host": "ssh6.vast.ai", "ssh_port": 10600,
+          "image_runtype": "ssh ssh_direc"},
          SshEndpoint("1.2.3.4", 41022)),
         ({"ports": None, "public_ipaddr": "1.2.3.4", "ssh_host": "ssh6.vast.ai", "ssh_port": 10600,
           "image_runtype": "ssh ssh_proxy"}, SshEndpoint("ssh6.vast.ai", 10600)),
@@ -404,7 +416,7 @@ def test_ssh_endpoint_direct_then_proxy(row: dict[str, Any], expected: SshEndpoi
     assert ssh_endpoint(row) == expected
 
 
-async def test_malformed_json_is_a_protocol_error(vast: Callable[..., VastProvider]) -> None:
+async def test_malformed_json_is_a_protocol_error(vast: Factory) -> None:
     with pytest.raises(ProtocolError, match="malformed JSON"):
         await vast(Script((200, "{\"instances\": [ {\"id\": 1,"))).list_instances()
 
@@ -412,11 +424,11 @@ async def test_malformed_json_is_a_protocol_error(vast: Callable[..., VastProvid
 # -- launch ---------------------------------------------------------------------------------
 
 
-async def test_launch_request_body_and_new_contract(vast: Callable[..., VastProvider]) -> None:
-    script = Script((200, {"success": True, "new_contract": 9104555, "instance_api_key": "secret-ish"}))
-    spec = LaunchSpec(image="pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime", disk_gb=40, label="chub-llm-1",
-                      env={"HF_TOKEN": "hf_xxx"}, ports=("22/tcp", "8000/http", "8081/udp"),
-                      onstart="echo ready > /tmp/ready")
+async def test_launch_request_body_and_new_contract(vast: Factory) -> None:
+    script = Script((200, {"success": True, "new_contract": 9104555, "instance_api_key": "k"}))
+    spec = LaunchSpec(image="pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime", disk_gb=40,
+                      label="chub-llm-1", env={"HF_TOKEN": "hf_xxx"},
+                      ports=("22/tcp", "8000/http", "8081/udp"), onstart="echo ready > /tmp/ready")
     instance_id = await vast(script).launch(_offer(), spec)
 
     assert instance_id == "9104555"
@@ -433,11 +445,11 @@ async def test_launch_request_body_and_new_contract(vast: Callable[..., VastProv
     }
 
 
-async def test_interruptible_jupyter_launch_sends_bid_and_runtype(vast: Callable[..., VastProvider]) -> None:
+async def test_interruptible_jupyter_launch_sends_bid_and_runtype(vast: Factory) -> None:
     script = Script((200, {"success": True, "new_contract": "9104556"}))
     bid_offer = _offer(offer_id="18812345-bid", pricing=PricingKind.INTERRUPTIBLE)
-    instance_id = await vast(script).launch(bid_offer, LaunchSpec(image="jupyter/base", jupyter=True,
-                                                                  bid_price=0.25))
+    spec = LaunchSpec(image="jupyter/base", jupyter=True, bid_price=0.25)
+    instance_id = await vast(script).launch(bid_offer, spec)
     assert instance_id == "9104556"
     assert script.requests[0].url.path == "/api/v0/asks/18812345/"
     body = script.body()
@@ -446,58 +458,60 @@ async def test_interruptible_jupyter_launch_sends_bid_and_runtype(vast: Callable
     assert body["env"] == {}
 
 
-async def test_interruptible_offer_without_bid_uses_the_quoted_minimum(vast: Callable[..., VastProvider]) -> None:
+async def test_interruptible_offer_without_bid_bids_the_minimum(vast: Factory) -> None:
     script = Script((200, {"success": True, "new_contract": 1}))
-    await vast(script).launch(_offer(offer_id="18812345-bid", pricing=PricingKind.INTERRUPTIBLE, extra={}),
-                              LaunchSpec(image="x"))
+    offer = _offer(offer_id="18812345-bid", pricing=PricingKind.INTERRUPTIBLE, extra={})
+    await vast(script).launch(offer, LaunchSpec(image="x"))
     assert script.requests[0].url.path == "/api/v0/asks/18812345/"
     assert script.body()["price"] == 0.21
 
 
-async def test_long_onstart_is_compressed_under_the_limit(vast: Callable[..., VastProvider]) -> None:
+async def test_long_onstart_is_compressed_under_the_limit(vast: Factory) -> None:
     script = Script((200, {"success": True, "new_contract": 1}))
     await vast(script).launch(_offer(), LaunchSpec(image="x", onstart="echo hello world\n" * 600))
     onstart = script.body()["onstart"]
     assert len(onstart) <= 4048 and "base64 -d | gunzip | bash" in onstart
 
 
-async def test_taken_offer_is_no_capacity(vast: Callable[..., VastProvider]) -> None:
-    script = Script((410, {"success": False, "error": "no_such_ask",
-                           "msg": "error 410/3907: no_such_ask Instance type 18812345 is no longer available.",
+async def test_taken_offer_is_no_capacity(vast: Factory) -> None:
+    message = "error 410/3907: no_such_ask Instance type 18812345 is no longer available."
+    script = Script((410, {"success": False, "error": "no_such_ask", "msg": message,
                            "ask_id": 18812345}))
     with pytest.raises(NoCapacityError, match="offer 18812345 is no longer available"):
         await vast(script).launch(_offer(), LaunchSpec(image="x"))
     assert len(script.requests) == 1
 
 
-async def test_unknown_offer_404_is_no_capacity(vast: Callable[..., VastProvider]) -> None:
-    script = Script((404, {"success": False, "error": "no_such_ask",
-                           "msg": "error 404/3603: no_such_ask Instance type by id 18812345 is not available."}))
+async def test_unknown_offer_404_is_no_capacity(vast: Factory) -> None:
+    message = "error 404/3603: no_such_ask Instance type by id 18812345 is not available."
+    script = Script((404, {"success": False, "error": "no_such_ask", "msg": message}))
     with pytest.raises(NoCapacityError):
         await vast(script).launch(_offer(), LaunchSpec(image="x"))
 
 
 @pytest.mark.parametrize("code", ["invalid_price", "invalid_args"])
-async def test_invalid_launch_arguments_are_rejected(vast: Callable[..., VastProvider], code: str) -> None:
-    script = Script((400, {"success": False, "error": code, "msg": "Please set a bid price >= 0.001."}))
+async def test_invalid_launch_arguments_are_rejected(vast: Factory, code: str) -> None:
+    message = "Please set a bid price >= 0.001."
+    script = Script((400, {"success": False, "error": code, "msg": message}))
     with pytest.raises(RequestRejectedError, match="bid price >= 0.001") as caught:
         await vast(script).launch(_offer(), LaunchSpec(image="x", bid_price=0.0005))
     assert "error 400" not in str(caught.value)
 
 
-async def test_success_false_in_a_200_is_a_failure(vast: Callable[..., VastProvider]) -> None:
-    script = Script((200, {"success": False, "error": "invalid_args", "msg": "disk too large for this machine"}))
+async def test_success_false_in_a_200_is_a_failure(vast: Factory) -> None:
+    message = "disk too large for this machine"
+    script = Script((200, {"success": False, "error": "invalid_args", "msg": message}))
     with pytest.raises(RequestRejectedError, match="disk too large"):
         await vast(script).launch(_offer(), LaunchSpec(image="x", disk_gb=5000))
 
 
-async def test_launch_reply_without_contract_is_a_protocol_error(vast: Callable[..., VastProvider]) -> None:
+async def test_launch_reply_without_contract_is_a_protocol_error(vast: Factory) -> None:
     with pytest.raises(ProtocolError, match="new_contract"):
         await vast(Script((200, {"success": True}))).launch(_offer(), LaunchSpec(image="x"))
 
 
 async def test_launch_is_not_retried_on_a_server_error(
-    vast: Callable[..., VastProvider], clock: ManualClock
+    vast: Factory, clock: ManualClock
 ) -> None:
     script = Script((503, "upstream connect error"), (200, {"success": True, "new_contract": 1}))
     with pytest.raises(UnavailableError, match="check Instances before retrying"):
@@ -506,14 +520,15 @@ async def test_launch_is_not_retried_on_a_server_error(
 
 
 async def test_launch_is_retried_when_the_request_never_left(
-    vast: Callable[..., VastProvider], clock: ManualClock
+    vast: Factory, clock: ManualClock
 ) -> None:
-    script = Script(httpx.ConnectError("connection refused"), (200, {"success": True, "new_contract": 77}))
+    script = Script(httpx.ConnectError("connection refused"),
+                    (200, {"success": True, "new_contract": 77}))
     assert await settle(clock, vast(script).launch(_offer(), LaunchSpec(image="x"))) == "77"
     assert len(script.requests) == 2
 
 
-async def test_launch_rejects_an_offer_from_another_provider(vast: Callable[..., VastProvider]) -> None:
+async def test_launch_rejects_an_offer_from_another_provider(vast: Factory) -> None:
     script = Script((200, {"success": True, "new_contract": 1}))
     with pytest.raises(RequestRejectedError, match="not a Vast offer"):
         await vast(script).launch(_offer(provider="runpod"), LaunchSpec(image="x"))
@@ -523,14 +538,15 @@ async def test_launch_rejects_an_offer_from_another_provider(vast: Callable[...,
 # -- lifecycle --------------------------------------------------------------------------------
 
 
-async def test_lifecycle_request_shapes(vast: Callable[..., VastProvider]) -> None:
+async def test_lifecycle_request_shapes(vast: Factory) -> None:
     script = Script((200, {"success": True}))
     provider = vast(script, policy=no_pacing())
     await provider.start("9104221")
     await provider.stop("9104221")
     await provider.restart("9104221")
     await provider.destroy("9104221")
-    shapes = [(r.method, r.url.path, json.loads(r.content) if r.content else None) for r in script.requests]
+    shapes = [(r.method, r.url.path, json.loads(r.content) if r.content else None)
+              for r in script.requests]
     assert shapes == [
         ("PUT", "/api/v0/instances/9104221/", {"state": "running"}),
         ("PUT", "/api/v0/instances/9104221/", {"state": "stopped"}),
@@ -540,19 +556,21 @@ async def test_lifecycle_request_shapes(vast: Callable[..., VastProvider]) -> No
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in script.requests)
 
 
-async def test_refused_state_change_carries_vasts_message(vast: Callable[..., VastProvider]) -> None:
-    script = Script((200, {"success": False, "msg": "Instance cannot be started: no free GPUs on host."}))
+async def test_refused_state_change_carries_vasts_message(vast: Factory) -> None:
+    message = "Instance cannot be started: no free GPUs on host."
+    script = Script((200, {"success": False, "msg": message}))
     with pytest.raises(RequestRejectedError, match="no free GPUs on host"):
         await vast(script).start("9104221")
 
 
-async def test_destroying_a_missing_instance_is_not_found(vast: Callable[..., VastProvider]) -> None:
-    script = Script((404, {"success": False, "error": "not_found", "msg": "Instance 9104221 not found."}))
+async def test_destroying_a_missing_instance_is_not_found(vast: Factory) -> None:
+    message = "Instance 9104221 not found."
+    script = Script((404, {"success": False, "error": "not_found", "msg": message}))
     with pytest.raises(NotFoundError, match="9104221 not found"):
         await vast(script).destroy("9104221")
 
 
-async def test_instance_ids_must_be_numeric(vast: Callable[..., VastProvider]) -> None:
+async def test_instance_ids_must_be_numeric(vast: Factory) -> None:
     script = Script((200, {"success": True}))
     with pytest.raises(NotFoundError):
         await vast(script).stop("12/../../users/current")
@@ -562,7 +580,7 @@ async def test_instance_ids_must_be_numeric(vast: Callable[..., VastProvider]) -
 # -- errors -----------------------------------------------------------------------------------
 
 
-async def test_plain_text_429_gives_threshold_as_retry_after(vast: Callable[..., VastProvider]) -> None:
+async def test_plain_text_429_gives_threshold_as_retry_after(vast: Factory) -> None:
     script = Script((429, "API requests too frequent: endpoint threshold=4.5"))
     with pytest.raises(RateLimitedError) as caught:
         await vast(script).launch(_offer(), LaunchSpec(image="x"))
@@ -571,7 +589,7 @@ async def test_plain_text_429_gives_threshold_as_retry_after(vast: Callable[...,
     assert len(script.requests) == 1
 
 
-async def test_json_detail_429(vast: Callable[..., VastProvider]) -> None:
+async def test_json_detail_429(vast: Factory) -> None:
     script = Script((429, {"detail": "API requests too frequent endpoint threshold=1.0"}))
     with pytest.raises(RateLimitedError) as caught:
         await vast(script, policy=no_pacing(max_attempts=1)).list_instances()
@@ -579,7 +597,7 @@ async def test_json_detail_429(vast: Callable[..., VastProvider]) -> None:
 
 
 async def test_429_without_threshold_backs_off_on_its_own(
-    vast: Callable[..., VastProvider], clock: ManualClock
+    vast: Factory, clock: ManualClock
 ) -> None:
     script = Script((429, "API requests too frequent"))
     with pytest.raises(RateLimitedError) as caught:
@@ -589,16 +607,17 @@ async def test_429_without_threshold_backs_off_on_its_own(
 
 
 async def test_a_read_waits_out_the_threshold_and_retries(
-    vast: Callable[..., VastProvider], clock: ManualClock
+    vast: Factory, clock: ManualClock
 ) -> None:
-    script = Script((429, "API requests too frequent: endpoint threshold=2.0"), (200, {"instances": []}))
+    script = Script((429, "API requests too frequent: endpoint threshold=2.0"),
+                    (200, {"instances": []}))
     started = clock.now()
     assert await settle(clock, vast(script).list_instances()) == []
     assert len(script.requests) == 2
     assert clock.now() - started >= 2.0
 
 
-async def test_invalid_user_key_is_an_auth_error_without_the_key(vast: Callable[..., VastProvider]) -> None:
+async def test_invalid_user_key_is_an_auth_error_without_the_key(vast: Factory) -> None:
     script = Script((401, {"success": False, "error": "auth_error", "msg": "Invalid user key"}))
     with pytest.raises(AuthError, match="Invalid user key") as caught:
         await vast(script).check_auth()
@@ -607,18 +626,18 @@ async def test_invalid_user_key_is_an_auth_error_without_the_key(vast: Callable[
     assert request.method == "GET" and request.url.path == "/api/v0/users/current/"
 
 
-async def test_bundles_404_invalid_user_key_is_an_auth_error(vast: Callable[..., VastProvider]) -> None:
+async def test_bundles_404_invalid_user_key_is_an_auth_error(vast: Factory) -> None:
     script = Script((404, {"success": False, "msg": "Invalid user key"}))
     with pytest.raises(AuthError):
         await vast(script).list_offers(OfferQuery())
 
 
-async def test_check_auth_passes_on_a_user_record(vast: Callable[..., VastProvider]) -> None:
+async def test_check_auth_passes_on_a_user_record(vast: Factory) -> None:
     await vast(Script((200, {"id": 1, "email": "a@b.c", "balance": 3.2}))).check_auth()
 
 
 async def test_server_errors_on_reads_retry_then_become_unavailable(
-    vast: Callable[..., VastProvider], clock: ManualClock
+    vast: Factory, clock: ManualClock
 ) -> None:
     script = Script((502, "<html>Bad Gateway</html>"))
     with pytest.raises(UnavailableError, match="502"):
@@ -627,7 +646,7 @@ async def test_server_errors_on_reads_retry_then_become_unavailable(
 
 
 async def test_no_error_message_contains_the_key(
-    vast: Callable[..., VastProvider], clock: ManualClock
+    vast: Factory, clock: ManualClock
 ) -> None:
     replies: list[Reply] = [
         (401, {"msg": f"Invalid user key {KEY}"}),
@@ -644,7 +663,7 @@ async def test_no_error_message_contains_the_key(
 # -- logs -------------------------------------------------------------------------------------
 
 
-async def test_logs_two_step_flow(vast: Callable[..., VastProvider], clock: ManualClock) -> None:
+async def test_logs_two_step_flow(vast: Factory, clock: ManualClock) -> None:
     result_url = "https://s3.amazonaws.com/vast.ai/instance_logs/abc123.log"
     script = Script(
         (200, {"success": True, "result_url": result_url, "msg": "pulling logs"}),
@@ -663,14 +682,16 @@ async def test_logs_two_step_flow(vast: Callable[..., VastProvider], clock: Manu
     assert all("authorization" not in fetch.headers for fetch in fetches)
 
 
-async def test_logs_that_never_land_give_up(vast: Callable[..., VastProvider], clock: ManualClock) -> None:
-    script = Script((200, {"success": True, "result_url": "https://s3.example/x.log"}), (404, "missing"))
+async def test_logs_that_never_land_give_up(vast: Factory, clock: ManualClock) -> None:
+    script = Script((200, {"success": True, "result_url": "https://s3.example/x.log"}),
+                    (404, "missing"))
     with pytest.raises(UnavailableError, match="not ready"):
         await settle(clock, vast(script).logs("1"), step=0.5)
     assert len(script.requests) == 21
 
 
-async def test_logs_of_a_foreign_instance(vast: Callable[..., VastProvider]) -> None:
-    script = Script((403, {"success": False, "error": "not_authorized", "msg": "not your instance"}))
+async def test_logs_of_a_foreign_instance(vast: Factory) -> None:
+    message = "not your instance"
+    script = Script((403, {"success": False, "error": "not_authorized", "msg": message}))
     with pytest.raises(AuthError, match="not your instance"):
         await vast(script).logs("1")

@@ -253,6 +253,21 @@ class OfferQuery:
     countries: tuple[str, ...] = ()
     limit: int = 5000
 
+    def matches(self, offer: Offer) -> bool:
+        """Client-side check for providers whose APIs cannot filter (or filter loosely).
+
+        "A100" asks for every A100 variant; "A100 SXM" asks for exactly that one.
+        """
+        if offer.gpu_count < self.min_gpu_count:
+            return False
+        if self.gpus and not any(offer.gpu == g or offer.gpu.startswith(f"{g} ") for g in self.gpus):
+            return False
+        if self.max_price_hour is not None and offer.price_hour > self.max_price_hour:
+            return False
+        if self.min_vram_gb is not None and offer.vram_gb < self.min_vram_gb:
+            return False
+        return not self.countries or offer.country.upper() in {c.upper() for c in self.countries}
+
 
 def iso_utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")

@@ -42,7 +42,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("secret", self._value))
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str:
         raise TypeError("secrets cannot be pickled")
 
 

@@ -332,9 +332,11 @@ class Hub:
             raise ValueError(f"unknown action {action!r}")
         try:
             provider_name, instance_id = split_key(key)
-            provider = self.providers[provider_name]
-        except (ValueError, KeyError):
-            return ActionResult(key, False, f"no such instance {key!r}")
+        except ValueError as error:
+            return ActionResult(key, False, str(error))
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            return ActionResult(key, False, f"{provider_name!r} is not a bound provider ({key})")
         self.bus.publish(ActionStarted(action, key))
         try:
             await getattr(provider, action)(instance_id)

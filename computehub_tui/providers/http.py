@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
 from collections.abc import Callable
@@ -61,6 +62,15 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at: float | None = None
         self.last_error: str = ""
+        self.probing = False
+
+    def allow(self) -> bool:
+        """Closed: yes. Open: no. Half-open: only the first caller, as the probe."""
+        state = self.state
+        if state == "open" or (state == "half-open" and self.probing):
+            return False
+        self.probing = state == "half-open"
+        return True
 
     @property
     def state(self) -> str:
@@ -77,11 +87,13 @@ class CircuitBreaker:
         return max(0.0, self.cooldown - (self._clock.monotonic() - self.opened_at))
 
     def record_success(self) -> None:
+        self.probing = False
         self.failures = 0
         self.opened_at = None
         self.last_error = ""
 
     def record_failure(self, message: str) -> None:
+        self.probing = False
         self.failures += 1
         self.last_error = message
         if self.failures >= self.threshold or self.state == "half-open":
@@ -100,6 +112,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             seconds = parsedate_to_datetime(value).timestamp() - now
         except (TypeError, ValueError, IndexError):
             return None
+    if math.isnan(seconds):
+        return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
@@ -117,9 +131,9 @@ def error_text(response: httpx.Response) -> str:
     try:
         body: Any = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        text = " ".join(response.text.split())[:200]
+        text = redact(" ".join(response.text.split()))[:200]
         return text or response.reason_phrase or f"HTTP {response.status_code}"
-    return _message_from(body) or f"HTTP {response.status_code}"
+    return redact(_message_from(body))[:200] or f"HTTP {response.status_code}"
 
 
 def _message_from(body: Any) -> str:
@@ -140,7 +154,7 @@ def _message_from(body: Any) -> str:
         if isinstance(error, str) and error:
             return error
     if isinstance(body, str):
-        return body[:200]
+        return body
     return ""
 
 
@@ -152,7 +166,10 @@ def describe_transport_error(error: httpx.TransportError, url: httpx.URL) -> str
     if isinstance(error, httpx.TimeoutException):
         return f"{host} did not answer in time"
     if isinstance(error, httpx.ConnectError):
-        reason = str(error).lower()
+        chain = _exception_chain(error)
+        if any(isinstance(link, ConnectionRefusedError) for link in chain):
+            return f"connection to {host} refused"
+        reason = " ".join(str(link) for link in chain).lower()
         if "certificate" in reason or "ssl" in reason or "tls" in reason:
             return f"TLS error talking to {host} (certificate not trusted?)"
         if "name or service" in reason or "nodename" in reason or "getaddrinfo" in reason:
@@ -163,6 +180,16 @@ def describe_transport_error(error: httpx.TransportError, url: httpx.URL) -> str
     if isinstance(error, httpx.RemoteProtocolError):
         return f"{host} closed the connection unexpectedly"
     return f"network error talking to {host} ({type(error).__name__})"
+
+
+def _exception_chain(error: BaseException) -> list[BaseException]:
+    """The error and its causes (anyio hides ConnectionRefusedError behind a generic OSError)."""
+    chain: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and len(chain) < 8:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return chain
 
 
 def _never_reached_server(error: httpx.TransportError) -> bool:
@@ -240,12 +267,33 @@ class ProviderHttp:
         """Send one logical request, retrying only where that is safe; raise typed errors."""
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "OPTIONS")
-        if self.breaker.state == "open":
+        if not self.breaker.allow():
             raise UnavailableError(
                 self.provider,
                 f"paused after repeated failures ({self.breaker.last_error}); "
                 f"retrying in {self.breaker.retry_in:.0f}s",
             )
+        probe = self.breaker.probing
+        try:
+            return await self._attempts(
+                method, path, json_body, params, idempotent, endpoint, auth, ok_statuses, timeout
+            )
+        finally:
+            if probe:  # a probe that ended without a verdict (cancelled, held) frees the slot
+                self.breaker.probing = False
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        params: dict[str, Any] | None,
+        idempotent: bool,
+        endpoint: str | None,
+        auth: bool,
+        ok_statuses: tuple[int, ...],
+        timeout: float | None,
+    ) -> httpx.Response:
         attempts = max(1, self.policy.max_attempts)
         url = self.url(path)
         last_error: ProviderError | None = None
@@ -269,6 +317,11 @@ class ProviderHttp:
                     continue
                 self.breaker.record_failure(message)
                 raise last_error from None
+            except httpx.RequestError as error:  # DecodingError, TooManyRedirects: it did arrive
+                host = httpx.URL(url).host
+                raise ProtocolError(
+                    self.provider, f"unreadable reply from {host} ({type(error).__name__})"
+                ) from None
             if response.status_code in ok_statuses:
                 self.breaker.record_success()
                 return response
@@ -303,7 +356,7 @@ class ProviderHttp:
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            snippet = " ".join(response.text.split())[:60]
+            snippet = redact(" ".join(response.text.split()))[:60]
             raise ProtocolError(
                 self.provider,
                 f"malformed JSON in reply (HTTP {response.status_code}, {len(response.content)} bytes: {snippet!r})",

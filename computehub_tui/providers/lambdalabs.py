@@ -212,7 +212,7 @@ class LambdaProvider:
             if isinstance(entry, dict)
             for offer in self._offers_for_type(str(type_name), entry, now)
         ]
-        return [offer for offer in offers if _matches_query(offer, query)][: query.limit]
+        return [offer for offer in offers if query.matches(offer)][: query.limit]
 
     def _offers_for_type(self, type_name: str, entry: dict[str, Any], now: float) -> list[Offer]:
         instance_type = entry.get("instance_type")
@@ -376,18 +376,6 @@ def _launch_target(offer: Offer) -> tuple[str, str]:
     if region_name == "sold-out":
         region_name = ""
     return type_name, region_name
-
-
-def _matches_query(offer: Offer, query: OfferQuery) -> bool:
-    if query.gpus and not any(offer.gpu == g or offer.gpu.startswith(f"{g} ") for g in query.gpus):
-        return False
-    if offer.gpu_count < query.min_gpu_count:
-        return False
-    if query.max_price_hour is not None and offer.price_hour > query.max_price_hour:
-        return False
-    if query.min_vram_gb is not None and offer.vram_gb < query.min_vram_gb:
-        return False
-    return not query.countries or offer.country.upper() in {c.upper() for c in query.countries}
 
 
 def _country_of(region_name: str, region_description: str) -> str:

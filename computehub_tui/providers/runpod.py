@@ -234,7 +234,7 @@ class RunpodProvider:
             for gpu_type in gpu_types:
                 if isinstance(gpu_type, dict):
                     offers.extend(_offers_for(gpu_type, count, secure, now, query))
-        wanted = [offer for offer in offers if _matches(offer, query)]
+        wanted = [offer for offer in offers if query.matches(offer)]
         wanted.sort(key=lambda offer: (offer.price_hour, offer.offer_id))
         return wanted[: query.limit]
 
@@ -653,23 +653,6 @@ def _offers_for(
 
 def _in_stock(stock: Any) -> bool:
     return isinstance(stock, str) and stock.strip().lower() not in ("", "none")
-
-
-def _matches(offer: Offer, query: OfferQuery) -> bool:
-    if offer.gpu_count < query.min_gpu_count:
-        return False
-    if query.gpus and not any(_same_gpu_family(offer.gpu, wanted) for wanted in query.gpus):
-        return False
-    if query.max_price_hour is not None and offer.price_hour > query.max_price_hour:
-        return False
-    if query.min_vram_gb is not None and offer.vram_gb < query.min_vram_gb:
-        return False
-    return not query.countries or offer.country in query.countries
-
-
-def _same_gpu_family(gpu: str, wanted: str) -> bool:
-    """ "A100" asks for every A100 variant; "A100 SXM" asks for exactly that one."""
-    return gpu == wanted or gpu.startswith(f"{wanted} ")
 
 
 # -- pods --------------------------------------------------------------------------------------

@@ -247,7 +247,7 @@ class TensordockProvider:
             if isinstance(gpu, dict)
             for offer in self._offers_for_gpu(location, gpu, storage_gb, now)
         ]
-        return [offer for offer in offers if _matches_query(offer, query)][: query.limit]
+        return [offer for offer in offers if query.matches(offer)][: query.limit]
 
     def _offers_for_gpu(
         self, location: dict[str, Any], gpu: dict[str, Any], storage_gb: int, now: float
@@ -595,18 +595,6 @@ def _message_in(body: Any) -> str:
         if value and not isinstance(value, bool):
             return value if isinstance(value, str) else _message_in(value)
     return ""
-
-
-def _matches_query(offer: Offer, query: OfferQuery) -> bool:
-    if query.gpus and not any(offer.gpu == g or offer.gpu.startswith(f"{g} ") for g in query.gpus):
-        return False
-    if offer.gpu_count < query.min_gpu_count:
-        return False
-    if query.max_price_hour is not None and offer.price_hour > query.max_price_hour:
-        return False
-    if query.min_vram_gb is not None and offer.vram_gb < query.min_vram_gb:
-        return False
-    return not query.countries or offer.country.upper() in {c.upper() for c in query.countries}
 
 
 def _place(location: dict[str, Any]) -> str:

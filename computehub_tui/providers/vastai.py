@@ -412,7 +412,7 @@ def offers_from_row(row: Any, query: OfferQuery, now: float) -> list[Offer]:
         "vram_gb": nominal_vram_gb(_float(row.get("gpu_ram")), gpu),
         "vcpus": _first_float(row, "cpu_cores_effective", "cpu_cores") or 0.0,
         "ram_gb": round((_float(row.get("cpu_ram")) or 0.0) / 1000, 1),
-        "disk_gb": _float(row.get("disk_space")) or float(query.disk_gb),
+        "disk_gb": float(query.disk_gb),  # the disk the quoted price includes
         "location": location,
         "country": country_code(location),
         "reliability": _first_float(row, "reliability", "reliability2"),
@@ -430,7 +430,7 @@ def offers_from_row(row: Any, query: OfferQuery, now: float) -> list[Offer]:
         "host_id": row.get("host_id"),
         "dph_base": row.get("dph_base"),
         "storage_hour": storage_hour,
-        "priced_disk_gb": query.disk_gb,
+        "max_disk_gb": _float(row.get("disk_space")),
         "direct_port_count": row.get("direct_port_count"),
         "hosting_type": row.get("hosting_type"),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from rich.text import Text
 from textual import work
@@ -34,8 +34,14 @@ from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
 from computehub_tui.ui.widgets.offers_pane import OffersPane
 
-if TYPE_CHECKING:
-    from computehub_tui.wiring import Session
+
+
+class Session(Protocol):
+    """What the App needs from the wiring layer's session (it may not import wiring itself)."""
+
+    hub: Hub
+
+    async def aclose(self) -> None: ...
 
 PANES: tuple[tuple[str, str, str], ...] = (("1", "offers", "Offers"), ("2", "instances", "Instances"),
                                            ("3", "monitor", "Monitor"))
@@ -62,7 +68,7 @@ class ComputeHubApp(App[None]):
         self.startup_error = ""
         self.current_pane = "offers"
         self._unsubscribe: Callable[[], None] | None = None
-        self._closing = False
+        self._session_closed = False
 
     def compose(self) -> ComposeResult:
         yield HubHeader(id="header")
@@ -146,10 +152,10 @@ class ComputeHubApp(App[None]):
         if self.current_pane == "offers":
             self.offers_pane.tick()
 
-    async def _shutdown(self) -> None:
-        if self._closing:
+    async def _close_session(self) -> None:
+        if self._session_closed:
             return
-        self._closing = True
+        self._session_closed = True
         if self._unsubscribe:
             self._unsubscribe()
         self.workers.cancel_group(self, "engine")
@@ -157,11 +163,11 @@ class ComputeHubApp(App[None]):
             await self.session.aclose()
 
     async def action_quit(self) -> None:
-        await self._shutdown()
+        await self._close_session()
         self.exit()
 
     async def on_unmount(self) -> None:
-        await self._shutdown()
+        await self._close_session()
 
     # -- panes ------------------------------------------------------------------------------
 

@@ -43,14 +43,17 @@ def duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def spark(values: Sequence[float], width: int, low: float = 0.0, high: float = 100.0) -> str:
+def spark(values: Sequence[float | None], width: int, low: float = 0.0, high: float = 100.0) -> str:
     """A one-line sparkline on a fixed scale (unlike Textual's Sparkline, which auto-scales),
-    right-aligned so the newest sample is always at the right edge."""
+    right-aligned so the newest sample is always at the right edge. None draws a gap."""
     if width <= 0:
         return ""
     recent = list(values)[-width:]
     span = (high - low) or 1.0
-    bars = "".join(BARS[min(len(BARS) - 1, max(0, int((v - low) / span * len(BARS))))] for v in recent)
+    bars = "".join(
+        " " if v is None else BARS[min(len(BARS) - 1, max(0, int((v - low) / span * len(BARS))))]
+        for v in recent
+    )
     return bars.rjust(width)
 
 

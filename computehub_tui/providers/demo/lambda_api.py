@@ -93,7 +93,7 @@ class _LambdaDemoApi:
         }
 
     def listed_instances(self) -> list[SimInstance]:
-        return self.market.list("lambda", include_destroyed_for=SHOW_TERMINATED_FOR_S)
+        return self.market.instances_of("lambda", include_destroyed_for=SHOW_TERMINATED_FOR_S)
 
     def one_instance(self, instance_id: str) -> httpx.Response:
         for instance in self.listed_instances():

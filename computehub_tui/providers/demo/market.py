@@ -437,7 +437,7 @@ class DemoMarket:
             raise SimError("not_found", f"instance {instance_id} not found")
         return instance
 
-    def list(self, provider: str, include_destroyed_for: float = 0.0) -> list[SimInstance]:
+    def instances_of(self, provider: str, include_destroyed_for: float = 0.0) -> list[SimInstance]:
         """Live instances of one provider, plus those destroyed in the last few seconds if asked."""
         now = self.clock.now()
         return [

@@ -174,7 +174,7 @@ def _country(market: DemoMarket, gpu: RunpodGpuType, secure: bool, count: int) -
 def _myself(market: DemoMarket, document: str, variables: dict[str, Any]) -> httpx.Response:
     account: dict[str, Any] = {"id": ACCOUNT_ID}
     if re.search(r"\bpods\b", document):
-        account["pods"] = [_pod_json(market, instance) for instance in market.list(PROVIDER)]
+        account["pods"] = [_pod_json(market, instance) for instance in market.instances_of(PROVIDER)]
     return _data({"myself": account})
 
 

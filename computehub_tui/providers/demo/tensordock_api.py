@@ -112,7 +112,7 @@ class _TensordockDemoApi:
                 "id": instance.instance_id,
                 "attributes": {"name": instance.label, "status": self.status_of(instance)},
             }
-            for instance in self.market.list("tensordock")
+            for instance in self.market.instances_of("tensordock")
         ]
 
     def detail(self, instance_id: str) -> httpx.Response:

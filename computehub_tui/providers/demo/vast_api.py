@@ -52,7 +52,7 @@ _GB_ALIASES = {"gpu_ram_GB": "gpu_ram", "cpu_ram_GB": "cpu_ram", "gpu_totalram_G
 _VIRTUAL: dict[str, Callable[[Row], Any]] = {
     "verified": lambda row: row["verification"] == "verified",
     "datacenter": lambda row: row["hosting_type"] >= 1,
-    "geolocation": lambda row: row["_country"],
+    "geolocation": lambda row: str(row["geolocation"] or "")[-2:],
 }
 _CONTROL_KEYS = frozenset({
     "order", "limit", "type", "allocated_storage", "disable_bundling", "show_incompatible",
@@ -106,7 +106,7 @@ class VastDemoApi:
         if method == "POST" and _BUNDLES.match(path):
             return self._search(request)
         if method == "GET" and _INSTANCES.match(path):
-            instances = [self.instance_json(inst) for inst in self.market.list("vast")]
+            instances = [self.instance_json(inst) for inst in self.market.instances_of("vast")]
             payload = {"instances": instances, "instances_found": len(instances)}
             return httpx.Response(200, json=payload)
         if method == "PUT" and (match := _ASK.match(path)):
@@ -144,8 +144,6 @@ class VastDemoApi:
                 rows.append(row)
         for column, descending in reversed(order):  # stable sorts, least significant key first
             rows.sort(key=_sort_key(column, descending), reverse=descending)
-        for row in rows:
-            del row["_country"]
         return httpx.Response(200, json={"offers": rows[: max(0, min(limit, MAX_LIMIT))]})
 
     def offer_json(self, ask: VastAsk, now: float, storage_gb: float, is_bid: bool) -> Row:
@@ -377,7 +375,6 @@ def _offer_row(ask: VastAsk, *, compute: float, min_bid: float, rentable: bool, 
         "geolocation": ask.geolocation, "geolocode": int(noise("geo", ask.geolocation) * 1e6),
         "public_ipaddr": None, "resource_type": "gpu",
         "start_date": None, "end_date": now + 30 * 86400, "duration": 30 * 86400.0,
-        "_country": ask.geolocation[-2:],
     }
 
 
@@ -387,7 +384,7 @@ _SAMPLE_ASK = VastAsk(1, 1, 1, "RTX 4090", 1, 24564, 8, 8.0, 32000, 100.0, 0.3, 
 OFFER_COLUMNS: frozenset[str] = frozenset(
     _offer_row(_SAMPLE_ASK, compute=0.3, min_bid=0.2, rentable=True, rented=False, now=0.0,
                storage_gb=8.0, is_bid=False)
-) - {"_country"}
+)
 """Every column an offer row carries; filtering or ordering by anything else is a 400."""
 
 

@@ -17,7 +17,7 @@ from computehub_tui.domain.models import PROVIDER_TITLES, LaunchSpec, Offer, Pri
 from computehub_tui.domain.pricing import price_at_disk
 from computehub_tui.domain.templates import BUILTIN_TEMPLATES, Template, template_named
 from computehub_tui.engine.hub import Hub
-from computehub_tui.providers.base import NoCapacityError, ProviderError
+from computehub_tui.engine import NoCapacityError, ProviderError
 from computehub_tui.ui.format import rate
 
 

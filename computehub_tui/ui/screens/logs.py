@@ -12,7 +12,7 @@ from textual.worker import Worker, WorkerState
 
 from computehub_tui.domain.models import Instance
 from computehub_tui.engine.hub import Hub
-from computehub_tui.providers.base import ProviderError
+from computehub_tui.engine import ProviderError
 
 
 class LogsScreen(ModalScreen[None]):

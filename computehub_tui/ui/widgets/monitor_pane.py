@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample
+from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStatus, MetricSample
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import duration, level_style, rate, spark
 
@@ -27,28 +27,36 @@ class InstanceMonitor(Static):
         self.instance = instance
         self.border_title = f"{instance.key}  {instance.label}"
 
-    def show(self, instance: Instance, history: list[MetricSample], now: float, cost: float) -> None:
+    def show(self, instance: Instance, history: list[MetricSample], now: float, cost: float,
+             live_metrics: bool = True, provider_title: str = "") -> None:
         self.instance = instance
         width = max(10, self.size.width - 4 - LABEL_WIDTH - VALUE_WIDTH) if self.size.width else 40
         self.border_title = f"{instance.key}  {instance.label}"
-        uptime = duration(now - instance.started_at) if instance.started_at else "-"
-        self.border_subtitle = (f"{instance.gpu_count}x {instance.gpu} · {instance.status.value} {uptime} · "
+        uptime = f" {duration(now - instance.started_at)}" if instance.started_at else ""
+        self.border_subtitle = (f"{instance.gpu_count}x {instance.gpu} · {instance.status.value}{uptime} · "
                                 f"{rate(instance.price_hour)}/h · ${cost:.2f} so far")
         text = Text()
         if not history:
-            text.append("waiting for the first sample…" if instance.status is InstanceStatus.RUNNING
-                        else f"{instance.status.value}: no live metrics", style="dim italic")
+            if not live_metrics:
+                message = (f"{provider_title} reports no live GPU metrics; "
+                           "SSH in and run nvidia-smi (c in Instances copies the command)")
+            elif instance.status is InstanceStatus.RUNNING:
+                message = "waiting for the first sample…"
+            else:
+                message = f"{instance.status.value}: metrics start once it is running"
+            text.append(message, style="dim italic")
             self.update(text)
             return
         latest = history[-1]
         utils = [s.mean_gpu_util or 0.0 for s in history]
-        vram = [s.vram_pct or 0.0 for s in history]
-        temps = [s.max_gpu_temp or 0.0 for s in history]
+        vram = [s.vram_pct for s in history]
+        temps = [s.max_gpu_temp for s in history]
         per_gpu = " ".join(f"{u:.0f}" for u in latest.gpu_util)
         used = sum(latest.vram_used_gb)
         total = sum(latest.vram_total_gb)
         self._row(text, "GPU util", utils, width, f"{utils[-1]:5.1f}%  [{per_gpu}]", level_style(utils[-1]))
-        self._row(text, "VRAM", vram, width, f"{vram[-1]:5.1f}%  {used:.1f}/{total:.0f} GB", "cyan")
+        vram_now = "    -" if vram[-1] is None else f"{vram[-1]:5.1f}%  {used:.1f}/{total:.0f} GB"
+        self._row(text, "VRAM", vram, width, vram_now, "cyan")
         temp = latest.max_gpu_temp
         self._row(text, "Temp", temps, width, "   -" if temp is None else f"{temp:5.1f}°C",
                   "red" if (temp or 0) >= 83 else "magenta", last=True)
@@ -58,7 +66,7 @@ class InstanceMonitor(Static):
         self.update(text)
 
     @staticmethod
-    def _row(text: Text, label: str, values: list[float], width: int, value: str, style: str,
+    def _row(text: Text, label: str, values: list[float | None], width: int, value: str, style: str,
              last: bool = False) -> None:
         text.append(f"{label:<{LABEL_WIDTH}}", style="bold")
         text.append(spark(values, width), style=style)
@@ -104,7 +112,9 @@ class MonitorPane(VerticalScroll):
                 self.cards[instance.key] = card
                 self.mount(card)
             card.show(instance, list(self.hub.metric_history(instance.key))[-240:], self.hub.clock.now(),
-                      self.hub.cost_so_far(instance.key))
+                      self.hub.cost_so_far(instance.key),
+                      live_metrics=self.hub.capabilities(instance.provider).live_metrics,
+                      provider_title=PROVIDER_TITLES.get(instance.provider, instance.provider))
         self.query_one("#monitor-empty", Static).display = not watched
 
     def on_resize(self) -> None:

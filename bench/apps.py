@@ -1,0 +1,183 @@
+"""The two sides under test: the real Offers pane, and Textual's DataTable doing the same job.
+
+Both sides run the same model code (``parse_filter``, ``sort_key``) on the same Hub offers and
+show the same 13 columns in the same terminal; they differ only in how the table is updated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Static
+
+from computehub_tui.domain.filtering import OfferFilter, parse_filter
+from computehub_tui.domain.models import Offer
+from computehub_tui.domain.ranking import sort_key
+from computehub_tui.engine.hub import Hub
+from computehub_tui.ui.widgets.offers_pane import OffersPane
+from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
+
+from bench.offers import CellText, ColumnSpec, column_specs, offer_cells, table_columns
+from bench.probe import data_table_settled
+
+TABLE_ID = "offer-table"
+"""The Offers pane's table id; the DataTable side uses it too."""
+
+
+class Side(Protocol):
+    """What a benchmark does to a table, whichever widget backs it."""
+
+    def load_all(self) -> None: ...
+
+    def apply_filter(self, text: str) -> None: ...
+
+    def sort(self, name: str) -> None: ...
+
+    def settled(self) -> bool: ...
+
+    def shown_keys(self) -> list[str]: ...
+
+
+# -- the Offers pane --------------------------------------------------------------------------
+
+
+class PaneApp(App[None]):
+    """Just the Offers pane, fed by a Hub that does not poll."""
+
+    def compose(self) -> ComposeResult:
+        yield OffersPane(id="offers")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{TABLE_ID}").focus()
+
+
+class PaneSide:
+    def __init__(self, app: PaneApp, hub: Hub) -> None:
+        self.hub = hub
+        self.pane = app.query_one(OffersPane)
+
+    def load_all(self) -> None:
+        self.pane.attach(self.hub)
+
+    def apply_filter(self, text: str) -> None:
+        if not self.pane.apply_filter(text):
+            raise ValueError(f"the pane rejected the filter {text!r}")
+
+    def sort(self, name: str) -> None:
+        self.pane.action_sort(name)
+
+    def settled(self) -> bool:
+        return True
+
+    def shown_keys(self) -> list[str]:
+        table: VirtualTable[Offer] = self.pane.table
+        return [offer.key for offer in table.rows]
+
+
+# -- Textual's DataTable ----------------------------------------------------------------------
+
+
+def styled_cell(cell: CellText, align: str) -> Text:
+    text, style = cell
+    return Text(text, style=style or "", justify="right" if align == "right" else "left",
+                no_wrap=True, overflow="ellipsis")
+
+
+class OfferDataTableApp(App[None]):
+    """A bare app with a DataTable laid out like the pane (a status line above, two detail lines
+    below), so both tables get the same number of visible rows."""
+
+    CSS = """
+    #offer-status { height: 1; }
+    #offer-table { height: 1fr; }
+    #offer-detail { height: 2; }
+    """
+
+    def __init__(self, columns: Sequence[ColumnSpec], rows: Sequence[Sequence[CellText]] = ()) -> None:
+        super().__init__()
+        self.column_specs = list(columns)
+        self.initial_rows = rows
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="offer-status")
+        yield DataTable(id=TABLE_ID, cursor_type="row")
+        yield Static("", id="offer-detail")
+
+    def on_mount(self) -> None:
+        table = self.table
+        for key, title, width, _ in self.column_specs:
+            table.add_column(title, width=width, key=key)
+        aligns = [align for _, _, _, align in self.column_specs]
+        for row in self.initial_rows:
+            table.add_row(*(styled_cell(cell, align) for cell, align in zip(row, aligns)))
+        table.focus()
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one(f"#{TABLE_ID}", DataTable)
+
+
+class DataTableSide:
+    """Filter and sort in the model exactly as the pane does, then update the DataTable the way
+    its documentation suggests: ``clear`` + ``add_row`` for a new row set, ``sort`` for a reorder.
+
+    Cells are built once per offer and reused, the cheapest way to refill a DataTable.
+    """
+
+    def __init__(self, app: OfferDataTableApp, hub: Hub) -> None:
+        self.hub = hub
+        self.table = app.table
+        self.columns: list[Column[Offer]] = table_columns(hub)
+        self.filter: OfferFilter = parse_filter("")
+        self.sort_name = "price"
+        self.sort_reverse = False
+        self._cells: dict[str, tuple[Text, ...]] = {}
+
+    def load_all(self) -> None:
+        self._refill(self._shown())
+
+    def apply_filter(self, text: str) -> None:
+        self.filter = parse_filter(text)
+        self._refill(self._shown())
+
+    def sort(self, name: str) -> None:
+        if name == self.sort_name:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_name, self.sort_reverse = name, False
+        # DataTable's sort key sees only cell values; the first cell object is unique per offer.
+        rank = {id(self._cells_of(offer)[0]): index for index, offer in enumerate(self._shown())}
+        self.table.sort(key=lambda values: rank[id(values[0])])
+
+    def settled(self) -> bool:
+        return data_table_settled(self.table)
+
+    def shown_keys(self) -> list[str]:
+        return [str(row.key.value) for row in self.table.ordered_rows]
+
+    def _shown(self) -> list[Offer]:
+        shown = self.filter.apply(self.hub.offers())
+        key, default_reverse = sort_key(self.sort_name, self.hub.clock.now())
+        shown.sort(key=key, reverse=self.sort_reverse != default_reverse)  # type: ignore[arg-type]
+        return shown
+
+    def _refill(self, offers: Sequence[Offer]) -> None:
+        table = self.table
+        table.clear()
+        for offer in offers:
+            table.add_row(*self._cells_of(offer), key=offer.key)
+
+    def _cells_of(self, offer: Offer) -> tuple[Text, ...]:
+        cells = self._cells.get(offer.key)
+        if cells is None:
+            texts = offer_cells(offer, self.columns)
+            cells = tuple(styled_cell(cell, column.align) for cell, column in zip(texts, self.columns))
+            self._cells[offer.key] = cells
+        return cells
+
+
+def datatable_app_for(hub: Hub) -> OfferDataTableApp:
+    return OfferDataTableApp(column_specs(table_columns(hub)))

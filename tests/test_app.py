@@ -1,0 +1,233 @@
+"""The TUI driven with Pilot against the demo market on a manual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from computehub_tui.clock import ManualClock
+from computehub_tui.config import Config
+from computehub_tui.domain.models import InstanceStatus
+from computehub_tui.ui.app import ComputeHubApp
+from computehub_tui.ui.screens.confirm import ConfirmScreen
+from computehub_tui.ui.screens.help import HelpScreen
+from computehub_tui.ui.screens.launch import LaunchScreen
+from computehub_tui.ui.widgets.header import HubHeader
+from computehub_tui.wiring import open_session
+
+SIZE = (160, 45)
+
+
+def make_app(tmp_path: Path, clock: ManualClock) -> ComputeHubApp:
+    return ComputeHubApp(lambda: open_session(Config(), tmp_path, demo=True, clock=clock))
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app work (workers, aiosqlite threads) until ``condition`` holds."""
+    waited = 0.0
+    while not condition():
+        if waited > timeout:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+        waited += 0.02
+
+
+async def ready(pilot: Pilot) -> ComputeHubApp:
+    app = pilot.app
+    assert isinstance(app, ComputeHubApp)
+    await wait_for(pilot, lambda: app.hub is not None and len(app.offers_pane.table.rows) > 1000
+                   and len(app.instances_pane.table.rows) > 0)
+    return app
+
+
+async def test_first_screen_shows_demo_badge_offers_and_health(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        header = app.query_one(HubHeader)
+        assert header.demo is True
+        rendered = header.render().plain
+        assert "DEMO" in rendered and "vast" in rendered and "burn" in rendered
+        assert {o.provider for o in app.offers_pane.table.rows} == {"vast", "runpod", "lambda", "tensordock"}
+        prices = [o.price_hour for o in app.offers_pane.table.rows]
+        assert prices == sorted(prices)
+        assert app.offers_pane.hidden_implausible >= 1
+
+
+async def test_launch_reaches_running_then_stop_and_destroy(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        assert app.offers_pane.apply_filter("rtx 4090 provider:vast spot:no")
+        await pilot.pause()
+        offer = app.offers_pane.table.current_row
+        assert offer is not None and offer.gpu == "RTX 4090" and offer.provider == "vast"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, LaunchScreen))
+        launched = [i for i in app.hub.instances() if i.label.startswith("chub-")]
+        assert len(launched) == 1
+        key = launched[0].key
+        await pilot.press("2")
+        table = app.instances_pane.table
+        await wait_for(pilot, lambda: any(i.key == key for i in table.rows))
+        row = next(i for i in table.rows if i.key == key)
+        assert row.status in (InstanceStatus.PROVISIONING, InstanceStatus.STARTING)
+
+        await clock.advance(40)
+        await app.hub.refresh_instances("vast")
+        await wait_for(pilot, lambda: next(i for i in table.rows if i.key == key).status is InstanceStatus.RUNNING)
+        await clock.advance(10)
+        await app.hub.refresh_instances("vast")
+        await wait_for(pilot, lambda: len(app.hub.metric_history(key)) >= 2)
+        assert app.instances_pane.util_history(key)  # the inline sparkline has data
+
+        table.move_to(table.index_of(key))
+        await pilot.press("x")  # Vast bills storage while stopped: a confirm shows the caveat first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "storage" in app.screen.body
+        await pilot.press("y")
+        await wait_for(pilot, lambda: next(i for i in table.rows if i.key == key).status is InstanceStatus.STOPPED)
+
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Destroy" in app.screen.title_text
+        await pilot.press("y")
+        await wait_for(pilot, lambda: all(i.key != key for i in table.rows))
+
+
+async def test_destroy_can_be_cancelled(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        await pilot.press("2")
+        before = [i.key for i in app.instances_pane.table.rows]
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
+        assert [i.key for i in app.instances_pane.table.rows] == before
+
+
+async def test_filter_narrows_rejects_bad_input_and_persists_across_panes(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        pane = app.offers_pane
+        total = len(pane.table.rows)
+        await pilot.press("slash")
+        for key in "h100 vram>=80":
+            await pilot.press(key if key != " " else "space")
+        await pilot.pause()
+        rows = pane.table.rows
+        assert 0 < len(rows) < total
+        assert all("H100" in o.gpu and o.vram_gb >= 80 for o in rows)
+        kept = list(rows)
+        box = pane.query_one("#offer-filter", Input)
+        box.value = "h100 vram>=80 price<cheap"  # as if pasted
+        await pilot.pause()
+        assert pane.table.rows == kept  # malformed predicate: the last valid result stays
+        error = pane.query_one("#offer-filter-error", Static)
+        assert error.has_class("visible") and "price" in str(error.render())
+        box.value = "h100 vram>=80"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pane.filter.text.strip() == "h100 vram>=80"
+        assert not pane.query_one("#offer-filter-error").has_class("visible")
+        await pilot.press("2")
+        await pilot.press("1")
+        await pilot.pause()
+        assert pane.filter.text.strip() == "h100 vram>=80"
+        assert len(pane.table.rows) == len(kept)
+        assert "h100 vram>=80" in pane.recent_filters
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(pane.table.rows) == total
+
+
+async def test_sort_keys_reorder_and_reverse(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        pane = app.offers_pane
+        await pilot.press("M")
+        await pilot.pause()
+        vram = [o.vram_gb for o in pane.table.rows]
+        assert vram == sorted(vram, reverse=True)
+        await pilot.press("P", "P")
+        await pilot.pause()
+        prices = [o.price_hour for o in pane.table.rows]
+        assert prices == sorted(prices, reverse=True)
+
+
+async def test_marks_apply_an_action_to_every_marked_instance(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        await pilot.press("2")
+        table = app.instances_pane.table
+        running = [i.key for i in table.rows if i.status is InstanceStatus.RUNNING and i.provider in ("vast", "runpod")]
+        assert len(running) >= 2
+        for key in running[:2]:
+            table.move_to(table.index_of(key))
+            await pilot.press("space")
+        assert app.instances_pane.marked == set(running[:2])
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert all(key in app.screen.body for key in running[:2])
+        await pilot.press("y")
+        await wait_for(pilot, lambda: all(
+            next(i for i in table.rows if i.key == key).status is InstanceStatus.STOPPED for key in running[:2]))
+        others = [i for i in table.rows if i.key in running[2:]]
+        assert all(i.status is InstanceStatus.RUNNING for i in others)
+        await pilot.press("escape")
+        assert app.instances_pane.marked == set()
+
+
+async def test_lambda_stop_is_refused_before_any_request(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        await pilot.press("2")
+        table = app.instances_pane.table
+        lam = next(i for i in table.rows if i.provider == "lambda")
+        table.move_to(table.index_of(lam.key))
+        audit_before = len(await app.hub.store.audit_log())
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert len(await app.hub.store.audit_log()) == audit_before
+        assert next(i for i in table.rows if i.key == lam.key).status is InstanceStatus.RUNNING
+
+
+async def test_help_lists_every_pane_key(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        descriptions = {d for _, rows in pilot.app.screen.sections for _, d in rows}
+        assert {"Destroy", "Stop", "Mark", "Filter", "Launch", "Quit", "Help"} <= descriptions
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(pilot.app.screen, HelpScreen))
+
+
+async def test_monitor_shows_a_block_per_running_instance(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        running = {i.key for i in app.hub.instances() if i.status is InstanceStatus.RUNNING}
+        assert set(app.monitor_pane.cards) >= running
+
+
+@pytest.mark.parametrize("key", ["q"])
+async def test_quit_closes_the_session(tmp_path: Path, key: str) -> None:
+    app = make_app(tmp_path, ManualClock())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press(key)
+        await pilot.pause()
+    assert app._session_closed
