@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from platformdirs import user_config_path, user_data_path
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 APP_NAME = "computehub-tui"
 CONFIG_FILE_NAME = "config.toml"
@@ -71,6 +71,12 @@ class Config(_Section):
     tensordock: TensordockSettings = TensordockSettings()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    _source_dir: Path | None = PrivateAttr(None)
+
+    @property
+    def templates_dir(self) -> Path | None:
+        """User templates live in ``templates/`` next to the config file."""
+        return self._source_dir / "templates" if self._source_dir else None
 
     @field_validator("instances_interval_s")
     @classmethod
@@ -108,9 +114,11 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
             if isinstance(raw[section], dict):
                 raw[section][field] = environ[variable]
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
         source = str(path) if path is not None else "configuration"
         raise ConfigError(f"{source}: field '{where}': {first['msg']}") from None
+    config._source_dir = path.parent if path is not None else None
+    return config

@@ -14,16 +14,16 @@ from computehub_tui.config import Config
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub, PollSettings
+from computehub_tui.engine.keys import API_KEY_FIELD, DATABASE_NAME, KeyService  # noqa: F401 - re-exported for the CLI
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.demo import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.providers.registry import build_provider, new_http_client
 from computehub_tui.store import Store
-from computehub_tui.vault import Vault, key_from_environment
+from computehub_tui.template_files import load_templates
+from computehub_tui.vault import key_from_environment
 
-DATABASE_NAME = "computehub.db"
 DEMO_DATABASE_NAME = "demo.db"
-API_KEY_FIELD = "api_key"
 
 
 @dataclass
@@ -42,20 +42,6 @@ class Session:
         for client in self.clients:
             await client.aclose()
         await self.store.close()
-
-
-async def stored_keys(store: Store, data_dir: Path, passphrase: str | None) -> dict[str, Secret]:
-    """Keys saved with ``keys set``; opens the vault only if there is something to decrypt."""
-    rows = [row for row in await store.list_secrets() if row[1] == API_KEY_FIELD]
-    if not rows:
-        return {}
-    vault = Vault.open(data_dir, passphrase, create=False)
-    keys: dict[str, Secret] = {}
-    for provider, field_name, _ in rows:
-        blob = await store.get_secret(provider, field_name)
-        if blob is not None:
-            keys[provider] = vault.unseal(provider, field_name, blob)
-    return keys
 
 
 def environment_keys(environ: Mapping[str, str] | None = None) -> dict[str, Secret]:
@@ -84,39 +70,34 @@ async def open_session(
     data_dir.mkdir(parents=True, exist_ok=True)
     query = OfferQuery(min_reliability=config.min_reliability, disk_gb=config.default_disk_gb)
     poll = PollSettings(config.offers_interval_s, config.instances_interval_s)
+    templates, template_errors = load_templates(config.templates_dir)
 
-    keys: dict[str, Secret] = {}
-    sources: dict[str, str] = {}
+    client = new_http_client()
+    keys = KeyService(
+        data_dir, clock, lambda name, secret: build_provider(name, client, secret, _settings_of(config, name), clock),
+        passphrase=passphrase, environ=environ,
+    )
+    common = {"offer_query": query, "poll": poll, "templates": templates, "template_errors": template_errors,
+              "keys": keys}
     if not demo:
-        real_store = await Store.open(data_dir / DATABASE_NAME)
-        try:
-            keys = await stored_keys(real_store, data_dir, passphrase)
-        except BaseException:
-            await real_store.close()
-            raise
-        sources = {name: "vault" for name in keys}
-        for name, secret in environment_keys(environ).items():
-            keys[name], sources[name] = secret, "environment"
-        keys = {name: key for name, key in keys.items()
-                if getattr(config.provider_settings(name), "enabled", True)}
-        if keys:
-            client = new_http_client()
+        bound = {name: found for name, found in (await keys.resolve()).items()
+                 if config.provider_settings(name).enabled and (only_provider is None or name == only_provider)}
+        if bound:
+            real_store = await Store.open(data_dir / DATABASE_NAME)
             providers: dict[str, Provider] = {
-                name: build_provider(name, client, keys[name], _settings_of(config, name), clock)
-                for name in PROVIDER_NAMES
-                if name in keys and (only_provider is None or name == only_provider)
+                name: keys.provider_factory(name, bound[name][0]) for name in PROVIDER_NAMES if name in bound
             }
-            hub = Hub(providers, real_store, clock, offer_query=query, poll=poll, demo=False)
-            return Session(hub, real_store, demo=False, clients=[client], key_sources=sources)
-        await real_store.close()
+            hub = Hub(providers, real_store, clock, demo=False, **common)  # type: ignore[arg-type]
+            return Session(hub, real_store, demo=False, clients=[client],
+                           key_sources={name: source for name, (_, source) in bound.items()})
 
     market = DemoMarket(clock, seed=config.demo_seed if demo_seed is None else demo_seed)
-    providers, clients = demo_providers(market, clock)
+    demo_adapters, demo_clients = demo_providers(market, clock)
     if only_provider is not None:
-        providers = {name: p for name, p in providers.items() if name == only_provider}
+        demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
     store = await Store.open(_fresh(data_dir / DEMO_DATABASE_NAME))
-    hub = Hub(providers, store, clock, offer_query=query, poll=poll, demo=True)
-    return Session(hub, store, demo=True, market=market, clients=clients)
+    hub = Hub(demo_adapters, store, clock, demo=True, **common)  # type: ignore[arg-type]
+    return Session(hub, store, demo=True, market=market, clients=[*demo_clients, client])
 
 
 def _settings_of(config: Config, provider: str) -> dict[str, str]:

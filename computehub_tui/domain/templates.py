@@ -1,8 +1,20 @@
-"""Launch templates: an image with its ports, environment, disk and start script."""
+"""Launch templates: an image with its ports, environment, disk and start script, validated."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+_PORT = re.compile(r"^\d{1,5}/(tcp|udp|http)$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+MAX_ONSTART_CHARS = 16_000
+
+
+class TemplateError(ValueError):
+    """A template file that cannot be used; the message names the file and the field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,27 +28,57 @@ class Template:
     onstart: str = ""
     jupyter: bool = False
     description: str = ""
+    source: str = "built-in"
+    """Where it came from: "built-in" or the user's file path."""
 
 
-BUILTIN_TEMPLATES: tuple[Template, ...] = (
-    Template("custom", "Custom Docker", "ubuntu:22.04", description="Any image you name"),
-    Template("pytorch", "PyTorch", "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime", disk_gb=40,
-             description="PyTorch 2.4 with CUDA 12.4"),
-    Template("jupyter", "Jupyter", "jupyter/pytorch-notebook:cuda12-latest", ports=("22/tcp", "8888/http"),
-             disk_gb=40, jupyter=True, description="JupyterLab on port 8888"),
-    Template("vllm", "vLLM inference", "vllm/vllm-openai:latest", ports=("22/tcp", "8000/http"), disk_gb=80,
-             env={"MODEL": "meta-llama/Llama-3.1-8B-Instruct"}, description="OpenAI-compatible server on 8000"),
-    Template("comfyui", "ComfyUI", "ghcr.io/ai-dock/comfyui:latest", ports=("22/tcp", "8188/http"), disk_gb=60,
-             description="ComfyUI on port 8188"),
-    Template("sd-webui", "Stable Diffusion WebUI", "ghcr.io/ai-dock/stable-diffusion-webui:latest",
-             ports=("22/tcp", "7860/http"), disk_gb=60, description="AUTOMATIC1111 WebUI on 7860"),
-    Template("vscode", "VS Code server", "codercom/code-server:latest", ports=("22/tcp", "8080/http"),
-             disk_gb=30, description="code-server on port 8080"),
-)
+class _TemplateSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    title: str = ""
+    image: str = Field(min_length=1)
+    ports: list[str] = ["22/tcp"]
+    env: dict[str, str] = {}
+    disk_gb: int = Field(20, ge=1, le=10_000)
+    onstart: str = Field("", max_length=MAX_ONSTART_CHARS)
+    jupyter: bool = False
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use lower-case letters, digits, '-' or '_' (e.g. my-llm)")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _valid_ports(cls, value: list[str]) -> list[str]:
+        for port in value:
+            if not _PORT.match(port) or not 0 < int(port.split("/")[0]) < 65536:
+                raise ValueError(f"'{port}' is not PORT/tcp, PORT/udp or PORT/http")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _valid_image(cls, value: str) -> str:
+        if any(ch.isspace() for ch in value):
+            raise ValueError("an image reference has no spaces (e.g. pytorch/pytorch:latest)")
+        return value
 
 
-def template_named(name: str) -> Template:
-    for template in BUILTIN_TEMPLATES:
-        if template.name == name:
-            return template
-    raise KeyError(name)
+def template_from_mapping(data: dict[str, Any], source: str) -> Template:
+    """Validate one template's fields; raises TemplateError naming ``source`` and the field."""
+    try:
+        parsed = _TemplateSchema.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        raise TemplateError(f"{source}: field '{where}': {message}") from None
+    return Template(
+        name=parsed.name, title=parsed.title or parsed.name, image=parsed.image, ports=tuple(parsed.ports),
+        env=dict(parsed.env), disk_gb=parsed.disk_gb, onstart=parsed.onstart, jupyter=parsed.jupyter,
+        description=parsed.description, source=source,
+    )

@@ -12,6 +12,7 @@ from datetime import datetime
 from computehub_tui.clock import Clock
 from computehub_tui.domain.history import price_stats
 from computehub_tui.domain.pricing import split_plausible
+from computehub_tui.domain.templates import Template
 from computehub_tui.domain.models import (
     Capabilities,
     Instance,
@@ -40,6 +41,8 @@ from computehub_tui.providers.base import (
     RateLimitedError,
     UnavailableError,
 )
+from computehub_tui.engine.keys import KeyService, connection_verdict
+from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,9 @@ class Hub:
         offer_query: OfferQuery | None = None,
         poll: PollSettings | None = None,
         demo: bool = False,
+        templates: Sequence[Template] = (),
+        template_errors: Sequence[str] = (),
+        keys: KeyService | None = None,
     ) -> None:
         self.providers = providers
         self.store = store
@@ -90,6 +96,9 @@ class Hub:
         self.offer_query = offer_query or OfferQuery()
         self.poll = poll or PollSettings()
         self.demo = demo
+        self.templates = list(templates)
+        self.template_errors = list(template_errors)
+        """One line per user template file that could not be used."""
         self.bus = EventBus()
         self._offers: dict[str, list[Offer]] = {name: [] for name in providers}
         self._all_offers: list[Offer] | None = []
@@ -105,6 +114,10 @@ class Hub:
         self.implausible_counts: dict[str, int] = {name: 0 for name in providers}
         """Offers dropped per provider for zero or absurd prices (shown, never ranked)."""
         self.offers_version = 0
+        self.keys: KeyService | None = keys
+        """Binds and tests API keys; None where the caller manages keys itself."""
+        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._running = False
         """Bumped on every offers change so views can skip work when nothing moved."""
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -119,12 +132,51 @@ class Hub:
         await self._refresh_spend()
 
     async def run(self) -> None:
-        """Poll every provider until cancelled."""
-        loops = []
-        for name in self.providers:
-            loops.append(self._loop(name, "instances", self.poll.instances_interval_s))
-            loops.append(self._loop(name, "offers", self.poll.offers_interval_s))
-        await asyncio.gather(*loops)
+        """Poll every provider until cancelled; providers added later start polling at once."""
+        self._running = True
+        for name in list(self.providers):
+            self._start_loops(name)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._running = False
+            for name in list(self._tasks):
+                self._stop_loops(name)
+
+    def _start_loops(self, name: str) -> None:
+        self._tasks[name] = [
+            asyncio.create_task(self._loop(name, "instances", self.poll.instances_interval_s)),
+            asyncio.create_task(self._loop(name, "offers", self.poll.offers_interval_s)),
+        ]
+
+    def _stop_loops(self, name: str) -> None:
+        for task in self._tasks.pop(name, []):
+            task.cancel()
+
+    def set_provider(self, name: str, provider: Provider) -> None:
+        """Add or replace a provider (a key was bound or replaced); its old data is dropped."""
+        self.remove_provider(name)
+        self.providers[name] = provider
+        self._offers[name] = []
+        self._instances[name] = []
+        self._health[name] = ProviderHealth(name)
+        self._all_offers = None
+        if self._running:
+            self._start_loops(name)
+        self.bus.publish(ProviderHealthChanged(self._health[name]))
+
+    def remove_provider(self, name: str) -> None:
+        if name not in self.providers:
+            return
+        self._stop_loops(name)
+        del self.providers[name]
+        for table in (self._offers, self._instances, self._health):
+            table.pop(name, None)  # type: ignore[attr-defined]
+        self._failures = {k: v for k, v in self._failures.items() if k[0] != name}
+        self._all_offers = None
+        self.offers_version += 1
+        self.bus.publish(OffersUpdated(name, 0, self.clock.now()))
+        self.bus.publish(InstancesUpdated(name, 0, self.clock.now()))
 
     async def _loop(self, provider: str, what: str, interval: float) -> None:
         refresh = self.refresh_instances if what == "instances" else self.refresh_offers
@@ -151,7 +203,9 @@ class Hub:
         return [self._health[name] for name in self.providers]
 
     def capabilities(self, provider: str) -> Capabilities:
-        return self.providers[provider].capabilities
+        if provider in self.providers:
+            return self.providers[provider].capabilities
+        return PROVIDER_CAPABILITIES[provider]
 
     def metric_history(self, key: str) -> Sequence[MetricSample]:
         return self._metrics.get(key, ())
@@ -360,18 +414,8 @@ class Hub:
         return await self.providers[provider_name].logs(instance_id, tail)
 
     async def test_connection(self, provider: str) -> str:
-        """A cheap authenticated call; returns a verdict word for the settings screen."""
-        try:
-            await self.providers[provider].check_auth()
-        except AuthError:
-            return "invalid key"
-        except RateLimitedError:
-            return "rate-limited"
-        except UnavailableError as error:
-            return "TLS error" if "TLS" in error.message else "unreachable"
-        except ProviderError as error:
-            return f"error: {error.message}"
-        return "ok"
+        """A cheap authenticated call; returns a verdict for the settings screen."""
+        return await connection_verdict(self.providers[provider])
 
     async def _audit(self, action: str, target: str, detail: str, error: str = "") -> None:
         await self._store_call(self.store.audit(self.clock.now(), "user", action, target,

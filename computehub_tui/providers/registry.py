@@ -7,12 +7,22 @@ from collections.abc import Mapping
 import httpx
 
 from computehub_tui.clock import Clock
+from computehub_tui.domain.models import Capabilities
 from computehub_tui.domain.secret import Secret
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.lambdalabs import LambdaProvider
 from computehub_tui.providers.runpod import RunpodProvider
 from computehub_tui.providers.tensordock import TensordockProvider
 from computehub_tui.providers.vastai import VastProvider
+
+
+PROVIDER_CAPABILITIES: dict[str, Capabilities] = {
+    "vast": VastProvider.capabilities,
+    "runpod": RunpodProvider.capabilities,
+    "lambda": LambdaProvider.capabilities,
+    "tensordock": TensordockProvider.capabilities,
+}
+"""What each marketplace can do, known before any key is bound (for the settings screen)."""
 
 
 def new_http_client() -> httpx.AsyncClient:

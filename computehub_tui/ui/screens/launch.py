@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from computehub_tui.domain.models import PROVIDER_TITLES, LaunchSpec, Offer, PricingKind
 from computehub_tui.domain.pricing import price_at_disk
-from computehub_tui.domain.templates import BUILTIN_TEMPLATES, Template, template_named
+from computehub_tui.domain.templates import Template
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine import NoCapacityError, ProviderError
 from computehub_tui.ui.format import rate
@@ -49,6 +49,12 @@ class LaunchScreen(ModalScreen[str | None]):
         self.next_best = next_best
         self.planned_disk = hub.offer_query.disk_gb
         self.alternative: Offer | None = None
+        fallback = Template("custom", "Custom Docker", "ubuntu:22.04")
+        self.templates = {template.name: template for template in hub.templates or [fallback]}
+        self.default_template = "pytorch" if "pytorch" in self.templates else next(iter(self.templates), "")
+
+    def template_named(self, name: str) -> Template:
+        return self.templates[name]
 
     def compose(self) -> ComposeResult:
         offer = self.offer
@@ -56,15 +62,15 @@ class LaunchScreen(ModalScreen[str | None]):
             yield Static(self._offer_text(), id="launch-offer")
             with Horizontal(classes="field"):
                 yield Label("Template")
-                yield Select([(t.title, t.name) for t in BUILTIN_TEMPLATES], value="pytorch",
+                yield Select([(t.title, t.name) for t in self.templates.values()], value=self.default_template,
                              allow_blank=False, id="launch-template")
+            default = self.template_named(self.default_template)
             with Horizontal(classes="field"):
                 yield Label("Image")
-                yield Input(template_named("pytorch").image, id="launch-image")
+                yield Input(default.image, id="launch-image")
             with Horizontal(classes="field"):
                 yield Label("Disk (GB)")
-                yield Input(str(max(self.planned_disk, template_named("pytorch").disk_gb)), id="launch-disk",
-                            type="integer")
+                yield Input(str(max(self.planned_disk, default.disk_gb)), id="launch-disk", type="integer")
             with Horizontal(classes="field"):
                 yield Label("Label")
                 yield Input(f"chub-{offer.gpu.lower().replace(' ', '')}", id="launch-label")
@@ -102,7 +108,7 @@ class LaunchScreen(ModalScreen[str | None]):
 
     def _spec(self) -> LaunchSpec | str:
         """The launch spec from the form, or an error message."""
-        template = template_named(str(self.query_one("#launch-template", Select).value))
+        template = self.template_named(str(self.query_one("#launch-template", Select).value))
         image = self.query_one("#launch-image", Input).value.strip()
         if not image:
             return "Image is required (e.g. pytorch/pytorch:latest)"
@@ -145,7 +151,7 @@ class LaunchScreen(ModalScreen[str | None]):
 
     @on(Select.Changed, "#launch-template")
     def _template_changed(self, event: Select.Changed) -> None:
-        template: Template = template_named(str(event.value))
+        template = self.template_named(str(event.value))
         self.query_one("#launch-image", Input).value = template.image
         disk = self.query_one("#launch-disk", Input)
         disk.value = str(max(self.planned_disk, template.disk_gb))

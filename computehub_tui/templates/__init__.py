@@ -1,0 +1,1 @@
+"""Built-in launch templates as TOML data files (one per template, listed in file-name order)."""
