@@ -231,3 +231,43 @@ async def test_quit_closes_the_session(tmp_path: Path, key: str) -> None:
         await pilot.press(key)
         await pilot.pause()
     assert app._session_closed
+
+
+async def test_settings_binds_a_key_encrypted_and_tests_it(tmp_path: Path) -> None:
+    import httpx
+
+    from computehub_tui.domain.secret import Secret
+    from computehub_tui.providers.vastai import VastProvider
+    from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
+
+    seen_auth: list[str] = []
+
+    def rejecting(request: httpx.Request) -> httpx.Response:
+        seen_auth.append(request.headers.get("authorization", ""))
+        return httpx.Response(401, json={"success": False, "error": "auth_error", "msg": "Invalid user key"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(rejecting))
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        assert app.hub.keys is not None
+        app.hub.keys.provider_factory = lambda name, secret: VastProvider(client, secret)
+        await pilot.press("comma")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        settings = app.screen
+        await wait_for(pilot, lambda: len(settings.bindings_by_provider) == 4)
+        assert not settings.bindings_by_provider["vast"].bound
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, KeyInputScreen))
+        secret_key = "vk_live_0123456789abcdef0123"
+        app.screen.query_one(Input).value = secret_key
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: settings.verdicts.get("vast") == "invalid key")
+        binding = settings.bindings_by_provider["vast"]
+        assert binding.source == "vault" and binding.masked.endswith("0123") and secret_key not in binding.masked
+        assert seen_auth == [f"Bearer {secret_key}"]
+        status = str(settings.query_one("#settings-status", Static).render())
+        assert "invalid key" in status and secret_key not in status
+        db_bytes = (tmp_path / "computehub.db").read_bytes()
+        assert secret_key.encode() not in db_bytes
+        assert Secret(secret_key) == await app.hub.keys.stored_key("vast")
+    await client.aclose()

@@ -29,6 +29,7 @@ from computehub_tui.ui.screens.confirm import ConfirmScreen
 from computehub_tui.ui.screens.help import HelpScreen, describe_bindings
 from computehub_tui.ui.screens.launch import LaunchScreen
 from computehub_tui.ui.screens.logs import LogsScreen
+from computehub_tui.ui.screens.settings import SettingsScreen
 from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
@@ -56,6 +57,7 @@ class ComputeHubApp(App[None]):
     BINDINGS = [
         *[Binding(key, f"show_pane('{pane}')", title) for key, pane, title in PANES],
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("comma", "settings", "Settings", key_display=","),
         Binding("ctrl+r", "refresh", "Refresh"),
         Binding("q", "quit", "Quit"),
     ]
@@ -115,9 +117,12 @@ class ComputeHubApp(App[None]):
                             burn_rate=self.hub.burn_rate(), spend_today=self.hub.spend_today())
         for pane in (self.offers_pane, self.instances_pane, self.monitor_pane):
             pane.attach(self.hub)
+        for problem in self.hub.template_errors:
+            self.notify(problem, title="Template skipped", severity="warning", timeout=10)
         if self.hub.demo:
             self.notify("No API keys bound — this is the simulated DEMO marketplace. "
-                        "Bind a key with: computehub-tui keys set vast", title="DEMO mode", timeout=8)
+                        "Bind a key in Settings (,) or with: computehub-tui keys set vast", title="DEMO mode",
+                        timeout=8)
 
     def on_engine_event_posted(self, message: EngineEventPosted) -> None:
         event = message.event
@@ -211,6 +216,10 @@ class ComputeHubApp(App[None]):
             return
         self.notify("Refreshing every provider…", timeout=2)
         self.run_worker(self.hub.refresh_all(), group="refresh", exclusive=True, exit_on_error=False)
+
+    def action_settings(self) -> None:
+        if self.hub is not None:
+            self.push_screen(SettingsScreen(self.hub))
 
     def action_help(self) -> None:
         sections = [

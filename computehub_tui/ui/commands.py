@@ -22,6 +22,7 @@ class HubCommands(Provider):
             ("Go to Monitor", partial(run, "show_pane('monitor')"), "3"),
             ("Refresh every provider now", partial(run, "refresh"), "ctrl+r"),
             ("Show keys (help)", partial(run, "help"), "?"),
+            ("Settings: API keys, provider health, capabilities", partial(run, "settings"), ","),
             ("Filter offers", partial(self._in_offers, "start_filter"), "/"),
             ("Clear offer filter", partial(self._in_offers, "clear_filter"), "esc"),
             ("Launch selected offer", partial(self._in_offers, "launch"), "enter"),

@@ -1,0 +1,277 @@
+"""Settings: bind / replace / remove provider keys, test connections, health and capabilities."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+from textual.worker import Worker, WorkerState
+
+from computehub_tui.domain.models import PROVIDER_NAMES, PROVIDER_TITLES
+from computehub_tui.engine.hub import Hub
+from computehub_tui.engine.keys import KeyBinding
+from computehub_tui.ui.format import age
+from computehub_tui.ui.screens.confirm import ConfirmScreen
+
+VERDICT_STYLE = {"ok": "bold green", "invalid key": "bold red", "rate-limited": "yellow",
+                 "unreachable": "red", "TLS error": "red", "no key bound": "dim"}
+
+
+class KeyInputScreen(ModalScreen[str | None]):
+    """A masked input for one API key; the key never appears on screen."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    KeyInputScreen { align: center middle; }
+    KeyInputScreen > Vertical { width: 70; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    KeyInputScreen #key-hint { color: $text-muted; margin-bottom: 1; }
+    KeyInputScreen #key-error { color: $error; }
+    """
+
+    def __init__(self, provider: str) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"API key for {PROVIDER_TITLES[self.provider]}", classes="title")
+            yield Static("Paste the key and press Enter. It is encrypted at rest and shown only as ••••last4.",
+                         id="key-hint")
+            yield Input(password=True, placeholder="API key", id="key-input")
+            yield Static(id="key-error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if not value or any(ch.isspace() for ch in value):
+            self.query_one("#key-error", Static).update("✖ paste only the key itself (no spaces)")
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SettingsScreen(ModalScreen[None]):
+    """Keys and provider health in one place. Actions apply to the highlighted provider."""
+
+    BINDINGS = [
+        Binding("escape,q", "dismiss", "Close"),
+        Binding("up,k", "move(-1)", "Up", show=False),
+        Binding("down,j", "move(1)", "Down", show=False),
+        Binding("b", "bind_key", "Bind / replace key"),
+        Binding("t", "test_key", "Test connection"),
+        Binding("delete,x", "remove_key", "Remove key"),
+    ]
+    DEFAULT_CSS = """
+    SettingsScreen { align: center middle; }
+    SettingsScreen > Vertical { width: 110; height: 90%; border: thick $accent; background: $surface; }
+    SettingsScreen #settings-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    SettingsScreen VerticalScroll { height: 1fr; padding: 0 1; }
+    SettingsScreen #settings-status { height: auto; padding: 0 1; color: $accent; }
+    SettingsScreen #settings-buttons { height: auto; padding: 0 1; }
+    SettingsScreen #settings-buttons Button { margin-right: 1; }
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+        self.selected = 0
+        self.bindings_by_provider: dict[str, KeyBinding] = {}
+        self.verdicts: dict[str, str] = {}
+
+    @property
+    def provider(self) -> str:
+        return PROVIDER_NAMES[self.selected]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Settings · providers, API keys and capabilities   (↑↓ choose, b bind, t test, x remove, "
+                         "esc close)", id="settings-title")
+            with VerticalScroll():
+                yield Static(id="settings-providers")
+                yield Static(id="settings-capabilities")
+                yield Static(id="settings-notes")
+            yield Static(id="settings-status")
+            with Horizontal(id="settings-buttons"):
+                yield Button("Bind / replace key (b)", id="bind", variant="primary")
+                yield Button("Test connection (t)", id="test")
+                yield Button("Remove key (x)", id="remove", variant="error")
+
+    def on_mount(self) -> None:
+        self.render_tables()
+        if self.hub.keys is None:
+            self.query_one("#settings-status", Static).update("Key management is not available in this session.")
+        else:
+            self._load_bindings()
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def render_tables(self) -> None:
+        providers = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
+        for column in ("", "PROVIDER", "KEY", "STATUS", "LAST DATA", "TEST", "LAST ERROR"):
+            providers.add_column(column, no_wrap=column != "LAST ERROR", overflow="fold")
+        health = {h.provider: h for h in self.hub.health()}
+        now = self.hub.clock.now()
+        for index, name in enumerate(PROVIDER_NAMES):
+            binding = self.bindings_by_provider.get(name)
+            if self.hub.demo and name in self.hub.providers:
+                key_text = Text("demo (no key)", style="yellow")
+            elif binding is None:
+                key_text = Text("…", style="dim")
+            elif binding.bound:
+                key_text = Text(f"{binding.masked} ({binding.source})")
+            else:
+                key_text = Text("not bound", style="dim")
+            state = health.get(name)
+            status = Text(state.state if state else "not polled", style="green" if state and state.state == "ok" else "yellow")
+            last = "-"
+            if state and state.instances_at:
+                last = f"{age(now - state.instances_at)} ago"
+            verdict = self.verdicts.get(name, "")
+            providers.add_row(
+                "▶" if index == self.selected else "", Text(PROVIDER_TITLES[name], style="bold"), key_text, status,
+                last, Text(verdict, style=VERDICT_STYLE.get(verdict, "red")), Text(state.last_error if state else "",
+                                                                                   style="red"),
+            )
+        self.query_one("#settings-providers", Static).update(providers)
+
+        matrix = Table(title="What each marketplace can do", title_justify="left", expand=True, box=None,
+                       header_style="bold", padding=(0, 1))
+        for column in ("", "stop/start", "restart", "bills storage when stopped", "interruptible", "logs", "live GPU metrics"):
+            matrix.add_column(column)
+        for name in PROVIDER_NAMES:
+            caps = self.hub.capabilities(name)
+            matrix.add_row(PROVIDER_TITLES[name], _yes_no(caps.can_stop), _yes_no(caps.can_restart),
+                           _yes_no(caps.bills_storage_while_stopped, good=False), _yes_no(caps.interruptible),
+                           _yes_no(caps.logs), _yes_no(caps.live_metrics))
+        self.query_one("#settings-capabilities", Static).update(matrix)
+        notes = Text()
+        for name in PROVIDER_NAMES:
+            for note in self.hub.capabilities(name).notes:
+                notes.append(f"{PROVIDER_TITLES[name]}: ", style="bold")
+                notes.append(f"{note}\n", style="italic")
+        self.query_one("#settings-notes", Static).update(notes)
+
+    def _status(self, message: str, style: str = "") -> None:
+        self.query_one("#settings-status", Static).update(Text(message, style=style))
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_move(self, delta: int) -> None:
+        self.selected = (self.selected + delta) % len(PROVIDER_NAMES)
+        self.render_tables()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        {"bind": self.action_bind_key, "test": self.action_test_key, "remove": self.action_remove_key}[
+            str(event.button.id)]()
+
+    def action_bind_key(self) -> None:
+        if self.hub.keys is None:
+            return
+        provider = self.provider
+
+        def entered(key: str | None) -> None:
+            if key:
+                self._status(f"Saving and testing the {PROVIDER_TITLES[provider]} key…")
+                self._bind(provider, key)
+
+        self.app.push_screen(KeyInputScreen(provider), entered)
+
+    def action_test_key(self) -> None:
+        if self.hub.keys is None:
+            return
+        self._status(f"Testing {PROVIDER_TITLES[self.provider]}…")
+        self._test(self.provider)
+
+    def action_remove_key(self) -> None:
+        if self.hub.keys is None:
+            return
+        provider = self.provider
+        binding = self.bindings_by_provider.get(provider)
+        if binding is None or binding.source != "vault":
+            hint = " (it comes from the environment; unset the variable instead)" if binding and binding.bound else ""
+            self._status(f"No stored {PROVIDER_TITLES[provider]} key to remove{hint}", "yellow")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._remove(provider)
+
+        self.app.push_screen(ConfirmScreen(f"Remove the {PROVIDER_TITLES[provider]} key?",
+                                           f"The stored key {binding.masked} is deleted and {PROVIDER_TITLES[provider]} "
+                                           "stops being polled.", yes_label="Remove", danger=True), confirmed)
+
+    # -- workers (results come back through on_worker_state_changed) --------------------------
+
+    @work(group="settings-load", exclusive=True, exit_on_error=False)
+    async def _load_bindings(self) -> tuple[str, object]:
+        assert self.hub.keys is not None
+        try:
+            return ("bindings", await self.hub.keys.bindings())
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            return ("error", f"cannot read stored keys: {error}")
+
+    @work(group="settings-test", exclusive=True, exit_on_error=False)
+    async def _test(self, provider: str, key: str | None = None) -> tuple[str, object]:
+        assert self.hub.keys is not None
+        return ("verdict", (provider, await self.hub.keys.test(provider, key)))
+
+    @work(group="settings-bind", exclusive=True, exit_on_error=False)
+    async def _bind(self, provider: str, key: str) -> tuple[str, object]:
+        assert self.hub.keys is not None
+        try:
+            await self.hub.keys.bind(provider, key)
+            verdict = await self.hub.keys.test(provider, key)
+            if not self.hub.demo:
+                adapter = await self.hub.keys.provider_for(provider)
+                if adapter is not None:
+                    self.hub.set_provider(provider, adapter)
+            return ("bound", (provider, verdict, await self.hub.keys.bindings()))
+        except Exception as error:  # noqa: BLE001
+            return ("error", f"could not save the key: {error}")
+
+    @work(group="settings-remove", exclusive=True, exit_on_error=False)
+    async def _remove(self, provider: str) -> tuple[str, object]:
+        assert self.hub.keys is not None
+        await self.hub.keys.remove(provider)
+        if not self.hub.demo:
+            self.hub.remove_provider(provider)
+        return ("removed", (provider, await self.hub.keys.bindings()))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if not str(event.worker.group).startswith("settings-") or event.state is not WorkerState.SUCCESS:
+            return
+        kind, payload = event.worker.result
+        if kind == "error":
+            self._status(str(payload), "bold red")
+        elif kind == "bindings":
+            self.bindings_by_provider = {b.provider: b for b in payload}  # type: ignore[attr-defined]
+        elif kind == "verdict":
+            provider, verdict = payload  # type: ignore[misc]
+            self.verdicts[provider] = verdict
+            self._status(f"{PROVIDER_TITLES[provider]}: {verdict}", VERDICT_STYLE.get(verdict, "red"))
+        elif kind == "bound":
+            provider, verdict, bindings = payload  # type: ignore[misc]
+            self.verdicts[provider] = verdict
+            self.bindings_by_provider = {b.provider: b for b in bindings}
+            after = (" Restart without --demo to use your real accounts." if self.hub.demo
+                     else " Polling it now.")
+            self._status(f"{PROVIDER_TITLES[provider]} key saved (encrypted); test: {verdict}.{after}",
+                         VERDICT_STYLE.get(verdict, "red"))
+        elif kind == "removed":
+            provider, bindings = payload  # type: ignore[misc]
+            self.bindings_by_provider = {b.provider: b for b in bindings}
+            self._status(f"{PROVIDER_TITLES[provider]} key removed.", "yellow")
+        self.render_tables()
+
+
+def _yes_no(flag: bool, good: bool = True) -> Text:
+    """Green for the answer users want, yellow/red for the one that costs them."""
+    if flag:
+        return Text("yes", style="green" if good else "yellow")
+    return Text("no", style="red" if good else "green")

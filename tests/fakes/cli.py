@@ -1,0 +1,67 @@
+"""Runs ``python -m computehub_tui`` as a subprocess, alone or several at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+ALL_KEY_VARIABLES = ("VAST_API_KEY", "RUNPOD_API_KEY", "LAMBDA_API_KEY", "TENSORDOCK_API_TOKEN")
+PARALLEL_RUNS = 4
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """One finished command."""
+
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+    def describe(self) -> str:
+        return f"$ {' '.join(self.args)}\nexit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    args: tuple[str, ...]
+    env: Mapping[str, str]
+    stdin: str = ""
+
+
+def base_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The test process's (isolated) environment without proxies, plus ``extra``."""
+    env = {name: value for name, value in os.environ.items()
+           if "proxy" not in name.lower() and name not in ALL_KEY_VARIABLES}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_cli(args: Sequence[str], env: Mapping[str, str], stdin: str = "") -> CliRun:
+    """Run one command with a piped (non-interactive) stdin."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "computehub_tui", *args],
+        input=stdin, capture_output=True, text=True, env=dict(env), timeout=60,
+    )
+    return CliRun(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+
+
+def run_all(invocations: Sequence[Invocation]) -> list[CliRun]:
+    """Run independent commands concurrently (each must use its own data dir); keep the order."""
+    with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
+        return list(pool.map(lambda i: run_cli(i.args, i.env, i.stdin), invocations))
