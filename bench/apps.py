@@ -7,11 +7,10 @@ show the same 13 columns in the same terminal; they differ only in how the table
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Static
 
 from computehub_tui.domain.filtering import OfferFilter, parse_filter
 from computehub_tui.domain.models import Offer
@@ -20,12 +19,9 @@ from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.widgets.offers_pane import OffersPane
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
 
-from bench.offers import CellText, ColumnSpec, column_specs, offer_cells, table_columns
+from bench.datatable_app import TABLE_ID, OfferDataTableApp, styled_cell
+from bench.offers import column_specs, offer_cells, table_columns
 from bench.probe import data_table_settled
-
-TABLE_ID = "offer-table"
-"""The Offers pane's table id; the DataTable side uses it too."""
-
 
 class Side(Protocol):
     """What a benchmark does to a table, whichever widget backs it."""
@@ -78,46 +74,6 @@ class PaneSide:
 
 
 # -- Textual's DataTable ----------------------------------------------------------------------
-
-
-def styled_cell(cell: CellText, align: str) -> Text:
-    text, style = cell
-    return Text(text, style=style or "", justify="right" if align == "right" else "left",
-                no_wrap=True, overflow="ellipsis")
-
-
-class OfferDataTableApp(App[None]):
-    """A bare app with a DataTable laid out like the pane (a status line above, two detail lines
-    below), so both tables get the same number of visible rows."""
-
-    CSS = """
-    #offer-status { height: 1; }
-    #offer-table { height: 1fr; }
-    #offer-detail { height: 2; }
-    """
-
-    def __init__(self, columns: Sequence[ColumnSpec], rows: Sequence[Sequence[CellText]] = ()) -> None:
-        super().__init__()
-        self.column_specs = list(columns)
-        self.initial_rows = rows
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="offer-status")
-        yield DataTable(id=TABLE_ID, cursor_type="row")
-        yield Static("", id="offer-detail")
-
-    def on_mount(self) -> None:
-        table = self.table
-        for key, title, width, _ in self.column_specs:
-            table.add_column(title, width=width, key=key)
-        aligns = [align for _, _, _, align in self.column_specs]
-        for row in self.initial_rows:
-            table.add_row(*(styled_cell(cell, align) for cell, align in zip(row, aligns)))
-        table.focus()
-
-    @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one(f"#{TABLE_ID}", DataTable)
 
 
 class DataTableSide:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from computehub_tui.clock import ManualClock
+from computehub_tui.clock import Clock, ManualClock, SystemClock
 from computehub_tui.config import Config
 from computehub_tui.domain.models import Offer, OfferQuery
 from computehub_tui.engine.hub import Hub
@@ -21,15 +21,14 @@ from computehub_tui.store import Store
 from computehub_tui.ui.widgets.offers_pane import offer_columns
 from computehub_tui.ui.widgets.virtual_table import Column
 
+from bench.datatable_app import CellText, ColumnSpec
+
 BIG_VAST_ASKS = 18_000
 """Asks in the big demo market; with the query below this yields ~20,300 offers (Vast asks
 become an on-demand and an interruptible offer each)."""
 BIG_QUERY_LIMIT = 10_000
 """Vast rows per search; the app's default (5,000) would cap Vast at ~10,000 offers."""
 
-CellText = tuple[str, str | None]
-ColumnSpec = tuple[str, str, int, str]
-"""key, title, width, align — enough to build the same columns in a DataTable."""
 
 
 @dataclass
@@ -47,11 +46,11 @@ class OfferMarket:
 
 
 async def open_offer_market(data_dir: Path, *, vast_asks: int = BIG_VAST_ASKS,
-                            query_limit: int = BIG_QUERY_LIMIT) -> OfferMarket:
-    """The demo providers against a (possibly enlarged) market, on a frozen clock so every
-    process that builds it gets the same offers in the same order."""
+                            query_limit: int = BIG_QUERY_LIMIT, clock: Clock | None = None) -> OfferMarket:
+    """The demo providers against a (possibly enlarged) market. The default clock is frozen, so
+    every process that builds the market gets the same offers in the same order."""
     config = Config()
-    clock = ManualClock()
+    clock = clock or ManualClock()
     market = DemoMarket(clock, seed=config.demo_seed, vast_offer_count=vast_asks)
     providers, clients = demo_providers(market, clock)
     store = await Store.open(data_dir / "bench.db")
@@ -99,7 +98,7 @@ async def default_demo_rows() -> tuple[list[ColumnSpec], list[list[CellText]]]:
     """The offers `computehub-tui --demo` shows on start, formatted for a plain DataTable."""
     with tempfile.TemporaryDirectory(prefix="chub-bench-") as data_dir:
         market = await open_offer_market(Path(data_dir), vast_asks=default_vast_asks(),
-                                         query_limit=OfferQuery().limit)
+                                         query_limit=OfferQuery().limit, clock=SystemClock())
         try:
             columns = table_columns(market.hub)
             rows = [offer_cells(offer, columns) for offer in market.hub.offers()]

@@ -72,7 +72,7 @@ async def run_datatable(rows_path: Path) -> dict[str, Any]:
     """A bare Textual app whose DataTable is filled on mount from pre-formatted rows."""
     from textual.widgets import DataTable
 
-    from bench.apps import OfferDataTableApp
+    from bench.datatable_app import OfferDataTableApp
     from bench.child import TERMINAL_SIZE, wait_until
     from bench.probe import (
         PaintProbe,

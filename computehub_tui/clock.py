@@ -52,6 +52,10 @@ class ManualClock:
         self._sleepers.append((self._now + seconds, future))
         await future
 
+    def set_time(self, timestamp: float) -> None:
+        """Jump to ``timestamp`` without waking sleepers (for replaying a simulation's past)."""
+        self._now = timestamp
+
     @property
     def sleeper_count(self) -> int:
         return sum(1 for _, future in self._sleepers if not future.done())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,12 +12,14 @@ import httpx
 
 from computehub_tui.clock import Clock, SystemClock
 from computehub_tui.config import Config
+from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub, PollSettings
 from computehub_tui.engine.keys import API_KEY_FIELD, DATABASE_NAME, KeyService  # noqa: F401 - re-exported for the CLI
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.demo import demo_providers
+from computehub_tui.providers.demo.history import replay_price_history
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.providers.registry import build_provider, new_http_client
 from computehub_tui.store import Store
@@ -96,7 +99,13 @@ async def open_session(
     if only_provider is not None:
         demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
     store = await Store.open(_fresh(data_dir / DEMO_DATABASE_NAME))
-    hub = Hub(demo_adapters, store, clock, demo=True, **common)  # type: ignore[arg-type]
+    seed = market.seed
+
+    async def replay() -> list[PriceStat]:
+        # In a thread with its own loop: parsing thousands of past offers must not stall the UI.
+        return await asyncio.to_thread(asyncio.run, replay_price_history(seed, clock.now(), query))
+
+    hub = Hub(demo_adapters, store, clock, demo=True, history_replay=replay, **common)  # type: ignore[arg-type]
     return Session(hub, store, demo=True, market=market, clients=[*demo_clients, client])
 
 

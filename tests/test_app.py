@@ -271,3 +271,29 @@ async def test_settings_binds_a_key_encrypted_and_tests_it(tmp_path: Path) -> No
         assert secret_key.encode() not in db_bytes
         assert Secret(secret_key) == await app.hub.keys.stored_key("vast")
     await client.aclose()
+
+
+async def test_offer_details_and_market_summary_screens(tmp_path: Path) -> None:
+    from computehub_tui.ui.screens.market import MarketScreen
+    from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
+
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        await pilot.press("V")  # sort by value: the top row is value rank #1
+        await pilot.pause()
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, OfferDetailScreen))
+        explanation = str(app.screen.query_one("#detail-value").render())
+        assert "Value rank #1 of" in explanation
+        await wait_for(pilot, lambda: "not enough points" in str(app.screen.query_one("#detail-chart-note").render()))
+        await pilot.press("escape")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MarketScreen) and app.screen.table.rows)
+        rows = app.screen.table.rows
+        per_gpu = [row.cheapest.price_per_gpu_hour for row in rows]
+        assert per_gpu == sorted(per_gpu) and len({row.gpu for row in rows}) == len(rows)
+        chosen = rows[0].gpu
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, MarketScreen))
+        await pilot.pause()
+        assert app.offers_pane.table.rows and all(o.gpu.startswith(chosen) for o in app.offers_pane.table.rows)

@@ -52,7 +52,7 @@ _NUMERIC_ALIASES = {"vram_gb": "vram", "count": "gpus", "gpu_count": "gpus", "re
 LIST_FIELDS: dict[str, str] = {
     "provider": "provider name (vast, runpod, lambda, tensordock)",
     "region": "country code or location text",
-    "gpu": "GPU model (substring)",
+    "gpu": "GPU model, spaces ignored (gpu:h100sxm, gpu:4090)",
     "spot": "yes = interruptible only, no = on-demand only",
     "avail": "yes = available now only",
 }
@@ -146,7 +146,8 @@ def _list_test(field: str, values_text: str, *, token: str, position: int) -> Of
             v == offer.country.lower() or v in offer.location.lower() for v in values
         )
     if field == "gpu":
-        return lambda offer: any(v in offer.gpu.lower() for v in values)
+        squeezed = [v.replace(" ", "") for v in values]
+        return lambda offer: any(v in offer.gpu.lower().replace(" ", "") for v in squeezed)
     flag = _flag(values[0], field, token, position)
     if field == "spot":
         kind = PricingKind.INTERRUPTIBLE if flag else PricingKind.ON_DEMAND

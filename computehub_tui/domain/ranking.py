@@ -65,3 +65,33 @@ def sort_offers(offers: Iterable[Offer], name: str, now: float, reverse: bool = 
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
+
+
+def explain_value(offer: Offer, offers: list[Offer], reliability_weight: float = 1.0) -> str:
+    """Why this offer ranks where it does, in plain words."""
+    spec = gpu_spec(offer.gpu)
+    if spec is None:
+        return (f"{offer.gpu} is not in the GPU spec catalogue, so it has no value rank; "
+                f"compare it by $/GPU-hour (${offer.price_per_gpu_hour:.3f}).")
+    own = value_cost(offer, reliability_weight)
+    per_pflop = price_per_pflop_hour(offer)
+    assert own is not None and per_pflop is not None
+    ranked = sorted(v for v in (value_cost(o, reliability_weight) for o in offers) if v is not None)
+    position = sum(1 for v in ranked if v < own) + 1
+    reliability = effective_reliability(offer)
+    assumed = "" if offer.reliability is not None else f" (assumed for {offer.provider})"
+    same_model = sorted(v for v in (price_per_pflop_hour(o) for o in offers if o.gpu == offer.gpu) if v is not None)
+    lines = [
+        f"Value rank #{position:,} of {len(ranked):,} offers with known specs.",
+        f"{offer.gpu_count}x {offer.gpu} delivers {spec.fp16_tflops * offer.gpu_count:,.0f} dense FP16/BF16 TFLOPS "
+        f"for ${offer.price_hour:.3f}/h all-in, so one PFLOP-hour costs ${per_pflop:.2f}.",
+        f"Reliability {reliability:.2f}{assumed} raises the expected cost of a useful PFLOP-hour to ${own:.2f}.",
+    ]
+    if len(same_model) >= 3:
+        median = same_model[len(same_model) // 2]
+        delta = (per_pflop - median) / median * 100 if median else 0.0
+        verdict = "cheaper" if delta < 0 else "dearer"
+        lines.append(f"The median {offer.gpu} offer costs ${median:.2f}/PFLOP-h: this one is "
+                     f"{abs(delta):.0f}% {verdict}.")
+    lines.append(f"Spec source: {spec.source}.")
+    return "\n".join(lines)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from computehub_tui.clock import Clock
-from computehub_tui.domain.history import price_stats
+from computehub_tui.domain.history import PriceStat, price_stats
+from computehub_tui.domain.market import MarketRow, market_summary
 from computehub_tui.domain.pricing import split_plausible
 from computehub_tui.domain.templates import Template
 from computehub_tui.domain.models import (
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 METRIC_HISTORY_SAMPLES = 720
 """Samples kept in memory per instance for sparklines (an hour at the default 5 s)."""
 ACTIONS = ("start", "stop", "restart", "destroy")
+REPLAY_DELAY_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ class Hub:
         templates: Sequence[Template] = (),
         template_errors: Sequence[str] = (),
         keys: KeyService | None = None,
+        history_replay: Callable[[], Awaitable[list[PriceStat]]] | None = None,
     ) -> None:
         self.providers = providers
         self.store = store
@@ -117,6 +120,8 @@ class Hub:
         self.keys: KeyService | None = keys
         """Binds and tests API keys; None where the caller manages keys itself."""
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._history_replay = history_replay
+        """Demo only: fills price history with the simulation's past, after start-up settles."""
         self._running = False
         """Bumped on every offers change so views can skip work when nothing moved."""
 
@@ -136,12 +141,23 @@ class Hub:
         self._running = True
         for name in list(self.providers):
             self._start_loops(name)
+        if self._history_replay is not None:
+            self._tasks["history-replay"] = [asyncio.create_task(self._replay_history(self._history_replay))]
         try:
             await asyncio.Event().wait()
         finally:
             self._running = False
             for name in list(self._tasks):
                 self._stop_loops(name)
+
+    async def _replay_history(self, replay: Callable[[], Awaitable[list[PriceStat]]]) -> None:
+        await self.clock.sleep(REPLAY_DELAY_S)  # let the first frame and first polls finish first
+        try:
+            stats = await replay()
+        except Exception:  # noqa: BLE001 - history is a nicety; polling must go on
+            log.exception("replaying demo price history failed")
+            return
+        await self._store_call(self.store.record_price_stats(stats))
 
     def _start_loops(self, name: str) -> None:
         self._tasks[name] = [
@@ -359,6 +375,25 @@ class Hub:
         except Exception as error:  # noqa: BLE001
             log.warning("store write failed: %s", error)
             return None
+
+    # -- history ----------------------------------------------------------------------------
+
+    async def price_history(self, offer: Offer, window_s: float) -> list[PriceStat]:
+        """Recorded min / median / p90 for the offer's configuration over the last ``window_s``."""
+        history = await self._store_call(self.store.price_history(
+            offer.gpu, self.clock.now() - window_s, provider=offer.provider, gpu_count=offer.gpu_count,
+            pricing=offer.pricing.value))
+        return history or []
+
+    async def market_summary(self) -> list[MarketRow]:
+        """Per GPU model, the cheapest offer across providers now and its change over 24 h."""
+        now = self.clock.now()
+        offers = self.offers()
+        day_ago: list[PriceStat] = []
+        for gpu in sorted({offer.gpu for offer in offers}):
+            stats = await self._store_call(self.store.price_history(gpu, now - 26 * 3600)) or []
+            day_ago.extend(stat for stat in stats if stat.at <= now - 22 * 3600)
+        return market_summary(offers, day_ago)
 
     # -- commands ---------------------------------------------------------------------------
 

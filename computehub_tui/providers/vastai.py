@@ -59,6 +59,12 @@ VAST_ENDPOINT_INTERVALS: dict[str, float] = {
 }
 """Seconds between calls per endpoint from Vast's documented 429 thresholds (reboot: assumed)."""
 
+LISTINGS = frozenset({BUNDLES, INSTANCES_LIST})
+"""The endpoints the Hub polls; a rate-limited poll is simply repeated later."""
+RATE_LIMIT_FIRST_WAIT_S = 2.0
+RATE_LIMIT_BACKOFF_S = 10.0
+RATE_LIMIT_BACKOFF_CAP_S = 160.0
+
 HOURS_PER_MONTH = 720.0
 VRAM_TOLERANCE = 0.95
 """Vast reports usable MiB: a "24 GB" L4 shows 23034 MB, which an exact GB×1000 floor drops."""
@@ -130,6 +136,30 @@ def vast_spellings(canonical: str) -> tuple[str, ...]:
     return (canonical,)
 
 
+class ListingBackoff:
+    """How long to hold off after consecutive 429s on a polled listing (Vast sends no Retry-After).
+
+    The first 429 waits the endpoint's threshold (or 2 s), short enough that the call retries it
+    at once, so a one-off collision costs nothing. From the second on the wait starts at 10 s and
+    doubles: longer than ProviderHttp sleeps inside a call, so the call fails fast and the Hub
+    polls again only after the wait, instead of every attempt of every poll hitting the limit.
+    """
+
+    def __init__(self) -> None:
+        self._streaks: dict[str, int] = {}
+
+    def wait_after_429(self, endpoint: str, threshold: float | None) -> float:
+        streak = self._streaks.get(endpoint, 0) + 1
+        self._streaks[endpoint] = streak
+        if streak == 1:
+            return threshold if threshold is not None else RATE_LIMIT_FIRST_WAIT_S
+        backoff = min(RATE_LIMIT_BACKOFF_CAP_S, RATE_LIMIT_BACKOFF_S * 2 ** (streak - 2))
+        return max(threshold or 0.0, backoff)
+
+    def succeeded(self, endpoint: str) -> None:
+        self._streaks.pop(endpoint, None)
+
+
 class VastProvider:
     """Vast.ai through its REST API; the API key travels only in the Bearer header.
 
@@ -164,6 +194,7 @@ class VastProvider:
         policy: HttpPolicy | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
+        self.listing_backoff = ListingBackoff()
         self.http = ProviderHttp(
             PROVIDER,
             client,
@@ -171,7 +202,7 @@ class VastProvider:
             api_key=api_key,
             policy=policy or vast_policy(),
             clock=self.clock,
-            error_mapper=vast_error_for,
+            error_mapper=self._error_for,
         )
 
     async def aclose(self) -> None:
@@ -183,6 +214,7 @@ class VastProvider:
         body = offer_search_body(query)
         payload = await self.http.request_json("POST", "/api/v0/bundles/", json_body=body,
                                                endpoint=BUNDLES, idempotent=True)
+        self.listing_backoff.succeeded(BUNDLES)
         rows = _list_under(payload, "offers")
         now = self.clock.now()
         offers: list[Offer] = []
@@ -195,6 +227,7 @@ class VastProvider:
     async def list_instances(self) -> list[Instance]:
         payload = await self.http.request_json("GET", "/api/v0/instances/", params={"owner": "me"},
                                                endpoint=INSTANCES_LIST)
+        self.listing_backoff.succeeded(INSTANCES_LIST)
         now = self.clock.now()
         instances: list[Instance] = []
         for row in _list_under(payload, "instances"):
@@ -254,6 +287,16 @@ class VastProvider:
             raise ProtocolError(PROVIDER, "account reply is not a JSON object")
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _error_for(self, response: httpx.Response) -> ProviderError | None:
+        error = vast_error_for(response)
+        endpoint = _listing_endpoint(response)
+        if not isinstance(error, RateLimitedError) or endpoint is None:
+            return error
+        wait = self.listing_backoff.wait_after_429(endpoint, error.retry_after)
+        if wait == error.retry_after:
+            return error
+        return RateLimitedError(PROVIDER, f"{error.message}; backing off {wait:g}s", wait)
 
     async def _set_state(self, instance_id: str, state: str) -> None:
         path = f"/api/v0/instances/{_checked_id(instance_id)}/"
@@ -636,6 +679,19 @@ def _ratio_pct(used: float | None, limit: float | None) -> float | None:
     if used is None or not limit or limit <= 0:
         return None
     return round(100.0 * used / limit, 1)
+
+
+def _listing_endpoint(response: httpx.Response) -> str | None:
+    """BUNDLES or INSTANCES_LIST if ``response`` answers one (the base URL may carry a prefix)."""
+    try:
+        method, path = response.request.method, response.request.url.path
+    except RuntimeError:
+        return None
+    for endpoint in LISTINGS:
+        listing_method, _, listing_path = endpoint.partition(" ")
+        if method == listing_method and path.endswith(listing_path):
+            return endpoint
+    return None
 
 
 def _require_success(payload: Any, action: str) -> dict[str, Any]:

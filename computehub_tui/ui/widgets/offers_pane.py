@@ -16,6 +16,8 @@ from computehub_tui.domain.models import Offer, PricingKind
 from computehub_tui.domain.ranking import effective_reliability, price_per_pflop_hour, sort_key
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import age, rate
+from computehub_tui.ui.screens.market import MarketScreen
+from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 SORT_BINDINGS: tuple[tuple[str, str, str], ...] = (
@@ -74,6 +76,8 @@ class OffersPane(Vertical):
         Binding("slash", "start_filter", "Filter", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "launch", "Launch"),
+        Binding("i", "details", "Details"),
+        Binding("m", "market", "Market"),
         *[Binding(key, f"sort('{name}')", f"Sort {title}", show=key in "PVGA") for key, name, title in SORT_BINDINGS],
     ]
 
@@ -238,6 +242,21 @@ class OffersPane(Vertical):
             self.app.notify("No offer selected", severity="warning")
             return
         self.app.open_launch_dialog(offer)  # type: ignore[attr-defined]
+
+    def action_details(self) -> None:
+        offer = self.table.current_row
+        if offer is not None and self.hub is not None:
+            self.app.push_screen(OfferDetailScreen(self.hub, offer))
+
+    def action_market(self) -> None:
+        if self.hub is None:
+            return
+
+        def chosen(gpu: str | None) -> None:
+            if gpu:
+                self.apply_filter(f"gpu:{gpu.lower().replace(' ', '')}")
+
+        self.app.push_screen(MarketScreen(self.hub), chosen)
 
     @on(VirtualTable.Activated, "#offer-table")
     def _activated(self, event: VirtualTable.Activated) -> None:

@@ -60,6 +60,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "Top", show=False),
         Binding("end,G", "jump(-1)", "Bottom", show=False),
+        Binding("enter", "activate", "Open", show=False),
     ]
 
     class CursorMoved(Message):
@@ -163,7 +164,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
     def action_jump(self, where: int) -> None:
         self.move_to(len(self.rows) - 1 if where < 0 else where)
 
-    def key_enter(self) -> None:
+    def action_activate(self) -> None:
         if self.current_row is not None:
             self.post_message(self.Activated(self, self.current_row))
 

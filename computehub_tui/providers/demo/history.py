@@ -1,0 +1,40 @@
+"""The simulated market's past prices, read through the real adapters at earlier moments.
+
+Demo mode starts with an empty database; replaying the seeded market's own history lets the
+price chart and the 24 h change show something true to the simulation from the first minute.
+"""
+
+from __future__ import annotations
+
+from computehub_tui.clock import ManualClock
+from computehub_tui.domain.history import PriceStat, price_stats
+from computehub_tui.domain.models import OfferQuery
+from computehub_tui.domain.pricing import split_plausible
+from computehub_tui.providers.demo import demo_providers
+from computehub_tui.providers.demo.market import DemoMarket
+
+HOUR = 3600.0
+REPLAY_AGES_S: tuple[float, ...] = (
+    *(h * HOUR for h in (3, 6, 9, 12, 15, 18, 21, 24)),
+    *(d * 24 * HOUR for d in (2, 3, 4, 5, 6, 7)),
+    *(d * 24 * HOUR for d in (10, 15, 20, 25, 30)),
+)
+
+
+async def replay_price_history(seed: int, now: float, query: OfferQuery,
+                               ages_s: tuple[float, ...] = REPLAY_AGES_S) -> list[PriceStat]:
+    """Price statistics of the demo market at each ``now - age``, oldest first."""
+    clock = ManualClock(start=now - max(ages_s))
+    market = DemoMarket(clock, seed=seed, seed_instances=False)
+    providers, clients = demo_providers(market, clock)
+    stats: list[PriceStat] = []
+    try:
+        for age in sorted(ages_s, reverse=True):
+            clock.set_time(now - age)
+            for provider in providers.values():
+                offers, _ = split_plausible(await provider.list_offers(query))
+                stats.extend(price_stats(offers, now - age))
+    finally:
+        for client in clients:
+            await client.aclose()
+    return stats

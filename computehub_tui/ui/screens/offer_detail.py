@@ -1,0 +1,136 @@
+"""One offer in full: specs, the value rank explained in words, and its price history chart."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from computehub_tui.domain.history import PriceStat
+from computehub_tui.domain.models import PROVIDER_TITLES, Offer
+from computehub_tui.domain.ranking import explain_value
+from computehub_tui.engine.hub import Hub
+from computehub_tui.ui.format import age, rate
+
+WINDOWS: dict[str, tuple[str, float]] = {"d": ("24 h", 86400.0), "w": ("7 d", 7 * 86400.0),
+                                         "m": ("30 d", 30 * 86400.0)}
+
+
+class OfferDetailScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q", "dismiss", "Close"),
+        Binding("d", "window('d')", "24 h"),
+        Binding("w", "window('w')", "7 d"),
+        Binding("m", "window('m')", "30 d"),
+        Binding("enter", "launch", "Launch"),
+    ]
+    DEFAULT_CSS = """
+    OfferDetailScreen { align: center middle; }
+    OfferDetailScreen > Vertical { width: 110; height: 92%; border: thick $accent; background: $surface; }
+    OfferDetailScreen #detail-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    OfferDetailScreen #detail-body { height: auto; padding: 0 1; }
+    OfferDetailScreen #detail-value { height: auto; padding: 0 1; margin-top: 1; }
+    OfferDetailScreen #detail-chart-note { height: 1; padding: 0 1; color: $text-muted; }
+    OfferDetailScreen PlotextPlot { height: 1fr; min-height: 10; }
+    """
+
+    def __init__(self, hub: Hub, offer: Offer) -> None:
+        super().__init__()
+        self.hub = hub
+        self.offer = offer
+        self.window = "d"
+
+    def compose(self) -> ComposeResult:
+        from textual_plotext import PlotextPlot  # deferred: plotext is only needed on demand
+
+        offer = self.offer
+        with Vertical():
+            yield Static(f"{offer.gpu_count}x {offer.gpu} · {PROVIDER_TITLES.get(offer.provider, offer.provider)} · "
+                         f"offer {offer.offer_id}   (d/w/m chart window, enter launch, esc close)", id="detail-title")
+            yield Static(self._body(), id="detail-body")
+            yield Static(explain_value(offer, self.hub.offers()), id="detail-value")
+            yield Static("", id="detail-chart-note")
+            yield PlotextPlot(id="detail-chart")
+
+    def on_mount(self) -> None:
+        self.action_window(self.window)
+
+    def _body(self) -> Text:
+        offer = self.offer
+        text = Text()
+        rows = [
+            ("Price", f"{rate(offer.price_hour)}/h all-in · {rate(offer.price_per_gpu_hour)} per GPU-hour · "
+                      f"{offer.pricing.value}"),
+            ("Machine", f"{offer.gpu_count}x {offer.gpu} ({offer.vram_gb:.0f} GB each) · {offer.vcpus:.0f} vCPU · "
+                        f"{offer.ram_gb:.0f} GB RAM · disk {offer.disk_gb:.0f} GB (priced in)"),
+            ("Where", f"{offer.location or '-'}" + (f" ({offer.country})" if offer.country else "")),
+            ("Reliability", "-" if offer.reliability is None else f"{offer.reliability:.4f}"),
+            ("Quote", f"{age(self.hub.clock.now() - offer.quoted_at)} old"),
+        ]
+        if offer.storage_gb_month is not None:
+            rows.append(("Storage", f"${offer.storage_gb_month:.3f}/GB/month — keeps billing while stopped"))
+        if offer.min_bid is not None:
+            rows.append(("Min bid", f"{rate(offer.min_bid)}/h"))
+        if offer.cuda is not None:
+            rows.append(("CUDA", f"up to {offer.cuda}"))
+        if offer.inet_down_mbps is not None:
+            rows.append(("Network", f"{offer.inet_down_mbps:,.0f} Mb/s down (bandwidth billed separately where "
+                                    "the provider charges for it)"))
+        for label, value in rows:
+            text.append(f"{label:<12}", style="bold")
+            text.append(f"{value}\n")
+        return text
+
+    def action_window(self, key: str) -> None:
+        self.window = key
+        label, _ = WINDOWS[key]
+        self.query_one("#detail-chart-note", Static).update(f"Price history, last {label}: loading…")
+        self._load(key)
+
+    def action_launch(self) -> None:
+        self.dismiss()
+        self.app.open_launch_dialog(self.offer)  # type: ignore[attr-defined]
+
+    @work(group="history", exclusive=True, exit_on_error=False)
+    async def _load(self, key: str) -> tuple[str, list[PriceStat]]:
+        return key, await self.hub.price_history(self.offer, WINDOWS[key][1])
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "history" or event.state is not WorkerState.SUCCESS:
+            return
+        key, stats = event.worker.result
+        self._draw(key, stats)
+
+    def _draw(self, key: str, stats: list[PriceStat]) -> None:
+        from textual_plotext import PlotextPlot
+
+        label, window = WINDOWS[key]
+        note = self.query_one("#detail-chart-note", Static)
+        chart = self.query_one(PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if len(stats) < 2:
+            note.update(f"Price history, last {label}: not enough points yet ({len(stats)}); a point is recorded "
+                        "on every offers refresh.")
+            chart.refresh()
+            return
+        now = self.hub.clock.now()
+        scale = 3600.0 if window <= 86400 else 86400.0
+        unit = "hours" if scale == 3600.0 else "days"
+        xs = [(stat.at - now) / scale for stat in stats]
+        plt.plot(xs, [s.p90_price for s in stats], label="p90", color="red")
+        plt.plot(xs, [s.median_price for s in stats], label="median", color="yellow")
+        plt.plot(xs, [s.min_price for s in stats], label="min", color="green")
+        plt.xlabel(f"{unit} ago")
+        plt.ylabel("$/h")
+        plt.title(f"{self.offer.gpu_count}x {self.offer.gpu} on {self.offer.provider} ({self.offer.pricing.value})")
+        low = min(s.min_price for s in stats)
+        high = max(s.p90_price for s in stats)
+        note.update(f"Price history, last {label}: {len(stats)} points · min ${low:.3f} · p90 up to ${high:.3f}")
+        chart.refresh()
