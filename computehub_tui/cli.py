@@ -29,6 +29,7 @@ from computehub_tui.domain.filtering import FilterError, parse_filter
 from computehub_tui.domain.models import PROVIDER_NAMES, PROVIDER_TITLES, Instance, LaunchSpec, Offer
 from computehub_tui.domain.ranking import SORT_KEYS, sort_offers
 from computehub_tui.domain.secret import RedactingFormatter, Secret
+from computehub_tui.engine.events import ProviderHealth
 from computehub_tui.engine.hub import split_key
 from computehub_tui.providers.base import ProviderError
 from computehub_tui.store import Store, StoreError
@@ -150,7 +151,8 @@ async def _dispatch(args: argparse.Namespace, config: Config, data_dir: Path) ->
         await session.aclose()
 
 
-async def _open(config: Config, data_dir: Path, *, demo: bool, only_provider: str | None = None) -> Session:
+async def _open(config: Config, data_dir: Path, *, demo: bool, only_provider: str | None = None,
+                announce_demo: bool = True) -> Session:
     passphrase = read_passphrase_file()
     try:
         session = await open_session(config, data_dir, demo=demo, passphrase=passphrase,
@@ -158,19 +160,29 @@ async def _open(config: Config, data_dir: Path, *, demo: bool, only_provider: st
     except PassphraseRequired:
         session = await open_session(config, data_dir, demo=demo, passphrase=_ask_passphrase(),
                                      only_provider=only_provider)
-    if session.demo and not demo:
+    if session.demo and not demo and announce_demo:
         print("note: no API keys bound — showing the DEMO marketplace "
               f"(bind one with `{PROG} keys set vast`)", file=sys.stderr)
+    if only_provider and not session.demo and only_provider not in session.hub.providers:
+        await session.aclose()
+        raise UsageError(f"{only_provider} is not bound (run `{PROG} keys set {only_provider}`)")
     return session
+
+
+def _report_failures(failed: list[ProviderHealth], total: int) -> bool:
+    """One stderr line per failed provider: errors when all failed, else warnings. True if all did."""
+    every = bool(failed) and len(failed) == total
+    for health in failed:
+        print(f"{PROG}: error: {health.last_error}" if every else f"warning: {health.last_error}",
+              file=sys.stderr)
+    return every
 
 
 async def _offers(args: argparse.Namespace, session: Session) -> int:
     offer_filter = parse_filter(args.filter)
     hub = session.hub
     results = await asyncio.gather(*(hub.refresh_offers(name) for name in hub.providers))
-    failed = [health for health, ok in zip(hub.health(), results) if not ok]
-    for health in failed:
-        print(f"warning: {health.last_error}", file=sys.stderr)
+    all_failed = _report_failures([h for h, ok in zip(hub.health(), results) if not ok], len(results))
     offers = offer_filter.apply(hub.offers())
     if args.gpu:
         offers = [o for o in offers if args.gpu.lower() in o.gpu.lower()]
@@ -185,21 +197,19 @@ async def _offers(args: argparse.Namespace, session: Session) -> int:
         print(_offers_csv(offers), end="")
     else:
         _print_offer_table(offers, session)
-    return EXIT_PROVIDER if failed and len(failed) == len(results) else EXIT_OK
+    return EXIT_PROVIDER if all_failed else EXIT_OK
 
 
 async def _instances(args: argparse.Namespace, session: Session) -> int:
     hub = session.hub
     results = await asyncio.gather(*(hub.refresh_instances(name) for name in hub.providers))
-    failed = [health for health, ok in zip(hub.health(), results) if not ok]
-    for health in failed:
-        print(f"warning: {health.last_error}", file=sys.stderr)
+    all_failed = _report_failures([h for h, ok in zip(hub.health(), results) if not ok], len(results))
     instances = sorted(hub.instances(), key=lambda i: (i.provider, i.label, i.instance_id))
     if args.json:
         print(json.dumps([instance.to_json() for instance in instances], indent=2))
     else:
         _print_instance_table(instances, session)
-    return EXIT_PROVIDER if failed and len(failed) == len(results) else EXIT_OK
+    return EXIT_PROVIDER if all_failed else EXIT_OK
 
 
 async def _launch(args: argparse.Namespace, session: Session) -> int:
@@ -207,12 +217,11 @@ async def _launch(args: argparse.Namespace, session: Session) -> int:
     if args.provider not in hub.providers:
         raise UsageError(f"{args.provider} is not bound (run `{PROG} keys set {args.provider}`)")
     if not await hub.refresh_offers(args.provider):
-        raise ProviderError(args.provider, hub.health()[list(hub.providers).index(args.provider)].last_error)
+        return _fail(hub.health()[list(hub.providers).index(args.provider)].last_error, EXIT_PROVIDER)
     offer = next((o for o in hub.offers() if o.provider == args.provider and o.offer_id == args.offer_id), None)
     if offer is None:
-        print(f"error: offer {args.offer_id} not found on {args.provider} (it may have been rented; "
-              f"run `{PROG} offers --provider {args.provider}`)", file=sys.stderr)
-        return EXIT_PROVIDER
+        return _fail(f"offer {args.offer_id} not found on {args.provider} (it may have been rented; "
+                     f"run `{PROG} offers --provider {args.provider}`)", EXIT_PROVIDER)
     disk = args.disk or hub.offer_query.disk_gb
     spec = LaunchSpec(image=args.image, disk_gb=disk, label=args.label, bid_price=args.bid)
     summary = (f"{offer.gpu_count}x {offer.gpu} on {PROVIDER_TITLES[offer.provider]} ({offer.location}) "
@@ -225,30 +234,34 @@ async def _launch(args: argparse.Namespace, session: Session) -> int:
     return EXIT_OK
 
 
-async def _act(args: argparse.Namespace, session: Session) -> int:
+def _bound_provider_of(instance_id: str, session: Session) -> str:
+    """The provider part of ``provider:id``; a usage error if malformed, unknown or not bound."""
     try:
-        provider, _ = split_key(args.instance_id)
+        provider, _ = split_key(instance_id)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if provider not in PROVIDER_NAMES:
+        raise UsageError(f"unknown provider {provider!r} in {instance_id!r} (known: {', '.join(PROVIDER_NAMES)})")
     if provider not in session.hub.providers:
-        raise UsageError(f"{provider} is not bound (bound: {', '.join(session.hub.providers) or 'none'})")
+        raise UsageError(f"{provider} is not bound (run `{PROG} keys set {provider}`)")
+    return provider
+
+
+async def _act(args: argparse.Namespace, session: Session) -> int:
+    _bound_provider_of(args.instance_id, session)
     if args.command == "destroy" and not args.yes:
         if not _confirm(f"Destroy {args.instance_id}? Its disk and data are deleted for good."):
             print("cancelled", file=sys.stderr)
             return EXIT_USAGE
     result = await session.hub.act(args.command, args.instance_id)
     if not result.ok:
-        print(f"error: {result.message}", file=sys.stderr)
-        return EXIT_PROVIDER
+        return _fail(result.message, EXIT_PROVIDER)
     print(result.message)
     return EXIT_OK
 
 
 async def _logs(args: argparse.Namespace, session: Session) -> int:
-    try:
-        split_key(args.instance_id)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    _bound_provider_of(args.instance_id, session)
     text = await session.hub.logs(args.instance_id, args.tail)
     print(text.rstrip("\n"))
     return EXIT_OK
@@ -293,7 +306,7 @@ async def _keys_list(store: Store, data_dir: Path) -> int:
 
 
 async def _keys_test(args: argparse.Namespace, config: Config, data_dir: Path) -> int:
-    session = await _open(config, data_dir, demo=False, only_provider=args.provider)
+    session = await _open(config, data_dir, demo=False, only_provider=args.provider, announce_demo=False)
     try:
         if session.demo:
             print(f"no API keys bound (run `{PROG} keys set PROVIDER`)", file=sys.stderr)

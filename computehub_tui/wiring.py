@@ -83,9 +83,12 @@ async def open_session(
     common = {"offer_query": query, "poll": poll, "templates": templates, "template_errors": template_errors,
               "keys": keys}
     if not demo:
-        bound = {name: found for name, found in (await keys.resolve()).items()
-                 if config.provider_settings(name).enabled and (only_provider is None or name == only_provider)}
-        if bound:
+        usable = {name: found for name, found in (await keys.resolve()).items()
+                  if config.provider_settings(name).enabled}
+        # With any key bound this is a real session, even if the one provider asked for is not
+        # bound: falling back to the demo would show simulated data as if it were the account's.
+        bound = {name: found for name, found in usable.items() if only_provider in (None, name)}
+        if usable:
             real_store = await Store.open(data_dir / DATABASE_NAME)
             providers: dict[str, Provider] = {
                 name: keys.provider_factory(name, bound[name][0]) for name in PROVIDER_NAMES if name in bound

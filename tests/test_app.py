@@ -39,8 +39,9 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
 async def ready(pilot: Pilot) -> ComputeHubApp:
     app = pilot.app
     assert isinstance(app, ComputeHubApp)
-    await wait_for(pilot, lambda: app.hub is not None and len(app.offers_pane.table.rows) > 1000
-                   and len(app.instances_pane.table.rows) > 0)
+    await wait_for(pilot, lambda: app.hub is not None
+                   and all(h.offers_at and h.instances_at for h in app.hub.health())
+                   and len(app.offers_pane.table.rows) > 1000 and len(app.instances_pane.table.rows) > 0)
     return app
 
 
@@ -279,7 +280,7 @@ async def test_offer_details_and_market_summary_screens(tmp_path: Path) -> None:
 
     async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
-        await pilot.press("V")  # sort by value: the top row is value rank #1
+        await pilot.press("V", "home")  # sort by value (the cursor keeps its offer), then go to the top
         await pilot.pause()
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, OfferDetailScreen))

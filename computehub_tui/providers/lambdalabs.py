@@ -29,13 +29,17 @@ from computehub_tui.providers.base import (
     NotFoundError,
     ProtocolError,
     ProviderError,
+    RateLimitedError,
     RequestRejectedError,
     UnsupportedError,
 )
-from computehub_tui.providers.http import HttpPolicy, ProviderHttp
+from computehub_tui.providers.http import HttpPolicy, ProviderHttp, error_text, parse_retry_after
+from computehub_tui.providers.vastai import ListingBackoff
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
 LAUNCH_PATH = "/instance-operations/launch"
+LISTINGS = ("GET /instance-types", "GET /instances")
+"""What the Hub polls; rate-limited polls back off instead of retrying at once."""
 GIB_TO_GB = 1.074
 SSH_USER = "ubuntu"
 SOLD_OUT = "sold out"
@@ -186,6 +190,7 @@ class LambdaProvider:
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.ssh_key_name = ssh_key_name.strip()
+        self.listing_backoff = ListingBackoff()
         self.http = ProviderHttp(
             self.name,
             client,
@@ -193,7 +198,18 @@ class LambdaProvider:
             api_key=api_key,
             policy=policy or default_policy(),
             clock=self.clock,
-            error_mapper=lambda_error,
+            error_mapper=self._error_for,
+        )
+
+    def _error_for(self, response: httpx.Response) -> ProviderError | None:
+        """Lambda's typed errors; a 429 on a polled listing backs off longer each time in a row."""
+        endpoint = _listing_endpoint(response) if response.status_code == 429 else None
+        if endpoint is None:
+            return lambda_error(response)
+        hint = parse_retry_after(response.headers.get("retry-after"), self.clock.now())
+        wait = self.listing_backoff.wait_after_429(endpoint, hint)
+        return RateLimitedError(
+            self.name, f"rate limited ({error_text(response)}); retrying in {wait:g}s", wait
         )
 
     # -- offers -----------------------------------------------------------------------------
@@ -202,6 +218,7 @@ class LambdaProvider:
         if PricingKind.ON_DEMAND not in query.pricing:
             return []
         body = await self.http.request_json("GET", "/instance-types")
+        self.listing_backoff.succeeded(LISTINGS[0])
         entries = body.get("data") if isinstance(body, dict) else None
         if not isinstance(entries, dict):
             raise ProtocolError(self.name, "instance-types reply has no 'data' map")
@@ -264,6 +281,7 @@ class LambdaProvider:
 
     async def list_instances(self) -> list[Instance]:
         body = await self.http.request_json("GET", "/instances")
+        self.listing_backoff.succeeded(LISTINGS[1])
         items = body.get("data") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ProtocolError(self.name, "instances reply has no 'data' list")
@@ -277,7 +295,7 @@ class LambdaProvider:
         ip = str(raw.get("ip") or "")
         region = _dict(raw.get("region"))
         cents = _as_float(instance_type.get("price_cents_per_hour"))
-        has_ssh = bool(ip) and status is not InstanceStatus.TERMINATED
+        has_ssh = bool(ip) and status is InstanceStatus.RUNNING  # booting: sshd not up yet
         return Instance(
             provider=self.name,
             instance_id=str(raw["id"]),
@@ -366,6 +384,14 @@ class LambdaProvider:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _listing_endpoint(response: httpx.Response) -> str | None:
+    try:
+        method, path = response.request.method, response.request.url.path
+    except RuntimeError:
+        return None
+    return next((e for e in LISTINGS if e == f"{method} /{path.rsplit('/', 1)[-1]}"), None)
 
 
 def _launch_target(offer: Offer) -> tuple[str, str]:

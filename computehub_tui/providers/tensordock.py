@@ -498,8 +498,8 @@ def _internal_port(text: str) -> int | None:
 
 
 def _ssh_endpoint(ip: str, forwards: dict[int, int], status: InstanceStatus) -> SshEndpoint | None:
-    if not ip or status is InstanceStatus.TERMINATED:
-        return None
+    if not ip or status is not InstanceStatus.RUNNING:
+        return None  # a stopped or booting VM keeps its address but nobody answers on it
     if 22 in forwards:
         return SshEndpoint(ip, forwards[22], SSH_USER)
     if not forwards:  # a dedicated IP: every port is the VM's own
