@@ -29,7 +29,7 @@ bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
 
 screenshots: $(STAMP_TEST)
-	$(BIN)/python -m bench.screenshots
+	$(BIN)/python screenshots/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -8,7 +8,7 @@ FILTER_KEYSTROKES: tuple[str, ...] = (
     "h100 vram>=80 price<3", "h100 vram>=80", "h100", "h1", "",
     # A consumer card by region, then clear (Escape) back to everything.
     "4090", "4090 us", "4090 region:us", "4090 region:us spot:no", "4090", "",
-    # Predicates only, then clear.
+    # Predicates, a new query typed over them (select all, type), then clear.
     "provider:runpod", "provider:runpod,lambda", "provider:runpod,lambda rel>=0.99",
     "texas", "texas price<0.5", "",
 )

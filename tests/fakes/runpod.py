@@ -37,6 +37,7 @@ STOCK: dict[tuple[str, bool], dict[int, tuple[str | None, float | None, float | 
     ("NVIDIA RTX A6000", False): {1: ("Low", 0.33, None)},
 }
 COMMUNITY_COUNTRY = "CZ"
+NEW_POD_PREFIX = "n3wp0dxk2v"
 
 SSH_POD: dict[str, Any] = {
     "id": "ldl1dxirsim64n", "name": "sdxl-train", "desiredStatus": "RUNNING", "costPerHr": 0.69,
@@ -105,6 +106,7 @@ class FakeRunpod(FakeMarketplace):
     def __init__(self, *valid_keys: str) -> None:
         super().__init__(*valid_keys)
         self.pods = {pod["id"]: copy.deepcopy(pod) for pod in PODS}
+        self.deployed = 0
         self.deploy_error: str | None = None
         self.on("POST", "/graphql", self._graphql)
         self.on("POST", r"/v2/pods/([a-z0-9]+)/action", self._action)
@@ -156,7 +158,8 @@ class FakeRunpod(FakeMarketplace):
         gpu_type = next((t for t in GPU_TYPES if t["id"] == arguments.get("gpuTypeId")), None)
         if gpu_type is None or arguments.get("cloudType") not in ("SECURE", "COMMUNITY", "ALL"):
             return _graphql_error("Invalid GPU type or cloud type", "podFindAndDeployOnDemand")
-        pod_id = f"n3w{len(self.pods):02d}p0dxk2v7q"
+        self.deployed += 1
+        pod_id = f"{NEW_POD_PREFIX}{self.deployed:04d}"
         count = int(arguments.get("gpuCount") or 1)
         self.pods[pod_id] = {**copy.deepcopy(BOOTING_POD), "id": pod_id,
                              "name": arguments.get("name"), "gpuCount": count,
@@ -205,10 +208,12 @@ class FakeRunpod(FakeMarketplace):
     def _logs(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         if match[1] not in self.pods:
             return _problem(404, "Not Found", "pod not found")
+        tail = int((request.query.get("tail") or ["100"])[0])
+        lines = list(enumerate(LOG_LINES))[-tail:] if tail else []
         events = "".join(
             f"id: 2026-08-11T09:15:{second:02d}Z\nevent: log\n"
             f"data: {json.dumps({'source': 'container', 'line': line, 'ts': f'2026-08-11T09:15:{second:02d}Z'})}\n\n"
-            for second, line in enumerate(LOG_LINES)
+            for second, line in lines
         )
         return Reply(200, ": connected\n\n" + events, {"Content-Type": "text/event-stream"})
 

@@ -75,7 +75,11 @@ STOPPED_VM: dict[str, Any] = {
                   "gpus": {"rtxa6000-pcie-48gb": {"count": 1}}},
     "rateHourly": 0.548,
 }
-VMS = [RUNNING_VM, DEDICATED_IP_VM, STOPPED_VM]
+CREATING_VM: dict[str, Any] = {
+    **RUNNING_VM, "id": "e5f6a7b8-c9d0-4e1f-a2b3-c4d5e6f7a8b9", "name": "fresh-vm",
+    "status": "creating", "ipAddress": None, "portForwards": [],
+}
+VMS = [RUNNING_VM, DEDICATED_IP_VM, STOPPED_VM, CREATING_VM]
 
 
 class FakeTensordock(FakeMarketplace):
@@ -83,9 +87,9 @@ class FakeTensordock(FakeMarketplace):
 
     env_urls = {"COMPUTEHUB_TENSORDOCK_URL": "/api/v2"}
 
-    def __init__(self, *valid_keys: str) -> None:
+    def __init__(self, *valid_keys: str, vms: list[dict[str, Any]] | None = None) -> None:
         super().__init__(*valid_keys)
-        self.vms = {vm["id"]: copy.deepcopy(vm) for vm in VMS}
+        self.vms = {vm["id"]: copy.deepcopy(vm) for vm in (VMS if vms is None else vms)}
         self.on("GET", "/api/v2/locations", self._locations)
         self.on("GET", "/api/v2/instances", self._list)
         self.on("GET", r"/api/v2/instances/([0-9a-f-]+)", self._detail)
