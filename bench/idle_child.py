@@ -1,7 +1,8 @@
 """Idle CPU in a fresh process: `python -m bench.idle_child app|datatable SECONDS [rows.json]`.
 
 The app runs in demo mode with its pollers live (instances every 5 s); the baseline is a bare
-DataTable app holding the same rows. CPU is this process's CPU time over wall time.
+DataTable app holding the same rows. CPU is this process's CPU time (all threads) over wall
+time, measured once start-up background work has died down.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from textual.app import App
-from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from bench.child import TERMINAL_SIZE, emit, wait_until
@@ -30,18 +29,45 @@ from bench.probe import (
     virtual_table_data_row,
 )
 
-SETTLE_S = 2.0
-"""Quiet time after the first full paint, so start-up work does not count as idle."""
+SETTLE_MIN_S = 5.0
+"""Never measure sooner than this after the first full paint (start-up work may begin late:
+demo mode replays price history a few seconds in)."""
+SETTLE_MAX_S = 30.0
+QUIET_PERCENT = 15.0
+QUIET_WINDOWS = 2
+"""Settled once this many consecutive one-second windows each stay under QUIET_PERCENT CPU."""
 
 
-async def measure_idle(pilot: Pilot[Any], probe: PaintProbe, seconds: float) -> dict[str, Any]:
-    await asyncio.sleep(SETTLE_S)
+async def cpu_percent_over(seconds: float) -> float:
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    return 100.0 * (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
+async def settle() -> dict[str, Any]:
+    """Wait out start-up background work; report how long it took and what it cost."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    samples: list[float] = []
+    while True:
+        samples.append(await cpu_percent_over(1.0))
+        elapsed = time.perf_counter() - started
+        quiet = len(samples) >= QUIET_WINDOWS and all(
+            sample < QUIET_PERCENT for sample in samples[-QUIET_WINDOWS:])
+        if (quiet and elapsed >= SETTLE_MIN_S) or elapsed >= SETTLE_MAX_S:
+            break
+    return {"settle_seconds": elapsed, "settle_cpu_seconds": time.process_time() - cpu_started,
+            "settle_samples_percent": samples, "settled": quiet}
+
+
+async def measure_idle(probe: PaintProbe, seconds: float) -> dict[str, Any]:
+    result = await settle()
     frames_before = probe.frames
     cpu_before, wall_before = time.process_time(), time.perf_counter()
-    await asyncio.sleep(seconds)
+    samples = [await cpu_percent_over(1.0) for _ in range(max(1, round(seconds)))]
     cpu, wall = time.process_time() - cpu_before, time.perf_counter() - wall_before
-    return {"seconds": wall, "cpu_seconds": cpu, "cpu_percent": 100.0 * cpu / wall,
-            "frames": probe.frames - frames_before}
+    result.update({"seconds": wall, "cpu_seconds": cpu, "cpu_percent": 100.0 * cpu / wall,
+                   "samples_percent": samples, "frames": probe.frames - frames_before})
+    return result
 
 
 async def idle_app(seconds: float) -> dict[str, Any]:
@@ -66,7 +92,7 @@ async def idle_app(seconds: float) -> dict[str, Any]:
             await wait_until(pilot, lambda: probe.painted, "the offers to be painted")
             assert app.hub is not None
             app.hub.bus.subscribe(count)
-            result = await measure_idle(pilot, probe, seconds)
+            result = await measure_idle(probe, seconds)
             result["offers"] = len(app.hub.offers())
     result["engine_events"] = dict(events)
     return result
@@ -81,7 +107,7 @@ async def idle_datatable(seconds: float, rows_path: Path) -> dict[str, Any]:
     hook_frames(app, probe)
     async with app.run_test(size=TERMINAL_SIZE) as pilot:
         await wait_until(pilot, lambda: probe.painted, "the DataTable rows to be painted")
-        result = await measure_idle(pilot, probe, seconds)
+        result = await measure_idle(probe, seconds)
         result["offers"] = app.table.row_count
     return result
 

@@ -298,3 +298,37 @@ async def test_offer_details_and_market_summary_screens(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, MarketScreen))
         await pilot.pause()
         assert app.offers_pane.table.rows and all(o.gpu.startswith(chosen) for o in app.offers_pane.table.rows)
+
+
+async def test_recent_filters_are_recalled_with_arrow_keys(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        pane = app.offers_pane
+        box = pane.query_one("#offer-filter", Input)
+        for text in ("h100", "4090 spot:no"):
+            await pilot.press("slash")
+            box.value = text
+            await pilot.press("enter")
+        await pilot.press("slash")
+        box.value = ""
+        await pilot.press("up")
+        assert box.value == "4090 spot:no"
+        await pilot.press("up")
+        assert box.value == "h100"
+        await pilot.press("down", "down")
+        assert box.value == ""
+
+
+async def test_launch_refuses_above_the_max_price_guard(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        assert app.offers_pane.apply_filter("provider:vast spot:no")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        app.screen.query_one("#launch-max", Input).value = "0.001"
+        before = len(app.hub.instances())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen)
+        assert "above your max" in str(app.screen.query_one("#launch-error").render())
+        assert len(app.hub.instances()) == before

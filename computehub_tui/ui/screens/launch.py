@@ -78,6 +78,10 @@ class LaunchScreen(ModalScreen[str | None]):
                 with Horizontal(classes="field"):
                     yield Label("Bid ($/h)")
                     yield Input(f"{offer.price_hour * 1.1:.3f}", id="launch-bid", type="number")
+            with Horizontal(classes="field"):
+                yield Label("Max $/h")
+                yield Input(f"{offer.price_hour * 1.1:.3f}", id="launch-max", type="number",
+                            tooltip="Refuse to launch if the quote has risen above this")
             yield Static(id="launch-price")
             yield Static(self._caveats(), id="launch-caveats")
             yield Static(id="launch-progress")
@@ -126,6 +130,18 @@ class LaunchScreen(ModalScreen[str | None]):
                 return "Bid must be a number of $/h"
             if bid <= 0:
                 return "Bid must be above $0/h"
+        try:
+            ceiling = float(self.query_one("#launch-max", Input).value)
+        except ValueError:
+            return "Max $/h must be a number"
+        latest = next((o for o in self.hub.offers() if o.key == self.offer.key), None)
+        if latest is not None:
+            self.offer = latest  # launch at the freshest quote, not the one the dialog opened with
+        all_in = price_at_disk(self.offer, disk, self.planned_disk)
+        expected = bid if bid is not None else all_in
+        if expected > ceiling:
+            return (f"The price is now {rate(expected)}/h, above your max of {rate(ceiling)}/h; "
+                    "raise the max or pick another offer")
         label = self.query_one("#launch-label", Input).value.strip()
         return LaunchSpec(image=image, disk_gb=disk, label=label, env=dict(template.env), ports=template.ports,
                           onstart=template.onstart, jupyter=template.jupyter, bid_price=bid, template=template.name)

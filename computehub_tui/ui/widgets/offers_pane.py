@@ -69,6 +69,30 @@ def offer_columns(now: Callable[[], float], refresh_s: dict[str, float]) -> list
     return columns
 
 
+class FilterInput(Input):
+    """The `/` box; ↑ and ↓ recall recent filters (newest first)."""
+
+    BINDINGS = [
+        Binding("up", "recall(1)", "Older filter", show=False),
+        Binding("down", "recall(-1)", "Newer filter", show=False),
+    ]
+
+    def __init__(self, history: list[str], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.history = history
+        self.position = -1
+
+    def on_focus(self) -> None:
+        self.position = -1
+
+    def action_recall(self, step: int) -> None:
+        if not self.history:
+            return
+        self.position = max(-1, min(len(self.history) - 1, self.position + step))
+        self.value = self.history[self.position] if self.position >= 0 else ""
+        self.cursor_position = len(self.value)
+
+
 class OffersPane(Vertical):
     """Filter and sort happen here in the model; the table only ever paints what is visible."""
 
@@ -104,8 +128,10 @@ class OffersPane(Vertical):
         """The time quote ages are computed against; moved on reload and tick."""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: h100 vram>=80 price<2.5 region:US,CA rel>=0.98 provider:vast spot:no",
-                    id="offer-filter")
+        yield FilterInput(self.recent_filters,
+                          placeholder="filter: h100 vram>=80 price<2.5 region:US,CA rel>=0.98 provider:vast spot:no"
+                                      "   (↑↓ recent filters)",
+                          id="offer-filter")
         yield Static(id="offer-filter-error")
         yield Static("waiting for offers…", id="offer-status")
         self.table: VirtualTable[Offer] = VirtualTable(

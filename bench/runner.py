@@ -1,0 +1,218 @@
+"""Runs every benchmark in fresh subprocesses and gathers their results beside their baselines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.child import RESULT_MARKER, TERMINAL_SIZE
+from bench.offers import default_demo_rows, order_digest
+from bench.scenario import FILTER_KEYSTROKES, SORT_PRESSES
+from bench.stats import latency_summary, run_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_RUNS = 5
+STARTUP_WARMUPS = 1
+IDLE_SECONDS = 10.0
+STARTUP_TIMEOUT_S = 60.0
+TABLE_TIMEOUT_S = 180.0
+IDLE_TIMEOUT_S = 90.0
+
+
+@dataclass
+class Child:
+    """A benchmark subprocess: started now, read later, so some can run side by side."""
+
+    label: str
+    process: subprocess.Popen[str]
+    spawned_at: float
+    timeout_s: float
+
+    @staticmethod
+    def start(label: str, module: str, *args: str, timeout_s: float) -> Child:
+        # faulthandler turns a hung child's SIGABRT into a stack dump of every thread.
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        spawned_at = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", f"bench.{module}", *args], cwd=ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return Child(label, process, spawned_at, timeout_s)
+
+    def finish(self) -> dict[str, Any]:
+        """The child's result, or ``{"error": ...}`` saying why there is none."""
+        remaining = max(1.0, self.spawned_at + self.timeout_s - time.perf_counter())
+        try:
+            stdout, stderr = self.process.communicate(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            stdout, stderr = self._abort()
+            return {"error": f"{self.label}: timed out after {self.timeout_s:.0f} s\n{_tail(stderr)}"}
+        for line in stdout.splitlines():
+            if line.startswith(RESULT_MARKER):
+                result: dict[str, Any] = json.loads(line[len(RESULT_MARKER):])
+                result["spawned_at"] = self.spawned_at
+                return result
+        return {"error": f"{self.label}: exited {self.process.returncode} without a result\n{_tail(stderr)}"}
+
+    def _abort(self) -> tuple[str, str]:
+        self.process.send_signal(signal.SIGABRT)
+        try:
+            return self.process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.communicate()
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_child(label: str, module: str, *args: str, timeout_s: float) -> dict[str, Any]:
+    return Child.start(label, module, *args, timeout_s=timeout_s).finish()
+
+
+def progress(message: str) -> None:
+    print(f"  · {message}", file=sys.stderr, flush=True)
+
+
+# -- 1. startup ---------------------------------------------------------------------------------
+
+
+def write_startup_rows(work_dir: Path) -> tuple[Path, int]:
+    """The demo-mode offers, formatted, for the bare-DataTable baseline to load."""
+    columns, rows = asyncio.run(default_demo_rows())
+    path = work_dir / "demo_rows.json"
+    path.write_text(json.dumps({"columns": columns, "rows": rows}), encoding="utf-8")
+    return path, len(rows)
+
+
+def with_spawn_time(result: dict[str, Any]) -> dict[str, Any]:
+    """Add the interpreter's own start-up (spawn → first line of the script) to the figures;
+    perf_counter is the system-wide monotonic clock on Linux, so the two processes agree."""
+    if "error" not in result:
+        result["interpreter_ms"] = (result["started_at"] - result["spawned_at"]) * 1000.0
+    return result
+
+
+def run_startup(rows_path: Path) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {"app": [], "datatable": []}
+    for attempt in range(STARTUP_WARMUPS + STARTUP_RUNS):
+        for side in ("app", "datatable"):
+            args = [side] if side == "app" else [side, str(rows_path)]
+            result = with_spawn_time(run_child(f"startup {side}", "startup_child", *args,
+                                               timeout_s=STARTUP_TIMEOUT_S))
+            if attempt >= STARTUP_WARMUPS:
+                runs[side].append(result)
+        progress(f"startup run {attempt + 1 - STARTUP_WARMUPS}/{STARTUP_RUNS}"
+                 if attempt >= STARTUP_WARMUPS else "startup warm-up run")
+    return {side: summarise_startup(side_runs) for side, side_runs in runs.items()}
+
+
+def summarise_startup(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [run for run in runs if "error" not in run]
+    summary: dict[str, Any] = {"runs": runs, "errors": [run["error"] for run in runs if "error" in run]}
+    if not good:
+        return summary
+    for figure in ("first_rows_ms", "all_rows_ms", "imports_ms", "ready_ms"):
+        if all(figure in run for run in good):
+            summary[figure] = run_summary([run[figure] for run in good])
+    summary["from_spawn_ms"] = run_summary([run["first_rows_ms"] + run["interpreter_ms"] for run in good])
+    summary["offers"] = sorted({run["offers"] for run in good})
+    return summary
+
+
+# -- 2. filtering, sorting, first paint, memory -----------------------------------------------
+
+
+def summarise_table(timing: dict[str, Any]) -> dict[str, Any]:
+    if "error" in timing:
+        return timing
+    filters = [step["ms"] for step in timing["filter"]]
+    clears = [step["ms"] for step in timing["filter"] if step["filter"] == ""]
+    sorts = [step["ms"] for step in timing["sort"]]
+    return {
+        **timing,
+        "filter_summary": latency_summary(filters),
+        "clear_summary": latency_summary(clears),
+        "sort_summary": latency_summary(sorts),
+    }
+
+
+def compare_rows(virtual: dict[str, Any], datatable: dict[str, Any]) -> dict[str, Any]:
+    """Both sides must have shown the same rows in the same order after every step."""
+    if "error" in virtual or "error" in datatable:
+        return {"same_rows": None, "mismatches": ["a side failed; nothing to compare"]}
+    mismatches = []
+    pairs = [("first paint", virtual["first_paint"], datatable["first_paint"])]
+    pairs += [(f"filter {a['filter']!r}", a, b) for a, b in zip(virtual["filter"], datatable["filter"])]
+    pairs += [(f"sort {a['sort']}", a, b) for a, b in zip(virtual["sort"], datatable["sort"])]
+    for label, ours, theirs in pairs:
+        if (ours["rows"], ours["digest"]) != (theirs["rows"], theirs["digest"]):
+            mismatches.append(f"{label}: {ours['rows']} rows vs {theirs['rows']} rows")
+    return {"same_rows": not mismatches, "steps_compared": len(pairs), "mismatches": mismatches}
+
+
+def run_tables() -> dict[str, Any]:
+    tables: dict[str, Any] = {}
+    for side in ("virtual", "datatable"):
+        progress(f"table timings: {side} (the DataTable side takes about a minute)"
+                 if side == "datatable" else f"table timings: {side}")
+        tables[side] = summarise_table(run_child(f"{side} timing", "table_child", side, "timing",
+                                                 timeout_s=TABLE_TIMEOUT_S))
+    tables["check"] = compare_rows(tables["virtual"], tables["datatable"])
+    return tables
+
+
+# -- 3. idle CPU, run beside the slow DataTable memory measurement ----------------------------
+
+
+def run_memory_and_idle(rows_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Memory (tracemalloc) and idle CPU (CPU time, not wall time) do not depend on having the
+    machine to themselves, so the slow ones share it."""
+    progress("memory: virtual")
+    memory = {"virtual": run_child("virtual memory", "table_child", "virtual", "memory",
+                                   timeout_s=TABLE_TIMEOUT_S)}
+    progress(f"memory: DataTable, alongside idle CPU ({IDLE_SECONDS:.0f} s once settled)")
+    seconds = f"{IDLE_SECONDS:g}"
+    children = {
+        "memory": Child.start("datatable memory", "table_child", "datatable", "memory",
+                              timeout_s=TABLE_TIMEOUT_S),
+        "app": Child.start("idle app", "idle_child", "app", seconds, timeout_s=IDLE_TIMEOUT_S),
+        "datatable": Child.start("idle datatable", "idle_child", "datatable", seconds,
+                                 str(rows_path), timeout_s=IDLE_TIMEOUT_S),
+    }
+    memory["datatable"] = children["memory"].finish()
+    idle = {"app": children["app"].finish(), "datatable": children["datatable"].finish()}
+    return memory, idle
+
+
+def run_all() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="chub-bench-") as work:
+        progress("formatting the demo offers for the DataTable baseline")
+        rows_path, demo_offers = write_startup_rows(Path(work))
+        startup = run_startup(rows_path)
+        tables = run_tables()
+        memory, idle = run_memory_and_idle(rows_path)
+    return {
+        "settings": {
+            "terminal_size": list(TERMINAL_SIZE),
+            "startup_runs": STARTUP_RUNS,
+            "startup_warmups": STARTUP_WARMUPS,
+            "startup_baseline_offers": demo_offers,
+            "filter_keystrokes": list(FILTER_KEYSTROKES),
+            "sort_presses": list(SORT_PRESSES),
+            "idle_seconds": IDLE_SECONDS,
+            "empty_digest": order_digest([]),
+        },
+        "startup": startup,
+        "tables": tables,
+        "memory": memory,
+        "idle": idle,
+    }
