@@ -138,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _dispatch(args: argparse.Namespace, config: Config, data_dir: Path) -> int:
     if args.command == "keys":
         return await _keys(args, config, data_dir)
+    if args.command == "offers":
+        parse_filter(args.filter)  # a malformed filter fails before any network call
     demo = getattr(args, "demo", False)
     only = getattr(args, "provider", None)
     session = await _open(config, data_dir, demo=demo, only_provider=only)

@@ -1,0 +1,77 @@
+"""The command line on the demo market: scriptable output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+OFFER_KEYS = {"provider", "offer_id", "gpu", "gpu_count", "vram_gb", "vcpus", "ram_gb", "disk_gb", "price_hour",
+              "price_per_gpu_hour", "pricing", "location", "reliability", "available", "quoted_at"}
+INSTANCE_KEYS = {"provider", "id", "label", "status", "provider_status", "gpu", "gpu_count", "price_hour", "ssh",
+                 "gpu_util", "started_at"}
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(tmp_path / "data"),
+           "COMPUTEHUB_CONFIG": str(tmp_path / "config.toml")}
+    return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_offers_json_limit(tmp_path: Path) -> None:
+    result = run(tmp_path, "offers", "--json", "--limit", "5")
+    assert result.returncode == 0, result.stderr
+    offers = json.loads(result.stdout)
+    assert len(offers) == 5
+    assert all(set(offer) == OFFER_KEYS for offer in offers)
+    prices = [offer["price_hour"] for offer in offers]
+    assert prices == sorted(prices)
+    assert "DEMO" in result.stderr  # never mistaken for real quotes
+
+
+def test_offers_filter_sort_and_csv(tmp_path: Path) -> None:
+    result = run(tmp_path, "offers", "h100 vram>=80 spot:no", "--sort", "value", "--limit", "0", "--csv")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("provider,offer_id,gpu,")
+    assert len(lines) > 10
+    assert all(",H100" in line and "on-demand" in line for line in lines[1:])
+
+
+def test_malformed_filter_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "offers", "h100 price<cheap")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "price" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_instances_json(tmp_path: Path) -> None:
+    result = run(tmp_path, "instances", "--json")
+    assert result.returncode == 0, result.stderr
+    instances = json.loads(result.stdout)
+    assert {i["provider"] for i in instances} == {"vast", "runpod", "lambda", "tensordock"}
+    assert all(set(i) == INSTANCE_KEYS for i in instances)
+    running = [i for i in instances if i["status"] == "running" and i["provider"] == "vast"]
+    assert running and all(i["ssh"].startswith("ssh -p ") for i in running)
+    assert all(i["id"].startswith(f"{i['provider']}:") for i in instances)
+
+
+def test_usage_errors_and_version(tmp_path: Path) -> None:
+    assert run(tmp_path, "--version").stdout.startswith("computehub-tui ")
+    bad_id = run(tmp_path, "stop", "12345", "--demo")
+    assert bad_id.returncode == 2 and "provider:id" in bad_id.stderr and bad_id.stderr.count("\n") == 1
+    no_image = run(tmp_path, "launch", "vast", "1")
+    assert no_image.returncode == 2 and "--image" in no_image.stderr and no_image.stderr.count("\n") == 1
+    destroy = run(tmp_path, "destroy", "vast:1", "--demo")
+    assert destroy.returncode == 2 and "--yes" in destroy.stderr
+
+
+def test_broken_config_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("instances_interval_s = 'fast'\n")
+    result = run(tmp_path, "offers")
+    assert result.returncode == 2
+    assert "config.toml" in result.stderr and "instances_interval_s" in result.stderr
+    assert result.stderr.count("\n") == 1
