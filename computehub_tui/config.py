@@ -32,26 +32,27 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class VastSettings(_Section):
+class _ProviderSection(_Section):
     enabled: bool = True
+    """False keeps the provider off even when a key is bound."""
+
+
+class VastSettings(_ProviderSection):
     url: str = "https://console.vast.ai"
 
 
-class RunpodSettings(_Section):
-    enabled: bool = True
+class RunpodSettings(_ProviderSection):
     graphql_url: str = "https://api.runpod.io/graphql"
     rest_url: str = "https://api.runpod.io/v2"
 
 
-class LambdaSettings(_Section):
-    enabled: bool = True
+class LambdaSettings(_ProviderSection):
     url: str = "https://cloud.lambda.ai/api/v1"
     ssh_key_name: str = ""
     """The name of an SSH key registered at cloud.lambda.ai; Lambda requires exactly one per launch."""
 
 
-class TensordockSettings(_Section):
-    enabled: bool = True
+class TensordockSettings(_ProviderSection):
     url: str = "https://dashboard.tensordock.com/api/v2"
     ssh_public_key: str = ""
     """Public key text (ssh-ed25519 …) put on new TensorDock VMs."""
@@ -84,7 +85,7 @@ class Config(_Section):
         # Polling faster than this only burns the provider's rate limit (k9s uses the same floor).
         return max(INSTANCES_INTERVAL_FLOOR_S, value)
 
-    def provider_settings(self, provider: str) -> _Section:
+    def provider_settings(self, provider: str) -> _ProviderSection:
         return {"vast": self.vast, "runpod": self.runpod, "lambda": self.lambda_,
                 "tensordock": self.tensordock}[provider]
 

@@ -12,8 +12,6 @@ from datetime import datetime
 from computehub_tui.clock import Clock
 from computehub_tui.domain.history import PriceStat, price_stats
 from computehub_tui.domain.market import MarketRow, market_summary
-from computehub_tui.domain.pricing import split_plausible
-from computehub_tui.domain.templates import Template
 from computehub_tui.domain.models import (
     Capabilities,
     Instance,
@@ -23,6 +21,8 @@ from computehub_tui.domain.models import (
     Offer,
     OfferQuery,
 )
+from computehub_tui.domain.pricing import split_plausible
+from computehub_tui.domain.templates import Template
 from computehub_tui.engine.events import (
     ActionFinished,
     ActionStarted,
@@ -34,6 +34,7 @@ from computehub_tui.engine.events import (
     ProviderHealthChanged,
     SpendUpdated,
 )
+from computehub_tui.engine.keys import KeyService, connection_verdict
 from computehub_tui.providers.base import (
     AuthError,
     NotFoundError,
@@ -42,7 +43,6 @@ from computehub_tui.providers.base import (
     RateLimitedError,
     UnavailableError,
 )
-from computehub_tui.engine.keys import KeyService, connection_verdict
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 

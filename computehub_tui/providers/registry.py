@@ -15,7 +15,6 @@ from computehub_tui.providers.runpod import RunpodProvider
 from computehub_tui.providers.tensordock import TensordockProvider
 from computehub_tui.providers.vastai import VastProvider
 
-
 PROVIDER_CAPABILITIES: dict[str, Capabilities] = {
     "vast": VastProvider.capabilities,
     "runpod": RunpodProvider.capabilities,

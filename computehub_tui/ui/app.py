@@ -36,7 +36,6 @@ from computehub_tui.ui.widgets.monitor_pane import MonitorPane
 from computehub_tui.ui.widgets.offers_pane import OffersPane
 
 
-
 class Session(Protocol):
     """What the App needs from the wiring layer's session (it may not import wiring itself)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -558,14 +558,14 @@ def _problem(
 
 
 def _http_date(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime(
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime(
         "%a %b %d %Y %H:%M:%S GMT+0000"
     )
 
 
 def _rfc3339(timestamp: float) -> str:
     return (
-        datetime.fromtimestamp(timestamp, tz=timezone.utc)
+        datetime.fromtimestamp(timestamp, tz=UTC)
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z")
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,9 +15,10 @@ from textual.widgets import Static
 KeySection = tuple[str, list[tuple[str, str]]]
 
 
-def describe_bindings(bindings: list[Binding]) -> list[tuple[str, str]]:
+def describe_bindings(bindings: Sequence[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
     rows = []
-    for binding in bindings:
+    for entry in bindings:
+        binding = entry if isinstance(entry, Binding) else Binding(entry[0], entry[1], entry[2] if len(entry) > 2 else "")
         keys = binding.key_display or ", ".join(_pretty_key(key) for key in binding.key.split(","))
         rows.append((keys, binding.description or binding.action))
     return rows

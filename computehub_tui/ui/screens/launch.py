@@ -16,8 +16,8 @@ from textual.worker import Worker, WorkerState
 from computehub_tui.domain.models import PROVIDER_TITLES, LaunchSpec, Offer, PricingKind
 from computehub_tui.domain.pricing import price_at_disk
 from computehub_tui.domain.templates import Template
-from computehub_tui.engine.hub import Hub
 from computehub_tui.engine import NoCapacityError, ProviderError
+from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import rate
 
 

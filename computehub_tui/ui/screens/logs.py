@@ -11,8 +11,8 @@ from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from computehub_tui.domain.models import Instance
-from computehub_tui.engine.hub import Hub
 from computehub_tui.engine import ProviderError
+from computehub_tui.engine.hub import Hub
 
 
 class LogsScreen(ModalScreen[None]):

@@ -103,6 +103,8 @@ class OfferDetailScreen(ModalScreen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "history" or event.state is not WorkerState.SUCCESS:
             return
+        if event.worker.result is None:
+            return
         key, stats = event.worker.result
         self._draw(key, stats)
 

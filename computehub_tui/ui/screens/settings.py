@@ -246,6 +246,8 @@ class SettingsScreen(ModalScreen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if not str(event.worker.group).startswith("settings-") or event.state is not WorkerState.SUCCESS:
             return
+        if event.worker.result is None:
+            return
         kind, payload = event.worker.result
         if kind == "error":
             self._status(str(payload), "bold red")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -66,7 +68,7 @@ class InstanceMonitor(Static):
         self.update(text)
 
     @staticmethod
-    def _row(text: Text, label: str, values: list[float | None], width: int, value: str, style: str,
+    def _row(text: Text, label: str, values: Sequence[float | None], width: int, value: str, style: str,
              last: bool = False) -> None:
         text.append(f"{label:<{LABEL_WIDTH}}", style="bold")
         text.append(spark(values, width), style=style)
