@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -242,7 +243,7 @@ class LambdaProvider:
             return []
         specs = _dict(instance_type.get("specs"))
         regions = [
-            r for r in entry.get("regions_with_capacity_available") or [] if isinstance(r, dict)
+            r for r in _list(entry.get("regions_with_capacity_available")) if isinstance(r, dict)
         ]
 
         def offer_in(region: dict[str, Any] | None) -> Offer:
@@ -447,15 +448,21 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _as_int(value: Any) -> int | None:
     number = _as_float(value)
     return None if number is None else int(number)
 
 
 def _as_float(value: Any) -> float | None:
+    """A finite number, or None for anything else (null, text, NaN, Infinity, huge integers)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import shlex
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -279,7 +280,7 @@ class RunpodProvider:
     ) -> MetricSample | None:
         if runtime is None:
             return None
-        gpus = [item for item in runtime.get("gpus") or [] if isinstance(item, dict)]
+        gpus = _dicts_in(runtime.get("gpus"))
         container = _dict_field(runtime, "container")
         if not gpus and not container:
             return None
@@ -696,7 +697,7 @@ def public_ports(runtime: dict[str, Any] | None) -> dict[str, str]:
 def _runtime_ports(runtime: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not isinstance(runtime, dict):
         return []
-    return [port for port in runtime.get("ports") or [] if isinstance(port, dict)]
+    return _dicts_in(runtime.get("ports"))
 
 
 def _pod_needs_vram(pod: dict[str, Any], known: dict[str, float]) -> bool:
@@ -802,6 +803,11 @@ def _dict_field(data: dict[str, Any], field: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _dicts_in(value: Any) -> list[dict[str, Any]]:
+    """The objects in a list that should hold objects; anything else counts as empty."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _list_field(data: dict[str, Any], field: str) -> list[Any]:
     value = data.get(field)
     if value is None:
@@ -812,12 +818,14 @@ def _list_field(data: dict[str, Any], field: str) -> list[Any]:
 
 
 def _float(value: Any) -> float | None:
+    """A finite number, or None for anything else (null, text, NaN, Infinity, huge integers)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _positive(value: Any) -> float | None:

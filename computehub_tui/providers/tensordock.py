@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import shlex
@@ -243,7 +244,7 @@ class TensordockProvider:
             offer
             for location in locations
             if isinstance(location, dict)
-            for gpu in location.get("gpus") or []
+            for gpu in _list(location.get("gpus"))
             if isinstance(gpu, dict)
             for offer in self._offers_for_gpu(location, gpu, storage_gb, now)
         ]
@@ -622,15 +623,21 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _as_int(value: Any) -> int | None:
     number = _as_float(value)
     return None if number is None else int(number)
 
 
 def _as_float(value: Any) -> float | None:
+    """A finite number, or None for anything else (null, text, NaN, Infinity, huge integers)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None

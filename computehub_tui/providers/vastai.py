@@ -714,22 +714,19 @@ def _first_float(row: dict[str, Any], *keys: str) -> float | None:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
+    number = _float(value)
+    return None if number is None else int(number)
 
 
 def _float(value: Any) -> float | None:
+    """A finite number, or None for anything else (null, text, NaN, Infinity, huge integers)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None
 
 
 # -- errors -----------------------------------------------------------------------------------

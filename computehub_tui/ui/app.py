@@ -125,9 +125,9 @@ class ComputeHubApp(App[None]):
 
     def on_engine_event_posted(self, message: EngineEventPosted) -> None:
         event = message.event
-        if self.hub is None:
+        header = self.query_one_optional(HubHeader)
+        if self.hub is None or header is None:  # an event that arrives while the app is closing
             return
-        header = self.query_one(HubHeader)
         if isinstance(event, OffersUpdated):
             self.offers_pane.reload()
             header.update_state(status="")
