@@ -177,6 +177,7 @@ class Hub:
         self._instances[name] = []
         self._health[name] = ProviderHealth(name)
         self._all_offers = None
+        self.offers_version += 1
         if self._running:
             self._start_loops(name)
         self.bus.publish(ProviderHealthChanged(self._health[name]))

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from computehub_tui.clock import Clock, SystemClock
-from computehub_tui.domain.gpus import canonical_gpu_name
+from computehub_tui.domain.gpus import canonical_gpu_name, gpu_spec
 from computehub_tui.domain.models import (
     Capabilities,
     Instance,
@@ -101,7 +101,11 @@ _DESCRIPTION = re.compile(
     r"\(\s*(?P<vram>\d+(?:\.\d+)?)\s*GB\s*(?P<form>[^)]*)\)\s*$",
     re.IGNORECASE,
 )
-_TYPE_NAME = re.compile(r"^gpu_(?P<count>\d+)x_(?P<model>[a-z0-9]+)", re.IGNORECASE)
+# "gpu_8x_h100_sxm5", "gpu_8x_a100_80gb_sxm4": the fallback when no description can be parsed.
+_TYPE_NAME = re.compile(
+    r"^gpu_(?P<count>\d+)x_(?P<model>[a-z0-9]+)(?:_(?P<rest>[a-z0-9_]+))?$", re.IGNORECASE
+)
+_NAME_VRAM = re.compile(r"(\d+)gb", re.IGNORECASE)
 
 
 def default_policy() -> HttpPolicy:
@@ -139,7 +143,11 @@ def parse_instance_type_gpu(instance_type: dict[str, Any]) -> LambdaGpu | None:
             count, source["name"].strip(), float(source["vram"]), source["form"].strip()
         )
     if by_name is not None:
-        return LambdaGpu(count, by_name["model"], 0.0, "")
+        rest = (by_name["rest"] or "").replace("_", " ")
+        named_vram = _NAME_VRAM.search(rest)
+        spec = gpu_spec(canonical_gpu_name(by_name["model"], rest))
+        vram = float(named_vram[1]) if named_vram else float(spec.vram_gb) if spec else 0.0
+        return LambdaGpu(count, by_name["model"], vram, rest)
     return None
 
 

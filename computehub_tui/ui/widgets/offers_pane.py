@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from computehub_tui.domain.filtering import FilterError, OfferFilter, parse_filter
+from computehub_tui.domain.filtering import FilterError, OfferFilter, OfferIndex, parse_filter
 from computehub_tui.domain.models import Offer, PricingKind
 from computehub_tui.domain.ranking import effective_reliability, price_per_pflop_hour, sort_key
 from computehub_tui.engine.hub import Hub
@@ -126,6 +126,7 @@ class OffersPane(Vertical):
         self.recent_filters: list[str] = []
         self.render_now = 0.0
         """The time quote ages are computed against; moved on reload and tick."""
+        self._sorted_cache: tuple[tuple[int, str, bool], OfferIndex] | None = None
 
     def compose(self) -> ComposeResult:
         yield FilterInput(self.recent_filters,
@@ -154,15 +155,25 @@ class OffersPane(Vertical):
         if self.hub is None:
             return
         self.render_now = self.hub.clock.now()
-        offers = self.hub.offers()
+        index = self._sorted_index()
         self.hidden_implausible = sum(self.hub.implausible_counts.values())
-        self.total_offers = len(offers)
-        shown = self.filter.apply(offers)
-        key, default_reverse = sort_key(self.sort_name, self.hub.clock.now())
-        shown.sort(key=key, reverse=self.sort_reverse != default_reverse)  # type: ignore[arg-type]
+        self.total_offers = len(index.offers)
+        shown = self.filter.select(index)  # a sorted list filtered stays sorted
         self.table.set_rows(shown)
         self._update_status(len(shown))
         self._update_detail()
+
+    def _sorted_index(self) -> OfferIndex:
+        """All offers in the current sort order, indexed for filtering; rebuilt only when the
+        offers or the sort change — so a filter keystroke never sorts."""
+        assert self.hub is not None
+        cache_key = (self.hub.offers_version, self.sort_name, self.sort_reverse)
+        if self._sorted_cache is None or self._sorted_cache[0] != cache_key:
+            key, default_reverse = sort_key(self.sort_name, self.hub.clock.now())
+            reverse = self.sort_reverse != default_reverse
+            ordered = sorted(self.hub.offers(), key=key, reverse=reverse)  # type: ignore[arg-type]
+            self._sorted_cache = (cache_key, OfferIndex(ordered))
+        return self._sorted_cache[1]
 
     def tick(self) -> None:
         """Quote ages move with time; repaint the visible rows only."""
