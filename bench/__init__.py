@@ -1,1 +1,1 @@
-"""Benchmarks for computehub-tui: startup, filtering 20,000 offers, memory and idle CPU (`make bench`)."""
+"""computehub-tui benchmarks (`make bench`): startup, 20,000-offer tables, memory, idle CPU."""

@@ -1,7 +1,8 @@
 """The two sides under test: the real Offers pane, and Textual's DataTable doing the same job.
 
-Both sides run the same model code (``parse_filter``, ``sort_key``) on the same Hub offers and
-show the same 13 columns in the same terminal; they differ only in how the table is updated.
+Both sides run the same model code (``parse_filter``, ``sort_key``, ``OfferIndex``) on the same
+Hub offers and show the same 13 columns in the same terminal; they differ only in how the table
+is updated.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from typing import Protocol
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from computehub_tui.domain.filtering import OfferFilter, parse_filter
+from computehub_tui.domain.filtering import OfferFilter, OfferIndex, parse_filter
 from computehub_tui.domain.models import Offer
 from computehub_tui.domain.ranking import sort_key
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.widgets.offers_pane import OffersPane
-from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
+from computehub_tui.ui.widgets.virtual_table import Column
 
 from bench.datatable_app import TABLE_ID, OfferDataTableApp, styled_cell
 from bench.offers import column_specs, offer_cells, table_columns
 from bench.probe import data_table_settled
+
 
 class Side(Protocol):
     """What a benchmark does to a table, whichever widget backs it."""
@@ -69,16 +71,15 @@ class PaneSide:
         return True
 
     def shown_keys(self) -> list[str]:
-        table: VirtualTable[Offer] = self.pane.table
-        return [offer.key for offer in table.rows]
+        return [offer.key for offer in self.pane.table.rows]
 
 
 # -- Textual's DataTable ----------------------------------------------------------------------
 
 
 class DataTableSide:
-    """Filter and sort in the model exactly as the pane does, then update the DataTable the way
-    its documentation suggests: ``clear`` + ``add_row`` for a new row set, ``sort`` for a reorder.
+    """Filter and sort in the model exactly as the pane does, then update the DataTable the
+    usual way: ``clear`` + ``add_row`` (keyed by offer) for a new row set, ``sort`` to reorder.
 
     Cells are built once per offer and reused, the cheapest way to refill a DataTable.
     """
@@ -91,6 +92,7 @@ class DataTableSide:
         self.sort_name = "price"
         self.sort_reverse = False
         self._cells: dict[str, tuple[Text, ...]] = {}
+        self._index: tuple[tuple[int, str, bool], OfferIndex] | None = None
 
     def load_all(self) -> None:
         self._refill(self._shown())
@@ -115,10 +117,18 @@ class DataTableSide:
         return [str(row.key.value) for row in self.table.ordered_rows]
 
     def _shown(self) -> list[Offer]:
-        shown = self.filter.apply(self.hub.offers())
-        key, default_reverse = sort_key(self.sort_name, self.hub.clock.now())
-        shown.sort(key=key, reverse=self.sort_reverse != default_reverse)  # type: ignore[arg-type]
-        return shown
+        return self.filter.select(self._sorted_index())
+
+    def _sorted_index(self) -> OfferIndex:
+        """Every offer in sort order, indexed for filtering; like the pane, rebuilt only when the
+        offers or the sort change, so a keystroke only filters."""
+        version = (self.hub.offers_version, self.sort_name, self.sort_reverse)
+        if self._index is None or self._index[0] != version:
+            key, default_reverse = sort_key(self.sort_name, self.hub.clock.now())
+            reverse = self.sort_reverse != default_reverse
+            ordered = sorted(self.hub.offers(), key=key, reverse=reverse)  # type: ignore[arg-type]
+            self._index = (version, OfferIndex(ordered))
+        return self._index[1]
 
     def _refill(self, offers: Sequence[Offer]) -> None:
         table = self.table
@@ -130,7 +140,8 @@ class DataTableSide:
         cells = self._cells.get(offer.key)
         if cells is None:
             texts = offer_cells(offer, self.columns)
-            cells = tuple(styled_cell(cell, column.align) for cell, column in zip(texts, self.columns))
+            cells = tuple(styled_cell(cell, column.align)
+                          for cell, column in zip(texts, self.columns))
             self._cells[offer.key] = cells
         return cells
 

@@ -39,7 +39,9 @@ class OfferDataTableApp(App[None]):
     def __init__(self, columns: Sequence[Sequence[Any]],
                  rows: Sequence[Sequence[Sequence[Any]]] = ()) -> None:
         super().__init__()
-        self.column_specs: list[ColumnSpec] = [(str(k), str(t), int(w), str(a)) for k, t, w, a in columns]
+        self.column_specs: list[ColumnSpec] = [
+            (str(key), str(title), int(width), str(align)) for key, title, width, align in columns
+        ]
         self.initial_rows = rows
 
     def compose(self) -> ComposeResult:

@@ -94,7 +94,7 @@ async def idle_app(seconds: float) -> dict[str, Any]:
             app.hub.bus.subscribe(count)
             result = await measure_idle(probe, seconds)
             result["offers"] = len(app.hub.offers())
-    result["engine_events"] = dict(events)
+    result["engine_events_since_first_paint"] = dict(events)
     return result
 
 

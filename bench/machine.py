@@ -36,8 +36,18 @@ def machine_facts() -> dict[str, Any]:
         "rich": _version("rich"),
         "textual_speedups": _version("textual-speedups"),
         "executable": sys.executable,
-        "textual_env": {name: value for name, value in os.environ.items() if name.startswith("TEXTUAL")},
+        "textual_env": {name: value for name, value in os.environ.items()
+                        if name.startswith("TEXTUAL")},
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load: other work on the machine makes every figure slower and noisier."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _cpu_model() -> str | None:

@@ -46,7 +46,8 @@ class OfferMarket:
 
 
 async def open_offer_market(data_dir: Path, *, vast_asks: int = BIG_VAST_ASKS,
-                            query_limit: int = BIG_QUERY_LIMIT, clock: Clock | None = None) -> OfferMarket:
+                            query_limit: int = BIG_QUERY_LIMIT,
+                            clock: Clock | None = None) -> OfferMarket:
     """The demo providers against a (possibly enlarged) market. The default clock is frozen, so
     every process that builds the market gets the same offers in the same order."""
     config = Config()
@@ -63,11 +64,10 @@ async def open_offer_market(data_dir: Path, *, vast_asks: int = BIG_VAST_ASKS,
     return OfferMarket(hub, store, clients)
 
 
-def table_columns(hub: Hub | None = None) -> list[Column[Offer]]:
+def table_columns(hub: Hub) -> list[Column[Offer]]:
     """The Offers pane's own columns, so both tables show the very same cells."""
-    now = hub.clock.now if hub is not None else (lambda: 0.0)
-    refresh = {name: hub.poll.offers_interval_s for name in hub.providers} if hub is not None else {}
-    return offer_columns(now, refresh)
+    refresh_s = {name: hub.poll.offers_interval_s for name in hub.providers}
+    return offer_columns(hub.clock.now, refresh_s)
 
 
 def column_specs(columns: Sequence[Column[Offer]]) -> list[ColumnSpec]:
@@ -85,7 +85,8 @@ def offer_cells(offer: Offer, columns: Sequence[Column[Offer]]) -> list[CellText
     cells: list[CellText] = []
     for column in columns:
         text, style = column.cell(offer)
-        cells.append((fit(text, column.width, column.align), style if isinstance(style, str) else None))
+        style_name = style if isinstance(style, str) else None
+        cells.append((fit(text, column.width, column.align), style_name))
     return cells
 
 

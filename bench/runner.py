@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.child import RESULT_MARKER, TERMINAL_SIZE
-from bench.offers import default_demo_rows, order_digest
+from bench.offers import default_demo_rows
 from bench.scenario import FILTER_KEYSTROKES, SORT_PRESSES
 from bench.stats import latency_summary, run_summary
 
@@ -28,6 +28,30 @@ TABLE_TIMEOUT_S = 180.0
 IDLE_TIMEOUT_S = 90.0
 
 
+def child_environment(pycache_dir: Path) -> dict[str, str]:
+    """Children may cache bytecode (in a private directory, never in the checkout), as an
+    installed app would; a run that recompiled every module would overstate import time.
+    faulthandler turns a hung child's SIGABRT into a stack dump of every thread."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"PYTHONPYCACHEPREFIX": str(pycache_dir), "PYTHONFAULTHANDLER": "1"})
+    return env
+
+
+@dataclass(frozen=True)
+class Launcher:
+    env: dict[str, str]
+
+    def start(self, label: str, module: str, *args: str, timeout_s: float) -> Child:
+        spawned_at = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", f"bench.{module}", *args], cwd=ROOT,
+                                   env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        return Child(label, process, spawned_at, timeout_s)
+
+    def run(self, label: str, module: str, *args: str, timeout_s: float) -> dict[str, Any]:
+        return self.start(label, module, *args, timeout_s=timeout_s).finish()
+
+
 @dataclass
 class Child:
     """A benchmark subprocess: started now, read later, so some can run side by side."""
@@ -37,15 +61,6 @@ class Child:
     spawned_at: float
     timeout_s: float
 
-    @staticmethod
-    def start(label: str, module: str, *args: str, timeout_s: float) -> Child:
-        # faulthandler turns a hung child's SIGABRT into a stack dump of every thread.
-        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-        spawned_at = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", f"bench.{module}", *args], cwd=ROOT, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        return Child(label, process, spawned_at, timeout_s)
-
     def finish(self) -> dict[str, Any]:
         """The child's result, or ``{"error": ...}`` saying why there is none."""
         remaining = max(1.0, self.spawned_at + self.timeout_s - time.perf_counter())
@@ -53,13 +68,15 @@ class Child:
             stdout, stderr = self.process.communicate(timeout=remaining)
         except subprocess.TimeoutExpired:
             stdout, stderr = self._abort()
-            return {"error": f"{self.label}: timed out after {self.timeout_s:.0f} s\n{_tail(stderr)}"}
+            return {"error": f"{self.label}: timed out after {self.timeout_s:.0f} s\n"
+                             f"{_tail(stderr)}"}
         for line in stdout.splitlines():
             if line.startswith(RESULT_MARKER):
                 result: dict[str, Any] = json.loads(line[len(RESULT_MARKER):])
                 result["spawned_at"] = self.spawned_at
                 return result
-        return {"error": f"{self.label}: exited {self.process.returncode} without a result\n{_tail(stderr)}"}
+        return {"error": f"{self.label}: exited {self.process.returncode} without a result\n"
+                         f"{_tail(stderr)}"}
 
     def _abort(self) -> tuple[str, str]:
         self.process.send_signal(signal.SIGABRT)
@@ -72,10 +89,6 @@ class Child:
 
 def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def run_child(label: str, module: str, *args: str, timeout_s: float) -> dict[str, Any]:
-    return Child.start(label, module, *args, timeout_s=timeout_s).finish()
 
 
 def progress(message: str) -> None:
@@ -101,13 +114,13 @@ def with_spawn_time(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def run_startup(rows_path: Path) -> dict[str, Any]:
+def run_startup(launcher: Launcher, rows_path: Path) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"app": [], "datatable": []}
     for attempt in range(STARTUP_WARMUPS + STARTUP_RUNS):
         for side in ("app", "datatable"):
             args = [side] if side == "app" else [side, str(rows_path)]
-            result = with_spawn_time(run_child(f"startup {side}", "startup_child", *args,
-                                               timeout_s=STARTUP_TIMEOUT_S))
+            result = with_spawn_time(launcher.run(f"startup {side}", "startup_child", *args,
+                                                  timeout_s=STARTUP_TIMEOUT_S))
             if attempt >= STARTUP_WARMUPS:
                 runs[side].append(result)
         progress(f"startup run {attempt + 1 - STARTUP_WARMUPS}/{STARTUP_RUNS}"
@@ -117,13 +130,15 @@ def run_startup(rows_path: Path) -> dict[str, Any]:
 
 def summarise_startup(runs: list[dict[str, Any]]) -> dict[str, Any]:
     good = [run for run in runs if "error" not in run]
-    summary: dict[str, Any] = {"runs": runs, "errors": [run["error"] for run in runs if "error" in run]}
+    errors = [run["error"] for run in runs if "error" in run]
+    summary: dict[str, Any] = {"runs": runs, "errors": errors}
     if not good:
         return summary
     for figure in ("first_rows_ms", "all_rows_ms", "imports_ms", "ready_ms"):
         if all(figure in run for run in good):
             summary[figure] = run_summary([run[figure] for run in good])
-    summary["from_spawn_ms"] = run_summary([run["first_rows_ms"] + run["interpreter_ms"] for run in good])
+    summary["from_spawn_ms"] = run_summary([run["first_rows_ms"] + run["interpreter_ms"]
+                                            for run in good])
     summary["offers"] = sorted({run["offers"] for run in good})
     return summary
 
@@ -151,7 +166,8 @@ def compare_rows(virtual: dict[str, Any], datatable: dict[str, Any]) -> dict[str
         return {"same_rows": None, "mismatches": ["a side failed; nothing to compare"]}
     mismatches = []
     pairs = [("first paint", virtual["first_paint"], datatable["first_paint"])]
-    pairs += [(f"filter {a['filter']!r}", a, b) for a, b in zip(virtual["filter"], datatable["filter"])]
+    pairs += [(f"filter {a['filter']!r}", a, b)
+              for a, b in zip(virtual["filter"], datatable["filter"])]
     pairs += [(f"sort {a['sort']}", a, b) for a, b in zip(virtual["sort"], datatable["sort"])]
     for label, ours, theirs in pairs:
         if (ours["rows"], ours["digest"]) != (theirs["rows"], theirs["digest"]):
@@ -159,13 +175,13 @@ def compare_rows(virtual: dict[str, Any], datatable: dict[str, Any]) -> dict[str
     return {"same_rows": not mismatches, "steps_compared": len(pairs), "mismatches": mismatches}
 
 
-def run_tables() -> dict[str, Any]:
+def run_tables(launcher: Launcher) -> dict[str, Any]:
     tables: dict[str, Any] = {}
     for side in ("virtual", "datatable"):
         progress(f"table timings: {side} (the DataTable side takes about a minute)"
                  if side == "datatable" else f"table timings: {side}")
-        tables[side] = summarise_table(run_child(f"{side} timing", "table_child", side, "timing",
-                                                 timeout_s=TABLE_TIMEOUT_S))
+        tables[side] = summarise_table(launcher.run(f"{side} timing", "table_child", side,
+                                                    "timing", timeout_s=TABLE_TIMEOUT_S))
     tables["check"] = compare_rows(tables["virtual"], tables["datatable"])
     return tables
 
@@ -173,33 +189,35 @@ def run_tables() -> dict[str, Any]:
 # -- 3. idle CPU, run beside the slow DataTable memory measurement ----------------------------
 
 
-def run_memory_and_idle(rows_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_memory_and_idle(launcher: Launcher,
+                        rows_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Memory (tracemalloc) and idle CPU (CPU time, not wall time) do not depend on having the
     machine to themselves, so the slow ones share it."""
-    progress("memory: virtual")
-    memory = {"virtual": run_child("virtual memory", "table_child", "virtual", "memory",
-                                   timeout_s=TABLE_TIMEOUT_S)}
-    progress(f"memory: DataTable, alongside idle CPU ({IDLE_SECONDS:.0f} s once settled)")
+    progress(f"memory of both tables, alongside idle CPU ({IDLE_SECONDS:.0f} s once settled)")
     seconds = f"{IDLE_SECONDS:g}"
     children = {
-        "memory": Child.start("datatable memory", "table_child", "datatable", "memory",
-                              timeout_s=TABLE_TIMEOUT_S),
-        "app": Child.start("idle app", "idle_child", "app", seconds, timeout_s=IDLE_TIMEOUT_S),
-        "datatable": Child.start("idle datatable", "idle_child", "datatable", seconds,
-                                 str(rows_path), timeout_s=IDLE_TIMEOUT_S),
+        "virtual memory": launcher.start("virtual memory", "table_child", "virtual", "memory",
+                                         timeout_s=TABLE_TIMEOUT_S),
+        "datatable memory": launcher.start("datatable memory", "table_child", "datatable",
+                                           "memory", timeout_s=TABLE_TIMEOUT_S),
+        "app": launcher.start("idle app", "idle_child", "app", seconds, timeout_s=IDLE_TIMEOUT_S),
+        "datatable": launcher.start("idle datatable", "idle_child", "datatable", seconds,
+                                    str(rows_path), timeout_s=IDLE_TIMEOUT_S),
     }
-    memory["datatable"] = children["memory"].finish()
+    memory = {"virtual": children["virtual memory"].finish(),
+              "datatable": children["datatable memory"].finish()}
     idle = {"app": children["app"].finish(), "datatable": children["datatable"].finish()}
     return memory, idle
 
 
 def run_all() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chub-bench-") as work:
+        launcher = Launcher(child_environment(Path(work) / "pycache"))
         progress("formatting the demo offers for the DataTable baseline")
         rows_path, demo_offers = write_startup_rows(Path(work))
-        startup = run_startup(rows_path)
-        tables = run_tables()
-        memory, idle = run_memory_and_idle(rows_path)
+        startup = run_startup(launcher, rows_path)
+        tables = run_tables(launcher)
+        memory, idle = run_memory_and_idle(launcher, rows_path)
     return {
         "settings": {
             "terminal_size": list(TERMINAL_SIZE),
@@ -209,7 +227,7 @@ def run_all() -> dict[str, Any]:
             "filter_keystrokes": list(FILTER_KEYSTROKES),
             "sort_presses": list(SORT_PRESSES),
             "idle_seconds": IDLE_SECONDS,
-            "empty_digest": order_digest([]),
+            "bytecode_cache": "private PYTHONPYCACHEPREFIX, filled by the warm-up run",
         },
         "startup": startup,
         "tables": tables,

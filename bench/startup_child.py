@@ -1,4 +1,4 @@
-"""One startup run, in a fresh process: `python -m bench.startup_child app|datatable [rows.json]`."""
+"""One startup run in a fresh process: `python -m bench.startup_child app|datatable [rows.json]`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _ms_since_start(at: float) -> float:
 
 
 async def run_app() -> dict[str, Any]:
-    """The real app in demo mode, exactly as `computehub-tui --demo` builds it."""
+    """The real app in demo mode with default settings, built as the CLI builds it."""
     from computehub_tui.config import Config
     from computehub_tui.ui.app import ComputeHubApp
     from computehub_tui.ui.widgets.virtual_table import VirtualTable

@@ -1,4 +1,6 @@
-"""One table benchmark in a fresh process: `python -m bench.table_child virtual|datatable timing|memory`.
+"""One table benchmark in a fresh process.
+
+Usage: `python -m bench.table_child virtual|datatable timing|memory`.
 
 timing: first paint of ~20,000 offers, then every filter keystroke and sort press to its frame.
 memory: only the first load, under tracemalloc (which slows allocation, so no times are kept).
@@ -57,6 +59,11 @@ def build_side(app: App[None], hub: Hub) -> Side:
     return DataTableSide(app, hub)
 
 
+def rss_delta(before: int | None) -> int | None:
+    after = rss_bytes()
+    return None if before is None or after is None else after - before
+
+
 def shown_rows(side: Side) -> dict[str, Any]:
     keys = side.shown_keys()
     return {"rows": len(keys), "digest": order_digest(keys)}
@@ -66,11 +73,10 @@ async def measure_timings(pilot: Pilot[Any], probe: PaintProbe, side: Side,
                           offers: int) -> dict[str, Any]:
     rss_before = rss_bytes()
     first_ms = await time_to_paint(pilot, probe, side.load_all, "the first paint of every offer")
-    rss_after = rss_bytes()
     result: dict[str, Any] = {
         "offers": offers,
         "first_paint": {"ms": first_ms, **shown_rows(side)},
-        "rss_delta_bytes": None if rss_before is None or rss_after is None else rss_after - rss_before,
+        "rss_delta_bytes": rss_delta(rss_before),
         "filter": [],
         "sort": [],
     }
@@ -96,12 +102,11 @@ async def measure_memory(pilot: Pilot[Any], probe: PaintProbe, side: Side,
     gc.collect()
     traced_after, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss_after = rss_bytes()
     return {
         "offers": offers,
         "traced_bytes": traced_after - traced_before,
         "traced_peak_bytes": traced_peak - traced_before,
-        "rss_delta_bytes": None if rss_before is None or rss_after is None else rss_after - rss_before,
+        "rss_delta_bytes": rss_delta(rss_before),
         **shown_rows(side),
     }
 

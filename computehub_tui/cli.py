@@ -184,7 +184,8 @@ async def _offers(args: argparse.Namespace, session: Session) -> int:
     offer_filter = parse_filter(args.filter)
     hub = session.hub
     results = await asyncio.gather(*(hub.refresh_offers(name) for name in hub.providers))
-    all_failed = _report_failures([h for h, ok in zip(hub.health(), results) if not ok], len(results))
+    failed = [health for health, ok in zip(hub.health(), results, strict=True) if not ok]
+    all_failed = _report_failures(failed, len(results))
     offers = offer_filter.apply(hub.offers())
     if args.gpu:
         offers = [o for o in offers if args.gpu.lower() in o.gpu.lower()]
@@ -205,7 +206,8 @@ async def _offers(args: argparse.Namespace, session: Session) -> int:
 async def _instances(args: argparse.Namespace, session: Session) -> int:
     hub = session.hub
     results = await asyncio.gather(*(hub.refresh_instances(name) for name in hub.providers))
-    all_failed = _report_failures([h for h, ok in zip(hub.health(), results) if not ok], len(results))
+    failed = [health for health, ok in zip(hub.health(), results, strict=True) if not ok]
+    all_failed = _report_failures(failed, len(results))
     instances = sorted(hub.instances(), key=lambda i: (i.provider, i.label, i.instance_id))
     if args.json:
         print(json.dumps([instance.to_json() for instance in instances], indent=2))

@@ -85,6 +85,7 @@ class OfferIndex:
     def __init__(self, offers: Sequence[Offer]) -> None:
         self.offers = list(offers)
         self._columns: dict[str, list[Any]] = {}
+        self.column("text")  # every free word needs it; build it now, not on the first keystroke
 
     def column(self, name: str) -> list[Any]:
         if name not in self._columns:

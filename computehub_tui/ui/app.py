@@ -9,6 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Static
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
@@ -45,6 +46,7 @@ class Session(Protocol):
 
 PANES: tuple[tuple[str, str, str], ...] = (("1", "offers", "Offers"), ("2", "instances", "Instances"),
                                            ("3", "monitor", "Monitor"))
+OFFERS_RELOAD_DELAY_S = 0.25
 AGE_TICK_S = 10.0
 """How often quote ages repaint on the Offers pane; everything else repaints on engine events."""
 
@@ -70,6 +72,8 @@ class ComputeHubApp(App[None]):
         self.current_pane = "offers"
         self._unsubscribe: Callable[[], None] | None = None
         self._session_closed = False
+        self._offers_reload_timer: Timer | None = None
+        self._offers_stale = False
 
     def compose(self) -> ComposeResult:
         yield HubHeader(id="header")
@@ -129,7 +133,7 @@ class ComputeHubApp(App[None]):
         if self.hub is None or header is None:  # an event that arrives while the app is closing
             return
         if isinstance(event, OffersUpdated):
-            self.offers_pane.reload()
+            self._schedule_offers_reload()
             header.update_state(status="")
         elif isinstance(event, InstancesUpdated):
             self.instances_pane.reload()
@@ -151,6 +155,19 @@ class ComputeHubApp(App[None]):
             self.instances_pane.set_pending([event.target], None)
             self.notify(event.message, severity="information" if event.ok else "error",
                         timeout=4 if event.ok else 10)
+
+    def _schedule_offers_reload(self) -> None:
+        """Providers answer within moments of each other: re-sort and re-index once for all of
+        them, and not at all while the Offers pane is hidden (it reloads when shown)."""
+        if self.current_pane != "offers":
+            self._offers_stale = True
+        elif self._offers_reload_timer is None:
+            self._offers_reload_timer = self.set_timer(OFFERS_RELOAD_DELAY_S, self._reload_offers)
+
+    def _reload_offers(self) -> None:
+        self._offers_reload_timer = None
+        self._offers_stale = False
+        self.offers_pane.reload()
 
     def _tick(self) -> None:
         if self.current_pane == "offers":
@@ -193,7 +210,10 @@ class ComputeHubApp(App[None]):
         self.query_one("#tabs", Static).update(self._tabs_text())
         if pane == "offers":
             self.query_one("#offer-table").focus()
-            self.offers_pane.tick()
+            if self._offers_stale:
+                self._reload_offers()
+            else:
+                self.offers_pane.tick()
         elif pane == "instances":
             self.query_one("#instance-table").focus()
         else:

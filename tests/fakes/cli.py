@@ -6,13 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 ALL_KEY_VARIABLES = ("VAST_API_KEY", "RUNPOD_API_KEY", "LAMBDA_API_KEY", "TENSORDOCK_API_TOKEN")
 PARALLEL_RUNS = 8
+PYCACHE = Path(tempfile.gettempdir()) / "computehub-tui-cli-test-pycache"
 """Most of a run is waiting (start-up I/O, provider pacing), so more than the core count helps."""
 
 
@@ -33,7 +36,9 @@ class CliRun:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
     def describe(self) -> str:
-        return f"$ {' '.join(self.args)}\nexit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        command = " ".join(self.args)
+        return (f"$ {command}\nexit {self.code}\n"
+                f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}")
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,15 @@ class Invocation:
 
 def base_environment(extra: Mapping[str, str]) -> dict[str, str]:
     """The test process's (isolated) environment without proxies, plus ``extra``."""
-    env = {name: value for name, value in os.environ.items()
-           if "proxy" not in name.lower() and name not in ALL_KEY_VARIABLES}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if "proxy" not in name.lower() and name not in ALL_KEY_VARIABLES
+    }
     env["NO_PROXY"] = "127.0.0.1,localhost"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Compiled modules cached outside the checkout: each run then skips recompiling the app.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env.update(extra)
     return env
 
@@ -57,7 +67,11 @@ def run_cli(args: Sequence[str], env: Mapping[str, str], stdin: str = "") -> Cli
     """Run one command with a piped (non-interactive) stdin."""
     completed = subprocess.run(
         [sys.executable, "-m", "computehub_tui", *args],
-        input=stdin, capture_output=True, text=True, env=dict(env), timeout=60,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        timeout=60,
     )
     return CliRun(tuple(args), completed.returncode, completed.stdout, completed.stderr)
 

@@ -10,27 +10,61 @@ from typing import Any
 from fakes import FakeMarketplace, json_body
 from loopback import RecordedRequest, Reply
 
-CAPACITY_MESSAGE = ("There are no longer any instances available with the requested specifications. "
-                    "Please refresh and try again.")
+CAPACITY_MESSAGE = (
+    "There are no longer any instances available with the requested specifications. "
+    "Please refresh and try again."
+)
 
 GPU_TYPES: list[dict[str, Any]] = [
-    {"id": "NVIDIA GeForce RTX 4090", "displayName": "RTX 4090", "manufacturer": "Nvidia",
-     "memoryInGb": 24, "secureCloud": True, "communityCloud": True, "securePrice": 0.69,
-     "communityPrice": 0.34},
-    {"id": "NVIDIA H100 80GB HBM3", "displayName": "H100 SXM", "manufacturer": "Nvidia",
-     "memoryInGb": 80, "secureCloud": True, "communityCloud": True, "securePrice": 2.99,
-     "communityPrice": 2.69},
-    {"id": "NVIDIA RTX A6000", "displayName": "RTX A6000", "manufacturer": "Nvidia",
-     "memoryInGb": 48, "secureCloud": True, "communityCloud": True, "securePrice": 0.49,
-     "communityPrice": 0.33},
-    {"id": "NVIDIA A40", "displayName": "A40", "manufacturer": "Nvidia", "memoryInGb": 48,
-     "secureCloud": True, "communityCloud": False, "securePrice": 0.44, "communityPrice": None},
+    {
+        "id": "NVIDIA GeForce RTX 4090",
+        "displayName": "RTX 4090",
+        "manufacturer": "Nvidia",
+        "memoryInGb": 24,
+        "secureCloud": True,
+        "communityCloud": True,
+        "securePrice": 0.69,
+        "communityPrice": 0.34,
+    },
+    {
+        "id": "NVIDIA H100 80GB HBM3",
+        "displayName": "H100 SXM",
+        "manufacturer": "Nvidia",
+        "memoryInGb": 80,
+        "secureCloud": True,
+        "communityCloud": True,
+        "securePrice": 2.99,
+        "communityPrice": 2.69,
+    },
+    {
+        "id": "NVIDIA RTX A6000",
+        "displayName": "RTX A6000",
+        "manufacturer": "Nvidia",
+        "memoryInGb": 48,
+        "secureCloud": True,
+        "communityCloud": True,
+        "securePrice": 0.49,
+        "communityPrice": 0.33,
+    },
+    {
+        "id": "NVIDIA A40",
+        "displayName": "A40",
+        "manufacturer": "Nvidia",
+        "memoryInGb": 48,
+        "secureCloud": True,
+        "communityCloud": False,
+        "securePrice": 0.44,
+        "communityPrice": None,
+    },
 ]
 
 # (gpu type id, secure cloud) → {gpu count: (stockStatus, $/h per GPU, min bid per GPU)}.
 STOCK: dict[tuple[str, bool], dict[int, tuple[str | None, float | None, float | None]]] = {
-    ("NVIDIA GeForce RTX 4090", True): {1: ("High", 0.69, 0.35), 2: ("Medium", 0.69, 0.36),
-                                        4: ("Low", 0.69, 0.4)},
+    ("NVIDIA GeForce RTX 4090", True): {
+        1: ("High", 0.69, 0.35),
+        2: ("Medium", 0.69, 0.36),
+        4: ("Low", 0.69, 0.4),
+    },
     ("NVIDIA GeForce RTX 4090", False): {1: ("High", 0.34, 0.2), 2: ("Low", 0.34, 0.21)},
     ("NVIDIA H100 80GB HBM3", True): {1: ("Medium", 2.99, 1.75), 8: ("Low", 2.99, 1.9)},
     ("NVIDIA RTX A6000", True): {1: ("High", 0.49, 0.25), 2: ("High", 0.49, 0.25)},
@@ -40,62 +74,125 @@ COMMUNITY_COUNTRY = "CZ"
 NEW_POD_PREFIX = "n3wp0dxk2v"
 
 SSH_POD: dict[str, Any] = {
-    "id": "ldl1dxirsim64n", "name": "sdxl-train", "desiredStatus": "RUNNING", "costPerHr": 0.69,
-    "gpuCount": 1, "imageName": "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04",
-    "lastStatusChange": "Rented by User: Tue Aug 11 2026 09:14:03 GMT+0000 (Coordinated Universal Time)",
-    "machineId": "x8k2nq5tbl1f", "podType": "RESERVED", "memoryInGb": 62, "vcpuCount": 16,
-    "containerDiskInGb": 40, "volumeInGb": 0,
+    "id": "ldl1dxirsim64n",
+    "name": "sdxl-train",
+    "desiredStatus": "RUNNING",
+    "costPerHr": 0.69,
+    "gpuCount": 1,
+    "imageName": "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04",
+    "lastStatusChange": "Rented by User: Tue Aug 11 2026 09:14:03 GMT+0000 (UTC)",
+    "machineId": "x8k2nq5tbl1f",
+    "podType": "RESERVED",
+    "memoryInGb": 62,
+    "vcpuCount": 16,
+    "containerDiskInGb": 40,
+    "volumeInGb": 0,
     "machine": {"gpuDisplayName": "RTX 4090", "location": "CZ"},
     "runtime": {
         "uptimeInSeconds": 3931,
         "ports": [
-            {"ip": "100.65.22.14", "isIpPublic": False, "privatePort": 8888, "publicPort": 60153,
-             "type": "http"},
-            {"ip": "213.173.108.12", "isIpPublic": True, "privatePort": 22, "publicPort": 13422,
-             "type": "tcp"},
+            {
+                "ip": "100.65.22.14",
+                "isIpPublic": False,
+                "privatePort": 8888,
+                "publicPort": 60153,
+                "type": "http",
+            },
+            {
+                "ip": "213.173.108.12",
+                "isIpPublic": True,
+                "privatePort": 22,
+                "publicPort": 13422,
+                "type": "tcp",
+            },
         ],
-        "gpus": [{"id": "GPU-2d5f8a31-77c4-d0b9-31a6-5e0f9c1b2a44", "gpuUtilPercent": 93,
-                  "memoryUtilPercent": 71}],
+        "gpus": [
+            {
+                "id": "GPU-2d5f8a31-77c4-d0b9-31a6-5e0f9c1b2a44",
+                "gpuUtilPercent": 93,
+                "memoryUtilPercent": 71,
+            }
+        ],
         "container": {"cpuPercent": 18, "memoryPercent": 34},
     },
 }
 TWO_GPU_POD: dict[str, Any] = {
-    **SSH_POD, "id": "q7v0mfh2k3w9zt", "name": "ddp-a6000", "costPerHr": 0.98, "gpuCount": 2,
-    "machineId": "b3j5c1n8p0qd", "machine": {"gpuDisplayName": "RTX A6000", "location": "US"},
+    **SSH_POD,
+    "id": "q7v0mfh2k3w9zt",
+    "name": "ddp-a6000",
+    "costPerHr": 0.98,
+    "gpuCount": 2,
+    "machineId": "b3j5c1n8p0qd",
+    "machine": {"gpuDisplayName": "RTX A6000", "location": "US"},
     "runtime": {
         "uptimeInSeconds": 600,
-        "ports": [{"ip": "69.30.85.41", "isIpPublic": True, "privatePort": 22, "publicPort": 22177,
-                   "type": "tcp"}],
-        "gpus": [{"id": "GPU-a", "gpuUtilPercent": 64, "memoryUtilPercent": 40},
-                 {"id": "GPU-b", "gpuUtilPercent": 58, "memoryUtilPercent": 38}],
+        "ports": [
+            {
+                "ip": "69.30.85.41",
+                "isIpPublic": True,
+                "privatePort": 22,
+                "publicPort": 22177,
+                "type": "tcp",
+            }
+        ],
+        "gpus": [
+            {"id": "GPU-a", "gpuUtilPercent": 64, "memoryUtilPercent": 40},
+            {"id": "GPU-b", "gpuUtilPercent": 58, "memoryUtilPercent": 38},
+        ],
         "container": {"cpuPercent": 51, "memoryPercent": 22},
     },
 }
 EXITED_POD: dict[str, Any] = {
-    **SSH_POD, "id": "c9ttwz0e4hq1rb", "name": "h100-eval", "desiredStatus": "EXITED",
-    "costPerHr": 2.99, "gpuCount": 1, "machineId": "m1h100xx0001",
-    "lastStatusChange": "Exited by User: Mon Aug 10 2026 18:02:44 GMT+0000 (Coordinated Universal Time)",
-    "machine": {"gpuDisplayName": "H100 SXM", "location": "US"}, "runtime": None,
+    **SSH_POD,
+    "id": "c9ttwz0e4hq1rb",
+    "name": "h100-eval",
+    "desiredStatus": "EXITED",
+    "costPerHr": 2.99,
+    "gpuCount": 1,
+    "machineId": "m1h100xx0001",
+    "lastStatusChange": "Exited by User: Mon Aug 10 2026 18:02:44 GMT+0000 (UTC)",
+    "machine": {"gpuDisplayName": "H100 SXM", "location": "US"},
+    "runtime": None,
 }
 BOOTING_POD: dict[str, Any] = {
-    **SSH_POD, "id": "w2e8r6t4y0u1io", "name": "fresh-4090", "machineId": "p0o9i8u7y6t5",
-    "lastStatusChange": "Rented by User: Tue Aug 11 2026 10:01:00 GMT+0000", "runtime": None,
+    **SSH_POD,
+    "id": "w2e8r6t4y0u1io",
+    "name": "fresh-4090",
+    "machineId": "p0o9i8u7y6t5",
+    "lastStatusChange": "Rented by User: Tue Aug 11 2026 10:01:00 GMT+0000",
+    "runtime": None,
 }
 PODS = [SSH_POD, TWO_GPU_POD, EXITED_POD, BOOTING_POD]
 
-LOG_LINES = ["==> starting container", "jupyter lab listening on 0.0.0.0:8888", "step 100 loss 0.412"]
+LOG_LINES = [
+    "==> starting container",
+    "jupyter lab listening on 0.0.0.0:8888",
+    "step 100 loss 0.412",
+]
 
 
 def lowest_price(gpu_type_id: str, count: int, secure: bool) -> dict[str, Any]:
     """A ``lowestPrice`` object as RunPod answers it; out-of-stock combinations carry nulls."""
     stock, price, bid = STOCK.get((gpu_type_id, secure), {}).get(count, (None, None, None))
     if stock is None:
-        return {"uninterruptablePrice": None, "minimumBidPrice": None, "stockStatus": None,
-                "minVcpu": None, "minMemory": None, "availableGpuCounts": [], "countryCode": None}
-    return {"uninterruptablePrice": price, "minimumBidPrice": bid, "stockStatus": stock,
-            "minVcpu": 16 * count, "minMemory": 62 * count,
-            "availableGpuCounts": sorted(STOCK[(gpu_type_id, secure)]),
-            "countryCode": None if secure else COMMUNITY_COUNTRY}
+        return {
+            "uninterruptablePrice": None,
+            "minimumBidPrice": None,
+            "stockStatus": None,
+            "minVcpu": None,
+            "minMemory": None,
+            "availableGpuCounts": [],
+            "countryCode": None,
+        }
+    return {
+        "uninterruptablePrice": price,
+        "minimumBidPrice": bid,
+        "stockStatus": stock,
+        "minVcpu": 16 * count,
+        "minMemory": 62 * count,
+        "availableGpuCounts": sorted(STOCK[(gpu_type_id, secure)]),
+        "countryCode": None if secure else COMMUNITY_COUNTRY,
+    }
 
 
 class FakeRunpod(FakeMarketplace):
@@ -129,8 +226,11 @@ class FakeRunpod(FakeMarketplace):
         query, variables = body["query"], body.get("variables") or {}
         arguments = variables.get("input") or {}
         for field, handler in (
-            ("podFindAndDeployOnDemand", self._deploy), ("podStop", self._stop),
-            ("podResume", self._resume), ("podTerminate", self._terminate), ("pod", self._pod),
+            ("podFindAndDeployOnDemand", self._deploy),
+            ("podStop", self._stop),
+            ("podResume", self._resume),
+            ("podTerminate", self._terminate),
+            ("pod", self._pod),
         ):
             if re.search(rf"\b{field}\s*\(", query):
                 return handler(arguments)
@@ -141,15 +241,31 @@ class FakeRunpod(FakeMarketplace):
         if "lowestPrice" in query:
             return self._offers(arguments)
         if "gpuTypes" in query:
-            return _data({"gpuTypes": [{k: t[k] for k in ("id", "displayName", "memoryInGb")}
-                                       for t in GPU_TYPES]})
-        return Reply.json({"errors": [{"message": "Cannot query field on type Query",
-                                       "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}, 400)
+            return _data(
+                {
+                    "gpuTypes": [
+                        {k: t[k] for k in ("id", "displayName", "memoryInGb")} for t in GPU_TYPES
+                    ]
+                }
+            )
+        return Reply.json(
+            {
+                "errors": [
+                    {
+                        "message": "Cannot query field on type Query",
+                        "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+                    }
+                ]
+            },
+            400,
+        )
 
     def _offers(self, arguments: dict[str, Any]) -> Reply:
         count, secure = int(arguments["gpuCount"]), bool(arguments.get("secureCloud"))
-        rows = [{**gpu_type, "lowestPrice": lowest_price(gpu_type["id"], count, secure)}
-                for gpu_type in GPU_TYPES]
+        rows = [
+            {**gpu_type, "lowestPrice": lowest_price(gpu_type["id"], count, secure)}
+            for gpu_type in GPU_TYPES
+        ]
         return _data({"gpuTypes": rows})
 
     def _deploy(self, arguments: dict[str, Any]) -> Reply:
@@ -161,13 +277,24 @@ class FakeRunpod(FakeMarketplace):
         self.deployed += 1
         pod_id = f"{NEW_POD_PREFIX}{self.deployed:04d}"
         count = int(arguments.get("gpuCount") or 1)
-        self.pods[pod_id] = {**copy.deepcopy(BOOTING_POD), "id": pod_id,
-                             "name": arguments.get("name"), "gpuCount": count,
-                             "imageName": arguments.get("imageName"),
-                             "machine": {"gpuDisplayName": gpu_type["displayName"], "location": "US"}}
-        return _data({"podFindAndDeployOnDemand": {"id": pod_id, "desiredStatus": "RUNNING",
-                                                   "costPerHr": gpu_type["securePrice"] * count,
-                                                   "machineId": "p0o9i8u7y6t5"}})
+        self.pods[pod_id] = {
+            **copy.deepcopy(BOOTING_POD),
+            "id": pod_id,
+            "name": arguments.get("name"),
+            "gpuCount": count,
+            "imageName": arguments.get("imageName"),
+            "machine": {"gpuDisplayName": gpu_type["displayName"], "location": "US"},
+        }
+        return _data(
+            {
+                "podFindAndDeployOnDemand": {
+                    "id": pod_id,
+                    "desiredStatus": "RUNNING",
+                    "costPerHr": gpu_type["securePrice"] * count,
+                    "machineId": "p0o9i8u7y6t5",
+                }
+            }
+        )
 
     def _stop(self, arguments: dict[str, Any]) -> Reply:
         pod = self.pods.get(arguments.get("podId", ""))
@@ -200,22 +327,31 @@ class FakeRunpod(FakeMarketplace):
         action = (json_body(request) or {}).get("action")
         if action == "restart" and pod["desiredStatus"] != "RUNNING":
             return _problem(409, "Conflict", "pod cannot restart from status EXITED")
-        return Reply.json({"id": pod["id"], "name": pod["name"], "status": "RUNNING",
-                           "actions": ["stop", "restart", "terminate"],
-                           "gpu": {"id": "NVIDIA GeForce RTX 4090", "count": pod["gpuCount"]},
-                           "cloud": "SECURE", "cost": pod["costPerHr"]})
+        return Reply.json(
+            {
+                "id": pod["id"],
+                "name": pod["name"],
+                "status": "RUNNING",
+                "actions": ["stop", "restart", "terminate"],
+                "gpu": {"id": "NVIDIA GeForce RTX 4090", "count": pod["gpuCount"]},
+                "cloud": "SECURE",
+                "cost": pod["costPerHr"],
+            }
+        )
 
     def _logs(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         if match[1] not in self.pods:
             return _problem(404, "Not Found", "pod not found")
         tail = int((request.query.get("tail") or ["100"])[0])
         lines = list(enumerate(LOG_LINES))[-tail:] if tail else []
-        events = "".join(
-            f"id: 2026-08-11T09:15:{second:02d}Z\nevent: log\n"
-            f"data: {json.dumps({'source': 'container', 'line': line, 'ts': f'2026-08-11T09:15:{second:02d}Z'})}\n\n"
-            for second, line in lines
-        )
+        events = "".join(_log_event(f"2026-08-11T09:15:{n:02d}Z", line) for n, line in lines)
         return Reply(200, ": connected\n\n" + events, {"Content-Type": "text/event-stream"})
+
+
+def _log_event(stamp: str, line: str) -> str:
+    """One v2 log event as Server-Sent Events frame it: id, event type, JSON data, blank line."""
+    data = json.dumps({"source": "container", "line": line, "ts": stamp})
+    return f"id: {stamp}\nevent: log\ndata: {data}\n\n"
 
 
 def _data(data: dict[str, Any]) -> Reply:
@@ -227,5 +363,8 @@ def _graphql_error(message: str, field: str) -> Reply:
 
 
 def _problem(status: int, title: str, detail: str) -> Reply:
-    return Reply(status, json.dumps({"title": title, "status": status, "detail": detail}),
-                 {"Content-Type": "application/problem+json"})
+    return Reply(
+        status,
+        json.dumps({"title": title, "status": status, "detail": detail}),
+        {"Content-Type": "application/problem+json"},
+    )

@@ -152,13 +152,13 @@ class InstancesPane(Vertical):
         stale = [h.provider for h in self.hub.health() if h.instances_at and self.hub.is_stale(h.provider)]
         if stale:
             text.append(f"   stale: {', '.join(stale)} (showing last good data)", style="bold yellow")
-        self.query_one("#instance-status", Static).update(text)
+        self.query_one("#instance-status", Static).update(text, layout=False)
 
     def _update_detail(self) -> None:
         instance = self.table.current_row
         detail = self.query_one("#instance-detail", Static)
         if instance is None or self.hub is None:
-            detail.update("")
+            detail.update("", layout=False)
             return
         caps = self.hub.capabilities(instance.provider) if instance.provider in self.hub.providers else None
         text = Text()
@@ -174,7 +174,7 @@ class InstancesPane(Vertical):
         if caps and caps.notes:
             text.append(f"\n{PROVIDER_TITLES.get(instance.provider, instance.provider)}: {'; '.join(caps.notes)}",
                         style="italic yellow")
-        detail.update(text)
+        detail.update(text, layout=False)
 
     @on(VirtualTable.CursorMoved, "#instance-table")
     def _cursor_moved(self, event: VirtualTable.CursorMoved) -> None:

@@ -195,13 +195,13 @@ class OffersPane(Vertical):
         stale = [h.provider for h in self.hub.health() if self.hub.is_stale(h.provider, "offers") and h.offers_at] if self.hub else []
         if stale:
             text.append(f"   stale: {', '.join(stale)}", style="bold yellow")
-        self.query_one("#offer-status", Static).update(text)
+        self.query_one("#offer-status", Static).update(text, layout=False)
 
     def _update_detail(self) -> None:
         offer = self.table.current_row
         detail = self.query_one("#offer-detail", Static)
         if offer is None:
-            detail.update("")
+            detail.update("", layout=False)
             return
         value = price_per_pflop_hour(offer)
         text = Text()
@@ -217,7 +217,7 @@ class OffersPane(Vertical):
             text.append(" (assumed)", style="dim")
         if offer.storage_gb_month:
             text.append(f" · storage ${offer.storage_gb_month:.2f}/GB/mo", style="dim")
-        detail.update(text)
+        detail.update(text, layout=False)
 
     # -- filter -----------------------------------------------------------------------------
 

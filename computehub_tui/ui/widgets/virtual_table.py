@@ -104,6 +104,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
         self.rows: list[RowT] = []
         self.cursor = 0
         self._index_by_key: dict[Hashable, int] = {}
+        self._line_styles: tuple[bool, tuple[Style, Style, Style, Style, Style]] | None = None
         self._update_virtual_size()
 
     # -- data -------------------------------------------------------------------------------
@@ -118,13 +119,8 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
         self.rows = list(rows)
         self._index_by_key = {}
         if keep_cursor and previous is not None:
-            wanted = self.row_key(previous)
-            for index, row in enumerate(self.rows):
-                if self.row_key(row) == wanted:
-                    self.cursor = index
-                    break
-            else:
-                self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
+            found = self._find(previous)
+            self.cursor = found if found is not None else min(self.cursor, max(0, len(self.rows) - 1))
         else:
             self.cursor = 0
         self._update_virtual_size()
@@ -132,6 +128,19 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
         self.refresh()
         if self.current_row is not previous:
             self.post_message(self.CursorMoved(self, self.current_row))
+
+    def _find(self, row: RowT) -> int | None:
+        """Where ``row`` is now: by identity first (a filter keeps the same objects), then by key
+        (a refresh brings new objects for the same offers)."""
+        for index, candidate in enumerate(self.rows):
+            if candidate is row:
+                return index
+        wanted = self.row_key(row)
+        row_key = self.row_key
+        for index, candidate in enumerate(self.rows):
+            if row_key(candidate) == wanted:
+                return index
+        return None
 
     def index_of(self, key: Hashable) -> int | None:
         if not self._index_by_key and self.rows:
@@ -184,7 +193,21 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
         return sum(column.width + 1 for column in self.columns)
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.total_width, len(self.rows) + 1)
+        size = Size(self.total_width, len(self.rows) + 1)
+        if size == self.virtual_size:
+            return
+        old = self.virtual_size
+        viewport = self.scrollable_content_region.size
+        same_bars = (old.height > viewport.height) == (size.height > viewport.height) and (
+            old.width > viewport.width) == (size.width > viewport.width)
+        if self.is_mounted and same_bars and viewport.height > 0:
+            # Only the scroll range changed: skip the screen-wide layout pass a reactive
+            # assignment would trigger (it dominated the cost of a filter keystroke).
+            self.set_reactive(VirtualTable.virtual_size, size)
+            self._scroll_update(size)
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)
+        else:
+            self.virtual_size = size
 
     def _scroll_cursor_into_view(self) -> None:
         visible = max(1, self.size.height - 1)
@@ -197,10 +220,27 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
     def on_resize(self) -> None:
         self._scroll_cursor_into_view()
 
+    def notify_style_update(self) -> None:
+        self._line_styles = None
+        super().notify_style_update()
+
+    def _base_styles(self) -> tuple[Style, Style, Style, Style, Style]:
+        """The widget and component styles, computed once per style change rather than per line."""
+        focused = self.has_focus
+        if self._line_styles is None or self._line_styles[0] != focused:
+            self._line_styles = (focused, (
+                self.rich_style,
+                self.get_component_rich_style("vtable--header"),
+                self.get_component_rich_style("vtable--cursor"),
+                self.get_component_rich_style("vtable--marked"),
+                self.get_component_rich_style("vtable--empty"),
+            ))
+        return self._line_styles[1]
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        base = self.rich_style
+        base = self._base_styles()[0]
         if y == 0:
             strip = self._render_header(base)
         else:
@@ -208,23 +248,24 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
             if index < len(self.rows):
                 strip = self._render_row(self.rows[index], index, base)
             elif not self.rows and y == 1:
-                style = base + self.get_component_rich_style("vtable--empty")
+                style = base + self._base_styles()[4]
                 strip = Strip([Segment(f" {self.empty_text}", style)])
             else:
                 strip = Strip([Segment(" " * width, base)])
         return strip.crop_extend(int(scroll_x), int(scroll_x) + width, base)
 
     def _render_header(self, base: Style) -> Strip:
-        style = base + self.get_component_rich_style("vtable--header")
+        style = base + self._base_styles()[1]
         text = "".join(_fit(column.title, column.width, column.align) + " " for column in self.columns)
         return Strip([Segment(text.ljust(max(self.size.width, len(text))), style)])
 
     def _render_row(self, row: RowT, index: int, base: Style) -> Strip:
+        _, _, cursor_style, marked_style, _ = self._base_styles()
         row_style = base
         if self.is_marked(row):
-            row_style += self.get_component_rich_style("vtable--marked")
+            row_style += marked_style
         if index == self.cursor:
-            row_style += self.get_component_rich_style("vtable--cursor")
+            row_style += cursor_style
         segments: list[Segment] = []
         for column in self.columns:
             text, style = column.cell(row)
@@ -232,7 +273,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
             if style:
                 cell_style = row_style + (_parse_style(style) if isinstance(style, str) else style)
                 if index == self.cursor:
-                    cell_style += self.get_component_rich_style("vtable--cursor")
+                    cell_style += cursor_style
             segments.append(Segment(_fit(text, column.width, column.align), cell_style))
             segments.append(Segment(" ", row_style))
         used = self.total_width
