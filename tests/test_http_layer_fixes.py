@@ -101,3 +101,26 @@ async def test_bug6_fix_a_cancelled_probe_frees_the_slot(server: LoopbackServer)
             await probe
         server.default = Reply(status=200)
         assert (await http.request("GET", "/x")).status_code == 200
+
+
+async def test_a_rate_limit_storm_never_opens_the_circuit() -> None:
+    from computehub_tui.clock import ManualClock
+    from computehub_tui.providers.base import RateLimitedError
+    from computehub_tui.providers.http import HttpPolicy, ProviderHttp
+
+    calls = []
+
+    def throttled(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(429, text="API requests too frequent: endpoint threshold=30")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(throttled)) as client:
+        http = ProviderHttp("vast", client, "https://console.vast.ai", clock=ManualClock(),
+                            policy=HttpPolicy(breaker_threshold=3))
+        for _ in range(10):
+            http.rate_limited_until = 0.0  # as if the wait had passed
+            with pytest.raises(RateLimitedError):
+                await http.request("GET", "/api/v0/instances/")
+    assert len(calls) == 10
+    assert http.breaker.state == "closed"
+    assert http.health == "rate-limited"

@@ -28,6 +28,9 @@ from computehub_tui.providers.base import (
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 3600.0
+RATE_LIMIT_FIRST_WAIT_S = 2.0
+RATE_LIMIT_BACKOFF_S = 10.0
+RATE_LIMIT_BACKOFF_CAP_S = 160.0
 SHORT_HOLD = 5.0
 """Longer provider-imposed waits fail fast instead of sleeping inside a call."""
 _THRESHOLD = re.compile(r"threshold\s*=\s*([0-9]+(?:\.[0-9]+)?)")
@@ -50,6 +53,30 @@ class HttpPolicy:
     breaker_threshold: int = 5
     """Consecutive failed calls that open the circuit."""
     breaker_cooldown: float = 30.0
+
+
+class ListingBackoff:
+    """How long to hold off after consecutive 429s on a polled listing (Vast sends no Retry-After).
+
+    The first 429 waits the endpoint's threshold (or 2 s), short enough that the call retries it
+    at once, so a one-off collision costs nothing. From the second on the wait starts at 10 s and
+    doubles: longer than ProviderHttp sleeps inside a call, so the call fails fast and the Hub
+    polls again only after the wait, instead of every attempt of every poll hitting the limit.
+    """
+
+    def __init__(self) -> None:
+        self._streaks: dict[str, int] = {}
+
+    def wait_after_429(self, endpoint: str, threshold: float | None) -> float:
+        streak = self._streaks.get(endpoint, 0) + 1
+        self._streaks[endpoint] = streak
+        if streak == 1:
+            return threshold if threshold is not None else RATE_LIMIT_FIRST_WAIT_S
+        backoff = min(RATE_LIMIT_BACKOFF_CAP_S, RATE_LIMIT_BACKOFF_S * 2 ** (streak - 2))
+        return max(threshold or 0.0, backoff)
+
+    def succeeded(self, endpoint: str) -> None:
+        self._streaks.pop(endpoint, None)
 
 
 class CircuitBreaker:
@@ -338,7 +365,11 @@ class ProviderHttp:
                 last_error = failure
                 await self.clock.sleep(wait)
                 continue
-            if retryable:
+            if isinstance(failure, RateLimitedError):
+                # Throttled is not down: the backoff handles it, and a long storm must not show
+                # the provider as circuit-open.
+                self.breaker.probing = False
+            elif retryable:
                 self.breaker.record_failure(failure.message)
             else:
                 self.breaker.record_success()  # the provider is up; it just said no

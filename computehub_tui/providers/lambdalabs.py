@@ -34,8 +34,13 @@ from computehub_tui.providers.base import (
     RequestRejectedError,
     UnsupportedError,
 )
-from computehub_tui.providers.http import HttpPolicy, ProviderHttp, error_text, parse_retry_after
-from computehub_tui.providers.vastai import ListingBackoff
+from computehub_tui.providers.http import (
+    HttpPolicy,
+    ListingBackoff,
+    ProviderHttp,
+    error_text,
+    parse_retry_after,
+)
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
 LAUNCH_PATH = "/instance-operations/launch"

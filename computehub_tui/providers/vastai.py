@@ -35,7 +35,7 @@ from computehub_tui.providers.base import (
     RequestRejectedError,
     UnavailableError,
 )
-from computehub_tui.providers.http import HttpPolicy, ProviderHttp
+from computehub_tui.providers.http import HttpPolicy, ListingBackoff, ProviderHttp
 
 PROVIDER = "vast"
 DEFAULT_BASE_URL = "https://console.vast.ai"
@@ -61,9 +61,6 @@ VAST_ENDPOINT_INTERVALS: dict[str, float] = {
 
 LISTINGS = frozenset({BUNDLES, INSTANCES_LIST})
 """The endpoints the Hub polls; a rate-limited poll is simply repeated later."""
-RATE_LIMIT_FIRST_WAIT_S = 2.0
-RATE_LIMIT_BACKOFF_S = 10.0
-RATE_LIMIT_BACKOFF_CAP_S = 160.0
 
 HOURS_PER_MONTH = 720.0
 VRAM_TOLERANCE = 0.95
@@ -134,30 +131,6 @@ def vast_spellings(canonical: str) -> tuple[str, ...]:
         if canonical.endswith(suffix) and canonical[: -len(suffix)] in VAST_SPELLINGS_BY_CANONICAL:
             return VAST_SPELLINGS_BY_CANONICAL[canonical[: -len(suffix)]]
     return (canonical,)
-
-
-class ListingBackoff:
-    """How long to hold off after consecutive 429s on a polled listing (Vast sends no Retry-After).
-
-    The first 429 waits the endpoint's threshold (or 2 s), short enough that the call retries it
-    at once, so a one-off collision costs nothing. From the second on the wait starts at 10 s and
-    doubles: longer than ProviderHttp sleeps inside a call, so the call fails fast and the Hub
-    polls again only after the wait, instead of every attempt of every poll hitting the limit.
-    """
-
-    def __init__(self) -> None:
-        self._streaks: dict[str, int] = {}
-
-    def wait_after_429(self, endpoint: str, threshold: float | None) -> float:
-        streak = self._streaks.get(endpoint, 0) + 1
-        self._streaks[endpoint] = streak
-        if streak == 1:
-            return threshold if threshold is not None else RATE_LIMIT_FIRST_WAIT_S
-        backoff = min(RATE_LIMIT_BACKOFF_CAP_S, RATE_LIMIT_BACKOFF_S * 2 ** (streak - 2))
-        return max(threshold or 0.0, backoff)
-
-    def succeeded(self, endpoint: str) -> None:
-        self._streaks.pop(endpoint, None)
 
 
 class VastProvider:
