@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,8 +107,16 @@ async def open_session(
     seed = market.seed
 
     async def replay() -> list[PriceStat]:
-        # In a thread with its own loop: parsing thousands of past offers must not stall the UI.
-        return await asyncio.to_thread(asyncio.run, replay_price_history(seed, clock.now(), query))
+        # A separate, niced process: parsing thousands of past offers must not share the UI's GIL.
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "computehub_tui.providers.demo.history", "--seed", str(seed),
+            "--now", str(clock.now()), "--disk", str(query.disk_gb), "--reliability", str(query.min_reliability),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )
+        output, _ = await child.communicate()
+        if child.returncode != 0:
+            raise RuntimeError(f"price-history replay exited with {child.returncode}")
+        return [PriceStat(*row) for row in json.loads(output)]
 
     hub = Hub(demo_adapters, store, clock, demo=True, history_replay=replay, **common)  # type: ignore[arg-type]
     return Session(hub, store, demo=True, market=market, clients=[*demo_clients, client])
