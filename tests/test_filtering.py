@@ -79,3 +79,13 @@ def test_malformed_filters_name_the_token_and_column(text: str, column: int, fra
 def test_index_keeps_order_so_sorted_input_stays_sorted() -> None:
     ordered = sorted(OFFERS, key=lambda o: o.price_hour)
     assert [o.price_hour for o in parse_filter("vast").select(OfferIndex(ordered))] == [0.35, 0.45, 18.0]
+
+
+def test_reordered_index_keeps_columns_aligned_with_offers() -> None:
+    index = OfferIndex(OFFERS)
+    index.column("rel")
+    order = index.sort_order("price", lambda o: o.price_hour, reverse=False)
+    ordered = index.reordered(order)
+    assert [o.price_hour for o in ordered.offers] == sorted(o.price_hour for o in OFFERS)
+    assert ordered.column("rel") == [o.reliability for o in ordered.offers]
+    assert parse_filter("rel>=0.95").select(ordered) == [o for o in ordered.offers if (o.reliability or 0) >= 0.95]

@@ -82,10 +82,24 @@ def search_text(offer: Offer) -> str:
 class OfferIndex:
     """Offers in a fixed order with lazily built per-field columns for fast filtering."""
 
-    def __init__(self, offers: Sequence[Offer]) -> None:
+    def __init__(self, offers: Sequence[Offer], columns: dict[str, list[Any]] | None = None) -> None:
         self.offers = list(offers)
-        self._columns: dict[str, list[Any]] = {}
+        self._columns: dict[str, list[Any]] = columns or {}
         self.column("text")  # every free word needs it; build it now, not on the first keystroke
+
+    def reordered(self, order: Sequence[int]) -> OfferIndex:
+        """The same offers in ``order`` (a permutation of positions), keeping every built column,
+        so a re-sort costs a few list copies instead of rebuilding the columns."""
+        return OfferIndex([self.offers[i] for i in order],
+                          {name: [column[i] for i in order] for name, column in self._columns.items()
+                           if not name.startswith("sort:")})
+
+    def sort_order(self, name: str, key: Callable[[Offer], Any], reverse: bool) -> list[int]:
+        """Positions sorted by ``key``; the key values are computed once per index and name."""
+        keys = self._columns.get(f"sort:{name}")
+        if keys is None:
+            keys = self._columns[f"sort:{name}"] = [key(offer) for offer in self.offers]
+        return sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
 
     def column(self, name: str) -> list[Any]:
         if name not in self._columns:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 from rich.text import Text
@@ -126,6 +127,7 @@ class OffersPane(Vertical):
         self.recent_filters: list[str] = []
         self.render_now = 0.0
         """The time quote ages are computed against; moved on reload and tick."""
+        self._base_index: tuple[int, OfferIndex] | None = None
         self._sorted_cache: tuple[tuple[int, str, bool], OfferIndex] | None = None
 
     def compose(self) -> ComposeResult:
@@ -167,12 +169,19 @@ class OffersPane(Vertical):
         """All offers in the current sort order, indexed for filtering; rebuilt only when the
         offers or the sort change — so a filter keystroke never sorts."""
         assert self.hub is not None
-        cache_key = (self.hub.offers_version, self.sort_name, self.sort_reverse)
+        version = self.hub.offers_version
+        if self._base_index is None or self._base_index[0] != version:
+            self._base_index = (version, OfferIndex(self.hub.offers()))
+            self._sorted_cache = None
+        cache_key = (version, self.sort_name, self.sort_reverse)
         if self._sorted_cache is None or self._sorted_cache[0] != cache_key:
+            base = self._base_index[1]
             key, default_reverse = sort_key(self.sort_name, self.hub.clock.now())
-            reverse = self.sort_reverse != default_reverse
-            ordered = sorted(self.hub.offers(), key=key, reverse=reverse)  # type: ignore[arg-type]
-            self._sorted_cache = (cache_key, OfferIndex(ordered))
+            order = base.sort_order(self.sort_name, key, reverse=self.sort_reverse != default_reverse)
+            self._sorted_cache = (cache_key, base.reordered(order))
+            # 20,000 long-lived offers make every full garbage collection slow; they hold no
+            # cycles, so park them (and their columns) out of the collector's way.
+            gc.freeze()
         return self._sorted_cache[1]
 
     def tick(self) -> None:
