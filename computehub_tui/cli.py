@@ -11,12 +11,12 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from computehub_tui import __version__
+from computehub_tui.clock import SystemClock
 from computehub_tui.config import (
     CONFIG_FILE_NAME,
     Config,
@@ -26,15 +26,22 @@ from computehub_tui.config import (
     load_config,
 )
 from computehub_tui.domain.filtering import FilterError, parse_filter
-from computehub_tui.domain.models import PROVIDER_NAMES, PROVIDER_TITLES, Instance, LaunchSpec, Offer
+from computehub_tui.domain.models import (
+    PROVIDER_NAMES,
+    PROVIDER_TITLES,
+    Instance,
+    LaunchSpec,
+    Offer,
+)
 from computehub_tui.domain.ranking import SORT_KEYS, sort_offers
-from computehub_tui.domain.secret import RedactingFormatter, Secret
+from computehub_tui.domain.secret import RedactingFormatter
 from computehub_tui.engine.events import ProviderHealth
 from computehub_tui.engine.hub import split_key
+from computehub_tui.engine.keys import DATABASE_NAME, KeyService
 from computehub_tui.providers.base import ProviderError
-from computehub_tui.store import Store, StoreError
+from computehub_tui.store import StoreError
 from computehub_tui.vault import PassphraseRequired, Vault, VaultError, read_passphrase_file
-from computehub_tui.wiring import API_KEY_FIELD, DATABASE_NAME, Session, environment_keys, open_session
+from computehub_tui.wiring import Session, open_session
 
 EXIT_OK, EXIT_PROVIDER, EXIT_USAGE = 0, 1, 2
 PROG = "computehub-tui"
@@ -272,40 +279,30 @@ async def _logs(args: argparse.Namespace, session: Session) -> int:
 
 
 async def _keys(args: argparse.Namespace, config: Config, data_dir: Path) -> int:
+    if args.keys_command == "test":
+        return await _keys_test(args, config, data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(data_dir / DATABASE_NAME)
+    keys = KeyService(data_dir, SystemClock(), passphrase=read_passphrase_file())
     try:
-        if args.keys_command == "set":
-            secret = _read_key(args.provider)
-            vault = _open_vault(data_dir, create=True)
-            await store.put_secret(args.provider, API_KEY_FIELD, vault.seal(args.provider, API_KEY_FIELD, secret), _now())
-            print(f"{PROVIDER_TITLES[args.provider]} key {Secret(secret).masked} saved (encrypted)")
-            return EXIT_OK
-        if args.keys_command == "remove":
-            removed = await store.delete_secret(args.provider, API_KEY_FIELD)
-            print(f"{args.provider}: {'removed' if removed else 'no stored key'}")
-            return EXIT_OK if removed else EXIT_PROVIDER
-        if args.keys_command == "list":
-            return await _keys_list(store, data_dir)
-    finally:
-        await store.close()
-    return await _keys_test(args, config, data_dir)
+        return await _keys_command(args, keys)
+    except PassphraseRequired:
+        keys.passphrase = _ask_passphrase()
+        return await _keys_command(args, keys)
 
 
-async def _keys_list(store: Store, data_dir: Path) -> int:
-    rows = {provider: updated for provider, field, updated in await store.list_secrets() if field == API_KEY_FIELD}
-    env = environment_keys()
-    vault = _open_vault(data_dir, create=False) if rows else None
+async def _keys_command(args: argparse.Namespace, keys: KeyService) -> int:
+    if args.keys_command == "set":
+        binding = await keys.bind(args.provider, _read_key(args.provider))
+        print(f"{PROVIDER_TITLES[args.provider]} key {binding.masked} saved (encrypted)")
+        return EXIT_OK
+    if args.keys_command == "remove":
+        removed = await keys.remove(args.provider)
+        print(f"{args.provider}: {'removed' if removed else 'no stored key'}")
+        return EXIT_OK if removed else EXIT_PROVIDER
+    bindings = await keys.bindings()
     print(f"{'PROVIDER':<12} {'SOURCE':<12} KEY")
-    for provider in PROVIDER_NAMES:
-        if provider in env:
-            print(f"{provider:<12} {'environment':<12} {env[provider].masked}")
-        elif provider in rows and vault is not None:
-            blob = await store.get_secret(provider, API_KEY_FIELD)
-            secret = vault.unseal(provider, API_KEY_FIELD, blob or b"")
-            print(f"{provider:<12} {'vault':<12} {secret.masked}")
-        else:
-            print(f"{provider:<12} {'-':<12} not bound")
+    for binding in bindings:
+        print(f"{binding.provider:<12} {binding.source or '-':<12} {binding.masked or 'not bound'}")
     return EXIT_OK
 
 
@@ -396,12 +393,6 @@ def _read_key(provider: str) -> str:
     return value
 
 
-def _open_vault(data_dir: Path, *, create: bool) -> Vault:
-    passphrase = read_passphrase_file()
-    try:
-        return Vault.open(data_dir, passphrase, create=create)
-    except PassphraseRequired:
-        return Vault.open(data_dir, _ask_passphrase(), create=create)
 
 
 def _ask_passphrase() -> str:
@@ -427,8 +418,6 @@ def _env_path(name: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def _now() -> float:
-    return time.time()
 
 
 def _quiet_logging() -> None:

@@ -58,7 +58,7 @@ async def connection_verdict(provider: Provider) -> str:
 class KeyService:
     """Keys live sealed in the real database (never the demo one); environment variables win."""
 
-    def __init__(self, data_dir: Path, clock: Clock, provider_factory: ProviderFactory, *,
+    def __init__(self, data_dir: Path, clock: Clock, provider_factory: ProviderFactory | None = None, *,
                  passphrase: str | None = None, environ: Mapping[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.clock = clock
@@ -135,12 +135,16 @@ class KeyService:
         secret = Secret(key) if key else key_from_environment(provider, self.environ) or await self.stored_key(provider)
         if secret is None:
             return "no key bound"
+        if self.provider_factory is None:
+            raise RuntimeError("this key service cannot build providers")
         return await connection_verdict(self.provider_factory(provider, secret))
 
     async def provider_for(self, provider: str) -> Provider | None:
         """A live adapter for the currently bound key, or None when no key is bound."""
         secret = key_from_environment(provider, self.environ) or await self.stored_key(provider)
-        return None if secret is None else self.provider_factory(provider, secret)
+        if secret is None or self.provider_factory is None:
+            return None
+        return self.provider_factory(provider, secret)
 
     async def _vault(self, *, create: bool) -> Vault:
         # Deriving a passphrase key takes a quarter second of CPU: keep it off the event loop.
