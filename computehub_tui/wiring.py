@@ -16,17 +16,14 @@ from computehub_tui.clock import Clock, SystemClock
 from computehub_tui.config import Config
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
-from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub, PollSettings
-from computehub_tui.engine.keys import API_KEY_FIELD, DATABASE_NAME, KeyService  # noqa: F401 - re-exported for the CLI
+from computehub_tui.engine.keys import DATABASE_NAME, KeyService
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.demo import demo_providers
-from computehub_tui.providers.demo.history import replay_price_history
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.providers.registry import build_provider, new_http_client
 from computehub_tui.store import Store
 from computehub_tui.template_files import load_templates
-from computehub_tui.vault import key_from_environment
 
 DEMO_DATABASE_NAME = "demo.db"
 
@@ -49,13 +46,6 @@ class Session:
         await self.store.close()
 
 
-def environment_keys(environ: Mapping[str, str] | None = None) -> dict[str, Secret]:
-    keys = {}
-    for provider in PROVIDER_NAMES:
-        secret = key_from_environment(provider, environ)
-        if secret is not None:
-            keys[provider] = secret
-    return keys
 
 
 async def open_session(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from computehub_tui.engine.events import EngineEvent, InstancesUpdated, MetricsSampled, OffersUpdated
+from computehub_tui.engine.events import (
+    EngineEvent,
+    InstancesUpdated,
+    MetricsSampled,
+    OffersUpdated,
+)
 
 
 class HubReady(Message):
