@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,10 @@ from computehub_tui.providers.http import (
     error_text,
     parse_retry_after,
 )
+from computehub_tui.providers.payload import as_dict as _dict
+from computehub_tui.providers.payload import as_float as _as_float
+from computehub_tui.providers.payload import as_int as _as_int
+from computehub_tui.providers.payload import as_list as _list
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
 LAUNCH_PATH = "/instance-operations/launch"
@@ -455,27 +458,3 @@ def _group_int(match: re.Match[str] | None, group: str) -> int | None:
     if match is None or not match[group]:
         return None
     return int(match[group])
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _as_int(value: Any) -> int | None:
-    number = _as_float(value)
-    return None if number is None else int(number)
-
-
-def _as_float(value: Any) -> float | None:
-    """A finite number, or None for anything else (null, text, NaN, Infinity, huge integers)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import shlex
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -45,6 +44,8 @@ from computehub_tui.providers.http import (
     error_text,
     retry_after_from,
 )
+from computehub_tui.providers.payload import as_float as _float
+from computehub_tui.providers.payload import as_int as _int
 
 PROVIDER = "runpod"
 GRAPHQL_URL = "https://api.runpod.io/graphql"
@@ -817,22 +818,6 @@ def _list_field(data: dict[str, Any], field: str) -> list[Any]:
     return value
 
 
-def _float(value: Any) -> float | None:
-    """A finite number, or None for anything else (null, text, NaN, Infinity, huge integers)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _positive(value: Any) -> float | None:
     number = _float(value)
     return number if number is not None and number > 0 else None
-
-
-def _int(value: Any) -> int | None:
-    number = _float(value)
-    return int(number) if number is not None else None

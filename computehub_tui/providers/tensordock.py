@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 import shlex
@@ -38,6 +37,10 @@ from computehub_tui.providers.base import (
     UnsupportedError,
 )
 from computehub_tui.providers.http import HttpPolicy, ProviderHttp
+from computehub_tui.providers.payload import as_dict as _dict
+from computehub_tui.providers.payload import as_float as _as_float
+from computehub_tui.providers.payload import as_int as _as_int
+from computehub_tui.providers.payload import as_list as _list
 
 DEFAULT_BASE_URL = "https://dashboard.tensordock.com/api/v2"
 GPU_COUNTS: tuple[int, ...] = (1, 2, 4, 8)
@@ -617,27 +620,3 @@ def _capped(wanted: int, maximum: float | None) -> int:
 
 def _path_id(instance_id: str) -> str:
     return quote(instance_id, safe="")
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _as_int(value: Any) -> int | None:
-    number = _as_float(value)
-    return None if number is None else int(number)
-
-
-def _as_float(value: Any) -> float | None:
-    """A finite number, or None for anything else (null, text, NaN, Infinity, huge integers)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None

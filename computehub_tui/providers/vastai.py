@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import math
 import re
 from typing import Any
 
@@ -36,6 +35,8 @@ from computehub_tui.providers.base import (
     UnavailableError,
 )
 from computehub_tui.providers.http import HttpPolicy, ListingBackoff, ProviderHttp
+from computehub_tui.providers.payload import as_float as _float
+from computehub_tui.providers.payload import as_int as _int
 
 PROVIDER = "vast"
 DEFAULT_BASE_URL = "https://console.vast.ai"
@@ -684,22 +685,6 @@ def _first_float(row: dict[str, Any], *keys: str) -> float | None:
         if value is not None:
             return value
     return None
-
-
-def _int(value: Any) -> int | None:
-    number = _float(value)
-    return None if number is None else int(number)
-
-
-def _float(value: Any) -> float | None:
-    """A finite number, or None for anything else (null, text, NaN, Infinity, huge integers)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 # -- errors -----------------------------------------------------------------------------------
