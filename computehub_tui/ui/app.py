@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
 from rich.text import Text
@@ -46,7 +47,8 @@ class Session(Protocol):
 
 PANES: tuple[tuple[str, str, str], ...] = (("1", "offers", "Offers"), ("2", "instances", "Instances"),
                                            ("3", "monitor", "Monitor"))
-OFFERS_RELOAD_DELAY_S = 0.25
+COALESCE_S = 0.25
+"""Engine events within this window repaint a pane once."""
 AGE_TICK_S = 10.0
 """How often quote ages repaint on the Offers pane; everything else repaints on engine events."""
 
@@ -72,8 +74,8 @@ class ComputeHubApp(App[None]):
         self.current_pane = "offers"
         self._unsubscribe: Callable[[], None] | None = None
         self._session_closed = False
-        self._offers_reload_timer: Timer | None = None
-        self._offers_stale = False
+        self._refresh_timers: dict[str, Timer] = {}
+        self._stale_panes: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield HubHeader(id="header")
@@ -133,15 +135,11 @@ class ComputeHubApp(App[None]):
         if self.hub is None or header is None:  # an event that arrives while the app is closing
             return
         if isinstance(event, OffersUpdated):
-            self._schedule_offers_reload()
+            self._refresh_soon("offers")
             header.update_state(status="")
-        elif isinstance(event, InstancesUpdated):
-            self.instances_pane.reload()
-            if self.current_pane == "monitor":
-                self.monitor_pane.reload()
-        elif isinstance(event, MetricsSampled):
-            if self.current_pane == "monitor":
-                self.monitor_pane.reload()
+        elif isinstance(event, (InstancesUpdated, MetricsSampled)):
+            self._refresh_soon("instances")
+            self._refresh_soon("monitor")
         elif isinstance(event, ProviderHealthChanged):
             header.update_state(health=self.hub.health())
             if event.health.state == "auth-error":
@@ -156,18 +154,19 @@ class ComputeHubApp(App[None]):
             self.notify(event.message, severity="information" if event.ok else "error",
                         timeout=4 if event.ok else 10)
 
-    def _schedule_offers_reload(self) -> None:
-        """Providers answer within moments of each other: re-sort and re-index once for all of
-        them, and not at all while the Offers pane is hidden (it reloads when shown)."""
-        if self.current_pane != "offers":
-            self._offers_stale = True
-        elif self._offers_reload_timer is None:
-            self._offers_reload_timer = self.set_timer(OFFERS_RELOAD_DELAY_S, self._reload_offers)
+    def _refresh_soon(self, pane: str) -> None:
+        """Providers answer within moments of each other: repaint a pane once for the whole burst.
+        Hidden Offers and Monitor panes skip the work and catch up when shown; the Instances pane
+        is cheap and always current (its counts feed bulk actions)."""
+        if pane != "instances" and self.current_pane != pane:
+            self._stale_panes.add(pane)
+        elif pane not in self._refresh_timers:
+            self._refresh_timers[pane] = self.set_timer(COALESCE_S, partial(self._refresh_pane, pane))
 
-    def _reload_offers(self) -> None:
-        self._offers_reload_timer = None
-        self._offers_stale = False
-        self.offers_pane.reload()
+    def _refresh_pane(self, pane: str) -> None:
+        self._refresh_timers.pop(pane, None)
+        self._stale_panes.discard(pane)
+        {"offers": self.offers_pane, "instances": self.instances_pane, "monitor": self.monitor_pane}[pane].reload()
 
     def _tick(self) -> None:
         if self.current_pane == "offers":
@@ -210,14 +209,14 @@ class ComputeHubApp(App[None]):
         self.query_one("#tabs", Static).update(self._tabs_text())
         if pane == "offers":
             self.query_one("#offer-table").focus()
-            if self._offers_stale:
-                self._reload_offers()
+            if "offers" in self._stale_panes:
+                self._refresh_pane("offers")
             else:
                 self.offers_pane.tick()
         elif pane == "instances":
             self.query_one("#instance-table").focus()
         else:
-            self.monitor_pane.reload()
+            self._refresh_pane("monitor")
             self.monitor_pane.focus()
 
     def _tabs_text(self) -> Text:
