@@ -346,8 +346,8 @@ def _has_stored_keys(data_dir: Path) -> bool:
 
 def _print_offer_table(offers: list[Offer], session: Session) -> None:
     now = session.hub.clock.now()
-    header = f"{'PROVIDER':<10} {'OFFER':<28} {'GPU':<16} {'N':>2} {'VRAM':>5} {'$/H':>8} {'$/GPU-H':>8} {'REL':>5} {'LOCATION':<22} AGE"
-    print(header)
+    print(f"{'PROVIDER':<10} {'OFFER':<28} {'GPU':<16} {'N':>2} {'VRAM':>5} {'$/H':>8} {'$/GPU-H':>8} "
+          f"{'REL':>5} {'LOCATION':<22} AGE")
     for offer in offers:
         rel = f"{offer.reliability:.3f}" if offer.reliability is not None else "  -  "
         print(f"{offer.provider:<10} {offer.offer_id[:28]:<28} {offer.gpu[:16]:<16} {offer.gpu_count:>2} "

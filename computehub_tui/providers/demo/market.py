@@ -366,7 +366,8 @@ class DemoMarket:
             return None
         return "High" if roll < 0.35 else "Medium" if roll < 0.65 else "Low"
 
-    def lambda_regions_with_capacity(self, instance_type: LambdaType, now: float | None = None) -> list[tuple[str, str]]:
+    def lambda_regions_with_capacity(self, instance_type: LambdaType,
+                                     now: float | None = None) -> list[tuple[str, str]]:
         now = self.clock.now() if now is None else now
         bucket = int(now // 900)
         return [
@@ -595,15 +596,20 @@ class DemoMarket:
     def _seed_instances(self) -> None:
         """A few machines already on the account so the lists are not empty on first run."""
         now = self.clock.now()
+        # provider, label, GPU as the provider spells it, count, VRAM, $/GPU-h, trace, age (s), state, location
         seeds: tuple[tuple[str, str, str, int, float, float, TraceKind, float, str, str], ...] = (
             ("vast", "llama-finetune", "RTX 4090", 2, 24.0, 0.82, TraceKind.TRAINING, 7800, "running", "Texas, US"),
             ("vast", "sd-webui", "RTX 3090", 1, 24.0, 0.24, TraceKind.IDLE_AFTER, 2700, "running", "Oslo, NO"),
             ("vast", "old-experiment", "H100 SXM", 1, 80.0, 2.05, TraceKind.TRAINING, 20000, "stopped", "Quebec, CA"),
-            ("runpod", "comfyui-prod", "NVIDIA RTX A6000", 1, 48.0, 0.76, TraceKind.BURSTY, 10800, "running", "US-TX-3"),
-            ("runpod", "jupyter-scratch", "NVIDIA A100-SXM4-80GB", 1, 80.0, 1.74, TraceKind.VRAM_HELD, 3000, "running", "EU-SE-1"),
-            ("runpod", "eval-job", "NVIDIA GeForce RTX 4090", 1, 24.0, 0.69, TraceKind.TRAINING, 5400, "exited", "CA-MTL-1"),
+            ("runpod", "comfyui-prod", "NVIDIA RTX A6000", 1, 48.0,
+             0.76, TraceKind.BURSTY, 10800, "running", "US-TX-3"),
+            ("runpod", "jupyter-scratch", "NVIDIA A100-SXM4-80GB", 1, 80.0,
+             1.74, TraceKind.VRAM_HELD, 3000, "running", "EU-SE-1"),
+            ("runpod", "eval-job", "NVIDIA GeForce RTX 4090", 1, 24.0,
+             0.69, TraceKind.TRAINING, 5400, "exited", "CA-MTL-1"),
             ("lambda", "bert-serve", "A10", 1, 24.0, 0.75, TraceKind.BURSTY, 3600, "running", "us-east-1"),
-            ("tensordock", "render-box", "geforcertx4090-pcie-24gb", 1, 24.0, 0.41, TraceKind.TRAINING, 1800, "running", "Chicago, United States"),
+            ("tensordock", "render-box", "geforcertx4090-pcie-24gb", 1, 24.0,
+             0.41, TraceKind.TRAINING, 1800, "running", "Chicago, United States"),
         )
         for provider, label, gpu_name, count, vram, price, trace, age, state, location in seeds:
             instance_id = self.new_instance_id(provider)

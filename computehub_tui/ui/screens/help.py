@@ -18,7 +18,10 @@ KeySection = tuple[str, list[tuple[str, str]]]
 def describe_bindings(bindings: Sequence[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
     rows = []
     for entry in bindings:
-        binding = entry if isinstance(entry, Binding) else Binding(entry[0], entry[1], entry[2] if len(entry) > 2 else "")
+        if isinstance(entry, Binding):
+            binding = entry
+        else:
+            binding = Binding(entry[0], entry[1], entry[2] if len(entry) > 2 else "")
         keys = binding.key_display or ", ".join(_pretty_key(key) for key in binding.key.split(","))
         rows.append((keys, binding.description or binding.action))
     return rows
@@ -57,7 +60,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_row("", "")
         table.add_row(Text("Filter language", style="bold underline"), "")
         table.add_row("words", "match GPU, provider or location (h100, runpod, oslo)")
-        table.add_row("field op value", "price<2.5  pergpu<=1  vram>=80  gpus>=2  rel>=0.98  cuda>=12.4  vcpus>=16  ram>=64")
+        table.add_row("field op value",
+                      "price<2.5  pergpu<=1  vram>=80  gpus>=2  rel>=0.98  cuda>=12.4  vcpus>=16  ram>=64")
         table.add_row("field:a,b", "provider:vast,runpod  region:US,CA  gpu:4090  spot:no  avail:yes")
         table.add_row("", "")
         table.add_row(Text("esc / ? / q", style="dim"), Text("close this help", style="dim"))

@@ -128,7 +128,8 @@ class SettingsScreen(ModalScreen[None]):
             else:
                 key_text = Text("not bound", style="dim")
             state = health.get(name)
-            status = Text(state.state if state else "not polled", style="green" if state and state.state == "ok" else "yellow")
+            healthy = state is not None and state.state == "ok"
+            status = Text(state.state if state else "not polled", style="green" if healthy else "yellow")
             last = "-"
             if state and state.instances_at:
                 last = f"{age(now - state.instances_at)} ago"
@@ -142,7 +143,8 @@ class SettingsScreen(ModalScreen[None]):
 
         matrix = Table(title="What each marketplace can do", title_justify="left", expand=True, box=None,
                        header_style="bold", padding=(0, 1))
-        for column in ("", "stop/start", "restart", "bills storage when stopped", "interruptible", "logs", "live GPU metrics"):
+        for column in ("", "stop/start", "restart", "bills storage when stopped", "interruptible", "logs",
+                       "live GPU metrics"):
             matrix.add_column(column)
         for name in PROVIDER_NAMES:
             caps = self.hub.capabilities(name)
@@ -202,9 +204,10 @@ class SettingsScreen(ModalScreen[None]):
             if yes:
                 self._remove(provider)
 
-        self.app.push_screen(ConfirmScreen(f"Remove the {PROVIDER_TITLES[provider]} key?",
-                                           f"The stored key {binding.masked} is deleted and {PROVIDER_TITLES[provider]} "
-                                           "stops being polled.", yes_label="Remove", danger=True), confirmed)
+        title = PROVIDER_TITLES[provider]
+        body = f"The stored key {binding.masked} is deleted and {title} stops being polled."
+        self.app.push_screen(ConfirmScreen(f"Remove the {title} key?", body, yes_label="Remove", danger=True),
+                             confirmed)
 
     # -- workers (results come back through on_worker_state_changed) --------------------------
 

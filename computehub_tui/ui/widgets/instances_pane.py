@@ -64,7 +64,8 @@ def instance_columns(pane: InstancesPane) -> list[Column[Instance]]:
         Column("label", "LABEL", 16, lambda i: (i.label or "-", "bold")),
         Column("status", "STATUS", 12, status),
         Column("gpu", "GPU", 16, lambda i: (f"{i.gpu_count}x {i.gpu}", None)),
-        Column("price", "$/H", 7, lambda i: (rate(i.current_price_hour), "green" if i.status.is_billing_compute else "dim"), "right"),
+        Column("price", "$/H", 7,
+               lambda i: (rate(i.current_price_hour), "green" if i.status.is_billing_compute else "dim"), "right"),
         Column("cost", "COST", 8, cost, "right"),
         Column("uptime", "UPTIME", 7, uptime, "right"),
         Column("util", "GPU UTIL", SPARK_WIDTH, util),
@@ -168,7 +169,10 @@ class InstancesPane(Vertical):
         if instance.status_message:
             text.append(f" — {instance.status_message}", style="dim")
         text.append("\nSSH: ")
-        text.append(instance.ssh.command if instance.ssh else "not available yet", style="bold" if instance.ssh else "dim")
+        if instance.ssh:
+            text.append(instance.ssh.command, style="bold")
+        else:
+            text.append("not available yet", style="dim")
         if instance.image:
             text.append(f"   image {instance.image}", style="dim")
         if caps and caps.notes:

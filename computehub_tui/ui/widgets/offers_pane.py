@@ -201,7 +201,8 @@ class OffersPane(Vertical):
             text.append(self.filter.text, style="bold cyan")
         if self.hidden_implausible:
             text.append(f"   {self.hidden_implausible} hidden: implausible price", style="yellow")
-        stale = [h.provider for h in self.hub.health() if self.hub.is_stale(h.provider, "offers") and h.offers_at] if self.hub else []
+        hub = self.hub
+        stale = [h.provider for h in hub.health() if h.offers_at and hub.is_stale(h.provider, "offers")] if hub else []
         if stale:
             text.append(f"   stale: {', '.join(stale)}", style="bold yellow")
         self.query_one("#offer-status", Static).update(text, layout=False)
