@@ -65,7 +65,11 @@ class Config(_Section):
     instances_interval_s: float = Field(5.0)
     default_disk_gb: int = Field(20, ge=1, le=10_000)
     min_reliability: float = Field(0.95, ge=0.0, le=1.0)
+    offer_limit: int = Field(10_000, ge=100, le=50_000)
+    """Most offers asked of one provider per refresh (Vast returns thousands)."""
     demo_seed: int = 42
+    demo_vast_offers: int = Field(3200, ge=100, le=30_000)
+    """Machines in the demo's simulated Vast market; 18000 gives a ~20,000-offer table."""
     vast: VastSettings = VastSettings()
     runpod: RunpodSettings = RunpodSettings()
     lambda_: LambdaSettings = Field(LambdaSettings(), alias="lambda")

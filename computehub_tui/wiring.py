@@ -63,7 +63,8 @@ async def open_session(
     clock = clock or SystemClock()
     environ = os.environ if environ is None else environ
     data_dir.mkdir(parents=True, exist_ok=True)
-    query = OfferQuery(min_reliability=config.min_reliability, disk_gb=config.default_disk_gb)
+    query = OfferQuery(min_reliability=config.min_reliability, disk_gb=config.default_disk_gb,
+                       limit=config.offer_limit)
     poll = PollSettings(config.offers_interval_s, config.instances_interval_s)
     templates, template_errors = load_templates(config.templates_dir)
 
@@ -89,7 +90,8 @@ async def open_session(
             return Session(hub, real_store, demo=False, clients=[client],
                            key_sources={name: source for name, (_, source) in bound.items()})
 
-    market = DemoMarket(clock, seed=config.demo_seed if demo_seed is None else demo_seed)
+    market = DemoMarket(clock, seed=config.demo_seed if demo_seed is None else demo_seed,
+                        vast_offer_count=config.demo_vast_offers)
     demo_adapters, demo_clients = demo_providers(market, clock)
     if only_provider is not None:
         demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
@@ -101,6 +103,7 @@ async def open_session(
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "computehub_tui.providers.demo.history", "--seed", str(seed),
             "--now", str(clock.now()), "--disk", str(query.disk_gb), "--reliability", str(query.min_reliability),
+            "--vast-offers", str(config.demo_vast_offers), "--limit", str(query.limit),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )
         output, _ = await child.communicate()

@@ -293,3 +293,33 @@ async def test_snapshot_is_shown_before_the_first_poll(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert keys
+
+
+async def test_rate_limits_without_retry_after_back_off_exponentially(tmp_path: Path) -> None:
+    clock = ManualClock()
+    market = DemoMarket(clock)
+    providers, clients = demo_providers(market, clock)
+    flaky = FlakyProvider(providers["runpod"])
+    flaky.failure = RateLimitedError("runpod", "rate limit exceeded", None)
+    store = await Store.open(tmp_path / "hub.db")
+    hub = Hub({"runpod": flaky}, store, clock, poll=PollSettings(600.0, 5.0), demo=True)  # type: ignore[dict-item]
+    runner = asyncio.create_task(hub.run())
+    try:
+        await until(lambda: clock.sleeper_count == 2)
+        start_calls = flaky.calls  # one instances and one offers poll
+        for _ in range(70):
+            await clock.advance(1)
+            await until(lambda: clock.sleeper_count == 2)
+        # instances polls at 0, 10, 30 and 70 s instead of every 5 s
+        assert flaky.calls - start_calls == 3
+        assert hub.health()[0].state == "rate-limited"
+        flaky.failure = None
+        await clock.advance(80)  # the next instances poll is due at 150 s
+        await until(lambda: hub.health()[0].instances_at is not None and clock.sleeper_count == 2)
+        assert flaky.calls - start_calls == 4
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        for client in clients:
+            await client.aclose()
+        await store.close()

@@ -52,6 +52,7 @@ METRIC_HISTORY_SAMPLES = 720
 """Samples kept in memory per instance for sparklines (an hour at the default 5 s)."""
 ACTIONS = ("start", "stop", "restart", "destroy")
 REPLAY_DELAY_S = 3.0
+MAX_THROTTLED_WAIT_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +198,18 @@ class Hub:
 
     async def _loop(self, provider: str, what: str, interval: float) -> None:
         refresh = self.refresh_instances if what == "instances" else self.refresh_offers
+        throttled_in_a_row = 0
         while True:
             await refresh(provider)
             wait = max(interval, self._retry_after.pop((provider, what), 0.0))
+            failure = self._failures.get((provider, what))
+            if failure is not None and failure[0] == "rate-limited":
+                # Providers that send no Retry-After get an exponential pause, so a 429 storm
+                # costs a handful of requests rather than one per poll.
+                throttled_in_a_row += 1
+                wait = max(wait, min(MAX_THROTTLED_WAIT_S, interval * 2 ** throttled_in_a_row))
+            else:
+                throttled_in_a_row = 0
             await self.clock.sleep(wait)
 
     # -- reads ------------------------------------------------------------------------------

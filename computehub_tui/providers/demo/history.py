@@ -22,10 +22,11 @@ REPLAY_AGES_S: tuple[float, ...] = (
 
 
 async def replay_price_history(seed: int, now: float, query: OfferQuery,
-                               ages_s: tuple[float, ...] = REPLAY_AGES_S) -> list[PriceStat]:
+                               ages_s: tuple[float, ...] = REPLAY_AGES_S,
+                               vast_offer_count: int = 3200) -> list[PriceStat]:
     """Price statistics of the demo market at each ``now - age``, oldest first."""
     clock = ManualClock(start=now - max(ages_s))
-    market = DemoMarket(clock, seed=seed, seed_instances=False)
+    market = DemoMarket(clock, seed=seed, seed_instances=False, vast_offer_count=vast_offer_count)
     providers, clients = demo_providers(market, clock)
     stats: list[PriceStat] = []
     try:
@@ -53,13 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--now", type=float, required=True)
     parser.add_argument("--disk", type=int, default=20)
     parser.add_argument("--reliability", type=float, default=0.95)
+    parser.add_argument("--vast-offers", type=int, default=3200)
+    parser.add_argument("--limit", type=int, default=10_000)
     args = parser.parse_args(argv)
     try:
         os.nice(10)  # history is a nicety; the user's terminal comes first
     except OSError:
         pass
-    query = OfferQuery(min_reliability=args.reliability, disk_gb=args.disk)
-    stats = asyncio.run(replay_price_history(args.seed, args.now, query))
+    query = OfferQuery(min_reliability=args.reliability, disk_gb=args.disk, limit=args.limit)
+    stats = asyncio.run(replay_price_history(args.seed, args.now, query, vast_offer_count=args.vast_offers))
     print(json.dumps([dataclasses.astuple(stat) for stat in stats]))
     return 0
 
