@@ -240,7 +240,7 @@ async def _launch(args: argparse.Namespace, session: Session) -> int:
     if not args.yes and not _confirm(f"Launch {summary}?"):
         print("cancelled", file=sys.stderr)
         return EXIT_USAGE
-    key = await hub.launch(offer, spec)
+    key = await hub.launch(offer, spec, refresh=False)
     print(key)
     return EXIT_OK
 
@@ -264,7 +264,7 @@ async def _act(args: argparse.Namespace, session: Session) -> int:
         if not _confirm(f"Destroy {args.instance_id}? Its disk and data are deleted for good."):
             print("cancelled", file=sys.stderr)
             return EXIT_USAGE
-    result = await session.hub.act(args.command, args.instance_id)
+    result = await session.hub.act(args.command, args.instance_id, refresh=False)
     if not result.ok:
         return _fail(result.message, EXIT_PROVIDER)
     print(result.message)

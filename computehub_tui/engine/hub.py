@@ -282,7 +282,6 @@ class Hub:
                 self._record_failure(provider, "instances", error)
                 return False
             now = self.clock.now()
-            instances = [i for i in instances if i.status is not InstanceStatus.TERMINATED or i.key in self._costs]
             self._instances[provider] = instances
             self._set_health(provider, instances_at=now)
             samples = self._collect_metrics(instances)
@@ -408,8 +407,10 @@ class Hub:
 
     # -- commands ---------------------------------------------------------------------------
 
-    async def launch(self, offer: Offer, spec: LaunchSpec) -> str:
-        """Rent ``offer``; returns the new instance key. Raises ProviderError on failure."""
+    async def launch(self, offer: Offer, spec: LaunchSpec, *, refresh: bool = True) -> str:
+        """Rent ``offer``; returns the new instance key. Raises ProviderError on failure.
+        ``refresh`` re-reads the provider's instances at once (the UI wants it; a one-shot CLI
+        command does not)."""
         provider = self.providers[offer.provider]
         target = offer.key
         self.bus.publish(ActionStarted("launch", target))
@@ -423,10 +424,11 @@ class Hub:
         await self._audit("launch", key, f"{offer.gpu_count}x {offer.gpu} from offer {offer.offer_id} "
                                          f"at ${offer.price_hour:.3f}/h, image {spec.image}")
         self.bus.publish(ActionFinished("launch", key, True, f"launched {key}"))
-        await self.refresh_instances(offer.provider)
+        if refresh:
+            await self.refresh_instances(offer.provider)
         return key
 
-    async def act(self, action: str, key: str) -> ActionResult:
+    async def act(self, action: str, key: str, *, refresh: bool = True) -> ActionResult:
         """Run start/stop/restart/destroy on one instance; never raises for provider errors."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
@@ -446,7 +448,8 @@ class Hub:
             return ActionResult(key, False, str(error))
         await self._audit(action, key, "")
         self.bus.publish(ActionFinished(action, key, True, f"{action} {key}: done"))
-        await self.refresh_instances(provider_name)
+        if refresh:
+            await self.refresh_instances(provider_name)
         return ActionResult(key, True, f"{action} {key}: done")
 
     async def act_many(self, action: str, keys: Sequence[str]) -> list[ActionResult]:
