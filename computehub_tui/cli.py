@@ -58,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
                         help="use the built-in demo marketplace even when API keys are set")
     common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",

@@ -16,6 +16,7 @@ from computehub_tui.clock import Clock, SystemClock
 from computehub_tui.config import Config
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
+from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub, PollSettings
 from computehub_tui.engine.keys import DATABASE_NAME, KeyService
 from computehub_tui.providers.base import Provider
@@ -69,10 +70,11 @@ async def open_session(
     templates, template_errors = load_templates(config.templates_dir)
 
     client = new_http_client()
-    keys = KeyService(
-        data_dir, clock, lambda name, secret: build_provider(name, client, secret, _settings_of(config, name), clock),
-        passphrase=passphrase, environ=environ,
-    )
+
+    def real_provider(name: str, secret: Secret) -> Provider:
+        return build_provider(name, client, secret, _settings_of(config, name), clock)
+
+    keys = KeyService(data_dir, clock, real_provider, passphrase=passphrase, environ=environ)
     common = {"offer_query": query, "poll": poll, "templates": templates, "template_errors": template_errors,
               "keys": keys}
     if not demo:
@@ -84,7 +86,7 @@ async def open_session(
         if usable:
             real_store = await Store.open(data_dir / DATABASE_NAME)
             providers: dict[str, Provider] = {
-                name: keys.provider_factory(name, bound[name][0]) for name in PROVIDER_NAMES if name in bound
+                name: real_provider(name, bound[name][0]) for name in PROVIDER_NAMES if name in bound
             }
             hub = Hub(providers, real_store, clock, demo=False, **common)  # type: ignore[arg-type]
             return Session(hub, real_store, demo=False, clients=[client],

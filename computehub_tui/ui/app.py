@@ -166,7 +166,9 @@ class ComputeHubApp(App[None]):
     def _refresh_pane(self, pane: str) -> None:
         self._refresh_timers.pop(pane, None)
         self._stale_panes.discard(pane)
-        {"offers": self.offers_pane, "instances": self.instances_pane, "monitor": self.monitor_pane}[pane].reload()
+        panes: dict[str, OffersPane | InstancesPane | MonitorPane] = {
+            "offers": self.offers_pane, "instances": self.instances_pane, "monitor": self.monitor_pane}
+        panes[pane].reload()
 
     def _tick(self) -> None:
         if self.current_pane == "offers":
