@@ -332,3 +332,36 @@ async def test_launch_refuses_above_the_max_price_guard(tmp_path: Path) -> None:
         assert isinstance(app.screen, LaunchScreen)
         assert "above your max" in str(app.screen.query_one("#launch-error").render())
         assert len(app.hub.instances()) == before
+
+
+async def test_enter_hands_the_terminal_to_ssh_and_refreshes_after(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def fake_terminal(app: object, argv: list[str]) -> None:
+        calls.append(list(argv))
+        return None
+
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        app.terminal_runner = fake_terminal  # type: ignore[assignment]
+        app.hub.demo = False  # demo machines have no real endpoint; act as if this one did
+        await pilot.press("2")
+        table = app.instances_pane.table
+        target = next(i for i in table.rows if i.provider == "vast" and i.status is InstanceStatus.RUNNING)
+        table.move_to(table.index_of(target.key))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert calls == [["ssh", "-o", "ConnectTimeout=15", *target.ssh.argv[1:]]]
+        assert calls[0][3] == "-p" and calls[0][5].startswith("root@")
+        stopped = next(i for i in table.rows if i.status is InstanceStatus.STOPPED)
+        table.move_to(table.index_of(stopped.key))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(calls) == 1  # no endpoint, no ssh
+
+
+def test_terminal_runner_reports_a_missing_program() -> None:
+    from computehub_tui.ui.terminal import run_in_terminal
+
+    message = run_in_terminal(None, ["definitely-not-a-real-ssh-binary", "-p", "22", "root@host"])  # type: ignore[arg-type]
+    assert message is not None and "not installed" in message

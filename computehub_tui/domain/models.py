@@ -137,6 +137,10 @@ class SshEndpoint:
         """A ready-to-run command line."""
         return f"ssh -p {self.port} {self.user}@{self.host}"
 
+    @property
+    def argv(self) -> list[str]:
+        return ["ssh", "-p", str(self.port), f"{self.user}@{self.host}"]
+
 
 @dataclass(frozen=True, slots=True)
 class MetricSample:

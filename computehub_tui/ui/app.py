@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Protocol
 
@@ -32,6 +32,7 @@ from computehub_tui.ui.screens.help import HelpScreen, describe_bindings
 from computehub_tui.ui.screens.launch import LaunchScreen
 from computehub_tui.ui.screens.logs import LogsScreen
 from computehub_tui.ui.screens.settings import SettingsScreen
+from computehub_tui.ui.terminal import run_in_terminal
 from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
@@ -74,6 +75,8 @@ class ComputeHubApp(App[None]):
         self.current_pane = "offers"
         self._unsubscribe: Callable[[], None] | None = None
         self._session_closed = False
+        self.terminal_runner: Callable[[App[object], Sequence[str]], str | None] = run_in_terminal
+        """Hands the terminal to a command (ssh); replaceable in tests, where there is no terminal."""
         self._refresh_timers: dict[str, Timer] = {}
         self._stale_panes: set[str] = set()
 
@@ -323,6 +326,21 @@ class ComputeHubApp(App[None]):
         assert self.hub is not None
         self.instances_pane.set_pending(keys, action)
         self.run_worker(self.hub.act_many(action, keys), group="actions", exit_on_error=False)
+
+    def open_ssh(self, instance: Instance) -> None:
+        """Suspend the UI, run ssh in the real terminal, come back and catch up on what changed."""
+        if instance.ssh is None:
+            return
+        if self.hub is not None and self.hub.demo:
+            self.notify(f"This is a simulated DEMO machine, so nothing answers; on a real one this runs: "
+                        f"{instance.ssh.command}", title="SSH", timeout=8)
+            return
+        argv = instance.ssh.argv
+        error = self.terminal_runner(self, [argv[0], "-o", "ConnectTimeout=15", *argv[1:]])
+        if error:
+            self.notify(error, title="SSH", severity="error", timeout=8)
+        if self.hub is not None:
+            self.action_refresh()
 
     def open_logs(self, instance: Instance) -> None:
         if self.hub is None:

@@ -33,6 +33,7 @@ class HubCommands(Provider):
             ("Stop selected / marked instances", partial(self._in_instances, "instance_action('stop')"), "x"),
             ("Restart selected / marked instances", partial(self._in_instances, "instance_action('restart')"), "r"),
             ("Destroy selected / marked instances", partial(self._in_instances, "instance_action('destroy')"), "d"),
+            ("SSH into the selected instance", partial(self._in_instances, "ssh"), "enter"),
             ("Show instance logs", partial(self._in_instances, "logs"), "l"),
             ("Copy SSH command", partial(self._in_instances, "copy_ssh"), "c"),
             ("Quit", partial(run, "quit"), "q"),

@@ -85,6 +85,7 @@ class InstancesPane(Vertical):
         Binding("x", "instance_action('stop')", "Stop"),
         Binding("r", "instance_action('restart')", "Restart"),
         Binding("d", "instance_action('destroy')", "Destroy"),
+        Binding("enter", "ssh", "SSH"),
         Binding("l", "logs", "Logs"),
         Binding("c", "copy_ssh", "Copy SSH"),
     ]
@@ -234,6 +235,18 @@ class InstancesPane(Vertical):
         instance = self.table.current_row
         if instance is not None:
             self.app.open_logs(instance)  # type: ignore[attr-defined]
+
+    def action_ssh(self) -> None:
+        instance = self.table.current_row
+        if instance is None or instance.ssh is None:
+            self.app.notify("No SSH endpoint for this instance yet (it appears once it is running)",
+                            severity="warning")
+            return
+        self.app.open_ssh(instance)  # type: ignore[attr-defined]
+
+    @on(VirtualTable.Activated, "#instance-table")
+    def _activated(self, event: VirtualTable.Activated) -> None:
+        self.action_ssh()
 
     def action_copy_ssh(self) -> None:
         instance = self.table.current_row
