@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.text import Text
 from textual import work
@@ -75,7 +75,7 @@ class ComputeHubApp(App[None]):
         self.current_pane = "offers"
         self._unsubscribe: Callable[[], None] | None = None
         self._session_closed = False
-        self.terminal_runner: Callable[[App[object], Sequence[str]], str | None] = run_in_terminal
+        self.terminal_runner: Callable[[App[Any], Sequence[str]], str | None] = run_in_terminal
         """Hands the terminal to a command (ssh); replaceable in tests, where there is no terminal."""
         self._refresh_timers: dict[str, Timer] = {}
         self._stale_panes: set[str] = set()

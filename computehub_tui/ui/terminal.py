@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Sequence
+from typing import Any
 
 from textual.app import App, SuspendNotSupported
 
 
-def run_in_terminal(app: App[object], argv: Sequence[str]) -> str | None:
+def run_in_terminal(app: App[Any], argv: Sequence[str]) -> str | None:
     """Run ``argv`` with the real terminal; returns an error message, or None on a clean run.
 
     Must be called on the App's loop, never from a worker. Every exception is caught *inside*
