@@ -17,6 +17,8 @@ _CHIP_STYLE = {
     "auth-error": "bold red",
     "down": "red",
 }
+NARROW_WIDTH = 110
+"""Below this width the header drops the app name and tightens the chips so money stays visible."""
 _CHIP_MARK = {"ok": "●", "waiting": "○", "rate-limited": "◐", "stale": "◐"}
 
 
@@ -51,22 +53,23 @@ class HubHeader(Widget):
         self.refresh()
 
     def render(self) -> Text:
-        text = Text(" ⚡ computehub ", style="bold")
+        narrow = self.size.width < NARROW_WIDTH
+        text = Text(" ⚡ " if narrow else " ⚡ computehub ", style="bold")
         if self.demo:
             text.append(" DEMO ", style="bold black on yellow")
             text.append(" ")
         for health in self.health:
             style = _CHIP_STYLE.get(health.state, "red")
             mark = _CHIP_MARK.get(health.state, "✖")
-            text.append(f" {mark} {health.provider}", style=style)
+            text.append(f" {mark}{'' if narrow else ' '}{health.provider}", style=style)
             if health.state not in ("ok", "waiting"):
                 text.append(f" {health.state}", style=style)
-        if self.status:
+        if self.status and not narrow:
             text.append(f"  {self.status}", style="dim")
         right = Text()
         right.append("burn ", style="dim")
         right.append(f"{rate(self.burn_rate)}/h", style="bold yellow" if self.burn_rate > 0 else "dim")
-        right.append("   today ", style="dim")
+        right.append(" today " if narrow else "   today ", style="dim")
         right.append(money(self.spend_today), style="bold")
         right.append(" ")
         gap = max(1, self.size.width - text.cell_len - right.cell_len)

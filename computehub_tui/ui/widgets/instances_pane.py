@@ -58,18 +58,19 @@ def instance_columns(pane: InstancesPane) -> list[Column[Instance]]:
     def cost(instance: Instance) -> tuple[str, str | None]:
         return (money(pane.cost_of(instance.key)), None)
 
+    # What people scan first comes first, so an 80-column terminal still shows it without scrolling.
     return [
         Column("mark", "", 1, mark),
-        Column("id", "ID", 24, lambda i: (i.key, None)),
         Column("label", "LABEL", 16, lambda i: (i.label or "-", "bold")),
         Column("status", "STATUS", 12, status),
-        Column("gpu", "GPU", 16, lambda i: (f"{i.gpu_count}x {i.gpu}", None)),
+        Column("gpu", "GPU", 15, lambda i: (f"{i.gpu_count}x {i.gpu}", None)),
         Column("price", "$/H", 7,
                lambda i: (rate(i.current_price_hour), "green" if i.status.is_billing_compute else "dim"), "right"),
         Column("cost", "COST", 8, cost, "right"),
-        Column("uptime", "UPTIME", 7, uptime, "right"),
         Column("util", "GPU UTIL", SPARK_WIDTH, util),
         Column("utilnow", "", 4, util_now, "right"),
+        Column("uptime", "UPTIME", 7, uptime, "right"),
+        Column("id", "ID", 24, lambda i: (i.key, "dim")),
         Column("location", "LOCATION", 14, lambda i: (i.location or "-", "dim")),
     ]
 
