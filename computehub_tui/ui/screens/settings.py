@@ -119,7 +119,9 @@ class SettingsScreen(ModalScreen[None]):
         now = self.hub.clock.now()
         for index, name in enumerate(PROVIDER_NAMES):
             binding = self.bindings_by_provider.get(name)
-            if self.hub.demo and name in self.hub.providers:
+            if binding is not None and binding.bound and self.hub.demo:
+                key_text = Text(f"{binding.masked} ({binding.source}) — unused in DEMO", style="yellow")
+            elif self.hub.demo and name in self.hub.providers:
                 key_text = Text("demo (no key)", style="yellow")
             elif binding is None:
                 key_text = Text("…", style="dim")
