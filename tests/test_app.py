@@ -365,3 +365,22 @@ def test_terminal_runner_reports_a_missing_program() -> None:
 
     message = run_in_terminal(None, ["definitely-not-a-real-ssh-binary", "-p", "22", "root@host"])  # type: ignore[arg-type]
     assert message is not None and "not installed" in message
+
+
+async def test_clicking_a_column_title_sorts_by_it(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        table = app.offers_pane.table
+        left = 0
+        for column in table.columns:
+            if column.key == "cpu":
+                break
+            left += column.width + 1
+        await pilot.click("#offer-table", offset=(left + 1, 0))
+        await pilot.pause()
+        assert app.offers_pane.sort_name == "cpu"
+        vcpus = [o.vcpus for o in table.rows]
+        assert vcpus == sorted(vcpus, reverse=True)
+        await pilot.click("#offer-table", offset=(left + 1, 0))
+        await pilot.pause()
+        assert app.offers_pane.sort_reverse

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from computehub_tui.domain.gpus import gpu_spec
 from computehub_tui.domain.models import Offer
 
-SORT_KEYS: tuple[str, ...] = ("value", "price", "pergpu", "pflop", "vram", "rel", "age", "gpu", "provider")
+SORT_KEYS: tuple[str, ...] = ("value", "price", "pergpu", "pflop", "vram", "rel", "age", "gpu", "provider",
+                              "count", "kind", "cpu", "ram", "location")
 
 ASSUMED_RELIABILITY: dict[str, float] = {"vast": 0.95, "runpod": 0.98, "lambda": 0.99, "tensordock": 0.97}
 """Used where a provider publishes no per-offer reliability (only Vast does)."""
@@ -52,6 +53,11 @@ def sort_key(name: str, now: float) -> tuple[Callable[[Offer], object], bool]:
         "age": (lambda o: now - o.quoted_at, False),
         "gpu": (lambda o: (o.gpu, o.price_hour), False),
         "provider": (lambda o: (o.provider, o.price_hour), False),
+        "count": (lambda o: (-o.gpu_count, o.price_hour), False),
+        "kind": (lambda o: (o.pricing.value, o.price_hour), False),
+        "cpu": (lambda o: -o.vcpus, False),
+        "ram": (lambda o: -o.ram_gb, False),
+        "location": (lambda o: (o.location, o.price_hour), False),
     }
     if name not in keys:
         raise ValueError(f"unknown sort {name!r}; choose one of {', '.join(SORT_KEYS)}")

@@ -31,7 +31,12 @@ SORT_BINDINGS: tuple[tuple[str, str, str], ...] = (
     ("A", "age", "Age"),
     ("N", "gpu", "GPU"),
 )
-_SORT_TITLES = {key: title for _, key, title in SORT_BINDINGS}
+_SORT_TITLES = {key: title for _, key, title in SORT_BINDINGS} | {
+    "provider": "Provider", "count": "GPU count", "kind": "Kind", "cpu": "vCPU", "ram": "RAM", "location": "Location"}
+COLUMN_SORTS = {"provider": "provider", "gpu": "gpu", "count": "count", "vram": "vram", "price": "price",
+                "pergpu": "pergpu", "pflop": "pflop", "rel": "rel", "kind": "kind", "cpu": "cpu", "ram": "ram",
+                "location": "location", "age": "age"}
+"""Clicking a column title sorts by that column (clicking again reverses)."""
 
 
 def offer_columns(now: Callable[[], float], refresh_s: dict[str, float]) -> list[Column[Offer]]:
@@ -308,6 +313,10 @@ class OffersPane(Vertical):
     @on(VirtualTable.Activated, "#offer-table")
     def _activated(self, event: VirtualTable.Activated) -> None:
         self.action_launch()
+
+    @on(VirtualTable.HeaderClicked, "#offer-table")
+    def _header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
+        self.action_sort(COLUMN_SORTS.get(event.column_key, "price"))
 
     @on(VirtualTable.CursorMoved, "#offer-table")
     def _cursor_moved(self, event: VirtualTable.CursorMoved) -> None:

@@ -73,6 +73,18 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
         def control(self) -> VirtualTable:
             return self.table
 
+    class HeaderClicked(Message):
+        """A column title was clicked (tables use it to sort by that column)."""
+
+        def __init__(self, table: VirtualTable, column_key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.column_key = column_key
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
     class Activated(Message):
         """Enter pressed (or a double click) on a row."""
 
@@ -179,6 +191,9 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         if event.y < 1:
+            column = self._column_at(event.x + int(self.scroll_offset.x))
+            if column is not None:
+                self.post_message(self.HeaderClicked(self, column.key))
             return
         index = int(self.scroll_offset.y) + event.y - 1
         if 0 <= index < len(self.rows):
@@ -187,6 +202,14 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
             self.move_to(index)
 
     # -- rendering --------------------------------------------------------------------------
+
+    def _column_at(self, x: int) -> Column[RowT] | None:
+        left = 0
+        for column in self.columns:
+            if left <= x < left + column.width + 1:
+                return column
+            left += column.width + 1
+        return None
 
     @property
     def total_width(self) -> int:
