@@ -323,3 +323,27 @@ async def test_rate_limits_without_retry_after_back_off_exponentially(tmp_path: 
         for client in clients:
             await client.aclose()
         await store.close()
+
+
+async def test_a_full_disk_is_reported_once_and_polling_goes_on(tmp_path: Path) -> None:
+    from computehub_tui.engine.events import StoreFailed
+
+    clock = ManualClock()
+    market = DemoMarket(clock)
+    providers, clients = demo_providers(market, clock)
+    store = await Store.open(tmp_path / "tiny.db", max_bytes=64 * 1024)
+    hub = Hub(providers, store, clock, demo=True)
+    failures: list[StoreFailed] = []
+    hub.bus.subscribe(lambda e: failures.append(e) if isinstance(e, StoreFailed) else None)
+    try:
+        assert await hub.refresh_offers("vast")  # thousands of price stats do not fit
+        assert await hub.refresh_instances("vast")
+        assert len(failures) == 1 and "disk full" in failures[0].message
+        assert len(hub.offers()) > 3000 and hub.instances()  # nothing lost on screen
+        await clock.advance(61)
+        assert await hub.refresh_offers("vast")
+        assert len(failures) == 2  # reported again after a minute, not on every poll
+    finally:
+        for client in clients:
+            await client.aclose()
+        await store.close()

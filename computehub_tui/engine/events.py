@@ -72,9 +72,16 @@ class SpendUpdated:
     spend_today: float
 
 
+@dataclass(frozen=True, slots=True)
+class StoreFailed:
+    """Saving to the database failed (e.g. a full disk); polling goes on without history."""
+
+    message: str
+
+
 EngineEvent = (
     OffersUpdated | InstancesUpdated | MetricsSampled | ProviderHealthChanged | ActionStarted
-    | ActionFinished | SpendUpdated
+    | ActionFinished | SpendUpdated | StoreFailed
 )
 
 

@@ -33,6 +33,7 @@ from computehub_tui.engine.events import (
     ProviderHealth,
     ProviderHealthChanged,
     SpendUpdated,
+    StoreFailed,
 )
 from computehub_tui.engine.keys import KeyService, connection_verdict
 from computehub_tui.providers.base import (
@@ -53,6 +54,7 @@ METRIC_HISTORY_SAMPLES = 720
 ACTIONS = ("start", "stop", "restart", "destroy")
 REPLAY_DELAY_S = 3.0
 MAX_THROTTLED_WAIT_S = 300.0
+STORE_FAILURE_REPORT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ class Hub:
         self.keys: KeyService | None = keys
         """Binds and tests API keys; None where the caller manages keys itself."""
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._store_failure_reported_at = float("-inf")
         self._history_replay = history_replay
         """Demo only: fills price history with the simulation's past, after start-up settles."""
         self._running = False
@@ -379,11 +382,16 @@ class Hub:
         return self._locks.setdefault((provider, what), asyncio.Lock())
 
     async def _store_call(self, call):  # type: ignore[no-untyped-def]
-        """Store failures (e.g. a full disk) must not stop polling; they are logged and shown."""
+        """Store failures (e.g. a full disk) must not stop polling; they are logged and reported
+        once a minute at most."""
         try:
             return await call
         except Exception as error:  # noqa: BLE001
             log.warning("store write failed: %s", error)
+            now = self.clock.monotonic()
+            if now - self._store_failure_reported_at >= STORE_FAILURE_REPORT_S:
+                self._store_failure_reported_at = now
+                self.bus.publish(StoreFailed(str(error)))
             return None
 
     # -- history ----------------------------------------------------------------------------

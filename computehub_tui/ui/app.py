@@ -23,6 +23,7 @@ from computehub_tui.engine.events import (
     OffersUpdated,
     ProviderHealthChanged,
     SpendUpdated,
+    StoreFailed,
 )
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.commands import HubCommands
@@ -147,6 +148,9 @@ class ComputeHubApp(App[None]):
             header.update_state(health=self.hub.health())
             if event.health.state == "auth-error":
                 self.notify(event.health.last_error, title="API key rejected", severity="error", timeout=10)
+        elif isinstance(event, StoreFailed):
+            self.notify(f"{event.message}. The app keeps running; history and costs are not being saved.",
+                        title="Database write failed", severity="warning", timeout=10)
         elif isinstance(event, SpendUpdated):
             header.update_state(burn_rate=event.burn_rate_hour, spend_today=event.spend_today)
         elif isinstance(event, ActionStarted):
