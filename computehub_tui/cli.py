@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands.add_parser("list", parents=[common], help="show bound keys, masked")
     key_test = key_commands.add_parser("test", parents=[common], help="check that keys work")
     key_test.add_argument("provider", nargs="?", choices=PROVIDER_NAMES)
+    key_commands.add_parser("passphrase", parents=[common],
+                            help="set, change or remove the passphrase that protects stored keys (interactive)")
     key_remove = key_commands.add_parser("remove", parents=[common], help="forget a stored key")
     key_remove.add_argument("provider", choices=PROVIDER_NAMES)
 
@@ -295,6 +297,8 @@ async def _keys_command(args: argparse.Namespace, keys: KeyService) -> int:
         binding = await keys.bind(args.provider, _read_key(args.provider))
         print(f"{PROVIDER_TITLES[args.provider]} key {binding.masked} saved (encrypted)")
         return EXIT_OK
+    if args.keys_command == "passphrase":
+        return await _change_passphrase(keys)
     if args.keys_command == "remove":
         removed = await keys.remove(args.provider)
         print(f"{args.provider}: {'removed' if removed else 'no stored key'}")
@@ -303,6 +307,23 @@ async def _keys_command(args: argparse.Namespace, keys: KeyService) -> int:
     print(f"{'PROVIDER':<12} {'SOURCE':<12} KEY")
     for binding in bindings:
         print(f"{binding.provider:<12} {binding.source or '-':<12} {binding.masked or 'not bound'}")
+    return EXIT_OK
+
+
+async def _change_passphrase(keys: KeyService) -> int:
+    if not sys.stdin.isatty():
+        raise UsageError("setting a passphrase needs an interactive terminal (the new one is typed twice)")
+    first = getpass.getpass("New vault passphrase (empty removes protection): ")
+    if first and getpass.getpass("Repeat it: ") != first:
+        raise UsageError("the two passphrases differ; nothing changed")
+    if first and len(first) < 8:
+        raise UsageError("use at least 8 characters; nothing changed")
+    kdf = await keys.set_passphrase(first or None)
+    if kdf:
+        print(f"vault protected with a passphrase ({kdf}); the app will ask for it, or set "
+              "COMPUTEHUB_PASSPHRASE_FILE to a 0600 file holding it")
+    else:
+        print("passphrase removed; the key file alone unlocks the stored keys")
     return EXIT_OK
 
 

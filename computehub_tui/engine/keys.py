@@ -146,6 +146,17 @@ class KeyService:
             return None
         return self.provider_factory(provider, secret)
 
+    async def set_passphrase(self, new_passphrase: str | None) -> str | None:
+        """Protect the vault with ``new_passphrase`` (None or empty removes protection); stored keys
+        stay readable. Returns the key-derivation function now in use."""
+        vault = await self._vault(create=True)
+        await asyncio.to_thread(vault.change_passphrase, new_passphrase or None)
+        async with await Store.open(self.data_dir / DATABASE_NAME) as store:
+            await store.audit(self.clock.now(), "user", "set-passphrase" if new_passphrase else "remove-passphrase",
+                              "vault")
+        self.passphrase = new_passphrase or None
+        return vault.kdf_name
+
     async def _vault(self, *, create: bool) -> Vault:
         # Deriving a passphrase key takes a quarter second of CPU: keep it off the event loop.
         return await asyncio.to_thread(Vault.open, self.data_dir, self.passphrase, create=create)
