@@ -22,10 +22,6 @@ class ProviderHealth:
     instances_at: float | None = None
     """When instances were last fetched successfully."""
 
-    @property
-    def is_healthy(self) -> bool:
-        return self.state in ("ok", "waiting")
-
 
 @dataclass(frozen=True, slots=True)
 class OffersUpdated:
