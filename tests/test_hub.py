@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,38 @@ class FlakyProvider:
         return getattr(self.inner, name)
 
 
+@asynccontextmanager
+async def demo_hub(tmp_path: Path, *, flaky: str | None = None, only_flaky: bool = False,
+                   poll: PollSettings = PollSettings(60.0, 5.0),
+                   max_bytes: int | None = None) -> AsyncIterator[tuple[Hub, ManualClock, FlakyProvider]]:
+    """A Hub on the demo market; ``flaky`` wraps one provider so a test can make it fail."""
+    clock = ManualClock()
+    providers, clients = demo_providers(DemoMarket(clock), clock)
+    wrapped = FlakyProvider(providers[flaky or "vast"])
+    if flaky:
+        providers = {flaky: wrapped} if only_flaky else {**providers, flaky: wrapped}  # type: ignore[dict-item]
+    store = await Store.open(tmp_path / "hub.db", max_bytes=max_bytes)
+    hub = Hub(providers, store, clock, poll=poll, demo=True)
+    try:
+        yield hub, clock, wrapped
+    finally:
+        for client in clients:
+            await client.aclose()
+        await store.close()
+
+
+@asynccontextmanager
+async def polling(hub: Hub) -> AsyncIterator[None]:
+    """Run the Hub's poll loops for the duration of the block."""
+    runner = asyncio.create_task(hub.run())
+    try:
+        yield
+    finally:
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+
+
 @pytest.fixture
 async def demo(tmp_path: Path) -> AsyncIterator[tuple[Hub, ManualClock, DemoMarket]]:
     clock = ManualClock()
@@ -102,8 +135,7 @@ async def test_poll_loop_follows_the_clock(demo) -> None:  # type: ignore[no-unt
     hub, clock, _ = demo
     updates: list[InstancesUpdated] = []
     hub.bus.subscribe(lambda e: updates.append(e) if isinstance(e, InstancesUpdated) else None)
-    runner = asyncio.create_task(hub.run())
-    try:
+    async with polling(hub):
         await until(lambda: len(updates) >= 4 and clock.sleeper_count == 8)
         assert len(updates) == 4  # one instances poll per provider, then every loop sleeps
         await clock.advance(5)
@@ -114,23 +146,12 @@ async def test_poll_loop_follows_the_clock(demo) -> None:  # type: ignore[no-unt
         await clock.advance(0.2)
         await until(lambda: len(updates) >= 12 and clock.sleeper_count == 8)
         assert len(updates) == 12
-    finally:
-        runner.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await runner
 
 
 async def test_failing_provider_keeps_last_good_data_marked_stale(tmp_path: Path) -> None:
-    clock = ManualClock()
-    market = DemoMarket(clock)
-    providers, clients = demo_providers(market, clock)
-    flaky = FlakyProvider(providers["runpod"])
-    providers["runpod"] = flaky  # type: ignore[assignment]
-    store = await Store.open(tmp_path / "hub.db")
-    hub = Hub(providers, store, clock, poll=PollSettings(60.0, 5.0), demo=True)
-    health_events: list[ProviderHealthChanged] = []
-    hub.bus.subscribe(lambda e: health_events.append(e) if isinstance(e, ProviderHealthChanged) else None)
-    try:
+    async with demo_hub(tmp_path, flaky="runpod") as (hub, clock, flaky):
+        health_events: list[ProviderHealthChanged] = []
+        hub.bus.subscribe(lambda e: health_events.append(e) if isinstance(e, ProviderHealthChanged) else None)
         await hub.refresh_all()
         good_offers = [o for o in hub.offers() if o.provider == "runpod"]
         good_instances = [i for i in hub.instances() if i.provider == "runpod"]
@@ -155,21 +176,10 @@ async def test_failing_provider_keeps_last_good_data_marked_stale(tmp_path: Path
         assert await hub.refresh_offers("runpod")
         assert next(h for h in hub.health() if h.provider == "runpod").state == "ok"
         assert not hub.is_stale("runpod")
-    finally:
-        for client in clients:
-            await client.aclose()
-        await store.close()
 
 
 async def test_rate_limit_and_auth_errors_show_in_health(tmp_path: Path) -> None:
-    clock = ManualClock()
-    market = DemoMarket(clock)
-    providers, clients = demo_providers(market, clock)
-    flaky = FlakyProvider(providers["vast"])
-    providers = {"vast": flaky}  # type: ignore[dict-item]
-    store = await Store.open(tmp_path / "hub.db")
-    hub = Hub(providers, store, clock, demo=True)  # type: ignore[arg-type]
-    try:
+    async with demo_hub(tmp_path, flaky="vast", only_flaky=True) as (hub, _, flaky):
         flaky.failure = RateLimitedError("vast", "rate limited; retry in 30s", 30.0)
         await hub.refresh_instances("vast")
         assert hub.health()[0].state == "rate-limited"
@@ -177,37 +187,20 @@ async def test_rate_limit_and_auth_errors_show_in_health(tmp_path: Path) -> None
         await hub.refresh_instances("vast")
         assert hub.health()[0].state == "auth-error"
         assert "Invalid user key" in hub.health()[0].last_error
-    finally:
-        for client in clients:
-            await client.aclose()
-        await store.close()
 
 
 async def test_rate_limited_loop_waits_for_retry_after(tmp_path: Path) -> None:
-    clock = ManualClock()
-    market = DemoMarket(clock)
-    providers, clients = demo_providers(market, clock)
-    flaky = FlakyProvider(providers["vast"])
-    flaky.failure = RateLimitedError("vast", "rate limited", 30.0)
-    store = await Store.open(tmp_path / "hub.db")
-    hub = Hub({"vast": flaky}, store, clock, poll=PollSettings(60.0, 5.0), demo=True)  # type: ignore[dict-item]
-    runner = asyncio.create_task(hub.run())
-    try:
-        await until(lambda: clock.sleeper_count == 2)
-        first = flaky.calls
-        assert first == 2  # instances + offers
-        await clock.advance(10)
-        assert clock.sleeper_count == 2 and flaky.calls == first  # not every 5 s while rate limited
-        await clock.advance(21)
-        await until(lambda: flaky.calls == first + 1 and clock.sleeper_count == 2)
-        assert flaky.calls == first + 1  # the instances loop retried after 30 s
-    finally:
-        runner.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await runner
-        for client in clients:
-            await client.aclose()
-        await store.close()
+    async with demo_hub(tmp_path, flaky="vast", only_flaky=True) as (hub, clock, flaky):
+        flaky.failure = RateLimitedError("vast", "rate limited", 30.0)
+        async with polling(hub):
+            await until(lambda: clock.sleeper_count == 2)
+            first = flaky.calls
+            assert first == 2  # instances + offers
+            await clock.advance(10)
+            assert clock.sleeper_count == 2 and flaky.calls == first  # not every 5 s while rate limited
+            await clock.advance(21)
+            await until(lambda: flaky.calls == first + 1 and clock.sleeper_count == 2)
+            assert flaky.calls == first + 1  # the instances loop retried after 30 s
 
 
 async def test_cost_accrues_with_time_and_feeds_spend_today(demo) -> None:  # type: ignore[no-untyped-def]
@@ -296,46 +289,31 @@ async def test_snapshot_is_shown_before_the_first_poll(tmp_path: Path) -> None:
 
 
 async def test_rate_limits_without_retry_after_back_off_exponentially(tmp_path: Path) -> None:
-    clock = ManualClock()
-    market = DemoMarket(clock)
-    providers, clients = demo_providers(market, clock)
-    flaky = FlakyProvider(providers["runpod"])
-    flaky.failure = RateLimitedError("runpod", "rate limit exceeded", None)
-    store = await Store.open(tmp_path / "hub.db")
-    hub = Hub({"runpod": flaky}, store, clock, poll=PollSettings(600.0, 5.0), demo=True)  # type: ignore[dict-item]
-    runner = asyncio.create_task(hub.run())
-    try:
-        await until(lambda: clock.sleeper_count == 2)
-        start_calls = flaky.calls  # one instances and one offers poll
-        for _ in range(70):
-            await clock.advance(1)
+    async with demo_hub(tmp_path, flaky="runpod", only_flaky=True, poll=PollSettings(600.0, 5.0)) as (
+        hub, clock, flaky,
+    ):
+        flaky.failure = RateLimitedError("runpod", "rate limit exceeded", None)
+        async with polling(hub):
             await until(lambda: clock.sleeper_count == 2)
-        # instances polls at 0, 10, 30 and 70 s instead of every 5 s
-        assert flaky.calls - start_calls == 3
-        assert hub.health()[0].state == "rate-limited"
-        flaky.failure = None
-        await clock.advance(80)  # the next instances poll is due at 150 s
-        await until(lambda: hub.health()[0].instances_at is not None and clock.sleeper_count == 2)
-        assert flaky.calls - start_calls == 4
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
-        for client in clients:
-            await client.aclose()
-        await store.close()
+            start_calls = flaky.calls  # one instances and one offers poll
+            for _ in range(70):
+                await clock.advance(1)
+                await until(lambda: clock.sleeper_count == 2)
+            # instances polls at 0, 10, 30 and 70 s instead of every 5 s
+            assert flaky.calls - start_calls == 3
+            assert hub.health()[0].state == "rate-limited"
+            flaky.failure = None
+            await clock.advance(80)  # the next instances poll is due at 150 s
+            await until(lambda: hub.health()[0].instances_at is not None and clock.sleeper_count == 2)
+            assert flaky.calls - start_calls == 4
 
 
 async def test_a_full_disk_is_reported_once_and_polling_goes_on(tmp_path: Path) -> None:
     from computehub_tui.engine.events import StoreFailed
 
-    clock = ManualClock()
-    market = DemoMarket(clock)
-    providers, clients = demo_providers(market, clock)
-    store = await Store.open(tmp_path / "tiny.db", max_bytes=64 * 1024)
-    hub = Hub(providers, store, clock, demo=True)
-    failures: list[StoreFailed] = []
-    hub.bus.subscribe(lambda e: failures.append(e) if isinstance(e, StoreFailed) else None)
-    try:
+    async with demo_hub(tmp_path, max_bytes=64 * 1024) as (hub, clock, _):
+        failures: list[StoreFailed] = []
+        hub.bus.subscribe(lambda e: failures.append(e) if isinstance(e, StoreFailed) else None)
         assert await hub.refresh_offers("vast")  # thousands of price stats do not fit
         assert await hub.refresh_instances("vast")
         assert len(failures) == 1 and "disk full" in failures[0].message
@@ -343,7 +321,3 @@ async def test_a_full_disk_is_reported_once_and_polling_goes_on(tmp_path: Path) 
         await clock.advance(61)
         assert await hub.refresh_offers("vast")
         assert len(failures) == 2  # reported again after a minute, not on every poll
-    finally:
-        for client in clients:
-            await client.aclose()
-        await store.close()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from wire import InstantClock, Route, Wire
 
 from computehub_tui.domain.models import InstanceStatus, LaunchSpec, Offer, OfferQuery, PricingKind
 from computehub_tui.domain.secret import Secret
@@ -28,42 +28,6 @@ from computehub_tui.providers.lambdalabs import LambdaProvider, default_policy
 
 API_KEY = "secret_lambda_key_0123456789abcdef"
 BASE = "https://cloud.lambda.ai/api/v1"
-
-Route = Callable[[httpx.Request], httpx.Response]
-
-
-class InstantClock:
-    """A clock whose sleeps return at once but move time, so waits can be asserted."""
-
-    def __init__(self) -> None:
-        self._now = 1_790_000_000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._now - 1_790_000_000.0
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self._now += max(0.0, seconds)
-
-
-class Wire:
-    """Records every request and answers from a route function."""
-
-    def __init__(self, route: Route) -> None:
-        self.route = route
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.route(request)
-
-    def body(self, index: int = -1) -> Any:
-        return json.loads(self.requests[index].content)
-
 
 def make(
     route: Route,

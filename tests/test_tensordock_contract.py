@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from wire import InstantClock, Route, Wire
 
 from computehub_tui.domain.models import InstanceStatus, LaunchSpec, Offer, OfferQuery, PricingKind
 from computehub_tui.domain.secret import Secret
@@ -31,47 +31,10 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIContractContract me@laptop"
 CHICAGO = "1a5b9c2e-0000-4000-8000-00000000c41c"
 INSTANCE_ID = "5a3f0c1e-8d2b-4c6a-9e7f-0b1c2d3e4f5a"
 
-Route = Callable[[httpx.Request], httpx.Response]
-
-
-class InstantClock:
-    """A clock whose sleeps return at once but move time, so waits can be asserted."""
-
-    def __init__(self) -> None:
-        self._now = 1_790_000_000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._now - 1_790_000_000.0
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self._now += max(0.0, seconds)
-
-
-class Wire:
-    """Records every request and answers from a route function."""
-
-    def __init__(self, route: Route) -> None:
-        self.route = route
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.route(request)
-
-    @property
-    def calls(self) -> list[tuple[str, str]]:
-        return [(r.method, r.url.path.removeprefix("/api/v2")) for r in self.requests]
-
-
 def make(
     route: Route, *, ssh_public_key: str = PUBLIC_KEY, policy: HttpPolicy | None = None
 ) -> tuple[TensordockProvider, Wire, InstantClock]:
-    wire = Wire(route)
+    wire = Wire(route, path_prefix="/api/v2")
     clock = InstantClock()
     provider = TensordockProvider(
         httpx.AsyncClient(transport=httpx.MockTransport(wire)),

@@ -32,6 +32,18 @@ class Column(Generic[RowT]):
     """left | right"""
 
 
+class TableMessage(Message):
+    """Base of the table's messages: ``control`` lets `@on(..., "#id")` pick the table."""
+
+    def __init__(self, table: VirtualTable) -> None:
+        super().__init__()
+        self.table = table
+
+    @property
+    def control(self) -> VirtualTable:
+        return self.table
+
+
 class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
     """Rows are plain objects; columns turn a row into cells. The header stays on the first line.
 
@@ -63,39 +75,26 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
         Binding("enter", "activate", "Open", show=False),
     ]
 
-    class CursorMoved(Message):
+    class CursorMoved(TableMessage):
+        """The cursor is on another row (None when the table is empty)."""
+
         def __init__(self, table: VirtualTable, row: object | None) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.row = row
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class HeaderClicked(Message):
+    class HeaderClicked(TableMessage):
         """A column title was clicked (tables use it to sort by that column)."""
 
         def __init__(self, table: VirtualTable, column_key: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.column_key = column_key
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class Activated(Message):
+    class Activated(TableMessage):
         """Enter pressed (or a double click) on a row."""
 
         def __init__(self, table: VirtualTable, row: object) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.row = row
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
 
     def __init__(
         self,
