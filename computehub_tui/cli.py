@@ -35,8 +35,7 @@ from computehub_tui.domain.models import (
 )
 from computehub_tui.domain.ranking import SORT_KEYS, sort_offers
 from computehub_tui.domain.secret import RedactingFormatter
-from computehub_tui.engine.events import ProviderHealth
-from computehub_tui.engine.hub import split_key
+from computehub_tui.engine.hub import Hub, split_key
 from computehub_tui.engine.keys import DATABASE_NAME, KeyService
 from computehub_tui.providers.base import ProviderError
 from computehub_tui.store import StoreError
@@ -148,7 +147,7 @@ async def _dispatch(args: argparse.Namespace, config: Config, data_dir: Path) ->
     if args.command == "keys":
         return await _keys(args, config, data_dir)
     if args.command == "offers":
-        parse_filter(args.filter)  # a malformed filter fails before any network call
+        args.compiled_filter = parse_filter(args.filter)  # a malformed filter fails before any network call
     demo = getattr(args, "demo", False)
     only = getattr(args, "provider", None)
     session = await _open(config, data_dir, demo=demo, only_provider=only)
@@ -180,9 +179,13 @@ async def _open(config: Config, data_dir: Path, *, demo: bool, only_provider: st
     return session
 
 
-def _report_failures(failed: list[ProviderHealth], total: int) -> bool:
-    """One stderr line per failed provider: errors when all failed, else warnings. True if all did."""
-    every = bool(failed) and len(failed) == total
+async def _refresh_all_providers(hub: Hub, what: str) -> bool:
+    """Fetch ``what`` (offers or instances) from every provider at once; one stderr line per
+    failure — errors when all failed, else warnings. True if every provider failed."""
+    refresh = hub.refresh_offers if what == "offers" else hub.refresh_instances
+    results = dict(zip(hub.providers, await asyncio.gather(*(refresh(name) for name in hub.providers)), strict=True))
+    failed = [hub.health_of(name) for name, ok in results.items() if not ok]
+    every = bool(failed) and len(failed) == len(results)
     for health in failed:
         print(f"{PROG}: error: {health.last_error}" if every else f"warning: {health.last_error}",
               file=sys.stderr)
@@ -190,12 +193,9 @@ def _report_failures(failed: list[ProviderHealth], total: int) -> bool:
 
 
 async def _offers(args: argparse.Namespace, session: Session) -> int:
-    offer_filter = parse_filter(args.filter)
     hub = session.hub
-    results = await asyncio.gather(*(hub.refresh_offers(name) for name in hub.providers))
-    failed = [health for health, ok in zip(hub.health(), results, strict=True) if not ok]
-    all_failed = _report_failures(failed, len(results))
-    offers = offer_filter.apply(hub.offers())
+    all_failed = await _refresh_all_providers(hub, "offers")
+    offers = args.compiled_filter.apply(hub.offers())
     if args.gpu:
         offers = [o for o in offers if args.gpu.lower() in o.gpu.lower()]
     if args.max_price is not None:
@@ -214,9 +214,7 @@ async def _offers(args: argparse.Namespace, session: Session) -> int:
 
 async def _instances(args: argparse.Namespace, session: Session) -> int:
     hub = session.hub
-    results = await asyncio.gather(*(hub.refresh_instances(name) for name in hub.providers))
-    failed = [health for health, ok in zip(hub.health(), results, strict=True) if not ok]
-    all_failed = _report_failures(failed, len(results))
+    all_failed = await _refresh_all_providers(hub, "instances")
     instances = sorted(hub.instances(), key=lambda i: (i.provider, i.label, i.instance_id))
     if args.json:
         print(json.dumps([instance.to_json() for instance in instances], indent=2))
@@ -230,7 +228,7 @@ async def _launch(args: argparse.Namespace, session: Session) -> int:
     if args.provider not in hub.providers:
         raise UsageError(f"{args.provider} is not bound (run `{PROG} keys set {args.provider}`)")
     if not await hub.refresh_offers(args.provider):
-        return _fail(hub.health()[list(hub.providers).index(args.provider)].last_error, EXIT_PROVIDER)
+        return _fail(hub.health_of(args.provider).last_error, EXIT_PROVIDER)
     offer = next((o for o in hub.offers() if o.provider == args.provider and o.offer_id == args.offer_id), None)
     if offer is None:
         return _fail(f"offer {args.offer_id} not found on {args.provider} (it may have been rented; "

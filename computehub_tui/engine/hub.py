@@ -232,6 +232,9 @@ class Hub:
     def health(self) -> list[ProviderHealth]:
         return [self._health[name] for name in self.providers]
 
+    def health_of(self, provider: str) -> ProviderHealth:
+        return self._health[provider]
+
     def capabilities(self, provider: str) -> Capabilities:
         if provider in self.providers:
             return self.providers[provider].capabilities
