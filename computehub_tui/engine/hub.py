@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.history import PriceStat, price_stats
@@ -48,6 +49,7 @@ from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 METRIC_HISTORY_SAMPLES = 720
 """Samples kept in memory per instance for sparklines (an hour at the default 5 s)."""
@@ -384,7 +386,7 @@ class Hub:
     def _lock(self, provider: str, what: str) -> asyncio.Lock:
         return self._locks.setdefault((provider, what), asyncio.Lock())
 
-    async def _store_call(self, call):  # type: ignore[no-untyped-def]
+    async def _store_call(self, call: Awaitable[T]) -> T | None:
         """Store failures (e.g. a full disk) must not stop polling; they are logged and reported
         once a minute at most."""
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -124,7 +126,8 @@ class InstancesPane(Vertical):
             return []
         samples = self.hub.metric_history(key)
         start = max(0, len(samples) - SPARK_WIDTH)
-        return [s.mean_gpu_util or 0.0 for s in list(samples)[start:]]
+        # Runs per visible row per frame: read the tail only, never copy the whole history.
+        return [s.mean_gpu_util or 0.0 for s in islice(samples, start, None)]
 
     def cost_of(self, key: str) -> float:
         return self.hub.cost_so_far(key) if self.hub else 0.0
