@@ -1,9 +1,12 @@
-"""Defensive readers for provider JSON: a wrong type or a non-finite number becomes None or empty."""
+"""Defensive readers for provider JSON: a wrong type or a non-finite number becomes None or empty,
+and provider text is made safe for a terminal as it is read."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from computehub_tui.domain.text import LABEL_LIMIT, clean_text
 
 
 def as_float(value: Any) -> float | None:
@@ -28,3 +31,8 @@ def as_dict(value: Any) -> dict[str, Any]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def as_text(value: Any, limit: int = LABEL_LIMIT) -> str:
+    """Provider text as one safe line (see ``clean_text``); "" for null or a non-text value."""
+    return clean_text(value, limit)
