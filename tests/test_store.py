@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
+import os
 import sqlite3
+import stat
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -239,6 +243,129 @@ async def test_failed_migration_rolls_back_its_tables_and_version(
     assert str(db_path) in str(caught.value)
     assert raw_query(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert raw_query(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'") == [(0,)]
+
+
+async def test_costs_from_schema_1_carry_on_from_their_last_update(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(store_database, "MIGRATIONS", MIGRATIONS[:1])
+        patch.setattr(store_database, "LATEST_VERSION", 1)
+        async with await Store.open(db_path) as old:
+            assert old.schema_version == 1
+    connection = sqlite3.connect(db_path)
+    with connection:
+        connection.execute("INSERT INTO instance_costs VALUES ('vast:a', 2.5, ?)", (T0,))
+    connection.close()
+
+    async with await Store.open(db_path) as upgraded:
+        assert upgraded.schema_version == LATEST_VERSION
+        states = await upgraded.accrue([running("vast:a", 1.0)], T0 + HOUR)
+    assert states["vast:a"].usd == pytest.approx(3.5)  # booked from T0, not estimated again
+
+
+async def test_new_database_folder_and_wal_files_are_private(db_path: Path) -> None:
+    async with await Store.open(db_path) as opened:
+        await opened.audit(T0, "user", "stop", "vast:1")
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in db_path.parent.iterdir()}
+    assert modes == {"computehub.db": 0o600, "computehub.db-wal": 0o600, "computehub.db-shm": 0o600}
+    assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
+
+
+async def test_an_existing_loose_database_and_folder_are_tightened(db_path: Path) -> None:
+    async with await Store.open(db_path) as opened:
+        await opened.audit(T0, "user", "stop", "vast:1")
+    db_path.parent.chmod(0o755)
+    db_path.chmod(0o644)
+    async with await Store.open(db_path) as opened:
+        assert [entry.action for entry in await opened.audit_log()] == ["stop"]
+        assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(Path(f"{db_path}-wal").stat().st_mode) == 0o600
+    assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
+
+
+async def test_an_empty_database_file_is_damage_not_a_new_database(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"")
+    with pytest.raises(StoreError) as caught:
+        await Store.open(db_path)
+    assert caught.value.kind == "empty"
+    assert str(caught.value) == (
+        f"{db_path} is empty (0 bytes): it may have been truncated; move it away to start fresh")
+    assert db_path.read_bytes() == b""  # left for the user to inspect
+
+
+def live_connection_threads(started_since: set[threading.Thread]) -> list[str]:
+    """aiosqlite worker threads started since ``started_since`` and still alive after being given time
+    to finish; a connection that is never closed keeps its thread waiting forever (an app that hangs)."""
+    workers = [thread for thread in threading.enumerate()
+               if "_connection_worker_thread" in thread.name and thread not in started_since]
+    for thread in workers:
+        thread.join(timeout=5)
+    return [thread.name for thread in workers if thread.is_alive()]
+
+
+def damage(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xab" * (len(data) - 100)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["damaged", "not-sqlite", "newer-schema", "empty"])
+async def test_a_refused_database_leaves_no_connection_thread_behind(db_path: Path, how: str) -> None:
+    async with await Store.open(db_path) as opened:
+        await opened.audit(T0, "user", "stop", "vast:1")
+    if how == "damaged":
+        damage(db_path)
+    elif how == "not-sqlite":
+        db_path.write_bytes(b"notes " * 1000)
+    elif how == "newer-schema":
+        raw_query(db_path, f"PRAGMA user_version={LATEST_VERSION + 1}")
+    else:
+        db_path.write_bytes(b"")
+    before = set(threading.enumerate())
+
+    with pytest.raises(StoreError):
+        await Store.open(db_path)
+
+    assert live_connection_threads(before) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (PermissionError(errno.EACCES, "Permission denied"), "permission denied; make {folder} writable by you"),
+        (OSError(errno.EROFS, "Read-only file system"), "the file system is read-only; choose a writable folder"),
+        (OSError(errno.ENOSPC, "No space left on device"), "no space left on the device; free some disk space"),
+    ],
+)
+async def test_a_folder_that_cannot_take_a_new_database_is_one_clear_line(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, expected: str
+) -> None:
+    # Simulated: tests run as root here, and root writes into read-only folders anyway.
+    db_path.parent.mkdir(parents=True)
+    real_open = os.open
+
+    def refusing_open(path: object, *args: object, **kwargs: object) -> int:
+        if str(path).startswith(str(db_path.parent)):
+            raise error
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    with pytest.raises(StoreError) as caught:
+        await Store.open(db_path)
+    assert str(caught.value) == f"cannot create database {db_path}: " + expected.format(folder=db_path.parent) + (
+        ", or choose another folder with --data-dir" if error.errno == errno.EACCES else
+        " with --data-dir" if error.errno == errno.EROFS else "")
+    assert caught.value.kind == "cannot-open"
+    assert list(db_path.parent.iterdir()) == []
+
+
+async def test_a_folder_that_cannot_be_created_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreError) as caught:
+        await Store.open(tmp_path / "file" / "data" / "computehub.db")
+    assert str(caught.value) == f"cannot create the folder {tmp_path / 'file' / 'data'}: Not a directory"
 
 
 async def test_closed_store_raises_store_error(db_path: Path) -> None:
