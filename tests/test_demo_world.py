@@ -23,7 +23,7 @@ HOUR = 3600.0
 
 
 async def session(data_dir: Path, clock: ManualClock, *, reset: bool = False) -> Session:
-    return await open_session(Config(), data_dir, demo=True, clock=clock, demo_reset=reset)
+    return await open_session(Config(demo_vast_offers=300), data_dir, demo=True, clock=clock, demo_reset=reset)
 
 
 async def rentable_vast_offer(opened: Session) -> Offer:
@@ -154,8 +154,10 @@ def test_a_world_saved_with_another_seed_is_not_mixed_in(tmp_path: Path) -> None
     assert json.loads((tmp_path / WORLD_FILE_NAME).read_text())["seed"] == 2
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(data_dir), "COMPUTEHUB_CONFIG": str(data_dir / "none.toml")}
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.toml"
+    config.write_text("demo_vast_offers = 300\n")
+    env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(tmp_path / "data"), "COMPUTEHUB_CONFIG": str(config)}
     return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True,
                           env=env, timeout=60, check=False)
 
@@ -167,11 +169,10 @@ def test_the_readme_flow_works_in_the_demo(tmp_path: Path) -> None:
     launched = run_cli(tmp_path, "launch", "vast", offer["offer_id"], "--image", "pytorch/pytorch", "--yes")
     assert launched.returncode == 0, launched.stderr
     key = launched.stdout.strip()
-    stopped = run_cli(tmp_path, "stop", key)
+    stopped = run_cli(tmp_path, "stop", key)  # a new process: "not found" when the world started over
     assert stopped.returncode == 0, stopped.stderr
-    listed = run_cli(tmp_path, "instances", "--json")
-    assert next(i for i in json.loads(listed.stdout) if i["id"] == key)["status"] == "stopped"
     destroyed = run_cli(tmp_path, "destroy", key, "--yes")
     assert destroyed.returncode == 0, destroyed.stderr
-    again = run_cli(tmp_path, "destroy", key, "--yes")
-    assert again.returncode != 0 and "not found" in again.stderr  # gone for good, not back from the seed
+    world = json.loads((tmp_path / "data" / WORLD_FILE_NAME).read_text())
+    saved = next(i for i in world["instances"] if f"vast:{i['instance_id']}" == key)
+    assert saved["intended"] == "destroyed" and saved["stopped_at"] is not None
