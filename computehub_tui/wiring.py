@@ -19,12 +19,12 @@ from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub, PollSettings
 from computehub_tui.engine.keys import DATABASE_NAME, KeyService
+from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.demo import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.providers.demo.world import DemoWorld, DemoWorldError
 from computehub_tui.providers.registry import build_provider, new_http_client
-from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.store import Store, StoreError
 from computehub_tui.template_files import load_templates
 
