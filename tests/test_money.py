@@ -247,3 +247,25 @@ async def test_store_failures_are_counted_for_the_cli(tmp_path: Path) -> None:
     assert await hub.refresh_instances("vast")  # polling itself carries on
     assert hub.store_failures >= 2  # costs and the instance snapshot
     assert "closed" in hub.last_store_error and str(tmp_path / "db") in hub.last_store_error
+
+
+async def test_the_instances_pane_shows_the_hubs_uptime_and_no_unbelievable_price(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from computehub_tui.ui.widgets.instances_pane import instance_columns
+
+    clock = ManualClock()
+    runpod = ScriptedProvider("runpod", [
+        machine("ok", 1.0, provider="runpod", started_at=clock.now() - 5400),
+        machine("absurd", 1e308, provider="runpod", started_at=clock.now() - 60),
+    ])
+    async with process(tmp_path / "db", clock, runpod) as hub:
+        await hub.refresh_instances("runpod")
+        pane = SimpleNamespace(hub=hub, render_now=clock.now(), marked=set(), pending={},
+                               cost_of=hub.cost_so_far, util_history=lambda key: [])
+        cells = {column.key: column.cell for column in instance_columns(pane)}  # type: ignore[arg-type]
+        ok, absurd = (hub.instance(f"runpod:{name}") for name in ("ok", "absurd"))
+        assert cells["uptime"](ok)[0] == "1h30m"  # type: ignore[arg-type]
+        assert cells["cost"](ok)[0] == "$1.50"  # type: ignore[arg-type]
+        assert cells["price"](absurd)[0] == "?"  # type: ignore[arg-type]
+        assert cells["price"](ok)[0] != "?"  # type: ignore[arg-type]
