@@ -123,6 +123,8 @@ class Hub:
         self._metrics: dict[str, deque[MetricSample]] = {}
         self._costs: dict[str, float] = {}
         self._running_since: dict[str, float | None] = {}
+        self._unbelievable_rates: set[str] = set()
+        """Instances whose implausible price was logged once already."""
         self._spend_today = 0.0
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._retry_after: dict[tuple[str, str], float] = {}
@@ -174,7 +176,7 @@ class Hub:
         await self.clock.sleep(REPLAY_DELAY_S)  # let the first frame and first polls finish first
         try:
             stats = await replay()
-        except Exception:
+        except Exception:  # noqa: BLE001 - history is a nicety; polling must go on
             log.exception("replaying demo price history failed")
             return
         await self._store_call(self.store.record_price_stats(stats))
@@ -360,7 +362,8 @@ class Hub:
             for i in instances
         ]
         for observation in observations:
-            if observation.rate_hour is None:
+            if observation.rate_hour is None and observation.key not in self._unbelievable_rates:
+                self._unbelievable_rates.add(observation.key)
                 log.warning("not booking cost for %s: its hourly price is not believable", observation.key)
         states = await self._store_call(self.store.accrue(observations, now))
         for key, state in (states or {}).items():

@@ -87,6 +87,9 @@ class Store:
     async def open(cls, path: str | Path, *, max_bytes: int | None = None) -> Store:
         """Open (creating if needed) and migrate the database at ``path``; ``":memory:"`` works.
 
+        A new database and its folder are private (0600 / 0700); a missing file is new, but an existing
+        empty one is damage and is refused. On every refusal the connection is closed again.
+
         ``max_bytes`` caps the database size; writes beyond it fail like a full disk would.
         """
         label = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
