@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from computehub_tui.domain.secret import Secret, register_secret
+from computehub_tui.private_files import PRIVATE_FILE_MODE, describe_os_error, ensure_private_dir, publish_exclusively
 
 ENV_KEYS: dict[str, str] = {
     "vast": "VAST_API_KEY",
@@ -215,7 +216,10 @@ class Vault:
     @classmethod
     def _create(cls, path: Path, passphrase: _KeyBytes | None) -> Vault | None:
         """Write a fresh key file; None if another process created one first (then load that)."""
-        _prepare_private_dir(path.parent)
+        try:
+            ensure_private_dir(path.parent)
+        except OSError as error:
+            raise VaultError(describe_os_error(error, path.parent, "create the folder")) from None
         key_id = os.urandom(_KEY_ID_BYTES)
         data_key = _KeyBytes(AESGCM.generate_key(bit_length=256))
         document, kdf = cls._key_document(key_id, data_key, passphrase)
@@ -420,47 +424,33 @@ def _check_private(path: Path, info: os.stat_result) -> None:
         )
 
 
-def _prepare_private_dir(directory: Path) -> None:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = directory.stat()
-    if os.name == "posix" and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
-        directory.chmod(0o700)
-
-
 def _write_atomically(path: Path, document: Mapping[str, Any], *, replace: bool) -> bool:
-    """Write a 0600 file via a temporary file; with replace=False, False if ``path`` exists."""
+    """Write a 0600 file via a temporary file; with replace=False, False if ``path`` exists.
+
+    A read-only or full folder is a VaultError naming the file and the fix.
+    """
     data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
     temporary = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(temporary, flags, 0o600)
     try:
+        fd = os.open(temporary, flags, PRIVATE_FILE_MODE)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if replace:
+                os.replace(temporary, path)
+                published = True
+            else:
+                published = publish_exclusively(temporary, path)
         finally:
-            os.close(fd)
-        published = _publish(temporary, path, replace=replace)
-    finally:
-        temporary.unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
+    except OSError as error:
+        raise VaultError(describe_os_error(error, path, "write")) from None
     _fsync_directory(path.parent)
     return published
-
-
-def _publish(temporary: Path, path: Path, *, replace: bool) -> bool:
-    if replace:
-        os.replace(temporary, path)
-        return True
-    try:
-        # A hard link never overwrites, so two processes creating the key at once cannot end up
-        # with different keys (the loser loads the winner's).
-        os.link(temporary, path)
-    except FileExistsError:
-        return False
-    except OSError:
-        if path.exists():
-            return False
-        os.replace(temporary, path)  # a filesystem without hard links
-    return True
 
 
 def _fsync_directory(directory: Path) -> None:

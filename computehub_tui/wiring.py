@@ -19,11 +19,13 @@ from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub, PollSettings
 from computehub_tui.engine.keys import DATABASE_NAME, KeyService
+from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.demo import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
+from computehub_tui.providers.demo.world import DemoWorld, DemoWorldError
 from computehub_tui.providers.registry import build_provider, new_http_client
-from computehub_tui.store import Store
+from computehub_tui.store import Store, StoreError
 from computehub_tui.template_files import load_templates
 
 DEMO_DATABASE_NAME = "demo.db"
@@ -59,11 +61,20 @@ async def open_session(
     environ: Mapping[str, str] | None = None,
     only_provider: str | None = None,
     demo_seed: int | None = None,
+    demo_reset: bool = False,
 ) -> Session:
-    """Open the store and build providers. With no key bound anywhere, the demo market runs."""
+    """Open the store and build providers. With no key bound anywhere, the demo market runs.
+
+    The demo world (its instances, costs and history) carries on from one session to the next;
+    ``demo_reset`` starts it afresh from its seed.
+    """
     clock = clock or SystemClock()
     environ = os.environ if environ is None else environ
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        ensure_private_dir(data_dir)
+    except OSError as error:
+        raise StoreError(describe_os_error(error, data_dir, "create the data folder"),
+                         "cannot-open") from error
     query = OfferQuery(min_reliability=config.min_reliability, disk_gb=config.default_disk_gb,
                        limit=config.offer_limit)
     poll = PollSettings(config.offers_interval_s, config.instances_interval_s)
@@ -94,10 +105,16 @@ async def open_session(
 
     market = DemoMarket(clock, seed=config.demo_seed if demo_seed is None else demo_seed,
                         vast_offer_count=config.demo_vast_offers)
-    demo_adapters, demo_clients = demo_providers(market, clock)
+    if demo_reset:
+        _remove_database(data_dir / DEMO_DATABASE_NAME)
+    try:
+        world = DemoWorld.open(market, data_dir, reset=demo_reset)
+    except DemoWorldError as error:
+        raise StoreError(str(error), "corrupt") from None
+    demo_adapters, demo_clients = demo_providers(market, clock, world)
     if only_provider is not None:
         demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
-    store = await Store.open(_fresh(data_dir / DEMO_DATABASE_NAME))
+    store = await Store.open(data_dir / DEMO_DATABASE_NAME)
     seed = market.seed
 
     async def replay() -> list[PriceStat]:
@@ -122,8 +139,6 @@ def _settings_of(config: Config, provider: str) -> dict[str, str]:
     return {name: value for name, value in section.model_dump().items() if isinstance(value, str)}
 
 
-def _fresh(path: Path) -> Path:
-    """The demo market restarts from its seed each run, so its database does too."""
+def _remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return path

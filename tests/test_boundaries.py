@@ -31,8 +31,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
            "computehub_tui.vault", "computehub_tui.wiring"),
     "vault.py": ("textual", "computehub_tui.ui", "computehub_tui.store", "computehub_tui.engine"),
     "clock.py": ("textual", "computehub_tui."),
+    "private_files.py": ("textual", "computehub_tui."),
 }
-HEADLESS = ("domain", "rules", "providers", "store", "notify", "engine", "vault", "clock", "config", "wiring")
+HEADLESS = ("domain", "rules", "providers", "store", "notify", "engine", "vault", "clock", "config", "wiring",
+            "private_files")
 
 
 def _modules_of(part: str) -> list[Path]:

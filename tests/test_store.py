@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
+import os
 import sqlite3
+import stat
 import statistics
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +18,7 @@ import pytest
 
 from computehub_tui.domain.history import AuditEntry, PriceStat
 from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample, SshEndpoint
-from computehub_tui.store import Store, StoreError
+from computehub_tui.store import CostState, Observation, Store, StoreError
 from computehub_tui.store import database as store_database
 from computehub_tui.store._schema import LATEST_VERSION, MIGRATIONS, Migration
 
@@ -22,6 +27,7 @@ HOUR = 3600.0
 EXPECTED_TABLES = {
     "instances",
     "instance_costs",
+    "instance_runs",
     "spend_hourly",
     "price_stats",
     "metric_samples",
@@ -129,7 +135,8 @@ async def test_in_memory_database_works() -> None:
 async def test_reopening_keeps_every_kind_of_data(db_path: Path) -> None:
     first = await Store.open(db_path)
     await first.save_instances("vast", [make_instance()], T0)
-    await first.add_costs([("vast:1", 0.5, T0)])
+    await first.record_transition("vast:1", True, T0)
+    await first.accrue([Observation("vast:1", True, 1.8)], T0 + 1000)
     await first.record_price_stats([make_stat(T0)])
     await first.add_metric_samples([("vast:1", make_sample(T0))])
     await first.audit(T0, "user", "launch", "vast:1")
@@ -140,7 +147,7 @@ async def test_reopening_keeps_every_kind_of_data(db_path: Path) -> None:
     try:
         assert second.schema_version == LATEST_VERSION
         assert await second.load_instances() == [make_instance()]
-        assert await second.instance_costs() == {"vast:1": 0.5}
+        assert await second.cost_states() == {"vast:1": CostState(pytest.approx(0.5), T0)}
         assert await second.price_history("A100 SXM", 0) == [make_stat(T0)]
         assert await second.metric_history("vast:1", 0) == [make_sample(T0)]
         assert [entry.action for entry in await second.audit_log()] == ["launch"]
@@ -238,6 +245,129 @@ async def test_failed_migration_rolls_back_its_tables_and_version(
     assert raw_query(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'") == [(0,)]
 
 
+async def test_costs_from_schema_1_carry_on_from_their_last_update(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(store_database, "MIGRATIONS", MIGRATIONS[:1])
+        patch.setattr(store_database, "LATEST_VERSION", 1)
+        async with await Store.open(db_path) as old:
+            assert old.schema_version == 1
+    connection = sqlite3.connect(db_path)
+    with connection:
+        connection.execute("INSERT INTO instance_costs VALUES ('vast:a', 2.5, ?)", (T0,))
+    connection.close()
+
+    async with await Store.open(db_path) as upgraded:
+        assert upgraded.schema_version == LATEST_VERSION
+        states = await upgraded.accrue([running("vast:a", 1.0)], T0 + HOUR)
+    assert states["vast:a"].usd == pytest.approx(3.5)  # booked from T0, not estimated again
+
+
+async def test_new_database_folder_and_wal_files_are_private(db_path: Path) -> None:
+    async with await Store.open(db_path) as opened:
+        await opened.audit(T0, "user", "stop", "vast:1")
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in db_path.parent.iterdir()}
+    assert modes == {"computehub.db": 0o600, "computehub.db-wal": 0o600, "computehub.db-shm": 0o600}
+    assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
+
+
+async def test_an_existing_loose_database_and_folder_are_tightened(db_path: Path) -> None:
+    async with await Store.open(db_path) as opened:
+        await opened.audit(T0, "user", "stop", "vast:1")
+    db_path.parent.chmod(0o755)
+    db_path.chmod(0o644)
+    async with await Store.open(db_path) as opened:
+        assert [entry.action for entry in await opened.audit_log()] == ["stop"]
+        assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(Path(f"{db_path}-wal").stat().st_mode) == 0o600
+    assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
+
+
+async def test_an_empty_database_file_is_damage_not_a_new_database(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"")
+    with pytest.raises(StoreError) as caught:
+        await Store.open(db_path)
+    assert caught.value.kind == "empty"
+    assert str(caught.value) == (
+        f"{db_path} is empty (0 bytes): it may have been truncated; move it away to start fresh")
+    assert db_path.read_bytes() == b""  # left for the user to inspect
+
+
+def live_connection_threads(started_since: set[threading.Thread]) -> list[str]:
+    """aiosqlite worker threads started since ``started_since`` and still alive after being given time
+    to finish; a connection that is never closed keeps its thread waiting forever (an app that hangs)."""
+    workers = [thread for thread in threading.enumerate()
+               if "_connection_worker_thread" in thread.name and thread not in started_since]
+    for thread in workers:
+        thread.join(timeout=5)
+    return [thread.name for thread in workers if thread.is_alive()]
+
+
+def damage(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xab" * (len(data) - 100)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["damaged", "not-sqlite", "newer-schema", "empty"])
+async def test_a_refused_database_leaves_no_connection_thread_behind(db_path: Path, how: str) -> None:
+    async with await Store.open(db_path) as opened:
+        await opened.audit(T0, "user", "stop", "vast:1")
+    if how == "damaged":
+        damage(db_path)
+    elif how == "not-sqlite":
+        db_path.write_bytes(b"notes " * 1000)
+    elif how == "newer-schema":
+        raw_query(db_path, f"PRAGMA user_version={LATEST_VERSION + 1}")
+    else:
+        db_path.write_bytes(b"")
+    before = set(threading.enumerate())
+
+    with pytest.raises(StoreError):
+        await Store.open(db_path)
+
+    assert live_connection_threads(before) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (PermissionError(errno.EACCES, "Permission denied"), "permission denied; make {folder} writable by you"),
+        (OSError(errno.EROFS, "Read-only file system"), "the file system is read-only; choose a writable folder"),
+        (OSError(errno.ENOSPC, "No space left on device"), "no space left on the device; free some disk space"),
+    ],
+)
+async def test_a_folder_that_cannot_take_a_new_database_is_one_clear_line(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, expected: str
+) -> None:
+    # Simulated: tests run as root here, and root writes into read-only folders anyway.
+    db_path.parent.mkdir(parents=True)
+    real_open = os.open
+
+    def refusing_open(path: object, *args: object, **kwargs: object) -> int:
+        if str(path).startswith(str(db_path.parent)):
+            raise error
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    with pytest.raises(StoreError) as caught:
+        await Store.open(db_path)
+    assert str(caught.value) == f"cannot create database {db_path}: " + expected.format(folder=db_path.parent) + (
+        ", or choose another folder with --data-dir" if error.errno == errno.EACCES else
+        " with --data-dir" if error.errno == errno.EROFS else "")
+    assert caught.value.kind == "cannot-open"
+    assert list(db_path.parent.iterdir()) == []
+
+
+async def test_a_folder_that_cannot_be_created_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreError) as caught:
+        await Store.open(tmp_path / "file" / "data" / "computehub.db")
+    assert str(caught.value) == f"cannot create the folder {tmp_path / 'file' / 'data'}: Not a directory"
+
+
 async def test_closed_store_raises_store_error(db_path: Path) -> None:
     opened = await Store.open(db_path)
     await opened.close()
@@ -330,31 +460,148 @@ async def test_undecodable_snapshot_is_skipped_not_fatal(store: Store, db_path: 
 # -- money -----------------------------------------------------------------------------------------
 
 
-async def test_costs_accumulate_per_instance_and_per_hour_bucket(store: Store) -> None:
-    hour = (T0 // HOUR) * HOUR  # start of an hour
-    await store.add_costs([("vast:a", 0.5, hour + 3599.0), ("vast:a", 0.25, hour + HOUR + 10)])
-    await store.add_costs([("vast:b", 1.0, hour + HOUR + 1800), ("vast:a", 0.125, hour + 2 * HOUR)])
-
-    costs = await store.instance_costs()
-    assert costs == pytest.approx({"vast:a": 0.875, "vast:b": 1.0})
-    assert await store.spend_between(hour, hour + HOUR) == pytest.approx(0.5)
-    assert await store.spend_between(hour + HOUR, hour + 2 * HOUR) == pytest.approx(1.25)
-    assert await store.spend_between(hour, hour + 2 * HOUR) == pytest.approx(1.75)
-    assert await store.spend_between(hour, hour + 3 * HOUR) == pytest.approx(1.875)
-    assert await store.spend_between(hour + 3 * HOUR, hour + 9 * HOUR) == 0.0
-    assert sum(costs.values()) == pytest.approx(await store.spend_between(0, hour + 10 * HOUR))
+def running(key: str, rate: float | None, started: float | None = None) -> Observation:
+    return Observation(key, True, rate, started)
 
 
-async def test_duplicate_keys_in_one_batch_all_count(store: Store) -> None:
-    await store.add_costs([("vast:a", 0.1, T0), ("vast:a", 0.1, T0 + 1), ("vast:a", 0.1, T0 + 2)])
-    assert (await store.instance_costs())["vast:a"] == pytest.approx(0.3)
+def stopped(key: str, rate: float | None = 0.0) -> Observation:
+    return Observation(key, False, rate)
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-async def test_non_finite_cost_is_rejected_before_writing(store: Store, bad: float) -> None:
-    with pytest.raises(ValueError, match="finite"):
-        await store.add_costs([("vast:a", 1.0, T0), ("vast:b", bad, T0)])
-    assert await store.instance_costs() == {}
+async def spend_rows(store: Store) -> float:
+    return await store.spend_between(0, 2**40)
+
+
+async def test_the_same_stretch_is_booked_once_however_many_processes_look(db_path: Path) -> None:
+    # Three CLI runs, each its own Store on the same file, like three `computehub-tui instances`.
+    seen = []
+    for at in (T0, T0, T0 + 1800):
+        async with await Store.open(db_path) as process:
+            states = await process.accrue([running("vast:a", 1.0, started=T0 - 3600)], at)
+            seen.append(states["vast:a"].usd)
+    assert seen == pytest.approx([1.0, 1.0, 1.5])  # first sight estimated from its start, once
+    async with await Store.open(db_path) as process:
+        assert (await process.cost_states())["vast:a"] == CostState(pytest.approx(1.5), T0 - 3600)
+        assert await spend_rows(process) == pytest.approx(1.5)
+
+
+async def test_booked_time_is_split_into_hour_buckets_that_sum_to_the_cost(store: Store) -> None:
+    hour = (T0 // HOUR) * HOUR
+    await store.accrue([running("vast:a", 2.0, started=hour - 1800), stopped("vast:b", 0.5)], hour + 900)
+    await store.accrue([running("vast:a", 2.0), stopped("vast:b", 0.5)], hour + 2 * HOUR + 900)
+    costs = {key: state.usd for key, state in (await store.cost_states()).items()}
+    assert costs == pytest.approx({"vast:a": 2.0 * 2.75, "vast:b": 0.5 * 2})
+    assert await store.spend_between(hour - HOUR, hour) == pytest.approx(1.0)
+    assert await store.spend_between(hour, hour + HOUR) == pytest.approx(2.0 + 0.5 * 0.75)
+    assert await store.spend_between(hour + 2 * HOUR, hour + 3 * HOUR) == pytest.approx(0.5 + 0.125)
+    assert await spend_rows(store) == pytest.approx(sum(costs.values()))
+
+
+async def test_first_sight_without_a_start_time_books_from_then_on(store: Store) -> None:
+    first = await store.accrue([running("vast:a", 1.0), stopped("vast:b", 0.2)], T0)
+    assert first == {"vast:a": CostState(0.0, None), "vast:b": CostState(0.0, None)}
+    later = await store.accrue([running("vast:a", 1.0), stopped("vast:b", 0.2)], T0 + HOUR)
+    assert later["vast:a"].usd == pytest.approx(1.0) and later["vast:b"].usd == pytest.approx(0.2)
+
+
+async def test_a_stretch_with_a_state_change_costs_the_old_state_until_the_change(store: Store) -> None:
+    await store.accrue([running("vast:a", 1.0, started=T0 - 60)], T0)
+    stop = await store.accrue([stopped("vast:a", 0.1)], T0 + HOUR)
+    assert stop["vast:a"] == CostState(pytest.approx(1 / 60 + 1.0), None)  # ran until it was seen stopped
+    again = await store.accrue([running("vast:a", 1.0, started=T0 - 60)], T0 + 2 * HOUR)
+    # The provider's stale start (before the stop) is ignored; the run starts when it was seen.
+    assert again["vast:a"] == CostState(pytest.approx(1 / 60 + 1.0 + 0.1), T0 + 2 * HOUR)
+    # A start time the provider reports inside the unseen stretch is believed: storage until then.
+    await store.accrue([stopped("vast:b", 0.1)], T0)
+    seen = await store.accrue([running("vast:b", 1.0, started=T0 + 1800)], T0 + HOUR)
+    assert seen["vast:b"] == CostState(pytest.approx(0.05 + 0.5), T0 + 1800)
+    assert await spend_rows(store) == pytest.approx(1 / 60 + 1.1 + 0.55)
+
+
+async def test_actions_close_the_books_at_the_last_rate_and_skip_unseen_stopped_time(store: Store) -> None:
+    await store.record_transition("vast:a", True, T0)  # launched by us
+    await store.accrue([running("vast:a", 2.0)], T0 + HOUR)
+    await store.record_transition("vast:a", False, T0 + 2 * HOUR)  # `stop` from the CLI, nobody polled
+    assert (await store.cost_states())["vast:a"] == CostState(pytest.approx(4.0), None)
+    await store.record_transition("vast:a", True, T0 + 50 * HOUR)  # `start` two days later
+    after = await store.accrue([running("vast:a", 2.0)], T0 + 51 * HOUR)
+    # Two days stopped are not billed at the running price; the hour since the start is.
+    assert after["vast:a"] == CostState(pytest.approx(6.0), T0 + 50 * HOUR)
+    assert await spend_rows(store) == pytest.approx(6.0)
+
+
+async def test_restart_keeps_the_run_going(store: Store) -> None:
+    await store.record_transition("vast:a", True, T0)
+    await store.accrue([running("vast:a", 1.0)], T0 + 60)
+    state = await store.record_transition("vast:a", True, T0 + 120)
+    assert state.running_since == T0
+
+
+async def test_a_view_older_than_the_recorded_one_changes_nothing(store: Store) -> None:
+    await store.accrue([running("vast:a", 1.0, started=T0 - HOUR)], T0)
+    late = await store.accrue([stopped("vast:a")], T0 - 5)  # another process's poll, committed late
+    assert late["vast:a"] == CostState(pytest.approx(1.0), T0 - HOUR)
+    assert (await store.cost_states())["vast:a"].running_since == T0 - HOUR
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -5.0, 1e308])
+async def test_an_unusable_rate_drops_that_value_not_the_batch(store: Store, bad: float) -> None:
+    await store.accrue([running("vast:a", 1.0), running("vast:b", 1.0)], T0)
+    states = await store.accrue([running("vast:a", 1.0), running("vast:b", bad)], T0 + 2 * HOUR)
+    assert states["vast:a"].usd == pytest.approx(2.0)
+    assert states["vast:b"].usd == 0.0
+    assert await spend_rows(store) == pytest.approx(2.0)
+
+
+async def test_implausible_rate_books_nothing_until_a_plausible_one_arrives(store: Store) -> None:
+    await store.accrue([running("vast:a", 1.0)], T0)
+    await store.accrue([running("vast:a", None)], T0 + HOUR)
+    states = await store.accrue([running("vast:a", 1.0)], T0 + 2 * HOUR)
+    assert states["vast:a"].usd == pytest.approx(2.0)  # the unreadable hour is billed at the next rate
+
+
+async def test_two_connections_accruing_at_once_never_double_book(db_path: Path) -> None:
+    first, second = await Store.open(db_path), await Store.open(db_path)
+    try:
+        await first.accrue([running(f"vast:{n}", 1.0) for n in range(10)], T0)
+        await asyncio.gather(*(
+            store.accrue([running(f"vast:{n}", 1.0) for n in range(10)], T0 + step * 360)
+            for step in range(1, 11) for store in (first, second)
+        ))
+        costs = await second.cost_states()
+        assert {key: state.usd for key, state in costs.items()} == pytest.approx(
+            {f"vast:{n}": 1.0 for n in range(10)})
+        assert await spend_rows(first) == pytest.approx(10.0)
+    finally:
+        await first.close()
+        await second.close()
+
+
+ACCRUE_IN_A_PROCESS = """
+import asyncio, sys
+from computehub_tui.store import Observation, Store
+
+async def main(path, start):
+    async with await Store.open(path) as store:
+        for step in range(20):
+            await store.accrue([Observation("vast:a", True, 3.6)], start + step * 10.0)
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+"""
+
+
+async def test_separate_processes_accruing_at_once_book_each_second_once(db_path: Path) -> None:
+    async with await Store.open(db_path) as store:
+        await store.accrue([running("vast:a", 3.6)], T0)
+    children = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", ACCRUE_IN_A_PROCESS, str(db_path), str(T0 + 1))
+        for _ in range(3)
+    ]
+    assert [await child.wait() for child in children] == [0, 0, 0]
+    async with await Store.open(db_path) as store:
+        # $3.60/h is $0.001/s; the furthest anyone looked is T0 + 191 s.
+        assert (await store.cost_states())["vast:a"].usd == pytest.approx(0.191)
+        assert await spend_rows(store) == pytest.approx(0.191)
 
 
 # -- price history ---------------------------------------------------------------------------------
@@ -517,18 +764,16 @@ async def test_concurrent_writers_do_not_share_a_transaction(store: Store) -> No
     hour = (T0 // HOUR) * HOUR
     writes = []
     for n in range(25):
-        writes.append(
-            store.add_costs([(f"vast:{n}", 0.01, hour + n), (f"vast:{n}", 0.02, hour + HOUR + n)])
-        )
+        writes.append(store.accrue([running(f"vast:{n}", 36.0, started=hour + n - 1)], hour + n))
         writes.append(store.save_instances("vast", [make_instance(instance_id=str(n))], T0 + n))
         writes.append(store.audit(T0 + n, "user", "stop", f"vast:{n}"))
 
     await asyncio.gather(*writes)
 
-    costs = await store.instance_costs()
+    costs = await store.cost_states()
     assert len(costs) == 25
-    assert sum(costs.values()) == pytest.approx(25 * 0.03)
-    assert await store.spend_between(hour, hour + HOUR) == pytest.approx(25 * 0.01)
+    assert sum(state.usd for state in costs.values()) == pytest.approx(25 * 0.01)
+    assert await store.spend_between(hour, hour + HOUR) == pytest.approx(24 * 0.01)
     assert len(await store.audit_log(limit=1000)) == 25
 
 

@@ -251,13 +251,13 @@ def test_losing_a_creation_race_loads_the_winners_key(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     winner = FastVault.open(tmp_path / "winner")
-    real_prepare = vault_module._prepare_private_dir
+    real_prepare = vault_module.ensure_private_dir
 
     def other_process_creates_the_key_first(directory: Path) -> None:
         real_prepare(directory)
         shutil.copy(key_file(tmp_path / "winner"), key_file(directory))
 
-    monkeypatch.setattr(vault_module, "_prepare_private_dir", other_process_creates_the_key_first)
+    monkeypatch.setattr(vault_module, "ensure_private_dir", other_process_creates_the_key_first)
 
     loser = FastVault.open(data_dir)
 

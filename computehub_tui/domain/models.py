@@ -199,7 +199,9 @@ class Instance:
 
     @property
     def current_price_hour(self) -> float:
-        """What this instance costs right now given its status."""
+        """What this instance costs right now given its status: ``price_hour`` (compute, all-in) while it
+        provisions, starts or runs; ``storage_price_hour`` while stopped; nothing once gone. The one
+        definition every view, the burn rate and cost accrual use."""
         if self.status.is_billing_compute:
             return self.price_hour
         if self.status in (InstanceStatus.STOPPED, InstanceStatus.EXITED):
@@ -217,6 +219,7 @@ class Instance:
             "gpu": self.gpu,
             "gpu_count": self.gpu_count,
             "price_hour": round(self.price_hour, 4),
+            "current_price_hour": round(self.current_price_hour, 4),
             "ssh": self.ssh.command if self.ssh else None,
             "gpu_util": list(self.metrics.gpu_util) if self.metrics and self.metrics.gpu_util else None,
             "started_at": iso_utc(self.started_at) if self.started_at else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from computehub_tui.domain.models import (
     Offer,
     OfferQuery,
 )
-from computehub_tui.domain.pricing import split_plausible
+from computehub_tui.domain.pricing import plausible_rate, split_plausible
 from computehub_tui.domain.templates import Template
 from computehub_tui.engine.events import (
     ActionFinished,
@@ -46,7 +47,7 @@ from computehub_tui.providers.base import (
     UnavailableError,
 )
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
-from computehub_tui.store import Store
+from computehub_tui.store import Observation, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +58,13 @@ ACTIONS = ("start", "stop", "restart", "destroy")
 REPLAY_DELAY_S = 3.0
 MAX_THROTTLED_WAIT_S = 300.0
 STORE_FAILURE_REPORT_S = 60.0
+MAX_UPTIME_S = 400 * 86400.0
+"""A provider start time further back than this is not believed."""
+STARTED_AT_MEANS_LAST_START = frozenset({"runpod"})
+"""Providers whose ``Instance.started_at`` is when the machine last started (RunPod derives it from
+``runtime.uptimeInSeconds``, which resets on every start). Vast's ``start_date`` survives stop/start,
+and Lambda and TensorDock report none, so for those only observed transitions and our own launches count."""
+BILLING_AFTER_ACTION = {"start": True, "restart": True, "stop": False, "destroy": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +122,9 @@ class Hub:
         self._health: dict[str, ProviderHealth] = {name: ProviderHealth(name) for name in providers}
         self._metrics: dict[str, deque[MetricSample]] = {}
         self._costs: dict[str, float] = {}
-        self._last_accrual: dict[str, float] = {}
+        self._running_since: dict[str, float | None] = {}
+        self._unbelievable_rates: set[str] = set()
+        """Instances whose implausible price was logged once already."""
         self._spend_today = 0.0
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._retry_after: dict[tuple[str, str], float] = {}
@@ -126,6 +136,9 @@ class Hub:
         """Binds and tests API keys; None where the caller manages keys itself."""
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._store_failure_reported_at = float("-inf")
+        self.store_failures = 0
+        """Store calls that failed in this process (a CLI command exits non-zero when any did)."""
+        self.last_store_error = ""
         self._history_replay = history_replay
         """Demo only: fills price history with the simulation's past, after start-up settles."""
         self._running = False
@@ -139,7 +152,10 @@ class Hub:
         for instance in remembered:
             if instance.provider in self._instances:
                 self._instances[instance.provider].append(instance)
-        self._costs = await self.store.instance_costs()
+        states = await self._store_call(self.store.cost_states())
+        for key, state in (states or {}).items():
+            self._costs[key] = state.usd
+            self._running_since[key] = state.running_since
         await self._refresh_spend()
 
     async def run(self) -> None:
@@ -246,11 +262,31 @@ class Hub:
         return self._metrics.get(key, ())
 
     def cost_so_far(self, key: str) -> float:
+        """USD booked for ``key`` by every process so far (as of this process's last poll of it)."""
         return self._costs.get(key, 0.0)
 
+    def running_since(self, key: str) -> float | None:
+        """When ``key`` last entered a billing-compute state (see ``uptime``); None if it is not in one,
+        or that moment is unknown."""
+        instance = self.instance(key)
+        if instance is None or not instance.status.is_billing_compute:
+            return None
+        return self._running_since.get(key)
+
+    def uptime(self, key: str) -> float | None:
+        """Seconds ``key`` has been in a billing-compute state (provisioning, starting, running) since it
+        last entered one: the time it has been billing its full price. Stop and start begins a new run;
+        a restart does not. Tracked from the status changes this app sees (polls and its own actions) and
+        kept in the store, so every process agrees. A machine first seen already running starts from the
+        provider's last-start time where it reports one (RunPod), or our launch time if this app launched
+        it; otherwise the uptime is unknown (None) until it is seen starting. Cost so far for a machine
+        first seen running is estimated from the same moment."""
+        since = self.running_since(key)
+        return None if since is None else max(0.0, self.clock.now() - since)
+
     def burn_rate(self) -> float:
-        """What every instance on every account costs per hour right now."""
-        return sum(instance.current_price_hour for instance in self.instances())
+        """What every instance on every account costs per hour right now (implausible rates left out)."""
+        return sum(rate for instance in self.instances() if (rate := plausible_rate(instance)) is not None)
 
     def spend_today(self) -> float:
         return self._spend_today
@@ -321,27 +357,26 @@ class Hub:
         return samples
 
     async def _accrue_costs(self, instances: Iterable[Instance], now: float) -> None:
-        increments: list[tuple[str, float, float]] = []
-        for instance in instances:
-            key = instance.key
-            last = self._last_accrual.get(key)
-            self._last_accrual[key] = now
-            rate = instance.current_price_hour
-            if last is None:
-                if key not in self._costs and instance.started_at and instance.status.is_billing_compute:
-                    # First sight of a machine started elsewhere: estimate what it cost so far and
-                    # book it at its start time so it does not inflate today's spend.
-                    estimate = rate * max(0.0, now - instance.started_at) / 3600
-                    if estimate > 0:
-                        increments.append((key, estimate, instance.started_at))
-                continue
-            if rate > 0 and now > last:
-                increments.append((key, rate * (now - last) / 3600, now))
-        for key, amount, _ in increments:
-            self._costs[key] = self._costs.get(key, 0.0) + amount
-        if increments:
-            await self._store_call(self.store.add_costs(increments))
+        observations = [
+            Observation(i.key, i.status.is_billing_compute, plausible_rate(i), _last_started_hint(i, now))
+            for i in instances
+        ]
+        for observation in observations:
+            if observation.rate_hour is None and observation.key not in self._unbelievable_rates:
+                self._unbelievable_rates.add(observation.key)
+                log.warning("not booking cost for %s: its hourly price is not believable", observation.key)
+        states = await self._store_call(self.store.accrue(observations, now))
+        for key, state in (states or {}).items():
+            self._costs[key] = state.usd
+            self._running_since[key] = state.running_since
+        if states:
             await self._refresh_spend()
+
+    async def _record_transition(self, key: str, billing: bool) -> None:
+        state = await self._store_call(self.store.record_transition(key, billing, self.clock.now()))
+        if state is not None:
+            self._costs[key] = state.usd
+            self._running_since[key] = state.running_since
 
     async def _refresh_spend(self) -> None:
         now = self.clock.now()
@@ -393,6 +428,8 @@ class Hub:
             return await call
         except Exception as error:  # noqa: BLE001
             log.warning("store write failed: %s", error)
+            self.store_failures += 1
+            self.last_store_error = str(error)
             now = self.clock.monotonic()
             if now - self._store_failure_reported_at >= STORE_FAILURE_REPORT_S:
                 self._store_failure_reported_at = now
@@ -434,6 +471,7 @@ class Hub:
             self.bus.publish(ActionFinished("launch", target, False, str(error)))
             raise
         key = f"{offer.provider}:{instance_id}"
+        await self._record_transition(key, True)  # its uptime and cost start now, whatever the provider says
         await self._audit("launch", key, f"{offer.gpu_count}x {offer.gpu} from offer {offer.offer_id} "
                                          f"at ${offer.price_hour:.3f}/h, image {spec.image}")
         self.bus.publish(ActionFinished("launch", key, True, f"launched {key}"))
@@ -459,6 +497,7 @@ class Hub:
             await self._audit(action, key, "", str(error))
             self.bus.publish(ActionFinished(action, key, False, str(error)))
             return ActionResult(key, False, str(error))
+        await self._record_transition(key, BILLING_AFTER_ACTION[action])
         await self._audit(action, key, "")
         self.bus.publish(ActionFinished(action, key, True, f"{action} {key}: done"))
         if refresh:
@@ -482,6 +521,16 @@ class Hub:
     async def _audit(self, action: str, target: str, detail: str, error: str = "") -> None:
         await self._store_call(self.store.audit(self.clock.now(), "user", action, target,
                                                 detail or error, "error" if error else "ok"))
+
+
+def _last_started_hint(instance: Instance, now: float) -> float | None:
+    """The provider's own "last started" time, where it has one and it is believable."""
+    started = instance.started_at
+    if instance.provider not in STARTED_AT_MEANS_LAST_START or started is None or not math.isfinite(started):
+        return None
+    if started < now - MAX_UPTIME_S:
+        return None
+    return min(started, now)
 
 
 def _state_for(error: ProviderError) -> str:

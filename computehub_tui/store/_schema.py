@@ -96,6 +96,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=2,
+        description="idempotent cost accrual (booked up to when) and billing-run tracking (uptime)",
+        statements=(
+            "ALTER TABLE instance_costs ADD COLUMN accrued_until REAL",
+            "ALTER TABLE instance_costs ADD COLUMN rate_hour REAL",
+            # Costs written before this step were booked up to their last update.
+            "UPDATE instance_costs SET accrued_until = updated_at",
+            """
+            CREATE TABLE instance_runs (
+                instance_key  TEXT PRIMARY KEY,
+                billing       INTEGER NOT NULL,
+                running_since REAL,
+                seen_at       REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,6 +17,14 @@ import aiosqlite
 
 from computehub_tui.domain.history import AuditEntry, PriceStat
 from computehub_tui.domain.models import Instance, MetricSample
+from computehub_tui.private_files import (
+    PRIVATE_FILE_MODE,
+    describe_os_error,
+    ensure_private_dir,
+    publish_exclusively,
+    tighten_private_file,
+)
+from computehub_tui.store import costs
 from computehub_tui.store._codec import (
     SnapshotDecodeError,
     decode_instance,
@@ -25,12 +33,12 @@ from computehub_tui.store._codec import (
     encode_metric_sample,
 )
 from computehub_tui.store._schema import LATEST_VERSION, MIGRATIONS, Migration
+from computehub_tui.store.costs import CostState, Observation
 from computehub_tui.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
-HOUR_S = 3600
 
 _UPSERT_INSTANCE = """
     INSERT INTO instances (key, provider, status, snapshot, first_seen, last_seen, gone_at)
@@ -45,16 +53,6 @@ _UPSERT_INSTANCE = """
 _MARK_MISSING_INSTANCES_GONE = """
     UPDATE instances SET gone_at = ?
     WHERE provider = ? AND gone_at IS NULL AND key NOT IN (SELECT value FROM json_each(?))
-"""
-_ADD_INSTANCE_COST = """
-    INSERT INTO instance_costs (instance_key, usd, updated_at) VALUES (?, ?, ?)
-    ON CONFLICT (instance_key) DO UPDATE SET
-        usd = usd + excluded.usd,
-        updated_at = max(updated_at, excluded.updated_at)
-"""
-_ADD_HOURLY_SPEND = """
-    INSERT INTO spend_hourly (hour_start, instance_key, usd) VALUES (?, ?, ?)
-    ON CONFLICT (hour_start, instance_key) DO UPDATE SET usd = usd + excluded.usd
 """
 _PRICE_STAT_COLUMNS = (
     "at, provider, gpu, gpu_count, pricing, min_price, median_price, p90_price, offer_count"
@@ -89,11 +87,14 @@ class Store:
     async def open(cls, path: str | Path, *, max_bytes: int | None = None) -> Store:
         """Open (creating if needed) and migrate the database at ``path``; ``":memory:"`` works.
 
+        A new database and its folder are private (0600 / 0700); a missing file is new, but an existing
+        empty one is damage and is refused. On every refusal the connection is closed again.
+
         ``max_bytes`` caps the database size; writes beyond it fail like a full disk would.
         """
         label = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
         if label != ":memory:":
-            _check_location(Path(label), label)
+            await asyncio.to_thread(_prepare_location, Path(label), label)
         try:
             connection = await aiosqlite.connect(label, isolation_level=None)
         except sqlite3.Error as error:
@@ -187,22 +188,25 @@ class Store:
 
     # -- money -------------------------------------------------------------------------------------
 
-    async def add_costs(self, increments: list[tuple[str, float, float]]) -> None:
-        """Accumulate ``(instance_key, usd, at)`` per instance and per UTC hour bucket."""
-        if not increments:
-            return
-        for key, usd, at in increments:
-            if not (math.isfinite(usd) and math.isfinite(at)):
-                raise ValueError(f"cost for {key} must be finite, got usd={usd!r} at={at!r}")
-        per_instance = [(key, usd, at) for key, usd, at in increments]
-        per_hour = [(hour_start(at), key, usd) for key, usd, at in increments]
+    async def accrue(self, observations: Sequence[Observation], now: float) -> dict[str, CostState]:
+        """Book each observed instance's cost up to ``now`` (only what no process booked yet) and track
+        since when it bills compute; returns every observed instance's state. One write transaction,
+        so a CLI command and the TUI accruing at the same moment never double-book."""
         async with self._transaction("record costs") as db:
-            await db.executemany(_ADD_INSTANCE_COST, per_instance)
-            await db.executemany(_ADD_HOURLY_SPEND, per_hour)
+            return await costs.accrue(db, observations, now)
 
-    async def instance_costs(self) -> dict[str, float]:
-        rows = await self._fetch("read costs", "SELECT instance_key, usd FROM instance_costs")
-        return {key: usd for key, usd in rows}
+    async def record_transition(self, key: str, billing: bool, at: float) -> CostState:
+        """An action moved ``key`` into (launch, start, restart) or out of (stop, destroy) billing at ``at``."""
+        async with self._transaction(f"record the state of {key}") as db:
+            return await costs.record_transition(db, key, billing, at)
+
+    async def cost_states(self) -> dict[str, CostState]:
+        """Every known instance's cost so far and since when it bills compute."""
+        async with self._lock:
+            try:
+                return await costs.cost_states(self._connection())
+            except sqlite3.Error as error:
+                raise self._error("read costs", error) from error
 
     async def spend_between(self, start: float, end: float) -> float:
         """Total of the hour buckets whose start lies in ``[start, end)``."""
@@ -439,8 +443,17 @@ def describe_sqlite_error(label: str, purpose: str, error: sqlite3.Error) -> Sto
             f"{BUSY_TIMEOUT_MS // 1000} s, so could not {purpose}",
             "busy",
         )
-    if name.startswith("SQLITE_READONLY"):
-        return StoreError(f"database {label} is read-only, so could not {purpose}", "read-only")
+    if name.startswith("SQLITE_READONLY") or "readonly database" in message:
+        return StoreError(
+            f"database {label} is read-only, so could not {purpose}; make it and its folder writable by you",
+            "read-only",
+        )
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open database file" in message:
+        return StoreError(
+            f"cannot open database {label} to {purpose}: make it and its folder readable and writable by you, "
+            "or choose another folder with --data-dir",
+            "cannot-open",
+        )
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "not a database" in message:
         return StoreError(
             f"database {label} is not a SQLite database or is damaged ({message}); "
@@ -450,22 +463,57 @@ def describe_sqlite_error(label: str, purpose: str, error: sqlite3.Error) -> Sto
     return StoreError(f"database error in {label} while trying to {purpose}: {message}")
 
 
-def hour_start(at: float) -> int:
-    """The start of the UTC hour containing ``at``."""
-    return int(at // HOUR_S) * HOUR_S
-
-
-def _check_location(path: Path, label: str) -> None:
+def _prepare_location(path: Path, label: str) -> None:
+    """Make sure ``path`` can be opened as our database: a private folder, and either a new 0600
+    database or an existing non-empty file (tightened to 0600 if others could read it)."""
     # Checked here because sqlite would only say "unable to open database file".
     if path.is_dir():
         raise StoreError(f"cannot open database {label}: it is a folder, not a file", "cannot-open")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(path.parent)
     except OSError as error:
+        raise StoreError(describe_os_error(error, path.parent, "create the folder"), "cannot-open") from error
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        _create_database_file(path, label)
+        return
+    except OSError as error:
+        raise StoreError(describe_os_error(error, path, "open database"), "cannot-open") from error
+    if size == 0:
         raise StoreError(
-            f"cannot create the folder for database {label}: {error.strerror or error}",
-            "cannot-open",
-        ) from error
+            f"{label} is empty (0 bytes): it may have been truncated; move it away to start fresh", "empty"
+        )
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            tighten_private_file(Path(f"{label}{suffix}"))
+        except OSError as error:
+            log.warning("could not make %s%s private: %s", label, suffix, error)
+
+
+def _create_database_file(path: Path, label: str) -> None:
+    """Create a new database as a 0600 file and give it its name only once SQLite has written its
+    header, so a 0-byte file at ``path`` always means damage, never a database still being made.
+    SQLite gives the -wal and -shm files the same mode as the database."""
+    temporary = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+    try:
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                         PRIVATE_FILE_MODE))
+        try:
+            connection = sqlite3.connect(temporary)
+            try:
+                # auto_vacuum only takes effect before the first table and must precede WAL mode.
+                connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                connection.execute("PRAGMA journal_mode=WAL")
+            finally:
+                connection.close()
+            publish_exclusively(temporary, path)  # if another process won the race, its file is used
+        finally:
+            temporary.unlink(missing_ok=True)
+    except OSError as error:
+        raise StoreError(describe_os_error(error, path, "create database"), "cannot-open") from error
+    except sqlite3.Error as error:
+        raise describe_sqlite_error(label, "create it", error) from error
 
 
 async def _prepare(connection: aiosqlite.Connection, label: str, max_bytes: int | None) -> int:

@@ -7,7 +7,7 @@ class StoreError(Exception):
     """A database operation failed. ``str(error)`` is one line fit to show the user.
 
     ``kind`` lets callers react without parsing text: ``"disk-full"``, ``"busy"``, ``"read-only"``,
-    ``"corrupt"``, ``"newer-schema"``, ``"cannot-open"``, ``"closed"`` or ``"error"``.
+    ``"corrupt"``, ``"empty"``, ``"newer-schema"``, ``"cannot-open"``, ``"closed"`` or ``"error"``.
     """
 
     def __init__(self, message: str, kind: str = "error") -> None:

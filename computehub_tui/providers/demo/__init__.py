@@ -11,6 +11,7 @@ from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.providers.demo.runpod_api import make_runpod_handler
 from computehub_tui.providers.demo.tensordock_api import make_tensordock_handler
 from computehub_tui.providers.demo.vast_api import make_vast_handler
+from computehub_tui.providers.demo.world import DemoWorld
 from computehub_tui.providers.http import HttpPolicy
 from computehub_tui.providers.lambdalabs import LambdaProvider
 from computehub_tui.providers.runpod import RunpodProvider
@@ -26,10 +27,13 @@ def _demo_policy() -> HttpPolicy:
     return HttpPolicy(max_attempts=1, min_interval=0.0, endpoint_intervals={}, breaker_threshold=1000)
 
 
-def demo_providers(market: DemoMarket, clock: Clock) -> tuple[dict[str, Provider], list[httpx.AsyncClient]]:
-    """One adapter per provider, each talking its real wire format to the simulated market."""
+def demo_providers(
+    market: DemoMarket, clock: Clock, world: DemoWorld | None = None
+) -> tuple[dict[str, Provider], list[httpx.AsyncClient]]:
+    """One adapter per provider, each talking its real wire format to the simulated market; with a
+    ``world``, every request sees (and saves to) the demo world shared by every process."""
     clients = {
-        name: httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        name: httpx.AsyncClient(transport=httpx.MockTransport(world.guard(handler) if world else handler))
         for name, handler in (
             ("vast", make_vast_handler(market)),
             ("runpod", make_runpod_handler(market)),

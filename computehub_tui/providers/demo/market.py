@@ -6,18 +6,26 @@ provider's real API shapes, so the real adapters run unchanged against it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import string
 from dataclasses import dataclass, field
+from typing import Any
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.gpus import canonical_gpu_name
 from computehub_tui.providers.demo.traces import GpuReading, TraceKind, gpu_reading, noise
 
 DEFAULT_SEED = 42
+KEEP_DESTROYED_S = 3600.0
+"""How long a destroyed instance stays in the saved world (handlers show them for a few seconds)."""
 PRICE_PERIOD_S = 6 * 3600.0
 QUOTE_BUCKET_S = 600.0
+
+
+class WorldStateError(ValueError):
+    """A saved demo world that this code cannot restore (damaged, or from an incompatible version)."""
 
 
 class SimError(Exception):
@@ -536,6 +544,40 @@ class DemoMarket:
             lines.append("[boot] stop requested; container stopped")
         return lines[-tail:]
 
+    # -- saved state -------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything that changes as people use the market, as JSON-ready data; offers and prices
+        are not in it, they follow from the seed and the clock."""
+        now = self.clock.now()
+        version, internal, gauss = self._rng.getstate()
+        return {
+            "seed": self.seed,
+            "instances": [
+                _instance_state(instance) for instance in self.instances.values()
+                if instance.destroyed_at is None or now - instance.destroyed_at < KEEP_DESTROYED_S
+            ],
+            "rented_asks": sorted(self.rented_asks),
+            "launch_count": self.launch_count,
+            "next_vast_id": self._next_vast_id,
+            "rng": [version, list(internal), gauss],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replace the changing state with a ``snapshot()``; raises WorldStateError if it is unusable."""
+        try:
+            instances = [_instance_from_state(item) for item in state["instances"]]
+            rented = {int(ask_id) for ask_id in state["rented_asks"]}
+            launch_count, next_vast_id = int(state["launch_count"]), int(state["next_vast_id"])
+            version, internal, gauss = state["rng"]
+            rng = random.Random()
+            rng.setstate((int(version), tuple(int(n) for n in internal), gauss))
+        except (KeyError, TypeError, ValueError) as error:
+            raise WorldStateError(f"unreadable demo world ({type(error).__name__}: {error})") from None
+        self.instances = {(i.provider, i.instance_id): i for i in instances}
+        self.rented_asks = rented
+        self.launch_count, self._next_vast_id, self._rng = launch_count, next_vast_id, rng
+
     # -- construction ------------------------------------------------------------------------
 
     def _assign_network(self, instance: SimInstance, rng: random.Random) -> None:
@@ -628,3 +670,22 @@ class DemoMarket:
                 instance.crash_after_s = age - 900
             self._assign_network(instance, rng)
             self.instances[(provider, instance_id)] = instance
+
+
+_SIM_INSTANCE_FIELDS = {f.name for f in dataclasses.fields(SimInstance)}
+
+
+def _instance_state(instance: SimInstance) -> dict[str, Any]:
+    state = dataclasses.asdict(instance)
+    state["trace"] = instance.trace.value
+    state["ports"] = list(instance.ports)
+    return state
+
+
+def _instance_from_state(state: Any) -> SimInstance:
+    if not isinstance(state, dict) or not _SIM_INSTANCE_FIELDS >= state.keys():
+        raise ValueError("an instance entry has unknown fields")
+    fields = dict(state)
+    fields["trace"] = TraceKind(fields["trace"])
+    fields["ports"] = tuple(str(port) for port in fields.get("ports", ()))
+    return SimInstance(**fields)

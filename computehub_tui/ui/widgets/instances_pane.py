@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStatus
+from computehub_tui.domain.pricing import plausible_rate
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import duration, level_style, money, rate, spark
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
@@ -53,12 +54,19 @@ def instance_columns(pane: InstancesPane) -> list[Column[Instance]]:
         return (f"{value:.0f}%", level_style(value))
 
     def uptime(instance: Instance) -> tuple[str, str | None]:
-        if instance.status is not InstanceStatus.RUNNING or not instance.started_at:
+        since = pane.hub.running_since(instance.key) if pane.hub else None
+        if since is None:
             return ("-", "dim")
-        return (duration(pane.render_now - instance.started_at), None)
+        return (duration(pane.render_now - since), None)
 
     def cost(instance: Instance) -> tuple[str, str | None]:
         return (money(pane.cost_of(instance.key)), None)
+
+    def price(instance: Instance) -> tuple[str, str | None]:
+        value = plausible_rate(instance)
+        if value is None:
+            return ("?", "bold red")  # an unbelievable provider figure: shown as unknown, never summed
+        return (rate(value), "green" if instance.status.is_billing_compute else "dim")
 
     # What people scan first comes first, so an 80-column terminal still shows it without scrolling.
     return [
@@ -66,8 +74,7 @@ def instance_columns(pane: InstancesPane) -> list[Column[Instance]]:
         Column("label", "LABEL", 16, lambda i: (i.label or "-", "bold")),
         Column("status", "STATUS", 12, status),
         Column("gpu", "GPU", 15, lambda i: (f"{i.gpu_count}x {i.gpu}", None)),
-        Column("price", "$/H", 7,
-               lambda i: (rate(i.current_price_hour), "green" if i.status.is_billing_compute else "dim"), "right"),
+        Column("price", "$/H", 7, price, "right"),
         Column("cost", "COST", 8, cost, "right"),
         Column("util", "GPU UTIL", SPARK_WIDTH, util),
         Column("utilnow", "", 4, util_now, "right"),
