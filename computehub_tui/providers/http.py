@@ -188,7 +188,7 @@ def error_text(response: httpx.Response) -> str:
     safe line without secrets."""
     try:
         body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
         text = readable(response.text)
         return text or response.reason_phrase or f"HTTP {response.status_code}"
     return readable(_message_from(body)) or f"HTTP {response.status_code}"
