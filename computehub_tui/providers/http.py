@@ -11,7 +11,7 @@ import random
 import re
 import socket
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -49,6 +49,8 @@ MAX_ENCODED_BODY = 32 * MB
 """Largest compressed reply read. JSON listings compress 5–20×, so this is far above any real one."""
 MAX_DECODED_BODY = 64 * MB
 """Largest reply after decompression; a 20,000-row Vast offer listing is about 30 MB."""
+INFLATE_STEP = 256 * 1024
+"""Most bytes one decompression step may produce, so memory never runs far past the cap."""
 ACCEPTED_ENCODINGS = "gzip, deflate"
 """Only encodings we can inflate with a ceiling; br and zstd are never asked for."""
 
@@ -295,19 +297,19 @@ class _Inflater:
             return zlib.decompressobj(-zlib.MAX_WBITS)
         return zlib.decompressobj(zlib.MAX_WBITS if self._deflate else zlib.MAX_WBITS | 16)
 
-    def feed(self, data: bytes, room: int) -> bytes:
-        """Inflate ``data``; stops once more than ``room`` bytes came out (the caller refuses)."""
-        out = bytearray()
-        while data and len(out) <= room:
-            piece = self._inflate(data, room + 1 - len(out))
-            out += piece
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Inflate ``data`` in pieces of at most INFLATE_STEP bytes; the caller stops pulling (and
+        so stops the inflating) as soon as it has too much."""
+        while data:
+            piece = self._inflate(data, INFLATE_STEP)
+            if piece:
+                yield piece
             if self._engine.unconsumed_tail:
                 data = self._engine.unconsumed_tail
             elif self._engine.eof and self._engine.unused_data:  # another gzip member follows
                 data, self._engine = self._engine.unused_data, self._new_engine()
             else:
-                break
-        return bytes(out)
+                data = b""
 
     def _inflate(self, data: bytes, max_length: int) -> bytes:
         try:
@@ -358,23 +360,26 @@ class _CappedBody:
     async def chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         """The decoded body piece by piece, refusing it once a cap is passed."""
         if self.prebuilt:
-            yield self.feed(response.content)
+            for piece in self.feed(response.content):
+                yield piece
             return
         async for chunk in response.aiter_raw():
-            yield self.feed(chunk)
+            for piece in self.feed(chunk):
+                yield piece
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
         self.received += len(chunk)
         if self.received > self.max_received:
             self._refuse()
+        pieces = self.inflater.feed(chunk) if self.inflater else iter((chunk,))
         try:
-            data = self.inflater.feed(chunk, self.max_decoded - self.decoded) if self.inflater else chunk
+            for piece in pieces:
+                self.decoded += len(piece)
+                if self.decoded > self.max_decoded:
+                    self._refuse(decoded=True)
+                yield piece
         except zlib.error:
             raise ProtocolError(self.provider, "unreadable reply (corrupt compressed body)") from None
-        self.decoded += len(data)
-        if self.decoded > self.max_decoded:
-            self._refuse(decoded=True)
-        return data
 
     def _refuse(self, decoded: bool = False) -> None:
         if self.inflater is None or decoded:
@@ -392,7 +397,8 @@ async def read_capped(response: httpx.Response, provider: str, policy: HttpPolic
     Raises ReplyTooLargeError as soon as a cap is passed."""
     body = _CappedBody(provider, response, policy, max_decoded)
     if body.prebuilt:
-        body.feed(response.content)
+        for _ in body.feed(response.content):
+            pass
         return response
     content = bytearray()
     async for chunk in body.chunks(response):

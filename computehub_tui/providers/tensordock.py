@@ -374,7 +374,8 @@ class TensordockProvider:
             return None
         provider_status = as_state(fields.get("status"))
         status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
-        ip = _first_text(fields, "ipAddress", "ip_address", "ip")
+        # The address is validated as sent, never cleaned first: dropping a NUL could make another host.
+        ip = next((fields[key] for key in ("ipAddress", "ip_address", "ip") if fields.get(key)), None)
         forwards = _port_forwards(fields.get("portForwards") or fields.get("port_forwards"))
         storage_gb = bounds.size_or_zero(_as_float(resources.get("storage_gb")), bounds.MAX_DISK_GB)
         notes = [_first_text(fields, "statusMessage", "status_message")]
@@ -529,7 +530,7 @@ def _internal_port(text: str) -> int | None:
     return int(head) if head.isdigit() and 0 < int(head) < 65536 else None
 
 
-def _ssh_endpoint(ip: str, forwards: dict[int, int], status: InstanceStatus) -> SshEndpoint | None:
+def _ssh_endpoint(ip: object, forwards: dict[int, int], status: InstanceStatus) -> SshEndpoint | None:
     if not ip or status is not InstanceStatus.RUNNING:
         return None  # a stopped or booting VM keeps its address but nobody answers on it
     if 22 in forwards:
