@@ -400,12 +400,11 @@ async def read_capped(response: httpx.Response, provider: str, policy: HttpPolic
         for _ in body.feed(response.content):
             pass
         return response
-    content = bytearray()
-    async for chunk in body.chunks(response):
-        content += chunk
+    # Pieces, joined once at the end: a refused body never costs more than the cap in memory.
+    pieces = [chunk async for chunk in body.chunks(response)]
     headers = [(name, value) for name, value in response.headers.multi_items()
                if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-    return httpx.Response(response.status_code, headers=headers, content=bytes(content),
+    return httpx.Response(response.status_code, headers=headers, content=b"".join(pieces),
                           request=response.request, extensions=response.extensions)
 
 
