@@ -275,8 +275,8 @@ def connect_error(message: str, cause: BaseException | None = None) -> httpx.Con
      "https://cloud.lambda.ai/api/v1/instances", "can't reach cloud.lambda.ai: TLS certificate not trusted"),
     (httpx.ConnectTimeout("timed out"), "https://dashboard.tensordock.com/api/v2/locations",
      "can't reach dashboard.tensordock.com: timed out after 6 s"),
-    (httpx.ReadTimeout("timed out"), "http://127.0.0.1:8080/x", "127.0.0.1:8080 did not answer in time "
-     "(timed out after 20 s)"),
+    (httpx.ReadTimeout("timed out"), "http://127.0.0.1:8080/x",
+     "127.0.0.1:8080 did not answer in time (timed out after 20 s)"),
 ])
 def test_transport_errors_are_described_in_plain_words(error: httpx.TransportError, url: str, expected: str) -> None:
     assert describe_transport_error(error, httpx.URL(url), 20.0, 6.0) == expected
