@@ -167,7 +167,7 @@ def valid_host(value: object) -> str | None:
     """An IPv4 or IPv6 address (without brackets) or an RFC 1123 host name, else None."""
     if not isinstance(value, str):
         return None
-    text = value.strip()
+    text = value.strip(" ")  # anything but a plain space around it is a reason to refuse
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     try:
