@@ -4,7 +4,6 @@ built on it, and a check that no string anywhere in an Offer or Instance can dri
 from __future__ import annotations
 
 import dataclasses
-import json
 import struct
 import unicodedata
 import zlib
@@ -131,10 +130,6 @@ def build(name: str, client: httpx.AsyncClient, clock: ManualClock | None = None
 def json_number(text: str) -> httpx.Response:
     """A JSON reply whose body is written verbatim, so it can hold numbers json.dumps cannot."""
     return httpx.Response(200, content=text.encode(), headers={"content-type": "application/json"})
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value)
 
 
 def gzip_bomb(decoded_mib: int) -> bytes:

@@ -194,9 +194,12 @@ async def test_runpod_overflowing_numbers_drop_the_value_not_the_pod(clients: li
              "runtime": {"uptimeInSeconds": 1e308, "gpus": [{"gpuUtilPercent": -1e308}]}},
             {"id": "b", "desiredStatus": "RUNNING", "gpuCount": 1, "costPerHr": -5,
              "runtime": {"uptimeInSeconds": -3}}]
-    router = Router().on("POST", "/graphql", graphql({"myself": {"pods": pods}}), body_part="query Pods")
+    pods.append({"id": "c", "desiredStatus": "RUNNING", "gpuCount": 1, "costPerHr": -1,
+                 "runtime": {"uptimeInSeconds": "NaN"}})
+    text = json.dumps(graphql({"myself": {"pods": pods}})).replace('"costPerHr": -1', f'"costPerHr": {10**400}')
+    router = Router().on("POST", "/graphql", lambda _request: json_number(text), body_part="query Pods")
     instances = await adapter("runpod", router, clients).list_instances()
-    assert [instance.instance_id for instance in instances] == ["a", "b"]
+    assert [instance.instance_id for instance in instances] == ["a", "b", "c"]
     for instance in instances:
         assert_bounded(instance)
     metrics = instances[0].metrics
@@ -207,8 +210,11 @@ async def test_lambda_and_tensordock_absurd_prices_drop_the_value(clients: list[
     lambda_instances = {"data": [
         {"id": "a", "status": "active", "instance_type": {"name": "t", **lambda_type(1, cents=1e308)}},
         {"id": "b", "status": "active", "instance_type": {"name": "t", **lambda_type(1, cents=-500)}},
+        {"id": "c", "status": "active", "instance_type": {"name": "t", **lambda_type(1, cents=-1)}},
     ]}
-    lambda_ = adapter("lambda", Router().on("GET", "/instances", lambda_instances), clients)
+    text = json.dumps(lambda_instances).replace('"price_cents_per_hour": -1', f'"price_cents_per_hour": {10**400}')
+    lambda_ = adapter("lambda", Router().on("GET", "/instances", lambda _request: json_number(text)), clients)
+    assert len(await lambda_.list_instances()) == 3
     for instance in await lambda_.list_instances():
         assert instance.price_hour == 0.0 and IMPLAUSIBLE in instance.status_message
         instance.to_json()
@@ -218,9 +224,10 @@ async def test_lambda_and_tensordock_absurd_prices_drop_the_value(clients: list[
                          "resources": {"gpus": {"geforcertx4090-pcie-24gb": {"count": 1}}}}}
 
     router = (Router().on("GET", "/instances/a", detail(1e308)).on("GET", "/instances/b", detail(-5))
-              .on("GET", "/instances", {"data": [{"id": "a"}, {"id": "b"}]}))
+              .on("GET", "/instances/c", detail(-1e308))
+              .on("GET", "/instances", {"data": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}))
     instances = await adapter("tensordock", router, clients).list_instances()
-    assert len(instances) == 2
+    assert len(instances) == 3
     for instance in instances:
         assert instance.price_hour == 0.0 and IMPLAUSIBLE in instance.status_message
 

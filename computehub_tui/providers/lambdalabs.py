@@ -335,10 +335,11 @@ class LambdaProvider:
         status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
         region = _dict(raw.get("region"))
         gpu_count = gpu.count if gpu else 0
-        cents = _as_float(instance_type.get("price_cents_per_hour"))
-        price = bounds.billed_price(cents / 100.0 if cents is not None else 0.0, gpu_count)
+        sent_price = instance_type.get("price_cents_per_hour")
+        cents = _as_float(sent_price)
+        price = bounds.billed_price(cents / 100.0, gpu_count) if cents is not None else None
         notes = [_STATUS_MESSAGES.get(provider_status.lower(), "")]
-        if price is None:
+        if price is None and sent_price is not None:
             notes.append(IMPLAUSIBLE_PRICE)
         ssh = None
         if raw.get("ip") and status is InstanceStatus.RUNNING:  # booting: sshd not up yet
@@ -481,7 +482,7 @@ def _error_message(error: dict[str, Any], field_errors: Any) -> str:
 
 
 def _mentions_ssh_key(field_errors: Any) -> bool:
-    return isinstance(field_errors, dict) and any("ssh_key" in str(name) for name in field_errors)
+    return isinstance(field_errors, dict) and any("ssh_key" in as_text(name) for name in field_errors)
 
 
 def _json_or_none(response: httpx.Response) -> Any:
