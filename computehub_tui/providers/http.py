@@ -284,8 +284,8 @@ def _never_reached_server(error: httpx.TransportError) -> bool:
 
 
 class _Inflater:
-    """Streams gzip or deflate with a ceiling on what each chunk may expand to, so a compression
-    bomb is refused after at most ``room`` bytes instead of being expanded whole."""
+    """Streams gzip or deflate a bounded step at a time, so a compression bomb is refused once the
+    cap is passed instead of being expanded whole."""
 
     def __init__(self, encoding: str) -> None:
         self._deflate = encoding == "deflate"
@@ -411,7 +411,7 @@ async def read_capped(response: httpx.Response, provider: str, policy: HttpPolic
 async def capped_lines(response: httpx.Response, provider: str, policy: HttpPolicy,
                        max_decoded: int | None = None) -> AsyncIterator[str]:
     """The lines of a streamed text body (server-sent events), within the body caps; a line keeps
-    any ``\r``. Raises ReplyTooLargeError once a cap is passed."""
+    a trailing carriage return. Raises ReplyTooLargeError once a cap is passed."""
     body = _CappedBody(provider, response, policy, max_decoded)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
