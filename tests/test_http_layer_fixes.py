@@ -58,7 +58,7 @@ async def test_bug4_refused_connection_is_not_called_refused() -> None:
     async with httpx.AsyncClient() as client:
         with pytest.raises(ProviderError) as caught:
             await http_for(f"http://127.0.0.1:{port}", client).request("GET", "/x")
-    assert str(caught.value) == f"vast: connection to 127.0.0.1:{port} refused"
+    assert str(caught.value) == f"vast: can't reach 127.0.0.1:{port}: connection refused"
 
 
 @pytest.mark.parametrize("header", ["nan", "NaN", "-nan"])

@@ -164,7 +164,7 @@ def offer_for(type_name: str, region: str = "us-east-1") -> Offer:
         gpu_count=8,
         vram_gb=80,
         vcpus=240,
-        ram_gb=1933.2,
+        ram_gb=1800.0,
         disk_gb=21995.5,
         price_hour=14.32,
         pricing=PricingKind.ON_DEMAND,
@@ -231,7 +231,7 @@ async def test_one_offer_per_region_with_capacity_and_resources_in_gb() -> None:
     assert (virginia.location, virginia.country) == ("us-east-1", "US")
     assert a100["gpu_8x_a100_80gb_sxm4@europe-central-1"].country == "DE"
     assert virginia.vcpus == 240
-    assert virginia.ram_gb == pytest.approx(1800 * 1.074, abs=0.05)
+    assert virginia.ram_gb == 1800.0  # memory_gib as GiB, like every provider's RAM
     assert virginia.disk_gb == pytest.approx(20480 * 1.074, abs=0.05)
     assert virginia.extra["region_name"] == "us-east-1"
 

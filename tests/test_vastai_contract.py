@@ -294,7 +294,7 @@ async def test_parses_realistic_offers_and_skips_broken_ones(
     on_demand = by_id["18812345"]
     assert on_demand.gpu == "RTX 4090" and on_demand.raw_gpu_name == "RTX 4090"
     assert on_demand.vram_gb == 24  # 24564 MB, not 24564 GB
-    assert on_demand.ram_gb == 129.0 and on_demand.vcpus == 8.0
+    assert on_demand.ram_gb == 126.0 and on_demand.vcpus == 8.0  # 129000 MiB; Vast's MB are MiB
     assert on_demand.price_hour == 0.3411  # dph_total already carries the disk we asked for
     assert on_demand.pricing is PricingKind.ON_DEMAND
     assert (on_demand.location, on_demand.country) == ("Oslo, NO", "NO")
@@ -353,12 +353,12 @@ async def test_list_instances_request_and_parsing(vast: Factory, clock: ManualCl
     assert metrics is not None and metrics.time == clock.now()
     assert metrics.gpu_util == (87.5, 87.5)
     assert metrics.vram_used_gb == (18.2, 18.2)
-    assert metrics.vram_total_gb == (24.56, 24.56)
+    assert metrics.vram_total_gb == (24.0, 24.0)  # the nominal 24 GB Offers shows, not 24.56
     assert metrics.gpu_temp_c == (71.0, 71.0)
     assert metrics.cpu_pct == 34.0 and metrics.ram_pct == 20.0
 
     assert provisioning.status is InstanceStatus.PROVISIONING
-    assert provisioning.provider_status == "null"
+    assert provisioning.provider_status == "scheduling"  # actual_status null, never "null"
     assert provisioning.label == "" and provisioning.metrics is None and provisioning.ssh is None
     assert provisioning.ports == {} and provisioning.started_at is None
     assert provisioning.price_hour == pytest.approx(2.1 + 0.0125)

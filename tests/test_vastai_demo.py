@@ -183,7 +183,7 @@ async def test_launch_run_stop_start_destroy(demo: Demo) -> None:
 
     booting = await demo.instance(instance_id)
     assert booting is not None and booting.label == "demo-run"
-    assert booting.status is InstanceStatus.PROVISIONING and booting.provider_status == "null"
+    assert booting.status is InstanceStatus.PROVISIONING and booting.provider_status == "scheduling"
     assert booting.ssh is None and booting.metrics is None
     storage_month = offer.storage_gb_month or 0.0
     assert booting.price_hour == pytest.approx(offer.price_hour - offer.extra["storage_hour"]

@@ -73,7 +73,9 @@ _SLUG_MODELS: dict[str, str] = {
 }
 
 # Models sold in form factors with different performance, so the variant is part of the name.
-_VARIANT_MODELS = {"H100", "A100", "V100", "A800"}
+# Not V100: Vast and Lambda sell a bare "Tesla V100", so its SXM2/PCIe split (125 vs 112 TFLOPS)
+# would leave a third, variant-unknown V100 model; its 16 or 32 GB comes with each listing.
+_VARIANT_MODELS = {"H100", "A100", "A800"}
 _PREFIXES = ("nvidia ", "geforce ", "tesla ", "amd ", "instinct ")
 _MEMORY_TOKEN = re.compile(r"^\d+(\.\d+)?\s*g(b|ib)?$")
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
@@ -216,9 +218,8 @@ GPU_SPECS: dict[str, GpuSpec] = {
         GpuSpec("RTX 3080", 10, 59.5, 29.8, "nvidia", _MEMORY),
         GpuSpec("Quadro RTX 8000", 48, 130.5, 16.3, "nvidia", _MEMORY),
         GpuSpec("Quadro RTX 6000", 24, 130.5, 16.3, "nvidia", _MEMORY),
-        GpuSpec("V100 SXM", 32, 125, 15.7, "nvidia", "NVIDIA developer blog (125 tensor TFLOPS); FP32 third party"),
-        GpuSpec("V100 PCIe", 16, 112, 14, "nvidia", _MEMORY),
-        GpuSpec("V100", 16, 112, 14, "nvidia", "variant unknown; V100 PCIe figures (conservative)"),
+        GpuSpec("V100", 16, 112, 14, "nvidia", "SXM2 and PCIe, 16 or 32 GB, as one model; PCIe figures "
+                "(conservative: SXM2 is 125 tensor TFLOPS per the NVIDIA developer blog), " + _MEMORY),
         GpuSpec("T4", 16, 65, 8.1, "nvidia", "sysrqmts spec database; NVIDIA '65 TFLOPS mixed precision'"),
         GpuSpec("MI300X", 192, 1307, 163, "amd", "AMD datasheet 2,615 with sparsity ÷ 2; " + _MEMORY),
         GpuSpec("MI250X", 128, 383, 47.9, "amd", _MEMORY),

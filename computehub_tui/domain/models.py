@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -128,18 +131,77 @@ class Offer:
 
 @dataclass(frozen=True, slots=True)
 class SshEndpoint:
+    """Where to SSH. Build it from provider data with ``parse``, which refuses anything that is
+    not a plain host name or IP, a port and a user name, so the command is safe to paste."""
+
     host: str
     port: int
     user: str = "root"
 
+    @classmethod
+    def parse(cls, host: object, port: object, user: object = "root") -> SshEndpoint | None:
+        """A validated endpoint, or None if any part could smuggle in shell or ssh options."""
+        clean_host = valid_host(host)
+        clean_port = valid_port(port)
+        if clean_host is None or clean_port is None or not isinstance(user, str):
+            return None
+        if not _SSH_USER.fullmatch(user):
+            return None
+        return cls(clean_host, clean_port, user)
+
     @property
     def command(self) -> str:
         """A ready-to-run command line."""
-        return f"ssh -p {self.port} {self.user}@{self.host}"
+        return shlex.join(self.argv)
 
     @property
     def argv(self) -> list[str]:
         return ["ssh", "-p", str(self.port), f"{self.user}@{self.host}"]
+
+
+_SSH_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def valid_host(value: object) -> str | None:
+    """An IPv4 or IPv6 address (without brackets) or an RFC 1123 host name, else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip(" ")  # anything but a plain space around it is a reason to refuse
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    else:  # an IPv6 zone ("%eth0") may hold any text at all
+        return None if "%" in text else str(address)
+    name = text.removesuffix(".")
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return None
+    if labels[-1].isdigit():  # "1.2.3.999" is a broken address, not a name
+        return None
+    return name
+
+
+def valid_port(value: object) -> int | None:
+    """A TCP/UDP port 1..65535 given as a whole number or its digits, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 5:
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and 1 <= value <= 65535 else None
+
+
+def public_address(host: object, port: object) -> str | None:
+    """``"host:port"`` (``"[v6]:port"``) for a validated host and port, else None."""
+    clean_host, clean_port = valid_host(host), valid_port(port)
+    if clean_host is None or clean_port is None:
+        return None
+    return f"[{clean_host}]:{clean_port}" if ":" in clean_host else f"{clean_host}:{clean_port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from computehub_tui.domain import bounds
+from computehub_tui.domain.gpus import gpu_spec
 from computehub_tui.domain.models import Instance, Offer
 
-MAX_PLAUSIBLE_PER_GPU_HOUR = 40.0
-"""No marketplace GPU rents for more than this per hour; anything above is a broken listing."""
-MIN_PLAUSIBLE_PER_GPU_HOUR = 0.005
 MAX_PLAUSIBLE_GPUS_PER_INSTANCE = 16
 """Bounds the GPU count a running rate may be scaled by, so a claimed 1e9 GPUs cannot excuse $1e9/h."""
 
-
 def is_plausible(offer: Offer) -> bool:
-    per_gpu = offer.price_per_gpu_hour
-    return MIN_PLAUSIBLE_PER_GPU_HOUR <= per_gpu <= MAX_PLAUSIBLE_PER_GPU_HOUR
+    """A price some real machine could rent for: per GPU in range, and not absurdly cheap per
+    PFLOP (so a listing claiming 64 H100s for a dollar cannot top the value ranking)."""
+    if not bounds.is_plausible_price(offer.price_hour, offer.gpu_count):
+        return False
+    spec = gpu_spec(offer.gpu)
+    if spec is None:
+        return True
+    pflops = spec.fp16_tflops * offer.gpu_count / 1000.0
+    return offer.price_hour / pflops >= bounds.MIN_PRICE_PER_PFLOP_HOUR
 
 
 def plausible_rate(instance: Instance) -> float | None:
     """What ``instance`` costs per hour now, or None when that figure is not a believable price
     (negative, not finite, or beyond any GPU's rent): it is then neither summed nor booked."""
-    rate = instance.current_price_hour
     gpus = min(max(instance.gpu_count, 1), MAX_PLAUSIBLE_GPUS_PER_INSTANCE)
-    if not math.isfinite(rate) or not 0.0 <= rate <= MAX_PLAUSIBLE_PER_GPU_HOUR * gpus:
-        return None
-    return rate
+    return bounds.billed_price(instance.current_price_hour, gpus)
 
 
 def split_plausible(offers: Sequence[Offer]) -> tuple[list[Offer], int]:

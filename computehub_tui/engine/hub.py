@@ -40,11 +40,11 @@ from computehub_tui.engine.events import (
 from computehub_tui.engine.keys import KeyService, connection_verdict
 from computehub_tui.providers.base import (
     AuthError,
+    CircuitOpenError,
     NotFoundError,
     Provider,
     ProviderError,
     RateLimitedError,
-    UnavailableError,
 )
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Observation, Store
@@ -309,6 +309,7 @@ class Hub:
                 return False
             now = self.clock.now()
             offers, self.implausible_counts[provider] = split_plausible(offers)
+            self.implausible_counts[provider] += self.providers[provider].dropped_rows
             self._offers[provider] = offers
             self._all_offers = None
             self.offers_version += 1
@@ -538,6 +539,6 @@ def _state_for(error: ProviderError) -> str:
         return "auth-error"
     if isinstance(error, RateLimitedError):
         return "rate-limited"
-    if isinstance(error, UnavailableError) and "paused after repeated failures" in error.message:
+    if isinstance(error, CircuitOpenError):
         return "circuit-open"
     return "down"

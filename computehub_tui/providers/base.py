@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from computehub_tui.domain.models import Capabilities, Instance, LaunchSpec, Offer, OfferQuery
+from computehub_tui.domain.secret import redact
+from computehub_tui.domain.text import clean_text
+
+MESSAGE_LIMIT = 600
+"""Longest error message; provider text inside it is already bounded tighter where it is read."""
 
 
 class ProviderError(Exception):
-    """A provider call failed. ``str(error)`` is one readable line with no secrets in it."""
+    """A provider call failed. ``str(error)`` is one readable line with no secrets in it.
+
+    The message is cleaned and redacted here too, the last guard for text a provider sent."""
 
     kind = "error"
 
     def __init__(self, provider: str, message: str) -> None:
+        message = redact(clean_text(message, MESSAGE_LIMIT))
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.message = message
@@ -50,12 +58,28 @@ class UnavailableError(ProviderError):
     """The provider could not be reached, timed out, or answered with a server error."""
 
     kind = "unavailable"
+    reached_server = False
+    """Set when the request may have reached the provider: it answered, or the connection broke
+    after the request was sent (so a change it asked for may have happened)."""
+
+
+class CircuitOpenError(UnavailableError):
+    """Calls are paused after repeated failures; nothing was sent."""
+
+
+class OutcomeUnknownError(UnavailableError):
+    """A call that changes something may have reached the provider before the failure; whether it
+    took effect is unknown, so the user must look before retrying."""
 
 
 class ProtocolError(ProviderError):
     """The provider answered with something we cannot parse (malformed JSON, missing fields)."""
 
     kind = "protocol"
+
+
+class ReplyTooLargeError(ProtocolError):
+    """The reply passed a body cap and was refused before it was read (or decompressed) whole."""
 
 
 class UnsupportedError(ProviderError):
@@ -84,6 +108,9 @@ class Provider(Protocol):
     """Short stable name used in instance keys: ``vast``, ``runpod``, ``lambda``, ``tensordock``."""
     title: str
     capabilities: Capabilities
+    dropped_rows: int
+    """Rows the last listing call (offers or instances) dropped as implausible, e.g. a GPU count
+    outside 1..64; set when the call returns, so read it right after awaiting it."""
 
     async def list_offers(self, query: OfferQuery) -> list[Offer]: ...
 

@@ -1,13 +1,17 @@
-"""Shared HTTP layer for adapters: timeouts, safe retries, Retry-After, pacing, circuit breaker."""
+"""Shared HTTP layer for adapters: timeouts, safe retries, Retry-After, pacing, circuit breaker,
+body caps."""
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import math
 import random
 import re
-from collections.abc import Callable
+import socket
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -16,12 +20,16 @@ import httpx
 
 from computehub_tui.clock import Clock, SystemClock
 from computehub_tui.domain.secret import Secret, redact
+from computehub_tui.domain.text import clean_text
 from computehub_tui.providers.base import (
     AuthError,
+    CircuitOpenError,
     NotFoundError,
+    OutcomeUnknownError,
     ProtocolError,
     ProviderError,
     RateLimitedError,
+    ReplyTooLargeError,
     RequestRejectedError,
     UnavailableError,
 )
@@ -34,6 +42,17 @@ RATE_LIMIT_BACKOFF_CAP_S = 160.0
 SHORT_HOLD = 5.0
 """Longer provider-imposed waits fail fast instead of sleeping inside a call."""
 _THRESHOLD = re.compile(r"threshold\s*=\s*([0-9]+(?:\.[0-9]+)?)")
+ERROR_TEXT_LIMIT = 300
+"""Longest provider error text quoted in a message."""
+MB = 1 << 20
+MAX_ENCODED_BODY = 32 * MB
+"""Largest compressed reply read. JSON listings compress 5–20×, so this is far above any real one."""
+MAX_DECODED_BODY = 64 * MB
+"""Largest reply after decompression; a 20,000-row Vast offer listing is about 30 MB."""
+INFLATE_STEP = 256 * 1024
+"""Most bytes one decompression step may produce, so memory never runs far past the cap."""
+ACCEPTED_ENCODINGS = "gzip, deflate"
+"""Only encodings we can inflate with a ceiling; br and zstd are never asked for."""
 
 
 @dataclass
@@ -53,6 +72,8 @@ class HttpPolicy:
     breaker_threshold: int = 5
     """Consecutive failed calls that open the circuit."""
     breaker_cooldown: float = 30.0
+    max_encoded_body: int = MAX_ENCODED_BODY
+    max_decoded_body: int = MAX_DECODED_BODY
 
 
 class ListingBackoff:
@@ -127,6 +148,13 @@ class CircuitBreaker:
             self.opened_at = self._clock.monotonic()
 
 
+def clamp_retry_after(seconds: float | None) -> float | None:
+    """The one rule for a provider-imposed wait: never negative, never more than an hour."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date), clamped."""
     if not value:
@@ -137,76 +165,105 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     except ValueError:
         try:
             seconds = parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return clamp_retry_after(seconds)
 
 
 def retry_after_from(response: httpx.Response, now: float) -> float | None:
-    """Retry-After if sent; otherwise Vast's "endpoint threshold=4.5" text (seconds between calls)."""
+    """Retry-After if sent; otherwise Vast's "endpoint threshold=4.5" text (seconds between calls).
+    Either is clamped."""
     header = parse_retry_after(response.headers.get("retry-after"), now)
     if header is not None:
         return header
-    match = _THRESHOLD.search(response.text[:500])
-    return float(match.group(1)) if match else None
+    return threshold_in(response.text[:500])
+
+
+def threshold_in(text: str) -> float | None:
+    """Vast's "endpoint threshold=4.5" (seconds between calls), clamped like Retry-After."""
+    match = _THRESHOLD.search(text)
+    return clamp_retry_after(float(match.group(1))) if match else None
 
 
 def error_text(response: httpx.Response) -> str:
-    """The provider's human message from whichever error shape it used, else a short body."""
+    """The provider's human message from whichever error shape it used, else a short body; one
+    safe line without secrets."""
     try:
         body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        text = redact(" ".join(response.text.split()))[:200]
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
+        text = readable(response.text)
         return text or response.reason_phrase or f"HTTP {response.status_code}"
-    return redact(_message_from(body))[:200] or f"HTTP {response.status_code}"
+    return readable(_message_from(body)) or f"HTTP {response.status_code}"
+
+
+def readable(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+    """Provider error text as one safe, bounded line with every known secret masked."""
+    return redact(clean_text(text, limit))
 
 
 def _message_from(body: Any) -> str:
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):  # Lambda {"error": {"code", "message", "suggestion"}}
-            parts = [str(error.get("message") or error.get("code") or "")]
-            if error.get("suggestion"):
-                parts.append(str(error["suggestion"]))
+            parts = [_text(error.get("message")) or _text(error.get("code"))]
+            parts.append(_text(error.get("suggestion")))
             return " — ".join(p for p in parts if p)
         errors = body.get("errors")
         if isinstance(errors, list) and errors:  # GraphQL
             first = errors[0]
-            return str(first.get("message", first)) if isinstance(first, dict) else str(first)
+            return _text(first.get("message")) if isinstance(first, dict) else _text(first)
         for key in ("msg", "message", "detail", "title"):
-            if body.get(key):
-                return str(body[key])
-        if isinstance(error, str) and error:
-            return error
-    if isinstance(body, str):
-        return body
-    return ""
+            if _text(body.get(key)):
+                return _text(body[key])
+        return _text(error)
+    return _text(body)
 
 
-def describe_transport_error(error: httpx.TransportError, url: httpx.URL) -> str:
-    """One line naming the host (never the path or query, which may carry a key)."""
+def _text(value: Any) -> str:
+    return clean_text(value, ERROR_TEXT_LIMIT)
+
+
+def describe_transport_error(
+    error: httpx.TransportError, url: httpx.URL, timeout: float | None = None,
+    connect_timeout: float | None = None,
+) -> str:
+    """One line in words a user knows, naming the host (never the path or query, which may carry a
+    key); ``timeout``/``connect_timeout`` are the limits the call ran with, to say how long it waited."""
     host = url.host + (f":{url.port}" if url.port else "")
     if isinstance(error, httpx.ConnectTimeout):
-        return f"timed out connecting to {host}"
+        return f"can't reach {host}: timed out{_after(connect_timeout)}"
+    if isinstance(error, httpx.PoolTimeout):
+        return f"too many calls to {host} at once; gave up waiting{_after(timeout)}"
     if isinstance(error, httpx.TimeoutException):
-        return f"{host} did not answer in time"
+        return f"{host} did not answer in time (timed out{_after(timeout)})"
     if isinstance(error, httpx.ConnectError):
-        chain = _exception_chain(error)
-        if any(isinstance(link, ConnectionRefusedError) for link in chain):
-            return f"connection to {host} refused"
-        reason = " ".join(str(link) for link in chain).lower()
-        if "certificate" in reason or "ssl" in reason or "tls" in reason:
-            return f"TLS error talking to {host} (certificate not trusted?)"
-        if "name or service" in reason or "nodename" in reason or "getaddrinfo" in reason:
-            return f"cannot resolve {host}"
-        if "refused" in reason:
-            return f"connection to {host} refused"
-        return f"cannot connect to {host}"
+        return f"can't reach {host}: {_connect_failure(error)}"
     if isinstance(error, httpx.RemoteProtocolError):
         return f"{host} closed the connection unexpectedly"
+    if isinstance(error, (httpx.ReadError, httpx.WriteError)):
+        return f"the connection to {host} broke off"
     return f"network error talking to {host} ({type(error).__name__})"
+
+
+def _after(seconds: float | None) -> str:
+    return f" after {seconds:g} s" if seconds is not None else ""
+
+
+def _connect_failure(error: httpx.ConnectError) -> str:
+    chain = _exception_chain(error)
+    reason = " ".join(str(link) for link in chain).lower()
+    if any(isinstance(link, ConnectionRefusedError) for link in chain) or "refused" in reason:
+        return "connection refused"
+    if "certificate" in reason:
+        return "TLS certificate not trusted"
+    if "ssl" in reason or "tls" in reason:
+        return "TLS handshake failed"
+    dns_words = ("name or service", "nodename", "getaddrinfo", "name resolution", "no address associated")
+    if any(isinstance(link, socket.gaierror) for link in chain) or any(w in reason for w in dns_words):
+        return "DNS lookup failed"
+    if "unreachable" in reason:
+        return "network unreachable"
+    return "connection failed"
 
 
 def _exception_chain(error: BaseException) -> list[BaseException]:
@@ -221,6 +278,167 @@ def _exception_chain(error: BaseException) -> list[BaseException]:
 
 def _never_reached_server(error: httpx.TransportError) -> bool:
     return isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+# -- body caps ------------------------------------------------------------------------------------
+
+
+class _Inflater:
+    """Streams gzip or deflate a bounded step at a time, so a compression bomb is refused once the
+    cap is passed instead of being expanded whole."""
+
+    def __init__(self, encoding: str) -> None:
+        self._deflate = encoding == "deflate"
+        self._started = False
+        self._engine = self._new_engine()
+
+    def _new_engine(self, raw: bool = False) -> Any:
+        if raw:
+            return zlib.decompressobj(-zlib.MAX_WBITS)
+        return zlib.decompressobj(zlib.MAX_WBITS if self._deflate else zlib.MAX_WBITS | 16)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Inflate ``data`` in pieces of at most INFLATE_STEP bytes; the caller stops pulling (and
+        so stops the inflating) as soon as it has too much."""
+        while data:
+            piece = self._inflate(data, INFLATE_STEP)
+            if piece:
+                yield piece
+            if self._engine.unconsumed_tail:
+                data = self._engine.unconsumed_tail
+            elif self._engine.eof and self._engine.unused_data:  # another gzip member follows
+                data, self._engine = self._engine.unused_data, self._new_engine()
+            else:
+                data = b""
+
+    def _inflate(self, data: bytes, max_length: int) -> bytes:
+        try:
+            piece: bytes = self._engine.decompress(data, max_length)
+        except zlib.error:
+            if not (self._deflate and not self._started):
+                raise
+            # Some servers send raw deflate without the zlib header the standard asks for.
+            self._engine = self._new_engine(raw=True)
+            piece = self._engine.decompress(data, max_length)
+        self._started = True
+        return piece
+
+
+def _inflater_for(provider: str, headers: httpx.Headers) -> _Inflater | None:
+    encodings = [
+        token.strip().lower()
+        for token in headers.get("content-encoding", "").split(",")
+        if token.strip() and token.strip().lower() != "identity"
+    ]
+    if not encodings:
+        return None
+    if len(encodings) > 1 or encodings[0] not in ("gzip", "x-gzip", "deflate"):
+        named = clean_text(", ".join(encodings), 40)
+        raise ProtocolError(provider, f"reply uses a content encoding we do not read ({named})")
+    return _Inflater(encodings[0])
+
+
+class _CappedBody:
+    """Counts a streamed body against the encoded and decoded caps and inflates it.
+
+    A response built in memory (MockTransport in tests and the demo) arrives already read and
+    decoded; only its decoded size is checked."""
+
+    def __init__(self, provider: str, response: httpx.Response, policy: HttpPolicy,
+                 max_decoded: int | None) -> None:
+        self.provider = provider
+        self.prebuilt = response.is_stream_consumed
+        self.inflater = None if self.prebuilt else _inflater_for(provider, response.headers)
+        self.max_decoded = max_decoded or policy.max_decoded_body
+        self.max_received = policy.max_encoded_body if self.inflater else self.max_decoded
+        self.received = 0
+        self.decoded = 0
+        length = response.headers.get("content-length", "")
+        if not self.prebuilt and length.isdigit() and int(length) > self.max_received:
+            self._refuse()
+
+    async def chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        """The decoded body piece by piece, refusing it once a cap is passed."""
+        if self.prebuilt:
+            for piece in self.feed(response.content):
+                yield piece
+            return
+        async for chunk in response.aiter_raw():
+            for piece in self.feed(chunk):
+                yield piece
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        self.received += len(chunk)
+        if self.received > self.max_received:
+            self._refuse()
+        pieces = self.inflater.feed(chunk) if self.inflater else iter((chunk,))
+        try:
+            for piece in pieces:
+                self.decoded += len(piece)
+                if self.decoded > self.max_decoded:
+                    self._refuse(decoded=True)
+                yield piece
+        except zlib.error:
+            raise ProtocolError(self.provider, "unreadable reply (corrupt compressed body)") from None
+
+    def _refuse(self, decoded: bool = False) -> None:
+        if self.inflater is None or decoded:
+            raise ReplyTooLargeError(
+                self.provider, f"reply too large (over {self.max_decoded / MB:g} MB decoded); refusing it"
+            )
+        raise ReplyTooLargeError(
+            self.provider, f"reply too large (over {self.max_received / MB:g} MB compressed); refusing it"
+        )
+
+
+async def read_capped(response: httpx.Response, provider: str, policy: HttpPolicy,
+                      max_decoded: int | None = None) -> httpx.Response:
+    """The streamed ``response`` read whole within the body caps, as an ordinary decoded response.
+    Raises ReplyTooLargeError as soon as a cap is passed."""
+    body = _CappedBody(provider, response, policy, max_decoded)
+    if body.prebuilt:
+        for _ in body.feed(response.content):
+            pass
+        return response
+    # Pieces, joined once at the end: a refused body never costs more than the cap in memory.
+    pieces = [chunk async for chunk in body.chunks(response)]
+    headers = [(name, value) for name, value in response.headers.multi_items()
+               if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+    return httpx.Response(response.status_code, headers=headers, content=b"".join(pieces),
+                          request=response.request, extensions=response.extensions)
+
+
+async def capped_lines(response: httpx.Response, provider: str, policy: HttpPolicy,
+                       max_decoded: int | None = None) -> AsyncIterator[str]:
+    """The lines of a streamed text body (server-sent events), within the body caps; a line keeps
+    a trailing carriage return. Raises ReplyTooLargeError once a cap is passed."""
+    body = _CappedBody(provider, response, policy, max_decoded)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    async for chunk in body.chunks(response):
+        pending += decoder.decode(chunk)
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One logical request as ``ProviderHttp.request`` was asked to send it."""
+
+    method: str
+    path: str
+    json_body: Any
+    params: dict[str, Any] | None
+    idempotent: bool
+    endpoint: str | None
+    auth: bool
+    ok_statuses: tuple[int, ...]
+    timeout: float | None
+    max_body: int | None
 
 
 class ProviderHttp:
@@ -273,10 +491,16 @@ class ProviderHttp:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def headers(self, auth: bool = True) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "computehub-tui"}
+        headers = {"Accept": "application/json", "Accept-Encoding": ACCEPTED_ENCODINGS,
+                   "User-Agent": "computehub-tui"}
         if auth and self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key.reveal()}"
         return headers
+
+    def describe(self, error: httpx.TransportError, url: str, timeout: float | None = None) -> str:
+        """``describe_transport_error`` with this provider's time limits."""
+        return describe_transport_error(error, httpx.URL(url), timeout or self.policy.timeout,
+                                        self.policy.connect_timeout)
 
     async def request(
         self,
@@ -290,75 +514,73 @@ class ProviderHttp:
         auth: bool = True,
         ok_statuses: tuple[int, ...] = (200, 201, 202, 204),
         timeout: float | None = None,
+        max_body: int | None = None,
+        outcome: str = "",
     ) -> httpx.Response:
-        """Send one logical request, retrying only where that is safe; raise typed errors."""
+        """Send one logical request, retrying only where that is safe; raise typed errors.
+
+        ``max_body`` overrides the decoded body cap for this call. ``outcome`` names what a call
+        that is not idempotent does ("destroy"); if it fails after it may have reached the
+        provider, OutcomeUnknownError says so instead of a plain failure.
+        """
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "OPTIONS")
         if not self.breaker.allow():
-            raise UnavailableError(
+            raise CircuitOpenError(
                 self.provider,
                 f"paused after repeated failures ({self.breaker.last_error}); "
                 f"retrying in {self.breaker.retry_in:.0f}s",
             )
         probe = self.breaker.probing
+        call = _Call(method, path, json_body, params, idempotent, endpoint, auth, ok_statuses, timeout, max_body)
         try:
-            return await self._attempts(
-                method, path, json_body, params, idempotent, endpoint, auth, ok_statuses, timeout
-            )
+            return await self._attempts(call)
+        except UnavailableError as error:
+            if outcome and not idempotent and error.reached_server:
+                raise OutcomeUnknownError(
+                    self.provider, f"{outcome} outcome unknown ({error.message}); check Instances before retrying"
+                ) from None
+            raise
         finally:
             if probe:  # a probe that ended without a verdict (cancelled, held) frees the slot
                 self.breaker.probing = False
 
-    async def _attempts(
-        self,
-        method: str,
-        path: str,
-        json_body: Any,
-        params: dict[str, Any] | None,
-        idempotent: bool,
-        endpoint: str | None,
-        auth: bool,
-        ok_statuses: tuple[int, ...],
-        timeout: float | None,
-    ) -> httpx.Response:
+    async def _attempts(self, call: _Call) -> httpx.Response:
         attempts = max(1, self.policy.max_attempts)
-        url = self.url(path)
+        url = self.url(call.path)
         last_error: ProviderError | None = None
         for attempt in range(attempts):
-            await self._pace(endpoint or f"{method.upper()} {path}")
+            await self._pace(call.endpoint or f"{call.method.upper()} {call.path}")
             self.request_count += 1
             try:
-                response = await self.client.request(
-                    method,
-                    url,
-                    json=json_body,
-                    params=params,
-                    headers=self.headers(auth),
-                    timeout=httpx.Timeout(timeout or self.policy.timeout, connect=self.policy.connect_timeout),
-                )
+                response = await self._send(call, url)
             except httpx.TransportError as error:
-                message = describe_transport_error(error, httpx.URL(url))
-                last_error = UnavailableError(self.provider, message)
-                if (idempotent or _never_reached_server(error)) and attempt + 1 < attempts:
+                message = self.describe(error, url, call.timeout)
+                unavailable = UnavailableError(self.provider, message)
+                unavailable.reached_server = not _never_reached_server(error)
+                last_error = unavailable
+                if (call.idempotent or _never_reached_server(error)) and attempt + 1 < attempts:
                     await self.clock.sleep(self._backoff(attempt))
                     continue
                 self.breaker.record_failure(message)
                 raise last_error from None
-            except httpx.RequestError as error:  # DecodingError, TooManyRedirects: it did arrive
+            except httpx.RequestError as error:  # TooManyRedirects and the like: it did arrive
                 host = httpx.URL(url).host
                 raise ProtocolError(
                     self.provider, f"unreadable reply from {host} ({type(error).__name__})"
                 ) from None
-            if response.status_code in ok_statuses:
+            if response.status_code in call.ok_statuses:
                 self.breaker.record_success()
                 return response
             failure = self._error_for(response)
+            if isinstance(failure, UnavailableError):
+                failure.reached_server = True
             if isinstance(failure, RateLimitedError):
                 wait = failure.retry_after if failure.retry_after is not None else self._backoff(attempt)
                 self.rate_limited_until = self.clock.monotonic() + wait
             retryable = response.status_code in RETRYABLE_STATUS
             long_wait = isinstance(failure, RateLimitedError) and (failure.retry_after or 0) > SHORT_HOLD
-            if retryable and idempotent and not long_wait and attempt + 1 < attempts:
+            if retryable and call.idempotent and not long_wait and attempt + 1 < attempts:
                 wait = self._backoff(attempt)
                 if isinstance(failure, RateLimitedError) and failure.retry_after is not None:
                     wait = failure.retry_after + self._rng.uniform(0, 0.25)
@@ -377,6 +599,21 @@ class ProviderHttp:
         assert last_error is not None
         raise last_error
 
+    async def _send(self, call: _Call, url: str) -> httpx.Response:
+        request = self.client.build_request(
+            call.method,
+            url,
+            json=call.json_body,
+            params=call.params,
+            headers=self.headers(call.auth),
+            timeout=httpx.Timeout(call.timeout or self.policy.timeout, connect=self.policy.connect_timeout),
+        )
+        streamed = await self.client.send(request, stream=True)
+        try:
+            return await read_capped(streamed, self.provider, self.policy, call.max_body)
+        finally:
+            await streamed.aclose()
+
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.request(method, path, **kwargs)
         return self.parse_json(response)
@@ -386,8 +623,8 @@ class ProviderHttp:
             return None
         try:
             return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            snippet = redact(" ".join(response.text.split()))[:60]
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
+            snippet = readable(response.text, 60)
             raise ProtocolError(
                 self.provider,
                 f"malformed JSON in reply (HTTP {response.status_code}, {len(response.content)} bytes: {snippet!r})",
@@ -399,7 +636,7 @@ class ProviderHttp:
             if mapped is not None:
                 return mapped
         status = response.status_code
-        message = redact(error_text(response))
+        message = error_text(response)
         if status == 429:
             retry_after = retry_after_from(response, self.clock.now())
             hint = f"; retry in {retry_after:.1f}s" if retry_after is not None else ""

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from computehub_tui.clock import Clock, SystemClock
+from computehub_tui.domain import bounds
 from computehub_tui.domain.gpus import canonical_gpu_name, gpu_spec
 from computehub_tui.domain.models import (
     Capabilities,
@@ -21,7 +22,7 @@ from computehub_tui.domain.models import (
     PricingKind,
     SshEndpoint,
 )
-from computehub_tui.domain.secret import Secret, redact
+from computehub_tui.domain.secret import Secret
 from computehub_tui.providers.base import (
     AuthError,
     ConfigurationError,
@@ -39,17 +40,23 @@ from computehub_tui.providers.http import (
     ProviderHttp,
     error_text,
     parse_retry_after,
+    readable,
 )
 from computehub_tui.providers.payload import as_dict as _dict
 from computehub_tui.providers.payload import as_float as _as_float
 from computehub_tui.providers.payload import as_int as _as_int
 from computehub_tui.providers.payload import as_list as _list
+from computehub_tui.providers.payload import as_state, as_text
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
 LAUNCH_PATH = "/instance-operations/launch"
 LISTINGS = ("GET /instance-types", "GET /instances")
 """What the Hub polls; rate-limited polls back off instead of retrying at once."""
 GIB_TO_GB = 1.074
+"""Disk is shown in GB like every provider's; RAM stays in GiB, as every provider's RAM is."""
+IMPLAUSIBLE_PRICE = "provider sent an implausible price; not counted"
+INVALID_SSH = "provider sent an invalid SSH address"
+MAX_FIELD_ERRORS = 5
 SSH_USER = "ubuntu"
 SOLD_OUT = "sold out"
 MAX_NAME_LENGTH = 64
@@ -136,20 +143,20 @@ class LambdaGpu:
 
 
 def parse_instance_type_gpu(instance_type: dict[str, Any]) -> LambdaGpu | None:
-    """GPU count, model and VRAM of an instance type; None for types without GPUs."""
+    """GPU count, model and VRAM of an instance type; None for types without GPUs. The count is
+    as stated: check it against ``bounds.gpu_count`` before use."""
     specs = _dict(instance_type.get("specs"))
     spec_count = _as_int(specs.get("gpus"))
     if spec_count == 0:
         return None
-    described = _DESCRIPTION.match(str(instance_type.get("description") or ""))
-    detailed = _DESCRIPTION.match(str(instance_type.get("gpu_description") or ""))
-    by_name = _TYPE_NAME.match(str(instance_type.get("name") or ""))
+    described = _DESCRIPTION.match(as_text(instance_type.get("description")))
+    detailed = _DESCRIPTION.match(as_text(instance_type.get("gpu_description")))
+    by_name = _TYPE_NAME.match(as_text(instance_type.get("name")))
     count = spec_count or _group_int(described, "count") or _group_int(by_name, "count") or 1
     source = detailed or described
     if source is not None:
-        return LambdaGpu(
-            count, source["name"].strip(), float(source["vram"]), source["form"].strip()
-        )
+        vram = bounds.size_or_zero(float(source["vram"]), bounds.MAX_VRAM_GB_PER_GPU)
+        return LambdaGpu(count, source["name"].strip(), vram, source["form"].strip())
     if by_name is not None:
         rest = (by_name["rest"] or "").replace("_", " ")
         named_vram = _NAME_VRAM.search(rest)
@@ -167,9 +174,9 @@ def lambda_error(response: httpx.Response) -> ProviderError | None:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return None
-    code = str(error.get("code") or "")
+    code = as_text(error.get("code"), 80)
     field_errors = body.get("field_errors") if isinstance(body, dict) else None
-    message = redact(_error_message(error, field_errors))
+    message = readable(_error_message(error, field_errors))
     if code == "instance-operations/launch/insufficient-capacity":
         return NoCapacityError(
             "lambda", f"no capacity for this instance type in this region ({message})"
@@ -208,6 +215,7 @@ class LambdaProvider:
         self.clock: Clock = clock or SystemClock()
         self.ssh_key_name = ssh_key_name.strip()
         self.listing_backoff = ListingBackoff()
+        self.dropped_rows = 0
         self.http = ProviderHttp(
             self.name,
             client,
@@ -240,22 +248,27 @@ class LambdaProvider:
         if not isinstance(entries, dict):
             raise ProtocolError(self.name, "instance-types reply has no 'data' map")
         now = self.clock.now()
-        offers = [
-            offer
-            for type_name, entry in entries.items()
-            if isinstance(entry, dict)
-            for offer in self._offers_for_type(str(type_name), entry, now)
-        ]
+        offers: list[Offer] = []
+        dropped = 0
+        for type_name, entry in entries.items():
+            instance_type = entry.get("instance_type") if isinstance(entry, dict) else None
+            if not isinstance(instance_type, dict):
+                continue
+            instance_type = {"name": as_text(type_name), **instance_type}
+            gpu = parse_instance_type_gpu(instance_type)
+            if gpu is not None and bounds.gpu_count(gpu.count) is None:
+                dropped += 1
+                continue
+            offers += self._offers_for_type(instance_type, gpu, entry, now)
+        self.dropped_rows = dropped
         return [offer for offer in offers if query.matches(offer)][: query.limit]
 
-    def _offers_for_type(self, type_name: str, entry: dict[str, Any], now: float) -> list[Offer]:
-        instance_type = entry.get("instance_type")
-        if not isinstance(instance_type, dict):
-            return []
-        instance_type = {"name": type_name, **instance_type}
-        gpu = parse_instance_type_gpu(instance_type)
+    def _offers_for_type(
+        self, instance_type: dict[str, Any], gpu: LambdaGpu | None, entry: dict[str, Any], now: float
+    ) -> list[Offer]:
+        type_name = instance_type["name"]
         cents = _as_float(instance_type.get("price_cents_per_hour"))
-        if gpu is None or cents is None:
+        if gpu is None or cents is None or not type_name:
             return []
         specs = _dict(instance_type.get("specs"))
         regions = [
@@ -263,17 +276,18 @@ class LambdaProvider:
         ]
 
         def offer_in(region: dict[str, Any] | None) -> Offer:
-            region_name = str(region.get("name") or "") if region else ""
-            region_description = str(region.get("description") or "") if region else ""
+            region_name = as_text(region.get("name")) if region else ""
+            region_description = as_text(region.get("description")) if region else ""
             return Offer(
                 provider=self.name,
                 offer_id=f"{type_name}@{region_name or 'sold-out'}",
                 gpu=gpu.canonical,
                 gpu_count=gpu.count,
                 vram_gb=gpu.vram_gb,
-                vcpus=float(_as_float(specs.get("vcpus")) or 0.0),
-                ram_gb=round((_as_float(specs.get("memory_gib")) or 0.0) * GIB_TO_GB, 1),
-                disk_gb=round((_as_float(specs.get("storage_gib")) or 0.0) * GIB_TO_GB, 1),
+                vcpus=bounds.size_or_zero(_as_float(specs.get("vcpus")), bounds.MAX_VCPUS),
+                ram_gb=round(bounds.size_or_zero(_as_float(specs.get("memory_gib")), bounds.MAX_RAM_GB), 1),
+                disk_gb=round(bounds.size_or_zero(_as_float(specs.get("storage_gib")), bounds.MAX_DISK_GB)
+                              * GIB_TO_GB, 1),
                 price_hour=round(cents / 100.0, 4),
                 pricing=PricingKind.ON_DEMAND,
                 location=region_name or SOLD_OUT,
@@ -286,7 +300,7 @@ class LambdaProvider:
                     "instance_type_name": type_name,
                     "region_name": region_name,
                     "region_description": region_description,
-                    "description": str(instance_type.get("description") or ""),
+                    "description": as_text(instance_type.get("description")),
                 },
             )
 
@@ -302,30 +316,49 @@ class LambdaProvider:
         items = body.get("data") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ProtocolError(self.name, "instances reply has no 'data' list")
-        return [self._instance(item) for item in items if isinstance(item, dict) and item.get("id")]
+        instances: list[Instance] = []
+        dropped = 0
+        for item in items:
+            if not isinstance(item, dict) or not as_text(item.get("id")):
+                continue
+            gpu = parse_instance_type_gpu(_dict(item.get("instance_type")))
+            if gpu is not None and bounds.gpu_count(gpu.count) is None:
+                dropped += 1
+                continue
+            instances.append(self._instance(item, gpu))
+        self.dropped_rows = dropped
+        return instances
 
-    def _instance(self, raw: dict[str, Any]) -> Instance:
+    def _instance(self, raw: dict[str, Any], gpu: LambdaGpu | None) -> Instance:
         instance_type = _dict(raw.get("instance_type"))
-        gpu = parse_instance_type_gpu(instance_type)
-        provider_status = str(raw.get("status") or "")
+        provider_status = as_state(raw.get("status"))
         status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
-        ip = str(raw.get("ip") or "")
         region = _dict(raw.get("region"))
-        cents = _as_float(instance_type.get("price_cents_per_hour"))
-        has_ssh = bool(ip) and status is InstanceStatus.RUNNING  # booting: sshd not up yet
+        gpu_count = gpu.count if gpu else 0
+        sent_price = instance_type.get("price_cents_per_hour")
+        cents = _as_float(sent_price)
+        price = bounds.billed_price(cents / 100.0, gpu_count) if cents is not None else None
+        notes = [_STATUS_MESSAGES.get(provider_status.lower(), "")]
+        if price is None and sent_price is not None:
+            notes.append(IMPLAUSIBLE_PRICE)
+        ssh = None
+        if raw.get("ip") and status is InstanceStatus.RUNNING:  # booting: sshd not up yet
+            ssh = SshEndpoint.parse(raw.get("ip"), 22, SSH_USER)
+            if ssh is None:
+                notes.append(INVALID_SSH)
         return Instance(
             provider=self.name,
-            instance_id=str(raw["id"]),
-            label=str(raw.get("name") or ""),
+            instance_id=as_text(raw.get("id")),
+            label=as_text(raw.get("name")),
             status=status,
-            provider_status=provider_status,
+            provider_status=provider_status or status.value,
             gpu=gpu.canonical if gpu else "unknown",
-            gpu_count=gpu.count if gpu else 0,
-            price_hour=round(cents / 100.0, 4) if cents is not None else 0.0,
-            ssh=SshEndpoint(ip, 22, SSH_USER) if has_ssh else None,
-            location=str(region.get("name") or ""),
+            gpu_count=gpu_count,
+            price_hour=round(price, 4) if price is not None else 0.0,
+            ssh=ssh,
+            location=as_text(region.get("name")),
             image="Lambda Stack",
-            status_message=_STATUS_MESSAGES.get(provider_status.lower(), ""),
+            status_message="; ".join(note for note in notes if note),
         )
 
     # -- actions ------------------------------------------------------------------------------
@@ -345,7 +378,8 @@ class LambdaProvider:
             "quantity": 1,
             "name": (spec.label or "computehub")[:MAX_NAME_LENGTH],
         }
-        reply = await self.http.request_json("POST", LAUNCH_PATH, json_body=body, idempotent=False)
+        reply = await self.http.request_json("POST", LAUNCH_PATH, json_body=body, idempotent=False,
+                                             outcome="launch")
         data = reply.get("data") if isinstance(reply, dict) else None
         ids = data.get("instance_ids") if isinstance(data, dict) else None
         if not isinstance(ids, list):
@@ -354,7 +388,10 @@ class LambdaProvider:
             raise NoCapacityError(
                 self.name, f"Lambda accepted the launch but started no {type_name}"
             )
-        return str(ids[0])
+        new_id = as_text(ids[0])
+        if not new_id:
+            raise ProtocolError(self.name, "launch reply has an empty instance id")
+        return new_id
 
     async def start(self, instance_id: str) -> None:
         raise UnsupportedError(self.name, NO_STOP_MESSAGE)
@@ -363,20 +400,21 @@ class LambdaProvider:
         raise UnsupportedError(self.name, NO_STOP_MESSAGE)
 
     async def restart(self, instance_id: str) -> None:
-        await self._instance_operation("restart", instance_id, "restarted_instances")
+        await self._instance_operation("restart", instance_id, "restarted_instances", "restart")
 
     async def destroy(self, instance_id: str) -> None:
-        await self._instance_operation("terminate", instance_id, "terminated_instances")
+        await self._instance_operation("terminate", instance_id, "terminated_instances", "destroy")
 
-    async def _instance_operation(self, operation: str, instance_id: str, result_key: str) -> None:
+    async def _instance_operation(self, operation: str, instance_id: str, result_key: str, outcome: str) -> None:
         reply = await self.http.request_json(
-            "POST", f"/instance-operations/{operation}", json_body={"instance_ids": [instance_id]}
+            "POST", f"/instance-operations/{operation}", json_body={"instance_ids": [instance_id]},
+            outcome=outcome,
         )
         data = reply.get("data") if isinstance(reply, dict) else None
         done = data.get(result_key) if isinstance(data, dict) else None
         # Lambda may act on only part of the batch; an answer without our id means it did nothing.
         if isinstance(done, list) and not any(
-            isinstance(item, dict) and str(item.get("id")) == instance_id for item in done
+            isinstance(item, dict) and as_text(item.get("id")) == instance_id for item in done
         ):
             raise RequestRejectedError(
                 self.name, f"Lambda did not {operation} instance {instance_id}"
@@ -391,7 +429,8 @@ class LambdaProvider:
         keys = body.get("data") if isinstance(body, dict) else None
         if not isinstance(keys, list):
             raise ProtocolError(self.name, "ssh-keys reply has no 'data' list")
-        return [str(key["name"]) for key in keys if isinstance(key, dict) and key.get("name")]
+        names = (as_text(key.get("name")) for key in keys if isinstance(key, dict))
+        return [name for name in names if name]
 
     async def check_auth(self) -> None:
         await self.list_ssh_key_names()
@@ -429,28 +468,27 @@ def _country_of(region_name: str, region_description: str) -> str:
 
 
 def _error_message(error: dict[str, Any], field_errors: Any) -> str:
-    parts = [str(error.get("message") or error.get("code") or "unknown error")]
-    if error.get("suggestion"):
-        parts.append(str(error["suggestion"]))
+    parts = [as_text(error.get("message")) or as_text(error.get("code")) or "unknown error"]
+    parts.append(as_text(error.get("suggestion")))
     if isinstance(field_errors, dict):
-        for field_name, detail in field_errors.items():
+        for field_name, detail in list(field_errors.items())[:MAX_FIELD_ERRORS]:
             text = (
-                (detail.get("message") or detail.get("code"))
+                (as_text(detail.get("message")) or as_text(detail.get("code")))
                 if isinstance(detail, dict)
-                else detail
+                else as_text(detail)
             )
-            parts.append(f"{field_name}: {text}")
+            parts.append(f"{as_text(field_name, 60)}: {text}")
     return " — ".join(part.rstrip(".") for part in parts if part)
 
 
 def _mentions_ssh_key(field_errors: Any) -> bool:
-    return isinstance(field_errors, dict) and any("ssh_key" in str(name) for name in field_errors)
+    return isinstance(field_errors, dict) and any("ssh_key" in as_text(name) for name in field_errors)
 
 
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
         return None
 
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from computehub_tui.domain.text import LABEL_LIMIT, clean_text
+from computehub_tui.domain.text import LABEL_LIMIT, clean_text, show_controls
+
+LOG_CHAR_LIMIT = 2_000_000
+"""Most log text kept for one request (the newest part)."""
+TRUNCATED = "(truncated)"
+_NULL_WORDS = frozenset({"null", "none", "nil", "undefined", "n/a"})
 
 
 def as_float(value: Any) -> float | None:
@@ -36,3 +41,24 @@ def as_list(value: Any) -> list[Any]:
 def as_text(value: Any, limit: int = LABEL_LIMIT) -> str:
     """Provider text as one safe line (see ``clean_text``); "" for null or a non-text value."""
     return clean_text(value, limit)
+
+
+def as_state(value: Any) -> str:
+    """A status word; "" when the provider sent none, including as the text "null" or "None"."""
+    text = clean_text(value, 60)
+    return "" if text.lower() in _NULL_WORDS else text
+
+
+def log_text(text: str, tail_lines: int, limit: int = LOG_CHAR_LIMIT) -> str:
+    """Container log text for a terminal: the last ``tail_lines`` lines and at most ``limit``
+    characters, every control shown visibly; "(truncated)" heads it where the start was cut."""
+    cut = len(text) > limit
+    text = text[-limit:]
+    ending = "\n" if text.endswith("\n") else ""
+    # Split on newlines only: \r, \f and other breaks are content to show, not line ends.
+    lines = text.removesuffix("\n").split("\n")
+    tail_lines = max(1, tail_lines)
+    if len(lines) > tail_lines:
+        lines, cut = lines[-tail_lines:], True
+    shown = show_controls("\n".join(lines) + ending)
+    return f"{TRUNCATED}\n{shown}" if cut else shown

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import shlex
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from computehub_tui.clock import Clock, SystemClock
+from computehub_tui.domain import bounds
 from computehub_tui.domain.gpus import canonical_gpu_name
 from computehub_tui.domain.models import (
     Capabilities,
@@ -25,8 +26,9 @@ from computehub_tui.domain.models import (
     OfferQuery,
     PricingKind,
     SshEndpoint,
+    public_address,
 )
-from computehub_tui.domain.secret import Secret, redact
+from computehub_tui.domain.secret import Secret
 from computehub_tui.providers.base import (
     AuthError,
     NoCapacityError,
@@ -34,16 +36,21 @@ from computehub_tui.providers.base import (
     ProtocolError,
     ProviderError,
     RateLimitedError,
+    ReplyTooLargeError,
     RequestRejectedError,
     UnavailableError,
 )
 from computehub_tui.providers.http import (
+    MB,
     HttpPolicy,
     ProviderHttp,
-    describe_transport_error,
+    capped_lines,
     error_text,
+    read_capped,
+    readable,
     retry_after_from,
 )
+from computehub_tui.providers.payload import TRUNCATED, as_list, as_state, as_text, log_text
 from computehub_tui.providers.payload import as_float as _float
 from computehub_tui.providers.payload import as_int as _int
 
@@ -54,7 +61,10 @@ GPU_COUNTS = (1, 2, 4, 8)
 OFFER_CONCURRENCY = 4
 LOGS_TIMEOUT_S = 8.0
 MAX_LOG_TAIL = 5000
-_MESSAGE_LIMIT = 300
+LOG_STREAM_LIMIT = 16 * MB
+IMPLAUSIBLE_PRICE = "provider sent an implausible price; not counted"
+INVALID_SSH = "provider sent an invalid SSH address"
+_PORT_KINDS = frozenset({"tcp", "udp", "http"})
 
 SPOT_AT_RISK = (
     "RunPod removed spot (interruptible) pods from its docs in May 2026"
@@ -199,6 +209,7 @@ class RunpodProvider:
         )
         self._vram_by_gpu: dict[str, float] = {}
         self._catalogue_fetched = False
+        self.dropped_rows = 0
 
     async def aclose(self) -> None:
         """Nothing to release: the caller owns the httpx client."""
@@ -238,6 +249,7 @@ class RunpodProvider:
                     offers.extend(_offers_for(gpu_type, count, secure, now, query))
         wanted = [offer for offer in offers if query.matches(offer)]
         wanted.sort(key=lambda offer: (offer.price_hour, offer.offer_id))
+        self.dropped_rows = 0  # GPU counts are the ones we asked for, never the provider's
         return wanted[: query.limit]
 
     # -- instances ---------------------------------------------------------------------------
@@ -248,32 +260,43 @@ class RunpodProvider:
         if not isinstance(myself, dict):
             raise AuthError(PROVIDER, "no account behind this API key (myself is empty)")
         pods = [pod for pod in _list_field(myself, "pods") if isinstance(pod, dict)]
-        if any(_pod_needs_vram(pod, self._vram_by_gpu) for pod in pods):
+        plausible = [pod for pod in pods if not _gpu_count_implausible(pod)]
+        if any(_pod_needs_vram(pod, self._vram_by_gpu) for pod in plausible):
             await self._load_gpu_catalogue()
         now = self._clock.now()
-        return [self._instance_from(pod, now) for pod in pods]
+        self.dropped_rows = len(pods) - len(plausible)
+        return [self._instance_from(pod, now) for pod in plausible]
 
     def _instance_from(self, pod: dict[str, Any], now: float) -> Instance:
         machine = _dict_field(pod, "machine")
         runtime = _dict_field(pod, "runtime") or None
-        gpu = canonical_gpu_name(str(machine.get("gpuDisplayName") or "")) if machine else "unknown"
-        uptime = _float(runtime.get("uptimeInSeconds")) if runtime else None
+        gpu = canonical_gpu_name(as_text(machine.get("gpuDisplayName"))) if machine else "unknown"
+        uptime = bounds.duration(_float(runtime.get("uptimeInSeconds"))) if runtime else None
+        gpu_count = bounds.gpu_count(_float(pod.get("gpuCount"))) or 0
+        status = pod_status(pod)
+        notes = [as_text(pod.get("lastStatusChange"))]
+        price = bounds.billed_price(_float(pod.get("costPerHr")), gpu_count)
+        if price is None and pod.get("costPerHr") is not None:
+            notes.append(IMPLAUSIBLE_PRICE)
+        ssh = ssh_endpoint(runtime)
+        if ssh is None and _ssh_port(runtime) is not None:
+            notes.append(INVALID_SSH)
         return Instance(
             provider=PROVIDER,
-            instance_id=str(pod.get("id") or ""),
-            label=str(pod.get("name") or ""),
-            status=pod_status(pod),
-            provider_status=str(pod.get("desiredStatus") or ""),
+            instance_id=as_text(pod.get("id")),
+            label=as_text(pod.get("name")),
+            status=status,
+            provider_status=as_state(pod.get("desiredStatus")) or status.value,
             gpu=gpu,
-            gpu_count=_int(pod.get("gpuCount")) or 0,
-            price_hour=_float(pod.get("costPerHr")) or 0.0,
-            ssh=ssh_endpoint(runtime),
+            gpu_count=gpu_count,
+            price_hour=price or 0.0,
+            ssh=ssh,
             ports=public_ports(runtime),
             started_at=now - uptime if uptime is not None else None,
-            location=str(machine.get("location") or ""),
-            image=str(pod.get("imageName") or ""),
+            location=as_text(machine.get("location")),
+            image=as_text(pod.get("imageName")),
             metrics=self._metrics_from(runtime, gpu, now),
-            status_message=" ".join(str(pod.get("lastStatusChange") or "").split()),
+            status_message="; ".join(note for note in notes if note),
         )
 
     def _metrics_from(
@@ -281,27 +304,25 @@ class RunpodProvider:
     ) -> MetricSample | None:
         if runtime is None:
             return None
-        gpus = _dicts_in(runtime.get("gpus"))
+        gpus = _dicts_in(runtime.get("gpus"))[: bounds.MAX_GPUS_PER_MACHINE]
         container = _dict_field(runtime, "container")
         if not gpus and not container:
             return None
         vram = self._vram_by_gpu.get(gpu)
-        utils = tuple(_float(item.get("gpuUtilPercent")) or 0.0 for item in gpus)
+        utils = _known(bounds.percent(_float(item.get("gpuUtilPercent"))) for item in gpus)
         used: tuple[float, ...] = ()
         totals: tuple[float, ...] = ()
         if vram:
-            used = tuple(
-                round(vram * (_float(item.get("memoryUtilPercent")) or 0.0) / 100.0, 2)
-                for item in gpus
-            )
+            memory = _known(bounds.percent(_float(item.get("memoryUtilPercent"))) for item in gpus)
+            used = tuple(round(vram * pct / 100.0, 2) for pct in memory)
             totals = (vram,) * len(gpus)
         return MetricSample(
             time=now,
             gpu_util=utils,
             vram_used_gb=used,
             vram_total_gb=totals,
-            cpu_pct=_float(container.get("cpuPercent")),
-            ram_pct=_float(container.get("memoryPercent")),
+            cpu_pct=bounds.percent(_float(container.get("cpuPercent")), bounds.MAX_CPU_PERCENT),
+            ram_pct=bounds.percent(_float(container.get("memoryPercent"))),
         )
 
     async def _load_gpu_catalogue(self) -> None:
@@ -319,12 +340,12 @@ class RunpodProvider:
         for gpu_type in gpu_types:
             if not isinstance(gpu_type, dict):
                 continue
-            memory = _float(gpu_type.get("memoryInGb"))
-            if not memory:
+            memory = bounds.within(_float(gpu_type.get("memoryInGb")), 1.0, bounds.MAX_VRAM_GB_PER_GPU)
+            if memory is None:
                 continue
-            for raw in (gpu_type.get("id"), gpu_type.get("displayName")):
+            for raw in (as_text(gpu_type.get("id")), as_text(gpu_type.get("displayName"))):
                 if raw:
-                    self._vram_by_gpu.setdefault(canonical_gpu_name(str(raw)), memory)
+                    self._vram_by_gpu.setdefault(canonical_gpu_name(raw), memory)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -335,7 +356,7 @@ class RunpodProvider:
         pod_input = _deploy_input(gpu_type_id, cloud_type, count, spec)
         if offer.pricing is PricingKind.INTERRUPTIBLE:
             return await self._launch_spot(offer, pod_input, count, spec)
-        data = await self._mutate(DEPLOY_MUTATION, {"input": pod_input})
+        data = await self._mutate(DEPLOY_MUTATION, {"input": pod_input}, "launch")
         return _new_pod_id(data, "podFindAndDeployOnDemand")
 
     async def _launch_spot(
@@ -344,7 +365,7 @@ class RunpodProvider:
         bid = spec.bid_price if spec.bid_price is not None else offer.min_bid or offer.price_hour
         pod_input = {**pod_input, "bidPerGpu": round(bid / max(1, count), 4)}
         try:
-            data = await self._mutate(SPOT_MUTATION, {"input": pod_input})
+            data = await self._mutate(SPOT_MUTATION, {"input": pod_input}, "launch")
             return _new_pod_id(data, "podRentInterruptable")
         except (AuthError, RateLimitedError):
             raise
@@ -354,16 +375,17 @@ class RunpodProvider:
             ) from None
 
     async def stop(self, instance_id: str) -> None:
-        await self._mutate(STOP_MUTATION, {"input": {"podId": instance_id}})
+        await self._mutate(STOP_MUTATION, {"input": {"podId": instance_id}}, "stop")
 
     async def start(self, instance_id: str) -> None:
         pod = await self._pod(instance_id)
-        gpu_count = _int(pod.get("gpuCount")) or 1
-        if str(pod.get("podType") or "").upper() == "INTERRUPTABLE":
-            await self._resume_spot(instance_id, gpu_count, _float(pod.get("costPerHr")) or 0.0)
+        gpu_count = bounds.gpu_count(_float(pod.get("gpuCount"))) or 1
+        if as_state(pod.get("podType")).upper() == "INTERRUPTABLE":
+            last_bid = bounds.billed_price(_float(pod.get("costPerHr")), gpu_count) or 0.0
+            await self._resume_spot(instance_id, gpu_count, last_bid)
             return
         await self._mutate(
-            RESUME_MUTATION, {"input": {"podId": instance_id, "gpuCount": gpu_count}}
+            RESUME_MUTATION, {"input": {"podId": instance_id, "gpuCount": gpu_count}}, "start"
         )
 
     async def _resume_spot(self, instance_id: str, gpu_count: int, cost_per_hour: float) -> None:
@@ -378,7 +400,7 @@ class RunpodProvider:
             "bidPerGpu": round(cost_per_hour / gpu_count, 4),
         }
         try:
-            await self._mutate(BID_RESUME_MUTATION, {"input": bid_input})
+            await self._mutate(BID_RESUME_MUTATION, {"input": bid_input}, "start")
         except (AuthError, RateLimitedError):
             raise
         except ProviderError as error:
@@ -393,6 +415,7 @@ class RunpodProvider:
             json_body={"action": "restart"},
             endpoint="rest:pod-action",
             ok_statuses=(200, 201, 202, 204, 409),
+            outcome="restart",
         )
         if response.status_code == 409:
             raise RequestRejectedError(
@@ -400,7 +423,7 @@ class RunpodProvider:
             )
 
     async def _restart_conflict_message(self, instance_id: str, response: httpx.Response) -> str:
-        detail = _one_line(_problem_message(_json_or_none(response)) or error_text(response))
+        detail = readable(_problem_message(_json_or_none(response))) or error_text(response)
         try:
             status = pod_status(await self._pod(instance_id))
         except ProviderError:
@@ -413,7 +436,7 @@ class RunpodProvider:
         return f"cannot restart a pod that is {status.value}{hint} ({detail})"
 
     async def destroy(self, instance_id: str) -> None:
-        await self._mutate(TERMINATE_MUTATION, {"input": {"podId": instance_id}})
+        await self._mutate(TERMINATE_MUTATION, {"input": {"podId": instance_id}}, "destroy")
 
     async def _pod(self, instance_id: str) -> dict[str, Any]:
         data = await self._query(POD_QUERY, {"input": {"podId": instance_id}})
@@ -429,15 +452,20 @@ class RunpodProvider:
         tail = max(0, min(tail, MAX_LOG_TAIL))
         if tail == 0:
             return ""
-        return "\n".join(await self._read_log_stream(instance_id, tail))
+        lines, cut = await self._read_log_stream(instance_id, tail)
+        text = log_text("\n".join(lines), tail)
+        return f"{TRUNCATED}\n{text}" if cut and not text.startswith(TRUNCATED) else text
 
-    async def _read_log_stream(self, instance_id: str, tail: int) -> list[str]:
-        # ProviderHttp buffers whole bodies; a follow-mode SSE stream may never end, so this call
-        # streams directly and stops at the tail, at the end of the stream, or at the deadline.
+    async def _read_log_stream(self, instance_id: str, tail: int) -> tuple[list[str], bool]:
+        """The log lines, and whether the stream was cut off at LOG_STREAM_LIMIT."""
+        # ProviderHttp reads whole bodies; a follow-mode SSE stream may never end, so this call
+        # streams directly and stops at the tail, at the end of the stream, the size cap or the
+        # deadline.
         url = f"{self._rest_url}/pods/{_path_id(instance_id)}/logs"
         headers = {**self.http.headers(), "Accept": "text/event-stream"}
         lines: list[str] = []
         connected = False
+        cut = False
         try:
             async with asyncio.timeout(self._logs_timeout):
                 async with self.http.client.stream(
@@ -451,24 +479,31 @@ class RunpodProvider:
                 ) as response:
                     connected = True
                     if response.status_code != 200:
-                        await response.aread()
+                        response = await self._read_error_reply(response)
                         raise self._error_for_response(response)
-                    async with aclosing(sse_events(response.aiter_lines())) as events:
+                    stream = capped_lines(response, PROVIDER, self.http.policy, LOG_STREAM_LIMIT)
+                    async with aclosing(sse_events(stream)) as events:
                         async for event in events:
                             line = log_line(event)
                             if line is not None:
                                 lines.append(line)
                             if len(lines) >= tail:
                                 break
+        except ReplyTooLargeError:
+            cut = True
         except (TimeoutError, httpx.ReadTimeout):
             if not connected:
                 raise UnavailableError(PROVIDER, "log stream did not answer in time") from None
         except httpx.TransportError as error:
             if not lines:
-                raise UnavailableError(
-                    PROVIDER, describe_transport_error(error, httpx.URL(url))
-                ) from None
-        return lines
+                raise UnavailableError(PROVIDER, self.http.describe(error, url, self._logs_timeout)) from None
+        return lines, cut
+
+    async def _read_error_reply(self, response: httpx.Response) -> httpx.Response:
+        try:
+            return await read_capped(response, PROVIDER, self.http.policy)
+        except ReplyTooLargeError:
+            raise UnavailableError(PROVIDER, f"log request failed (HTTP {response.status_code})") from None
 
     async def check_auth(self) -> None:
         data = await self._query(ACCOUNT_QUERY)
@@ -484,12 +519,13 @@ class RunpodProvider:
         """A read-only GraphQL call: safe to retry on network errors and 5xx."""
         return await self._graphql(document, variables, idempotent=True)
 
-    async def _mutate(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """A GraphQL mutation: sent once, never retried, so nothing is rented or stopped twice."""
-        return await self._graphql(document, variables, idempotent=False)
+    async def _mutate(self, document: str, variables: dict[str, Any], outcome: str) -> dict[str, Any]:
+        """A GraphQL mutation: sent once, never retried, so nothing is rented or stopped twice;
+        ``outcome`` names it when a failure leaves unknown whether it happened."""
+        return await self._graphql(document, variables, idempotent=False, outcome=outcome)
 
     async def _graphql(
-        self, document: str, variables: dict[str, Any] | None, *, idempotent: bool
+        self, document: str, variables: dict[str, Any] | None, *, idempotent: bool, outcome: str = ""
     ) -> dict[str, Any]:
         response = await self.http.request(
             "POST",
@@ -497,6 +533,7 @@ class RunpodProvider:
             json_body={"query": document, "variables": variables or {}},
             idempotent=idempotent,
             endpoint="graphql",
+            outcome=outcome,
         )
         body = self.http.parse_json(response)
         if not isinstance(body, dict):
@@ -514,7 +551,7 @@ class RunpodProvider:
         status = response.status_code
         body = _json_or_none(response)
         first_error = _first_graphql_error(body) if isinstance(body, dict) else None
-        message = _one_line(_problem_message(body) or error_text(response))
+        message = readable(_problem_message(body)) or error_text(response)
         if status == 429:
             retry_after = retry_after_from(response, self._clock.now())
             hint = f"; retry in {retry_after:.0f}s" if retry_after is not None else ""
@@ -535,9 +572,9 @@ class RunpodProvider:
 
 def graphql_error(error: dict[str, Any], *, http_status: int = 200) -> ProviderError:
     """Type a GraphQL ``errors[0]`` by what its message says (RunPod sends these with HTTP 200)."""
-    message = _one_line(str(error.get("message") or "unknown GraphQL error"))
+    message = readable(as_text(error.get("message"), 2000)) or "unknown GraphQL error"
     extensions = _dict_field(error, "extensions")
-    code = str(extensions.get("code") or "")
+    code = as_text(extensions.get("code"), 60)
     if _CAPACITY.search(message):
         return NoCapacityError(PROVIDER, f"no capacity: {message}")
     if _AUTH.search(message) or code in ("UNAUTHENTICATED", "FORBIDDEN"):
@@ -555,7 +592,7 @@ def _first_graphql_error(body: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(errors, list) or not errors or _is_problem(body):
         return None
     first = errors[0]
-    return first if isinstance(first, dict) else {"message": str(first)}
+    return first if isinstance(first, dict) else {"message": as_text(first, 2000)}
 
 
 def _is_problem(body: Any) -> bool:
@@ -566,23 +603,19 @@ def _problem_message(body: Any) -> str:
     """REST v2 problem+json as "title: detail (errors…)"; empty for any other shape."""
     if not _is_problem(body):
         return ""
-    title = str(body.get("title") or "")
-    detail = str(body.get("detail") or "")
+    title = as_text(body.get("title"))
+    detail = as_text(body.get("detail"))
     text = f"{title}: {detail}" if title and detail and detail != title else title or detail
-    problems = [str(item) for item in body.get("errors") or [] if not isinstance(item, dict)]
-    if problems:
-        text += f" ({'; '.join(problems[:3])})"
+    problems = [as_text(item) for item in as_list(body.get("errors"))[:3] if not isinstance(item, dict)]
+    if any(problems):
+        text += f" ({'; '.join(p for p in problems if p)})"
     return text
-
-
-def _one_line(text: str) -> str:
-    return redact(" ".join(text.split()))[:_MESSAGE_LIMIT]
 
 
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
         return None
 
 
@@ -595,20 +628,20 @@ def _offers_for(
     lowest = gpu_type.get("lowestPrice")
     if not isinstance(lowest, dict) or not _in_stock(lowest.get("stockStatus")):
         return []
-    gpu_type_id = str(gpu_type.get("id") or "")
+    gpu_type_id = as_text(gpu_type.get("id"))
     if not gpu_type_id:
         return []
     cloud = "SECURE" if secure else "COMMUNITY"
     list_price = gpu_type.get("securePrice") if secure else gpu_type.get("communityPrice")
     per_gpu = _positive(lowest.get("uninterruptablePrice")) or _positive(list_price)
-    country = str(lowest.get("countryCode") or "")
+    country = as_text(lowest.get("countryCode"), 8)
     base: dict[str, Any] = {
         "provider": PROVIDER,
         "gpu": canonical_gpu_name(gpu_type_id),
         "gpu_count": count,
-        "vram_gb": _float(gpu_type.get("memoryInGb")) or 0.0,
-        "vcpus": _float(lowest.get("minVcpu")) or 0.0,
-        "ram_gb": _float(lowest.get("minMemory")) or 0.0,
+        "vram_gb": bounds.size_or_zero(_float(gpu_type.get("memoryInGb")), bounds.MAX_VRAM_GB_PER_GPU),
+        "vcpus": bounds.size_or_zero(_float(lowest.get("minVcpu")), bounds.MAX_VCPUS),
+        "ram_gb": bounds.size_or_zero(_float(lowest.get("minMemory")), bounds.MAX_RAM_GB),
         "disk_gb": float(query.disk_gb),
         "location": f"{'Secure' if secure else 'Community'} Cloud"
         + (f" ({country})" if country else ""),
@@ -621,9 +654,12 @@ def _offers_for(
     extra = {
         "gpu_type_id": gpu_type_id,
         "cloud_type": cloud,
-        "stock_status": str(lowest.get("stockStatus")),
-        "display_name": str(gpu_type.get("displayName") or ""),
-        "available_gpu_counts": lowest.get("availableGpuCounts"),
+        "stock_status": as_text(lowest.get("stockStatus")),
+        "display_name": as_text(gpu_type.get("displayName")),
+        "available_gpu_counts": [
+            count for count in (bounds.gpu_count(_float(item)) for item in as_list(lowest.get("availableGpuCounts")))
+            if count is not None
+        ][: bounds.MAX_GPUS_PER_MACHINE],
     }
     offers: list[Offer] = []
     offer_id = f"{gpu_type_id}|{cloud}|{count}"
@@ -654,7 +690,7 @@ def _offers_for(
 
 
 def _in_stock(stock: Any) -> bool:
-    return isinstance(stock, str) and stock.strip().lower() not in ("", "none")
+    return as_state(stock) != ""
 
 
 # -- pods --------------------------------------------------------------------------------------
@@ -662,7 +698,7 @@ def _in_stock(stock: Any) -> bool:
 
 def pod_status(pod: dict[str, Any]) -> InstanceStatus:
     """RunPod's desiredStatus plus runtime/machine presence as our lifecycle status."""
-    desired = str(pod.get("desiredStatus") or "").upper()
+    desired = as_state(pod.get("desiredStatus")).upper()
     if desired == "RUNNING":
         if isinstance(pod.get("runtime"), dict):
             return InstanceStatus.RUNNING
@@ -672,26 +708,33 @@ def pod_status(pod: dict[str, Any]) -> InstanceStatus:
 
 
 def ssh_endpoint(runtime: dict[str, Any] | None) -> SshEndpoint | None:
-    """The public TCP mapping of port 22, as runpodctl finds it."""
+    """The public TCP mapping of port 22, as runpodctl finds it; None if it is not a valid address."""
+    port = _ssh_port(runtime)
+    return None if port is None else SshEndpoint.parse(port.get("ip"), _int(port.get("publicPort")))
+
+
+def _ssh_port(runtime: dict[str, Any] | None) -> dict[str, Any] | None:
     for port in _runtime_ports(runtime):
         if (
             _int(port.get("privatePort")) == 22
             and port.get("isIpPublic") is True
-            and str(port.get("type") or "").lower() == "tcp"
+            and as_state(port.get("type")).lower() == "tcp"
             and port.get("ip")
             and _int(port.get("publicPort"))
         ):
-            return SshEndpoint(host=str(port["ip"]), port=int(port["publicPort"]))
+            return port
     return None
 
 
 def public_ports(runtime: dict[str, Any] | None) -> dict[str, str]:
-    """Container port ("22/tcp") to the public "ip:port" for every directly reachable mapping."""
+    """Container port ("22/tcp") to the validated public "ip:port" of every direct mapping."""
     mapped: dict[str, str] = {}
     for port in _runtime_ports(runtime):
-        private, public = _int(port.get("privatePort")), _int(port.get("publicPort"))
-        if port.get("isIpPublic") is True and port.get("ip") and private and public:
-            mapped[f"{private}/{str(port.get('type') or 'tcp').lower()}"] = f"{port['ip']}:{public}"
+        private = _int(port.get("privatePort"))
+        kind = as_state(port.get("type")).lower() or "tcp"
+        address = public_address(port.get("ip"), _int(port.get("publicPort")))
+        if port.get("isIpPublic") is True and address and private and 0 < private < 65536 and kind in _PORT_KINDS:
+            mapped[f"{private}/{kind}"] = address
     return mapped
 
 
@@ -706,7 +749,7 @@ def _pod_needs_vram(pod: dict[str, Any], known: dict[str, float]) -> bool:
     machine = pod.get("machine")
     if not isinstance(runtime, dict) or not runtime.get("gpus") or not isinstance(machine, dict):
         return False
-    return canonical_gpu_name(str(machine.get("gpuDisplayName") or "")) not in known
+    return canonical_gpu_name(as_text(machine.get("gpuDisplayName"))) not in known
 
 
 # -- launch ------------------------------------------------------------------------------------
@@ -753,9 +796,10 @@ def _deploy_input(
 
 def _new_pod_id(data: dict[str, Any], field: str) -> str:
     pod = data.get(field)
-    if not isinstance(pod, dict) or not pod.get("id"):
+    pod_id = as_text(pod.get("id")) if isinstance(pod, dict) else ""
+    if not pod_id:
         raise ProtocolError(PROVIDER, f"{field} returned no pod id")
-    return str(pod["id"])
+    return pod_id
 
 
 def _path_id(instance_id: str) -> str:
@@ -792,7 +836,9 @@ def log_line(data: str) -> str | None:
         return data
     if isinstance(event, dict):
         line = event.get("line")
-        return None if line is None else str(line)
+        if line is None:
+            return None
+        return line if isinstance(line, str) else as_text(line)
     return data
 
 
@@ -802,6 +848,16 @@ def log_line(data: str) -> str | None:
 def _dict_field(data: dict[str, Any], field: str) -> dict[str, Any]:
     value = data.get(field)
     return value if isinstance(value, dict) else {}
+
+
+def _known(values: Iterable[float | None]) -> tuple[float, ...]:
+    """The readings that are known; an unknown one is left out, never counted as zero."""
+    return tuple(value for value in values if value is not None)
+
+
+def _gpu_count_implausible(pod: dict[str, Any]) -> bool:
+    """A pod that states a GPU count outside 1..MAX_GPUS_PER_MACHINE (dropped and counted)."""
+    return pod.get("gpuCount") is not None and bounds.gpu_count(_float(pod.get("gpuCount"))) is None
 
 
 def _dicts_in(value: Any) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from computehub_tui.clock import Clock, SystemClock
+from computehub_tui.domain import bounds
 from computehub_tui.domain.gpus import canonical_gpu_name
 from computehub_tui.domain.models import (
     Capabilities,
@@ -23,8 +24,10 @@ from computehub_tui.domain.models import (
     OfferQuery,
     PricingKind,
     SshEndpoint,
+    public_address,
+    valid_port,
 )
-from computehub_tui.domain.secret import Secret, redact
+from computehub_tui.domain.secret import Secret
 from computehub_tui.providers.base import (
     AuthError,
     ConfigurationError,
@@ -36,11 +39,12 @@ from computehub_tui.providers.base import (
     UnavailableError,
     UnsupportedError,
 )
-from computehub_tui.providers.http import HttpPolicy, ProviderHttp
+from computehub_tui.providers.http import HttpPolicy, ProviderHttp, readable
 from computehub_tui.providers.payload import as_dict as _dict
 from computehub_tui.providers.payload import as_float as _as_float
 from computehub_tui.providers.payload import as_int as _as_int
 from computehub_tui.providers.payload import as_list as _list
+from computehub_tui.providers.payload import as_state, as_text
 
 DEFAULT_BASE_URL = "https://dashboard.tensordock.com/api/v2"
 GPU_COUNTS: tuple[int, ...] = (1, 2, 4, 8)
@@ -129,6 +133,10 @@ _CAPACITY_WORDS = re.compile(
     re.IGNORECASE,
 )
 _HOURLY_PRICE_KEYS = ("rateHourly", "hourlyRate", "pricePerHour", "price_per_hr", "price_per_hour")
+_RATE_KEYS = ("per_vcpu_hr", "per_gb_ram_hr", "per_gb_storage_hr")
+IMPLAUSIBLE_PRICE = "provider sent an implausible price; not counted"
+INVALID_SSH = "provider sent an invalid SSH address"
+MAX_ERROR_PARTS = 5
 
 
 def default_policy() -> HttpPolicy:
@@ -176,12 +184,12 @@ def error_message(response: httpx.Response) -> str:
     """The human text of a TensorDock error, whatever shape it came in (JSON or plain text)."""
     try:
         body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        text = " ".join(response.text.split())
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
+        text = readable(response.text)
         if not text or text.startswith("<"):  # an HTML error page says nothing useful
             return response.reason_phrase or f"HTTP {response.status_code}"
-        return text[:200]
-    return _message_in(body)[:300] or f"HTTP {response.status_code}"
+        return text
+    return readable(_message_in(body)) or f"HTTP {response.status_code}"
 
 
 def tensordock_error(response: httpx.Response) -> ProviderError | None:
@@ -189,7 +197,7 @@ def tensordock_error(response: httpx.Response) -> ProviderError | None:
     status = response.status_code
     if status == 429:
         return None  # the shared layer reads Retry-After and paces the retry
-    message = redact(error_message(response))
+    message = error_message(response)
     if status in (401, 403):
         return AuthError("tensordock", f"API token rejected (HTTP {status}: {message})")
     if status in (404, 410):
@@ -222,6 +230,7 @@ class TensordockProvider:
         self.clock: Clock = clock or SystemClock()
         self.ssh_public_key = ssh_public_key.strip()
         self._rng = rng or random.Random()
+        self.dropped_rows = 0
         self.http = ProviderHttp(
             self.name,
             client,
@@ -243,27 +252,32 @@ class TensordockProvider:
             raise ProtocolError(self.name, "locations reply has no 'data.locations' list")
         storage_gb = max(query.disk_gb, MIN_STORAGE_GB)
         now = self.clock.now()
-        offers = [
-            offer
-            for location in locations
-            if isinstance(location, dict)
-            for gpu in _list(location.get("gpus"))
-            if isinstance(gpu, dict)
-            for offer in self._offers_for_gpu(location, gpu, storage_gb, now)
-        ]
+        offers: list[Offer] = []
+        dropped = 0
+        for location in locations:
+            if not isinstance(location, dict):
+                continue
+            for gpu in _list(location.get("gpus")):
+                if not isinstance(gpu, dict):
+                    continue
+                if _implausible_gpu(gpu):
+                    dropped += 1
+                    continue
+                offers += self._offers_for_gpu(location, gpu, storage_gb, now)
+        self.dropped_rows = dropped
         return [offer for offer in offers if query.matches(offer)][: query.limit]
 
     def _offers_for_gpu(
         self, location: dict[str, Any], gpu: dict[str, Any], storage_gb: int, now: float
     ) -> list[Offer]:
-        v0_name = str(gpu.get("v0Name") or "")
-        location_id = str(location.get("id") or "")
+        v0_name = as_text(gpu.get("v0Name"))
+        location_id = as_text(location.get("id"))
         if not v0_name or not location_id or _as_float(gpu.get("price_per_hr")) is None:
             return []
         max_storage = _as_float(_dict(gpu.get("resources")).get("max_storage_gb"))
         if max_storage is not None and storage_gb > max_storage:
             return []
-        max_count = _as_int(gpu.get("max_count")) or 0
+        max_count = bounds.gpu_count(_as_float(gpu.get("max_count"))) or 0
         counts = [count for count in GPU_COUNTS if count <= max_count]
         if not counts:
             return [self._offer(location, gpu, plan_resources(gpu, 1, storage_gb), False, now)]
@@ -280,9 +294,9 @@ class TensordockProvider:
         available: bool,
         now: float,
     ) -> Offer:
-        v0_name = str(gpu["v0Name"])
-        display_name = str(gpu.get("displayName") or v0_name)
-        location_id = str(location["id"])
+        v0_name = as_text(gpu.get("v0Name"))
+        display_name = as_text(gpu.get("displayName")) or v0_name
+        location_id = as_text(location.get("id"))
         storage_rate = _as_float(_dict(gpu.get("pricing")).get("per_gb_storage_hr"))
         return Offer(
             provider=self.name,
@@ -299,7 +313,7 @@ class TensordockProvider:
             reliability=None,
             available=available,
             quoted_at=now,
-            country=_COUNTRIES.get(str(location.get("country") or "").strip().lower(), ""),
+            country=_COUNTRIES.get(as_text(location.get("country")).lower(), ""),
             storage_gb_month=None
             if storage_rate is None
             else round(storage_rate * HOURS_PER_MONTH, 4),
@@ -310,7 +324,7 @@ class TensordockProvider:
                 "vcpus": plan.vcpus,
                 "ram_gb": plan.ram_gb,
                 "storage_gb": plan.storage_gb,
-                "tier": location.get("tier"),
+                "tier": as_text(location.get("tier")),
                 "price_breakdown": {
                     "gpu": round(plan.gpu_hr, 5),
                     "vcpu": round(plan.vcpu_hr, 5),
@@ -328,50 +342,65 @@ class TensordockProvider:
         if summaries is None:
             raise ProtocolError(self.name, "instances reply has no 'data.instances' list")
         instances: list[Instance] = []
+        dropped = 0
         for summary in summaries:
             fields = _fields(summary)
-            instance_id = str(fields.get("id") or "")
+            instance_id = as_text(fields.get("id"))
             if not instance_id:
                 continue
-            if str(fields.get("status") or "").lower() in ("deleted", "terminated"):
-                instances.append(self._instance(instance_id, fields))
-                continue
-            try:
-                detail = await self._detail(instance_id)
-            except NotFoundError:
-                continue  # deleted between the list and the detail call
-            instances.append(self._instance(instance_id, {**fields, **detail}))
+            if as_state(fields.get("status")).lower() not in ("deleted", "terminated"):
+                try:
+                    fields = {**fields, **await self._detail(instance_id)}
+                except NotFoundError:
+                    continue  # deleted between the list and the detail call
+            instance = self._instance(instance_id, fields)
+            if instance is None:
+                dropped += 1
+            else:
+                instances.append(instance)
+        self.dropped_rows = dropped
         return instances
 
     async def _detail(self, instance_id: str) -> dict[str, Any]:
         body = await self.http.request_json("GET", f"/instances/{_path_id(instance_id)}")
         return _fields(body)
 
-    def _instance(self, instance_id: str, fields: dict[str, Any]) -> Instance:
-        provider_status = str(fields.get("status") or "")
-        status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
-        ip = str(fields.get("ipAddress") or fields.get("ip_address") or fields.get("ip") or "")
-        forwards = _port_forwards(fields.get("portForwards") or fields.get("port_forwards"))
+    def _instance(self, instance_id: str, fields: dict[str, Any]) -> Instance | None:
+        """The instance, or None when it states an implausible GPU count (dropped and counted)."""
         resources = _dict(fields.get("resources"))
-        gpu_name, gpu_count = _instance_gpu(resources.get("gpus"))
-        storage_gb = _as_float(resources.get("storage_gb")) or 0.0
+        gpu_name, stated_count = _instance_gpu(resources.get("gpus"))
+        gpu_count = bounds.gpu_count(stated_count) if stated_count is not None else 0
+        if gpu_count is None:
+            return None
+        provider_status = as_state(fields.get("status"))
+        status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
+        # The address is validated as sent, never cleaned first: dropping a NUL could make another host.
+        ip = next((fields[key] for key in ("ipAddress", "ip_address", "ip") if fields.get(key)), None)
+        forwards = _port_forwards(fields.get("portForwards") or fields.get("port_forwards"))
+        storage_gb = bounds.size_or_zero(_as_float(resources.get("storage_gb")), bounds.MAX_DISK_GB)
+        notes = [_first_text(fields, "statusMessage", "status_message")]
+        price = bounds.billed_price(_hourly_price(fields), gpu_count)
+        if price is None:
+            notes.append(IMPLAUSIBLE_PRICE)
+        ssh = _ssh_endpoint(ip, forwards, status)
+        if ssh is None and ip and status is InstanceStatus.RUNNING and (22 in forwards or not forwards):
+            notes.append(INVALID_SSH)
+        ports = {f"{internal}/tcp": public_address(ip, external) for internal, external in forwards.items()}
         return Instance(
             provider=self.name,
             instance_id=instance_id,
-            label=str(fields.get("name") or ""),
+            label=as_text(fields.get("name")),
             status=status,
-            provider_status=provider_status,
+            provider_status=provider_status or status.value,
             gpu=canonical_gpu_name(gpu_name) if gpu_name else "unknown",
             gpu_count=gpu_count,
-            price_hour=_hourly_price(fields),
-            ssh=_ssh_endpoint(ip, forwards, status),
-            ports={f"{internal}/tcp": f"{ip}:{external}" for internal, external in forwards.items()}
-            if ip
-            else {},
-            location=str(fields.get("location") or fields.get("location_name") or ""),
-            image=str(fields.get("image") or ""),
+            price_hour=round(price, 4) if price is not None else 0.0,
+            ssh=ssh,
+            ports={port: address for port, address in ports.items() if address},
+            location=_first_text(fields, "location", "location_name"),
+            image=as_text(fields.get("image")),
             storage_price_hour=round(storage_gb * TYPICAL_STORAGE_RATE_HR, 5),
-            status_message=str(fields.get("statusMessage") or fields.get("status_message") or ""),
+            status_message="; ".join(note for note in notes if note),
         )
 
     # -- actions ------------------------------------------------------------------------------
@@ -382,12 +411,12 @@ class TensordockProvider:
         if not offer.available:
             raise NoCapacityError(self.name, f"{offer.gpu} is sold out at {offer.location}")
         reply = await self.http.request_json(
-            "POST", "/instances", json_body=self.launch_body(offer, spec), idempotent=False
+            "POST", "/instances", json_body=self.launch_body(offer, spec), idempotent=False, outcome="launch"
         )
-        new_id = _fields(reply).get("id")
+        new_id = as_text(_fields(reply).get("id"))
         if not new_id:
             raise ProtocolError(self.name, "create-instance reply has no 'data.id'")
-        return str(new_id)
+        return new_id
 
     def launch_body(self, offer: Offer, spec: LaunchSpec) -> dict[str, Any]:
         """The ``POST /instances`` body for renting ``offer`` as ``spec`` describes."""
@@ -428,10 +457,10 @@ class TensordockProvider:
         return forwards
 
     async def start(self, instance_id: str) -> None:
-        await self.http.request("POST", f"/instances/{_path_id(instance_id)}/start")
+        await self.http.request("POST", f"/instances/{_path_id(instance_id)}/start", outcome="start")
 
     async def stop(self, instance_id: str) -> None:
-        await self.http.request("POST", f"/instances/{_path_id(instance_id)}/stop")
+        await self.http.request("POST", f"/instances/{_path_id(instance_id)}/stop", outcome="stop")
 
     async def restart(self, instance_id: str) -> None:
         """TensorDock has no reboot call: stop, wait until the VM is stopped, start again."""
@@ -441,7 +470,7 @@ class TensordockProvider:
         await self.start(instance_id)
 
     async def _status(self, instance_id: str) -> str:
-        return str((await self._detail(instance_id)).get("status") or "").lower()
+        return as_state((await self._detail(instance_id)).get("status")).lower()
 
     async def _wait_until_stopped(self, instance_id: str) -> None:
         deadline = self.clock.monotonic() + STOP_WAIT_S
@@ -455,7 +484,7 @@ class TensordockProvider:
             await self.clock.sleep(STOP_POLL_S)
 
     async def destroy(self, instance_id: str) -> None:
-        await self.http.request("DELETE", f"/instances/{_path_id(instance_id)}")
+        await self.http.request("DELETE", f"/instances/{_path_id(instance_id)}", outcome="destroy")
 
     async def logs(self, instance_id: str, tail: int = 200) -> str:
         raise UnsupportedError(self.name, "TensorDock has no logs API — SSH in to read logs")
@@ -501,13 +530,13 @@ def _internal_port(text: str) -> int | None:
     return int(head) if head.isdigit() and 0 < int(head) < 65536 else None
 
 
-def _ssh_endpoint(ip: str, forwards: dict[int, int], status: InstanceStatus) -> SshEndpoint | None:
+def _ssh_endpoint(ip: object, forwards: dict[int, int], status: InstanceStatus) -> SshEndpoint | None:
     if not ip or status is not InstanceStatus.RUNNING:
         return None  # a stopped or booting VM keeps its address but nobody answers on it
     if 22 in forwards:
-        return SshEndpoint(ip, forwards[22], SSH_USER)
+        return SshEndpoint.parse(ip, forwards[22], SSH_USER)
     if not forwards:  # a dedicated IP: every port is the VM's own
-        return SshEndpoint(ip, 22, SSH_USER)
+        return SshEndpoint.parse(ip, 22, SSH_USER)
     return None
 
 
@@ -527,30 +556,28 @@ def _port_forwards(raw: Any) -> dict[int, int]:
         pairs = list(raw.items())
     forwards: dict[int, int] = {}
     for internal, external in pairs:
-        internal_port, external_port = _as_int(internal), _as_int(external)
+        internal_port, external_port = valid_port(_as_int(internal)), valid_port(_as_int(external))
         if internal_port and external_port:
             forwards[internal_port] = external_port
     return forwards
 
 
-def _instance_gpu(raw: Any) -> tuple[str, int]:
-    """(v0Name, count) from ``{"<v0Name>": {"count": n}}`` or ``[{"gpuV0Name", "count"}]``."""
+def _instance_gpu(raw: Any) -> tuple[str, float | None]:
+    """(v0Name, stated count) from ``{"<v0Name>": {"count": n}}`` or ``[{"gpuV0Name", "count"}]``;
+    the count is None when no GPU is named."""
     entries: list[tuple[str, Any]] = []
     if isinstance(raw, dict):
-        entries = [(str(name), _dict(value).get("count", value)) for name, value in raw.items()]
+        entries = [(as_text(name), _dict(value).get("count", value)) for name, value in raw.items()]
     elif isinstance(raw, list):
         entries = [
-            (
-                str(item.get("gpuV0Name") or item.get("v0Name") or item.get("name") or ""),
-                item.get("count"),
-            )
+            (_first_text(item, "gpuV0Name", "v0Name", "name"), item.get("count"))
             for item in raw
             if isinstance(item, dict)
         ]
     entries = [(name, count) for name, count in entries if name]
     if not entries:
-        return "", 0
-    return entries[0][0], sum(_as_int(count) or 0 for _, count in entries)
+        return "", None
+    return entries[0][0], sum(_as_float(count) or 0.0 for _, count in entries)
 
 
 def _hourly_price(fields: dict[str, Any]) -> float:
@@ -558,8 +585,24 @@ def _hourly_price(fields: dict[str, Any]) -> float:
     for key in _HOURLY_PRICE_KEYS:
         price = _as_float(fields.get(key))
         if price is not None:
-            return round(price, 4)
+            return price
     return 0.0
+
+
+def _implausible_gpu(gpu: dict[str, Any]) -> bool:
+    """A location's GPU that states a count outside 0..64 or a negative or absurd rate."""
+    max_count = _as_float(gpu.get("max_count"))
+    if max_count is not None and max_count != 0 and bounds.gpu_count(max_count) is None:
+        return True
+    pricing = _dict(gpu.get("pricing"))
+    rates = [_as_float(gpu.get("price_per_hr")), *(_as_float(pricing.get(key)) for key in _RATE_KEYS)]
+    return any(rate is not None and bounds.within(rate, 0.0, bounds.MAX_PRICE_PER_GPU_HOUR) is None
+               for rate in rates)
+
+
+def _first_text(fields: dict[str, Any], *keys: str) -> str:
+    """The first non-empty text among ``keys`` (the v2 API spells some fields several ways)."""
+    return next((text for text in (as_text(fields.get(key)) for key in keys) if text), "")
 
 
 def _fields(body: Any) -> dict[str, Any]:
@@ -587,23 +630,25 @@ def _collection(body: Any, name: str) -> list[Any] | None:
     return items if isinstance(items, list) else None
 
 
-def _message_in(body: Any) -> str:
+def _message_in(body: Any, depth: int = 0) -> str:
     if isinstance(body, str):
-        return body
+        return as_text(body, 2000)
+    if depth > 4:
+        return ""
     if isinstance(body, list):
-        return "; ".join(filter(None, (_message_in(item) for item in body)))
+        return "; ".join(filter(None, (_message_in(item, depth + 1) for item in body[:MAX_ERROR_PARTS])))
     if not isinstance(body, dict):
         return ""
     for key in ("error", "message", "detail", "errors", "title", "msg"):
         value = body.get(key)
         if value and not isinstance(value, bool):
-            return value if isinstance(value, str) else _message_in(value)
+            return _message_in(value, depth + 1)
     return ""
 
 
 def _place(location: dict[str, Any]) -> str:
-    parts = [str(location.get(key) or "").strip() for key in ("city", "country")]
-    return ", ".join(part for part in parts if part) or str(location.get("id") or "")
+    parts = [as_text(location.get(key)) for key in ("city", "country")]
+    return ", ".join(part for part in parts if part) or as_text(location.get("id"))
 
 
 def _vram_gb(v0_name: str, display_name: str) -> float:

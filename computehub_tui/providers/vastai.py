@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from computehub_tui.clock import Clock, SystemClock
+from computehub_tui.domain import bounds
 from computehub_tui.domain.gpus import canonical_gpu_name, gpu_spec
 from computehub_tui.domain.models import (
     Capabilities,
@@ -22,8 +23,9 @@ from computehub_tui.domain.models import (
     OfferQuery,
     PricingKind,
     SshEndpoint,
+    public_address,
 )
-from computehub_tui.domain.secret import Secret, redact
+from computehub_tui.domain.secret import Secret
 from computehub_tui.providers.base import (
     AuthError,
     NoCapacityError,
@@ -34,9 +36,18 @@ from computehub_tui.providers.base import (
     RequestRejectedError,
     UnavailableError,
 )
-from computehub_tui.providers.http import HttpPolicy, ListingBackoff, ProviderHttp
+from computehub_tui.providers.http import (
+    MB,
+    HttpPolicy,
+    ListingBackoff,
+    ProviderHttp,
+    parse_retry_after,
+    readable,
+    threshold_in,
+)
 from computehub_tui.providers.payload import as_float as _float
 from computehub_tui.providers.payload import as_int as _int
+from computehub_tui.providers.payload import as_state, as_text, log_text
 
 PROVIDER = "vast"
 DEFAULT_BASE_URL = "https://console.vast.ai"
@@ -67,9 +78,14 @@ HOURS_PER_MONTH = 720.0
 VRAM_TOLERANCE = 0.95
 """Vast reports usable MiB: a "24 GB" L4 shows 23034 MB, which an exact GB×1000 floor drops."""
 NOMINAL_VRAM_SLACK = 0.08
+MIB_PER_GIB = 1024
+"""Vast's "MB" for RAM and VRAM are MiB: a 128 GiB machine reports cpu_ram 131072."""
 LOG_FETCH_ATTEMPTS = 20
 LOG_FETCH_DELAY_S = 0.5
+LOG_BODY_LIMIT = 16 * MB
 ONSTART_LIMIT = 4048
+IMPLAUSIBLE_PRICE = "provider sent an implausible price; not counted"
+INVALID_SSH = "provider sent an invalid SSH address"
 
 RUNTYPE_SSH = "ssh_direc ssh_proxy"
 RUNTYPE_JUPYTER = "jupyter_direc ssh_direc ssh_proxy"
@@ -108,8 +124,8 @@ _COUNTRY_NAMES: dict[str, str] = {
     "brazil": "BR", "poland": "PL", "czechia": "CZ", "romania": "RO", "spain": "ES", "israel": "IL",
 }
 _INTERNAL_CODE = re.compile(r"^\s*error\s+\d+/\d+:\s*")
-_THRESHOLD = re.compile(r"threshold\s*=\s*([0-9]+(?:\.[0-9]+)?)")
 _DIGITS = re.compile(r"^\d+$")
+_CONTAINER_PORT = re.compile(r"^\d{1,5}/(tcp|udp)$")
 
 AUTH_CODES = frozenset({"auth_error", "invalid_token", "not_authorized"})
 REJECT_CODES = frozenset({"invalid_args", "invalid_price", "no_ssh_key_for_vm", "invalid_request"})
@@ -169,6 +185,7 @@ class VastProvider:
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.listing_backoff = ListingBackoff()
+        self.dropped_rows = 0
         self.http = ProviderHttp(
             PROVIDER,
             client,
@@ -192,8 +209,13 @@ class VastProvider:
         rows = _list_under(payload, "offers")
         now = self.clock.now()
         offers: list[Offer] = []
+        dropped = 0
         for row in rows:
+            if _gpu_count_implausible(row):
+                dropped += 1
+                continue
             offers.extend(offers_from_row(row, query, now))
+        self.dropped_rows = dropped
         return offers
 
     # -- instances --------------------------------------------------------------------------
@@ -204,29 +226,27 @@ class VastProvider:
         self.listing_backoff.succeeded(INSTANCES_LIST)
         now = self.clock.now()
         instances: list[Instance] = []
+        dropped = 0
         for row in _list_under(payload, "instances"):
+            if _gpu_count_implausible(row):
+                dropped += 1
+                continue
             instance = instance_from_row(row, now)
             if instance is not None:
                 instances.append(instance)
+        self.dropped_rows = dropped
         return instances
 
     async def launch(self, offer: Offer, spec: LaunchSpec) -> str:
         ask_id = ask_id_of(offer)
         body = launch_body(offer, spec)
-        sent_before = self.http.request_count
-        try:
-            payload = await self.http.request_json("PUT", f"/api/v0/asks/{ask_id}/", json_body=body,
-                                                   endpoint=ASK_CREATE)
-        except UnavailableError as error:
-            if self.http.request_count == sent_before:
-                raise  # paused by the circuit breaker: nothing was sent
-            message = f"launch outcome unknown ({error.message}); check Instances before retrying"
-            raise UnavailableError(PROVIDER, message) from None
+        payload = await self.http.request_json("PUT", f"/api/v0/asks/{ask_id}/", json_body=body,
+                                               endpoint=ASK_CREATE, outcome="launch")
         result = _require_success(payload, f"launching offer {ask_id}")
-        contract = result.get("new_contract")
-        if contract is None or not str(contract).strip().isdigit():
+        contract = as_text(result.get("new_contract"))
+        if not contract.isdigit():
             raise ProtocolError(PROVIDER, f"launch reply for offer {ask_id} has no new_contract id")
-        return str(contract).strip()
+        return contract
 
     async def start(self, instance_id: str) -> None:
         await self._set_state(instance_id, "running")
@@ -236,12 +256,13 @@ class VastProvider:
 
     async def restart(self, instance_id: str) -> None:
         path = f"/api/v0/instances/reboot/{_checked_id(instance_id)}/"
-        payload = await self.http.request_json("PUT", path, json_body={}, endpoint=INSTANCE_REBOOT)
+        payload = await self.http.request_json("PUT", path, json_body={}, endpoint=INSTANCE_REBOOT,
+                                               outcome="restart")
         _require_success(payload, f"restarting instance {instance_id}")
 
     async def destroy(self, instance_id: str) -> None:
         path = f"/api/v0/instances/{_checked_id(instance_id)}/"
-        payload = await self.http.request_json("DELETE", path, endpoint=INSTANCE_DESTROY)
+        payload = await self.http.request_json("DELETE", path, endpoint=INSTANCE_DESTROY, outcome="destroy")
         _require_success(payload, f"destroying instance {instance_id}")
 
     async def logs(self, instance_id: str, tail: int = 200) -> str:
@@ -252,7 +273,7 @@ class VastProvider:
         result_url = result.get("result_url")
         if not isinstance(result_url, str) or not result_url.startswith(("https://", "http://")):
             raise ProtocolError(PROVIDER, "log request reply has no result_url")
-        return await self._fetch_log_text(result_url, instance_id)
+        return log_text(await self._fetch_log_text(result_url, instance_id), max(1, tail))
 
     async def check_auth(self) -> None:
         payload = await self.http.request_json("GET", "/api/v0/users/current/",
@@ -263,7 +284,7 @@ class VastProvider:
     # -- helpers ----------------------------------------------------------------------------
 
     def _error_for(self, response: httpx.Response) -> ProviderError | None:
-        error = vast_error_for(response)
+        error = vast_error_for(response, self.clock.now())
         endpoint = _listing_endpoint(response)
         if not isinstance(error, RateLimitedError) or endpoint is None:
             return error
@@ -284,7 +305,7 @@ class VastProvider:
         # The log file is uploaded asynchronously; S3 answers 403/404 until it lands.
         for attempt in range(LOG_FETCH_ATTEMPTS):
             response = await self.http.request("GET", result_url, auth=False, endpoint=LOGS_FETCH,
-                                               ok_statuses=(200, 403, 404))
+                                               ok_statuses=(200, 403, 404), max_body=LOG_BODY_LIMIT)
             if response.status_code == 200:
                 return response.text
             if attempt + 1 < LOG_FETCH_ATTEMPTS:
@@ -405,14 +426,21 @@ def _list_under(payload: Any, key: str) -> list[Any]:
     return rows
 
 
+def _gpu_count_implausible(row: Any) -> bool:
+    """A row that states a GPU count outside 1..MAX_GPUS_PER_MACHINE (dropped and counted)."""
+    if not isinstance(row, dict) or row.get("num_gpus") is None:
+        return False
+    return bounds.gpu_count(_float(row.get("num_gpus"))) is None
+
+
 def offers_from_row(row: Any, query: OfferQuery, now: float) -> list[Offer]:
     """The on-demand and/or interruptible offers one bundle yields; none if it is unusable."""
     if not isinstance(row, dict):
         return []
     ask_id = _int(row.get("id"))
-    num_gpus = _int(row.get("num_gpus"))
-    raw_gpu = row.get("gpu_name")
-    if ask_id is None or not num_gpus or not isinstance(raw_gpu, str):
+    num_gpus = bounds.gpu_count(_float(row.get("num_gpus")))
+    raw_gpu = as_text(row.get("gpu_name"))
+    if ask_id is None or num_gpus is None or not raw_gpu:
         return []
     if row.get("cpu_cores") is None:  # gpuhunt skips these too: the listing is incomplete
         return []
@@ -421,35 +449,35 @@ def offers_from_row(row: Any, query: OfferQuery, now: float) -> list[Offer]:
     if on_demand_price is None:
         return []
     gpu = canonical_gpu_name(raw_gpu)
-    location = str(row.get("geolocation") or "")
+    location = as_text(row.get("geolocation"))
     common: dict[str, Any] = {
         "provider": PROVIDER,
         "gpu": gpu,
         "gpu_count": num_gpus,
         "vram_gb": nominal_vram_gb(_float(row.get("gpu_ram")), gpu),
-        "vcpus": _first_float(row, "cpu_cores_effective", "cpu_cores") or 0.0,
-        "ram_gb": round((_float(row.get("cpu_ram")) or 0.0) / 1000, 1),
+        "vcpus": bounds.size_or_zero(_first_float(row, "cpu_cores_effective", "cpu_cores"), bounds.MAX_VCPUS),
+        "ram_gb": gib_from_mib(_float(row.get("cpu_ram")), bounds.MAX_RAM_GB),
         "disk_gb": float(query.disk_gb),  # the disk the quoted price includes
         "location": location,
         "country": country_code(location),
-        "reliability": _first_float(row, "reliability", "reliability2"),
+        "reliability": bounds.reliability(_first_float(row, "reliability", "reliability2")),
         "available": row.get("rentable") is not False and row.get("rented") is not True,
         "quoted_at": now,
-        "cuda": _float(row.get("cuda_max_good")),
-        "inet_down_mbps": _float(row.get("inet_down")),
-        "storage_gb_month": _float(row.get("storage_cost")),
+        "cuda": bounds.within(_float(row.get("cuda_max_good")), 0.0, bounds.MAX_CUDA_VERSION),
+        "inet_down_mbps": bounds.within(_float(row.get("inet_down")), 0.0, bounds.MAX_BANDWIDTH_MBPS),
+        "storage_gb_month": bounds.within(_float(row.get("storage_cost")), 0.0, bounds.MAX_STORAGE_PRICE_GB_MONTH),
         "min_bid": _float(row.get("min_bid")),
         "raw_gpu_name": raw_gpu,
     }
     extra = {
         "ask_id": ask_id,
-        "machine_id": row.get("machine_id"),
-        "host_id": row.get("host_id"),
-        "dph_base": row.get("dph_base"),
+        "machine_id": _int(row.get("machine_id")),
+        "host_id": _int(row.get("host_id")),
+        "dph_base": _float(row.get("dph_base")),
         "storage_hour": storage_hour,
-        "max_disk_gb": _float(row.get("disk_space")),
-        "direct_port_count": row.get("direct_port_count"),
-        "hosting_type": row.get("hosting_type"),
+        "max_disk_gb": bounds.within(_float(row.get("disk_space")), 0.0, bounds.MAX_DISK_GB),
+        "direct_port_count": _int(row.get("direct_port_count")),
+        "hosting_type": _int(row.get("hosting_type")),
     }
     offers: list[Offer] = []
     bid_search = PricingKind.ON_DEMAND not in query.pricing
@@ -468,10 +496,10 @@ def offers_from_row(row: Any, query: OfferQuery, now: float) -> list[Offer]:
 def _storage_hour(row: dict[str, Any], disk_gb: float) -> float:
     """$/h for the planned disk: Vast's own figure if it sent one, else storage_cost/720 per GB."""
     search = row.get("search")
-    if isinstance(search, dict) and _float(search.get("diskHour")) is not None:
-        return float(search["diskHour"])
-    storage_cost = _float(row.get("storage_cost")) or 0.0
-    return disk_gb * storage_cost / HOURS_PER_MONTH
+    disk_hour = _float(search.get("diskHour")) if isinstance(search, dict) else None
+    if disk_hour is None:
+        disk_hour = disk_gb * (_float(row.get("storage_cost")) or 0.0) / HOURS_PER_MONTH
+    return bounds.storage_price_hour(disk_hour) or 0.0
 
 
 def _on_demand_price(row: dict[str, Any], storage_hour: float) -> float | None:
@@ -482,54 +510,70 @@ def _on_demand_price(row: dict[str, Any], storage_hour: float) -> float | None:
     return None if base is None else base + storage_hour
 
 
+def gib_from_mib(mebibytes: float | None, ceiling: float) -> float:
+    """Vast's MB (really MiB) as GiB to one decimal; 0.0 (unknown) when absent or absurd."""
+    return round(bounds.size_or_zero((mebibytes or 0.0) / MIB_PER_GIB, ceiling), 1)
+
+
 def nominal_vram_gb(megabytes: float | None, gpu: str) -> float:
-    """Per-GPU VRAM in GB from Vast's MB, snapped to the card's nominal size where it matches."""
-    if not megabytes or megabytes <= 0:
-        spec = gpu_spec(gpu)
-        return spec.vram_gb if spec else 0.0
-    gib = megabytes / 1024
+    """Per-GPU VRAM in GB from Vast's MB (MiB), snapped to the card's nominal size where it matches.
+
+    Offers and Monitor both use this, so a 4090 is 24 GB everywhere."""
     spec = gpu_spec(gpu)
+    gib = bounds.within(megabytes, 1.0, bounds.MAX_VRAM_GB_PER_GPU * MIB_PER_GIB)
+    if gib is None:
+        return spec.vram_gb if spec else 0.0
+    gib /= MIB_PER_GIB
     if spec and abs(gib - spec.vram_gb) <= spec.vram_gb * NOMINAL_VRAM_SLACK:
         return spec.vram_gb
-    return round(megabytes / 1000, 1)
+    return round(gib, 1)
 
 
 def country_code(geolocation: str) -> str:
     """``"Oslo, NO"`` → ``NO``; ``"California, United States"`` → ``US``; unknown → ``""``."""
     tail = geolocation.rsplit(",", 1)[-1].strip()
-    if len(tail) == 2 and tail.isalpha():
+    if len(tail) == 2 and tail.isascii() and tail.isalpha():
         return tail.upper()
     return _COUNTRY_NAMES.get(tail.lower(), "")
 
 
 def instance_from_row(row: Any, now: float) -> Instance | None:
-    if not isinstance(row, dict) or _int(row.get("id")) is None:
+    if not isinstance(row, dict) or _int(row.get("id")) is None or _gpu_count_implausible(row):
         return None
-    actual = row.get("actual_status")
-    status, note = map_status(actual, row.get("intended_status"), row.get("status_msg"))
-    num_gpus = _int(row.get("num_gpus")) or 0
-    raw_gpu = str(row.get("gpu_name") or "")
+    actual = as_state(row.get("actual_status"))
+    status, note = map_status(actual or None, row.get("intended_status"), row.get("status_msg"))
+    num_gpus = bounds.gpu_count(_float(row.get("num_gpus"))) or 0
+    gpu = canonical_gpu_name(as_text(row.get("gpu_name")))
     storage_hour = _instance_storage_hour(row)
+    notes = [note] if note else []
     price = _float(row.get("dph_total"))
     if price is None:
         price = (_float(row.get("dph_base")) or 0.0) + storage_hour
+    billed = bounds.billed_price(price, num_gpus)
+    if billed is None:
+        notes.append(IMPLAUSIBLE_PRICE)
+    running = status is InstanceStatus.RUNNING
+    ssh = ssh_endpoint(row) if running else None
+    if running and ssh is None and _offers_ssh(row):
+        notes.append(INVALID_SSH)
     return Instance(
         provider=PROVIDER,
-        instance_id=str(row["id"]),
-        label=str(row.get("label") or ""),
+        instance_id=as_text(row.get("id")),
+        label=as_text(row.get("label")),
         status=status,
-        provider_status=str(actual) if actual is not None else "null",
-        gpu=canonical_gpu_name(raw_gpu),
+        # Vast leaves actual_status null while it looks for room on the host.
+        provider_status=actual or "scheduling",
+        gpu=gpu,
         gpu_count=num_gpus,
-        price_hour=price,
-        ssh=ssh_endpoint(row) if status is InstanceStatus.RUNNING else None,
+        price_hour=billed or 0.0,
+        ssh=ssh,
         ports=public_ports(row),
-        started_at=_float(row.get("start_date")),
-        location=str(row.get("geolocation") or ""),
-        image=str(row.get("image_uuid") or ""),
-        metrics=metrics_from_row(row, num_gpus, now) if status is InstanceStatus.RUNNING else None,
+        started_at=bounds.timestamp(_float(row.get("start_date")), now),
+        location=as_text(row.get("geolocation")),
+        image=as_text(row.get("image_uuid")),
+        metrics=metrics_from_row(row, num_gpus, now, gpu) if running else None,
         storage_price_hour=round(storage_hour, 6),
-        status_message=note,
+        status_message="; ".join(notes),
     )
 
 
@@ -556,20 +600,22 @@ _STATUS_NOTES: dict[str, str] = {
 
 def map_status(actual: Any, intended: Any, status_msg: Any) -> tuple[InstanceStatus, str]:
     """Vast's ``actual_status``/``intended_status`` pair as our status plus a short explanation."""
-    message = " ".join(str(status_msg).split()) if status_msg else ""
-    key = str(actual).lower() if actual is not None else None
+    message = as_text(status_msg)
+    word = as_state(actual)
+    key = word.lower() or None
     if key is None:
         status = InstanceStatus.PROVISIONING
     else:
         status = _STATUS_BY_ACTUAL.get(key, InstanceStatus.UNKNOWN)
+    intended_word = as_state(intended).lower()
     notes: list[str] = []
     if key is not None and key not in _STATUS_BY_ACTUAL:
-        notes.append(f"unrecognised Vast status {actual!r}")
+        notes.append(f"unrecognised Vast status '{word}'")
     elif key in _STATUS_NOTES:
         notes.append(_STATUS_NOTES[key])
-    if intended == "stopped" and status in (InstanceStatus.RUNNING, InstanceStatus.STARTING):
+    if intended_word == "stopped" and status in (InstanceStatus.RUNNING, InstanceStatus.STARTING):
         notes.append("stop requested; still running")
-    elif intended == "running" and key == "stopped":
+    elif intended_word == "running" and key == "stopped":
         # Still billed as stopped until the host schedules it (or, for a bid, until it wins again).
         notes.append("start requested; waiting for the host")
     if status.is_transitional and message.lower().startswith("error"):
@@ -580,30 +626,38 @@ def map_status(actual: Any, intended: Any, status_msg: Any) -> tuple[InstanceSta
 
 
 def ssh_endpoint(row: dict[str, Any]) -> SshEndpoint | None:
-    """Direct ``public_ipaddr:ports[22/tcp]`` if mapped, else the proxy (+1 for jupyter images)."""
+    """Direct ``public_ipaddr:ports[22/tcp]`` if mapped, else the proxy (+1 for jupyter images);
+    None when neither is a valid address."""
     direct_port = _host_port(row.get("ports"), "22/tcp")
-    public_ip = row.get("public_ipaddr")
-    if direct_port is not None and isinstance(public_ip, str) and public_ip.strip():
-        return SshEndpoint(public_ip.strip(), direct_port)
-    host = row.get("ssh_host")
+    if direct_port is not None:
+        direct = SshEndpoint.parse(row.get("public_ipaddr"), direct_port)
+        if direct is not None:
+            return direct
     port = _int(row.get("ssh_port"))
-    if not isinstance(host, str) or not host or port is None:
+    if port is None:
         return None
-    if "jupyter" in str(row.get("image_runtype") or ""):
+    if "jupyter" in as_text(row.get("image_runtype")):
         port += 1
-    return SshEndpoint(host, port)
+    return SshEndpoint.parse(row.get("ssh_host"), port)
+
+
+def _offers_ssh(row: dict[str, Any]) -> bool:
+    """The row names some SSH address (valid or not)."""
+    return bool(row.get("ssh_host") or _host_port(row.get("ports"), "22/tcp") is not None)
 
 
 def public_ports(row: dict[str, Any]) -> dict[str, str]:
+    """Container port ("8888/tcp") to a validated public "ip:port"."""
     ports = row.get("ports")
-    public_ip = row.get("public_ipaddr")
-    if not isinstance(ports, dict) or not isinstance(public_ip, str) or not public_ip.strip():
+    if not isinstance(ports, dict):
         return {}
     mapped: dict[str, str] = {}
     for container_port in ports:
-        host_port = _host_port(ports, container_port)
-        if host_port is not None:
-            mapped[str(container_port)] = f"{public_ip.strip()}:{host_port}"
+        if not isinstance(container_port, str) or not _CONTAINER_PORT.match(container_port):
+            continue
+        address = public_address(row.get("public_ipaddr"), _host_port(ports, container_port))
+        if address is not None:
+            mapped[container_port] = address
     return mapped
 
 
@@ -619,30 +673,35 @@ def _host_port(ports: Any, container_port: str) -> int | None:
 def _instance_storage_hour(row: dict[str, Any]) -> float:
     for key in ("instance", "search"):
         breakdown = row.get(key)
-        if isinstance(breakdown, dict) and _float(breakdown.get("diskHour")) is not None:
-            return float(breakdown["diskHour"])
+        disk_hour = _float(breakdown.get("diskHour")) if isinstance(breakdown, dict) else None
+        if disk_hour is not None:
+            return bounds.storage_price_hour(disk_hour) or 0.0
     disk = _float(row.get("disk_space")) or 0.0
-    return disk * (_float(row.get("storage_cost")) or 0.0) / HOURS_PER_MONTH
+    return bounds.storage_price_hour(disk * (_float(row.get("storage_cost")) or 0.0) / HOURS_PER_MONTH) or 0.0
 
 
-def metrics_from_row(row: dict[str, Any], num_gpus: int, now: float) -> MetricSample | None:
-    """One sample from Vast's aggregate readings, repeated per GPU (Vast sends one value each)."""
-    gpus = max(1, num_gpus)
-    util = _float(row.get("gpu_util"))
-    vram_used = _float(row.get("vmem_usage"))
-    temp = _float(row.get("gpu_temp"))
+def metrics_from_row(row: dict[str, Any], num_gpus: int, now: float, gpu: str) -> MetricSample | None:
+    """One sample from Vast's aggregate readings, repeated per GPU (Vast sends one value each).
+
+    Every reading is bounded; the per-GPU VRAM total is the same nominal size Offers shows."""
+    gpus = bounds.gpu_count(num_gpus) or 1
+    util = bounds.percent(_float(row.get("gpu_util")))
+    vram_used = bounds.within(_float(row.get("vmem_usage")), 0.0, bounds.MAX_VRAM_GB_PER_GPU)
+    temp = bounds.temperature_c(_float(row.get("gpu_temp")))
     per_gpu_mb = _float(row.get("gpu_ram"))
-    if per_gpu_mb is None and _float(row.get("gpu_totalram")) is not None:
-        per_gpu_mb = float(row["gpu_totalram"]) / gpus
-    cpu = _float(row.get("cpu_util"))
-    ram_pct = _ratio_pct(_float(row.get("mem_usage")), _float(row.get("mem_limit")))
+    total_mb = _float(row.get("gpu_totalram"))
+    if per_gpu_mb is None and total_mb is not None:
+        per_gpu_mb = total_mb / gpus
+    vram_total = nominal_vram_gb(per_gpu_mb, gpu) if per_gpu_mb else 0.0
+    cpu = bounds.percent(_float(row.get("cpu_util")), bounds.MAX_CPU_PERCENT)
+    ram_pct = bounds.percent(_ratio_pct(_float(row.get("mem_usage")), _float(row.get("mem_limit"))))
     if util is None and vram_used is None and temp is None and cpu is None and ram_pct is None:
         return None
     return MetricSample(
         time=now,
         gpu_util=(util,) * gpus if util is not None else (),
         vram_used_gb=(vram_used,) * gpus if vram_used is not None else (),
-        vram_total_gb=(round(per_gpu_mb / 1000, 2),) * gpus if per_gpu_mb else (),
+        vram_total_gb=(vram_total,) * gpus if vram_total else (),
         gpu_temp_c=(temp,) * gpus if temp is not None else (),
         cpu_pct=cpu,
         ram_pct=ram_pct,
@@ -690,14 +749,14 @@ def _first_float(row: dict[str, Any], *keys: str) -> float | None:
 # -- errors -----------------------------------------------------------------------------------
 
 
-def vast_error_for(response: httpx.Response) -> ProviderError | None:
+def vast_error_for(response: httpx.Response, now: float) -> ProviderError | None:
     """ProviderHttp's hook: Vast's error shapes as typed errors; None leaves 5xx to the default."""
     status = response.status_code
     if status >= 500:
         return None
     body = _json_or_none(response)
     if status == 429:
-        return _rate_limited(response, body)
+        return _rate_limited(response, body, now)
     try:
         path = response.request.url.path
     except RuntimeError:
@@ -716,7 +775,7 @@ def error_from_body(status: int, body: Any, path: str, action: str) -> ProviderE
     if status == 401 or code in AUTH_CODES or "invalid user key" in lowered:
         return AuthError(PROVIDER, f"{context}API key rejected ({message})")
     if code == "no_such_ask" or (status in (404, 410) and "/asks/" in path):
-        ask = _id_in_path(path) or (body.get("ask_id") if isinstance(body, dict) else None)
+        ask = _id_in_path(path) or (_int(body.get("ask_id")) if isinstance(body, dict) else None)
         which = f"offer {ask}" if ask else "the offer"
         message = f"{which} is no longer available (rented or withdrawn); refresh offers"
         return NoCapacityError(PROVIDER, message)
@@ -729,12 +788,16 @@ def error_from_body(status: int, body: Any, path: str, action: str) -> ProviderE
     return RequestRejectedError(PROVIDER, f"{context}{message}" if context else message)
 
 
-def _rate_limited(response: httpx.Response, body: Any) -> RateLimitedError:
+def _rate_limited(response: httpx.Response, body: Any, now: float) -> RateLimitedError:
+    """Vast sends no Retry-After today; if it ever does, it wins (clamped like every provider's),
+    else the "threshold=4.5" in the text."""
     _, message = _code_and_message(body)
-    text = message or " ".join(response.text.split())[:200]
-    match = _THRESHOLD.search(text)
-    if match:
-        threshold = float(match.group(1))
+    text = message or readable(response.text)
+    header = parse_retry_after(response.headers.get("retry-after"), now)
+    if header is not None:
+        return RateLimitedError(PROVIDER, f"rate limited; Vast asks to wait {header:g}s", header)
+    threshold = threshold_in(text)
+    if threshold is not None:
         return RateLimitedError(
             PROVIDER, f"rate limited: Vast allows this call once every {threshold:g}s", threshold
         )
@@ -746,26 +809,26 @@ def _code_and_message(body: Any) -> tuple[str, str]:
         return "", _readable(body, "")
     if not isinstance(body, dict):
         return "", ""
-    code = body.get("error")
-    code = code if isinstance(code, str) else ""
+    code = as_text(body.get("error"), 60)
     for key in ("msg", "message", "detail"):
-        if body.get(key):
-            return code, _readable(str(body[key]), code)
+        text = as_text(body.get(key), 2000)
+        if text:
+            return code, _readable(text, code)
     return code, _readable(code.replace("_", " "), "")
 
 
 def _readable(message: str, code: str) -> str:
-    """Drop Vast's internal prefix ("error 410/3907: no_such_ask ") and any secret."""
-    text = _INTERNAL_CODE.sub("", " ".join(message.split()))
+    """Drop Vast's internal prefix ("error 410/3907: no_such_ask ") and any secret; one safe line."""
+    text = _INTERNAL_CODE.sub("", as_text(message, 2000))
     if code and text.startswith(code + " "):
         text = text[len(code) + 1:]
-    return redact(text)[:300]
+    return readable(text)
 
 
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
         text = response.text.strip()
         return text or None
 
