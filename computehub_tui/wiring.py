@@ -59,6 +59,7 @@ async def open_session(
     environ: Mapping[str, str] | None = None,
     only_provider: str | None = None,
     demo_seed: int | None = None,
+    demo_reset: bool = False,  # SHIM(h/cli): the demo world restarts every run today; drop at merge
 ) -> Session:
     """Open the store and build providers. With no key bound anywhere, the demo market runs."""
     clock = clock or SystemClock()

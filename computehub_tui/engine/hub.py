@@ -126,6 +126,9 @@ class Hub:
         """Binds and tests API keys; None where the caller manages keys itself."""
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._store_failure_reported_at = float("-inf")
+        # SHIM(h/cli): stand-ins for the money helper's store_failures / last_store_error; drop at merge.
+        self.store_failures = 0
+        self.last_store_error = ""
         self._history_replay = history_replay
         """Demo only: fills price history with the simulation's past, after start-up settles."""
         self._running = False
@@ -247,6 +250,13 @@ class Hub:
 
     def cost_so_far(self, key: str) -> float:
         return self._costs.get(key, 0.0)
+
+    def uptime(self, key: str) -> float | None:
+        """SHIM(h/cli): stand-in for the money helper's Hub.uptime; drop at merge."""
+        instance = self.instance(key)
+        if instance is None or instance.started_at is None or not instance.status.is_billing_compute:
+            return None
+        return max(0.0, self.clock.now() - instance.started_at)
 
     def burn_rate(self) -> float:
         """What every instance on every account costs per hour right now."""
@@ -393,6 +403,8 @@ class Hub:
             return await call
         except Exception as error:  # noqa: BLE001
             log.warning("store write failed: %s", error)
+            self.store_failures += 1  # SHIM(h/cli): drop at merge
+            self.last_store_error = str(error)  # SHIM(h/cli): drop at merge
             now = self.clock.monotonic()
             if now - self._store_failure_reported_at >= STORE_FAILURE_REPORT_S:
                 self._store_failure_reported_at = now
