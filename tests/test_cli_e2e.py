@@ -50,7 +50,9 @@ OFFER_FIELDS = {"provider", "offer_id", "gpu", "gpu_count", "vram_gb", "vcpus", 
                 "price_hour", "price_per_gpu_hour", "pricing", "location", "reliability", "available",
                 "quoted_at"}
 INSTANCE_FIELDS = {"provider", "id", "label", "status", "provider_status", "gpu", "gpu_count",
-                   "price_hour", "ssh", "gpu_util", "started_at"}
+                   "price_hour", "ssh", "gpu_util", "started_at", "cost_so_far", "uptime_s"}
+ARRIVING_FIELDS = {"current_price_hour"}
+"""``Instance.to_json`` gains these on another branch; accepted here whether present or not."""
 STATUSES = {status.value for status in InstanceStatus}
 READY_SSH = re.compile(r"^ssh -p \d{1,5} [a-z_][a-z0-9_-]*@\d{1,3}(\.\d{1,3}){3}$")
 IDAHO_4090 = f"{tensordock_wire.IDAHO['id']}:geforcertx4090-pcie-24gb"
@@ -378,7 +380,7 @@ def test_offers_filter_sort_and_limit_across_all_providers(market: Market) -> No
 def test_instances_json_is_normalised_across_providers(market: Market) -> None:
     listed = {i["id"]: i for i in ok(market.run("instances", "--json")).json()}
     for instance in listed.values():
-        assert set(instance) == INSTANCE_FIELDS
+        assert set(instance) - ARRIVING_FIELDS == INSTANCE_FIELDS
         assert instance["id"].startswith(f"{instance['provider']}:")
         assert instance["status"] in STATUSES
         assert instance["ssh"] is None or READY_SSH.match(instance["ssh"]), instance
@@ -477,9 +479,9 @@ def test_vast_launch_actions_and_logs_send_the_documented_requests(market: Marke
             "llm-a",
             "--yes",
         ),
-        market.invocation("start", "vast:9088123"),
-        market.invocation("stop", "vast:9104662"),
-        market.invocation("restart", "vast:9104700"),
+        market.invocation("start", "vast:9088123", "--yes"),
+        market.invocation("stop", "vast:9104662", "--yes"),
+        market.invocation("restart", "vast:9104700", "--yes"),
         market.invocation("destroy", "vast:9104811", "--yes"),
         market.invocation("logs", "vast:9104662", "--tail", "50"),
     )
@@ -522,9 +524,9 @@ def test_runpod_launch_actions_and_logs_send_the_documented_requests(market: Mar
             "sd-a",
             "--yes",
         ),
-        market.invocation("stop", "runpod:ldl1dxirsim64n"),
-        market.invocation("start", "runpod:c9ttwz0e4hq1rb"),
-        market.invocation("restart", "runpod:q7v0mfh2k3w9zt"),
+        market.invocation("stop", "runpod:ldl1dxirsim64n", "--yes"),
+        market.invocation("start", "runpod:c9ttwz0e4hq1rb", "--yes"),
+        market.invocation("restart", "runpod:q7v0mfh2k3w9zt", "--yes"),
         market.invocation("destroy", "runpod:w2e8r6t4y0u1io", "--yes"),
         market.invocation("logs", "runpod:ldl1dxirsim64n", "--tail", "2"),
     )
@@ -590,7 +592,7 @@ def test_lambda_launch_restart_terminate_and_unsupported_actions(market: Market)
             "train-1",
             "--yes",
         ),
-        market.invocation("restart", f"lambda:{active}"),
+        market.invocation("restart", f"lambda:{active}", "--yes"),
         market.invocation("destroy", f"lambda:{unhealthy}", "--yes"),
         market.invocation("stop", f"lambda:{booting}"),
         market.invocation("start", f"lambda:{booting}"),
@@ -645,10 +647,10 @@ def test_tensordock_launch_and_power_actions_send_the_documented_requests(market
             "--yes",
             env=market.environment(**empty.endpoint_env()),
         ),
-        market.invocation("stop", f"tensordock:{running}"),
-        market.invocation("start", f"tensordock:{stopped}"),
+        market.invocation("stop", f"tensordock:{running}", "--yes"),
+        market.invocation("start", f"tensordock:{stopped}", "--yes"),
         market.invocation(
-            "restart", f"tensordock:{dedicated}", env=market.environment(**lone.endpoint_env())
+            "restart", f"tensordock:{dedicated}", "--yes", env=market.environment(**lone.endpoint_env())
         ),
         market.invocation("destroy", f"tensordock:{creating}", "--yes"),
     )
@@ -768,15 +770,19 @@ def test_errors_are_one_readable_line_with_the_right_exit_code(market: Market) -
             f"runpod: connection to 127.0.0.1:{dead_port} refused",
         ),
         (
-            market.invocation("stop", "vast:123456"),
+            market.invocation("stop", "vast:123456", "--yes"),
             1,
-            "vast: not found (Instance 123456 not found.)",
+            "vast:123456: not found on Vast.ai",
         ),
-        (market.invocation("destroy", "runpod:zzzznotapod00", "--yes"), 1, "runpod: Pod not found"),
+        (
+            market.invocation("destroy", "runpod:zzzznotapod00", "--yes"),
+            1,
+            "runpod:zzzznotapod00: not found on RunPod",
+        ),
         (
             market.invocation("start", "tensordock:00000000-0000-4000-8000-000000000000"),
             1,
-            "tensordock: not found",
+            "tensordock:00000000-0000-4000-8000-000000000000: not found on TensorDock",
         ),
         (
             market.invocation(

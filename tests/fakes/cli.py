@@ -25,8 +25,17 @@ class CliRun:
 
     args: tuple[str, ...]
     code: int
-    stdout: str
-    stderr: str
+    stdout_bytes: bytes
+    """Exactly what the command wrote, for checks on what reaches a terminal."""
+    stderr_bytes: bytes
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_bytes.decode("utf-8", errors="backslashreplace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_bytes.decode("utf-8", errors="backslashreplace")
 
     def json(self) -> Any:
         return json.loads(self.stdout)
@@ -67,9 +76,8 @@ def run_cli(args: Sequence[str], env: Mapping[str, str], stdin: str = "") -> Cli
     """Run one command with a piped (non-interactive) stdin."""
     completed = subprocess.run(
         [sys.executable, "-m", "computehub_tui", *args],
-        input=stdin,
+        input=stdin.encode("utf-8"),
         capture_output=True,
-        text=True,
         env=dict(env),
         timeout=60,
     )
