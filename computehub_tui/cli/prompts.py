@@ -45,9 +45,13 @@ def confirm(question: str, action: str) -> bool:
     """Ask on stderr (stdout stays clean for scripts); a non-interactive shell must pass --yes."""
     if not sys.stdin.isatty():
         raise UsageError(f"refusing to {action} without confirmation in a non-interactive shell; add --yes")
-    emit(f"{question} [y/N] ", sys.stderr)
-    sys.stderr.flush()
-    answer = _prompted(sys.stdin.readline)
+
+    def ask() -> str:
+        emit(f"{question} [y/N] ", sys.stderr)
+        sys.stderr.flush()
+        return sys.stdin.readline()
+
+    answer = _prompted(ask)
     if not answer:
         raise Cancelled
     return answer.strip().lower() in ("y", "yes")
