@@ -79,10 +79,10 @@ def env(tmp_path: Path) -> dict[str, str]:
     return base_environment({"COMPUTEHUB_DATA_DIR": str(tmp_path / "data"), "COMPUTEHUB_CONFIG": str(config)})
 
 
-def test_ctrl_c_at_the_hidden_key_prompt_cancels_at_once(env: dict[str, str], tmp_path: Path) -> None:
+def test_ctrl_c_at_the_hidden_key_prompt_cancels_at_once(env: dict[str, str]) -> None:
     run = run_in_terminal(["keys", "set", "vast"], env, b"API key (input hidden): ", CTRL_C)
     assert_cancelled(run)
-    assert not (tmp_path / "data" / "computehub.db").exists() or "saved" not in run.text
+    assert "saved" not in run.text
 
 
 def test_ctrl_c_at_the_passphrase_prompt_cancels_at_once(env: dict[str, str], tmp_path: Path) -> None:
