@@ -36,9 +36,10 @@ Instance IDs are provider:id, e.g. vast:9104662; `{PROG} instances` prints them 
 start, stop, restart and destroy first re-read the instance, then ask before anything that bills,
 interrupts or deletes (--yes skips the question; without a terminal it is required).
 
-Exit codes: 0 ok; 1 a provider failed (also when others answered: their rows are printed and each
-failure is a line on stderr), or the database could not be written; 2 usage error (nothing was sent);
-70 internal error (please report); 130 cancelled (Ctrl+C).
+Exit codes: 0 ok (also "nothing to do"); 1 a provider failed (when others answered, their rows are
+printed and each failed provider is a warning on stderr; when all failed, stdout stays empty), or the
+results could not be saved to the database; 2 usage error, a declined confirmation or a missing --yes
+(nothing was sent); 70 internal error (please report); 130 cancelled (Ctrl+C).
 """
 
 
