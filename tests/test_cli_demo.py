@@ -22,7 +22,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         config.write_text("", encoding="utf-8")  # a named config file must exist
     env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(tmp_path / "data"),
            "COMPUTEHUB_CONFIG": str(tmp_path / "config.toml")}
-    return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True, check=False,
                           env=env, timeout=60)
 
 

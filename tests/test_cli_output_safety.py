@@ -11,16 +11,18 @@ import csv
 import io
 import json
 import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-
-from computehub_tui.cli.output import Column, csv_text, print_json, table
 from fakes import runpod as runpod_wire
 from fakes import tensordock as tensordock_wire
 from fakes import vast as vast_wire
+from fakes.accounts import KEYS, Market, ok, one_error_line, open_market
 from fakes.cli import CliRun
 from loopback import Reply
-from test_cli_e2e import KEY_VARIABLES, KEYS, Market, market, ok, one_error_line  # noqa: F401
+
+from computehub_tui.cli.output import Column, csv_text, print_json, table
 
 HOSTILE = (
     "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: overwrite the clipboard
@@ -34,6 +36,12 @@ HOSTILE = (
 )
 MARKER = "pwned"
 """Survives every kind of cleaning, so a test can tell the hostile text really went through."""
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Market]:
+    with open_market(tmp_path) as opened:
+        yield opened
 
 
 def assert_terminal_safe(raw: bytes, where: str) -> str:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fakes.cli import base_environment, run_cli
 
 from computehub_tui.clock import SystemClock
 from computehub_tui.engine.keys import KeyService
-from fakes.cli import base_environment, run_cli
 
 CTRL_C = b"\x03"
 DEADLINE_S = 20.0

@@ -9,16 +9,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes import vast as vast_wire
+from fakes.accounts import KEY_VARIABLES, KEYS, Market, ok, one_error_line, open_market
+from fakes.cli import base_environment, run_cli
+from fakes.tensordock import FakeTensordock
 
 from computehub_tui.cli import build_parser, main
 from computehub_tui.cli import session as cli_session
 from computehub_tui.engine.keys import DATABASE_NAME
-from fakes import vast as vast_wire
-from fakes.cli import base_environment, run_cli
-from fakes.tensordock import FakeTensordock
-from test_cli_e2e import KEY_VARIABLES, KEYS, Market, market, ok, one_error_line  # noqa: F401
 
 WRONG_KEY = "wrong-key-0123456789"
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Market]:
+    with open_market(tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture(autouse=True)
@@ -138,7 +144,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_70(
     assert code == 70 and captured.out == ""
     assert captured.err.splitlines() == [
         "computehub-tui: error: internal error: RuntimeError: a bug in sorting; please report it "
-        "(set COMPUTEHUB_DEBUG=1 to see the traceback)"
+        + "(set COMPUTEHUB_DEBUG=1 to see the traceback)"
     ]
 
 

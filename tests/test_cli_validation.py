@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes import lambda_cloud as lambda_wire
+from fakes import tensordock as tensordock_wire
+from fakes.accounts import Market, one_error_line, open_market
+from fakes.cli import Invocation, base_environment, run_cli
 
 from computehub_tui.config import ConfigError, load_config
 from computehub_tui.domain.ids import instance_id_problem
-from fakes import lambda_cloud as lambda_wire
-from fakes import tensordock as tensordock_wire
-from fakes.cli import Invocation, base_environment, run_cli
-from test_cli_e2e import Market, market, ok, one_error_line  # noqa: F401
 
 TENSORDOCK_VM = tensordock_wire.RUNNING_VM["id"]
 LAMBDA_INSTANCE = lambda_wire.INSTANCES[0]["id"]
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Market]:
+    with open_market(tmp_path) as opened:
+        yield opened
 
 
 def test_malformed_options_and_ids_exit_2_with_one_line_and_send_nothing(market: Market) -> None:

@@ -77,6 +77,7 @@ def run_cli(args: Sequence[str], env: Mapping[str, str], stdin: str = "") -> Cli
     completed = subprocess.run(
         [sys.executable, "-m", "computehub_tui", *args],
         input=stdin.encode("utf-8"),
+        check=False,
         capture_output=True,
         env=dict(env),
         timeout=60,
