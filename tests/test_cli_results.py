@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -11,10 +10,10 @@ from pathlib import Path
 import pytest
 from fakes import vast as vast_wire
 from fakes.accounts import KEY_VARIABLES, KEYS, Market, ok, one_error_line, open_market
-from fakes.cli import base_environment, run_cli
+from fakes.cli import base_environment, run_cli, run_main
 from fakes.tensordock import FakeTensordock
 
-from computehub_tui.cli import build_parser, main
+from computehub_tui.cli import build_parser
 from computehub_tui.cli import session as cli_session
 from computehub_tui.engine.keys import DATABASE_NAME
 
@@ -25,16 +24,6 @@ WRONG_KEY = "wrong-key-0123456789"
 def market(tmp_path: Path) -> Iterator[Market]:
     with open_market(tmp_path) as opened:
         yield opened
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    """``main()`` in-process installs its one-line log handler; later tests get theirs back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_instances_table_shows_full_ids_price_now_cost_and_uptime(market: Market) -> None:
@@ -132,25 +121,18 @@ def test_a_data_dir_that_cannot_be_created_is_one_line_naming_it(market: Market)
         assert "--data-dir" in line or "folder" in line, line
 
 
-def test_an_unexpected_exception_is_one_line_and_exit_70(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_unexpected_exception_is_one_line_and_exit_70(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug in sorting")
 
     monkeypatch.setattr("computehub_tui.cli.market.sort_offers", broken)
-    code = main(["offers", "--demo", "--data-dir", str(tmp_path / "data")])
-    captured = capsys.readouterr()
-    assert code == 70 and captured.out == ""
-    assert captured.err.splitlines() == [
+    run = run_main(["offers", "--demo", "--data-dir", str(tmp_path / "data")])
+    assert run.stdout == "" and one_error_line(run, 70) == (
         "computehub-tui: error: internal error: RuntimeError: a bug in sorting; please report it "
-        + "(set COMPUTEHUB_DEBUG=1 to see the traceback)"
-    ]
+        "(set COMPUTEHUB_DEBUG=1 to see the traceback)")
 
 
-def test_demo_reset_reaches_the_session_and_starts_the_demo_over(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_demo_reset_reaches_the_session_and_starts_the_demo_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_parser().parse_args(["--demo-reset"]).demo_reset is True, "valid with no command (the TUI)"
     seen: list[bool] = []
     real_open_session = cli_session.open_session
@@ -161,10 +143,9 @@ def test_demo_reset_reaches_the_session_and_starts_the_demo_over(
 
     monkeypatch.setattr(cli_session, "open_session", spy)
     data = str(tmp_path / "data")
-    assert main(["instances", "--json", "--demo", "--data-dir", data]) == 0
-    assert main(["instances", "--json", "--demo", "--demo-reset", "--data-dir", data]) == 0
+    assert run_main(["instances", "--json", "--demo", "--data-dir", data]).code == 0
+    assert run_main(["instances", "--json", "--demo", "--demo-reset", "--data-dir", data]).code == 0
     assert seen == [False, True]
-    capsys.readouterr()
 
     env = base_environment({"COMPUTEHUB_DATA_DIR": data})
     fresh = run_cli(["instances", "--json", "--demo"], env).json()

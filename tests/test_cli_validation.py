@@ -9,7 +9,7 @@ import pytest
 from fakes import lambda_cloud as lambda_wire
 from fakes import tensordock as tensordock_wire
 from fakes.accounts import Market, one_error_line, open_market
-from fakes.cli import Invocation, base_environment, run_cli
+from fakes.cli import Invocation, base_environment, run_cli, run_main
 
 from computehub_tui.config import ConfigError, load_config
 from computehub_tui.domain.ids import instance_id_problem
@@ -24,49 +24,63 @@ def market(tmp_path: Path) -> Iterator[Market]:
         yield opened
 
 
-def test_malformed_options_and_ids_exit_2_with_one_line_and_send_nothing(market: Market) -> None:
-    def config(name: str, text: str) -> dict[str, str]:
-        path = market.tmp_path / name
-        path.write_text(text, encoding="utf-8")
-        return market.environment(COMPUTEHUB_CONFIG=str(path))
+LAUNCH = ("launch", "vast", "21934711", "--yes")
 
-    file_url = config("url.toml", '[vast]\nurl = "file:///etc/passwd"\n')
-    del file_url["COMPUTEHUB_VAST_URL"]  # the variable would win over the file
-    missing = market.tmp_path / "typo" / "config.toml"
-    launch = ("launch", "vast", "21934711", "--yes")
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("offers", "--limit", "lots"), "argument --limit: expected a whole number"),
+    (("logs", "vast:9104662", "--tail", "-5"), "argument --tail: must be between 1 and"),
+    ((*LAUNCH, "--image", "x", "--disk", "0"), "argument --disk: must be between 1 and"),
+    ((*LAUNCH, "--image", "x", "--disk", "-5"), "argument --disk: must be between 1 and"),
+    (("destroy", "vast:91046/../1", "--yes"), "is not a vast instance ID"),
+    (("start", "runpod:Pod ID"), "runpod instance IDs are lower-case letters and digits"),
+    (("restart", "lambda:not-hex-at-all"), "lambda instance IDs are hex digits"),
+    (("logs", "tensordock:vm?x=1"), "tensordock instance IDs are a UUID"),
+    (("offers", "--max-price", "nan"), "argument --max-price: must be a price above 0"),
+    (("offers", "--max-price", "inf"), "argument --max-price: must be a price above 0"),
+    (("offers", "--max-price", "0"), "argument --max-price: must be a price above 0"),
+    ((*LAUNCH, "--image", "x", "--bid", "-1"), "argument --bid: must be a price above 0"),
+    ((*LAUNCH, "--image", "x", "--bid", "1e308"), "argument --bid: must be a price above 0"),
+    ((*LAUNCH, "--image", "  "), "argument --image: --image must not be empty"),
+    ((*LAUNCH, "--image", "my image"), "--image must be one line of printable text without spaces"),
+    ((*LAUNCH, "--image", "x", "--label", "l" * 65), "--label must be at most 64 characters"),
+    ((*LAUNCH, "--image", "x", "--label", "a\x1b[2Jb"), "--label must be one line of printable text"),
+])
+def test_malformed_options_are_one_line_and_exit_2(args: tuple[str, ...], expected: str) -> None:
+    run = run_main(args)
+    assert expected in one_error_line(run, 2) and run.stdout == "", run.describe()
+    assert b"\x1b" not in run.stderr_bytes
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("offers_interval_s = inf", "field 'offers_interval_s': Input should be a finite number"),
+    ("instances_interval_s = 1e308", "field 'instances_interval_s': Input should be less than or equal to 86400"),
+    ("min_reliability = nan", "field 'min_reliability': Input should be a finite number"),
+    ('[vast]\nurl = "file:///etc/passwd"',
+     "field 'vast.url': endpoint URLs are http:// or https:// with a host, not 'file:///etc/passwd'"),
+])
+def test_config_errors_name_the_file_and_field_and_exit_2(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text + "\n", encoding="utf-8")
+    run = run_main(["offers", "--config", str(path), "--data-dir", str(tmp_path / "data")])
+    assert one_error_line(run, 2) == f"computehub-tui: error: {path}: {expected}", run.describe()
+
+
+def test_a_named_config_file_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "typo" / "config.toml"
+    by_option = run_main(["offers", "--config", str(missing)])
+    monkeypatch.setenv("COMPUTEHUB_CONFIG", str(missing))
+    by_variable = run_main(["offers"])
+    for run in (by_option, by_variable):
+        assert one_error_line(run, 2) == f"computehub-tui: error: config file {missing} does not exist"
+
+
+def test_refusals_in_a_real_process_send_nothing(market: Market) -> None:
     scenarios: list[tuple[Invocation, str]] = [
         (market.invocation("offers", "--limit", "-3"), "argument --limit: must be between 0 and"),
-        (market.invocation("offers", "--limit", "lots"), "argument --limit: expected a whole number"),
-        (market.invocation("logs", "vast:9104662", "--tail", "-5"), "argument --tail: must be between 1 and"),
-        (market.invocation(*launch, "--image", "x", "--disk", "0"), "argument --disk: must be between 1 and"),
-        (market.invocation(*launch, "--image", "x", "--disk", "-5"), "argument --disk: must be between 1 and"),
         (market.invocation("stop", "vast:abc"), "'vast:abc' is not a vast instance ID: vast instance IDs are digits"),
-        (market.invocation("destroy", "vast:91046/../1", "--yes"), "is not a vast instance ID"),
-        (market.invocation("start", "runpod:Pod ID"), "runpod instance IDs are lower-case letters and digits"),
-        (market.invocation("restart", "lambda:not-hex-at-all"), "lambda instance IDs are hex digits"),
-        (market.invocation("logs", "tensordock:vm?x=1"), "tensordock instance IDs are a UUID"),
-        (market.invocation("offers", "--config", str(missing)), f"config file {missing} does not exist"),
-        (market.invocation("offers", env=market.environment(COMPUTEHUB_CONFIG=str(missing))),
-         f"config file {missing} does not exist"),
-        (market.invocation("offers", env=config("inf.toml", "offers_interval_s = inf\n")),
-         "inf.toml: field 'offers_interval_s': Input should be a finite number"),
-        (market.invocation("offers", env=config("huge.toml", "instances_interval_s = 1e308\n")),
-         "huge.toml: field 'instances_interval_s': Input should be less than or equal to 86400"),
-        (market.invocation("offers", env=config("nan.toml", "min_reliability = nan\n")),
-         "nan.toml: field 'min_reliability': Input should be a finite number"),
-        (market.invocation("offers", env=file_url),
-         "url.toml: field 'vast.url': endpoint URLs are http:// or https:// with a host"),
         (market.invocation("offers", env=market.environment(COMPUTEHUB_RUNPOD_REST_URL="ftp://127.0.0.1/v2")),
          "COMPUTEHUB_RUNPOD_REST_URL (for 'runpod.rest_url'): endpoint URLs are http:// or https://"),
-        (market.invocation("offers", "--max-price", "nan"), "argument --max-price: must be a price above 0"),
-        (market.invocation("offers", "--max-price", "inf"), "argument --max-price: must be a price above 0"),
-        (market.invocation("offers", "--max-price", "0"), "argument --max-price: must be a price above 0"),
-        (market.invocation(*launch, "--image", "x", "--bid", "-1"), "argument --bid: must be a price above 0"),
-        (market.invocation(*launch, "--image", "x", "--bid", "1e308"), "argument --bid: must be a price above 0"),
-        (market.invocation(*launch, "--image", "  "), "argument --image: --image must not be empty"),
-        (market.invocation(*launch, "--image", "my image"), "--image must be one line of printable text without"),
-        (market.invocation(*launch, "--image", "x", "--label", "l" * 65), "--label must be at most 64 characters"),
-        (market.invocation(*launch, "--image", "x", "--label", "a\x1b[2Jb"), "--label must be one line of printable"),
     ]
     runs = market.run_all(*(invocation for invocation, _ in scenarios))
     for run, (_, expected) in zip(runs, scenarios, strict=True):
