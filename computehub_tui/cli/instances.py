@@ -67,9 +67,10 @@ async def act(args: argparse.Namespace, session: Session) -> int:
         return fail(f"{args.instance_id}: not found on {PROVIDER_TITLES[provider]} "
                     f"(run `{PROG} instances --provider {provider}`)", EXIT_FAILED)
     plan = plan_action(args.command, [instance], hub.capabilities)
-    for skipped in plan.skipped:
+    if plan.skipped:
+        (skipped,) = plan.skipped
         message = f"{instance.key}: {skipped.reason}; nothing sent"
-        if not skipped.already_done:
+        if not skipped.already_done:  # e.g. Lambda cannot stop: what was asked cannot happen
             return fail(message, EXIT_FAILED)
         out(message)
         return EXIT_OK
