@@ -7,9 +7,8 @@ import json
 import re
 from typing import Any
 
-from loopback import RecordedRequest, Reply
-
 from fakes import FakeMarketplace, json_body
+from loopback import RecordedRequest, Reply
 
 CAPACITY_MESSAGE = (
     "There are no longer any instances available with the requested specifications. "
