@@ -11,13 +11,16 @@ from pathlib import Path
 OFFER_KEYS = {"provider", "offer_id", "gpu", "gpu_count", "vram_gb", "vcpus", "ram_gb", "disk_gb", "price_hour",
               "price_per_gpu_hour", "pricing", "location", "reliability", "available", "quoted_at"}
 INSTANCE_KEYS = {"provider", "id", "label", "status", "provider_status", "gpu", "gpu_count", "price_hour", "ssh",
-                 "gpu_util", "started_at", "current_price_hour"}
+                 "gpu_util", "started_at", "cost_so_far", "uptime_s", "current_price_hour"}
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.toml"
+    if not config.exists():
+        config.write_text("", encoding="utf-8")  # a named config file must exist
     env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(tmp_path / "data"),
            "COMPUTEHUB_CONFIG": str(tmp_path / "config.toml")}
-    return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True, check=False,
                           env=env, timeout=60)
 
 
@@ -65,8 +68,8 @@ def test_usage_errors_and_version(tmp_path: Path) -> None:
     assert bad_id.returncode == 2 and "provider:id" in bad_id.stderr and bad_id.stderr.count("\n") == 1
     no_image = run(tmp_path, "launch", "vast", "1")
     assert no_image.returncode == 2 and "--image" in no_image.stderr and no_image.stderr.count("\n") == 1
-    destroy = run(tmp_path, "destroy", "vast:1", "--demo")
-    assert destroy.returncode == 2 and "--yes" in destroy.stderr
+    missing = run(tmp_path, "destroy", "vast:1", "--demo", "--yes")
+    assert missing.returncode == 1 and "vast:1: not found on Vast.ai" in missing.stderr
 
 
 def test_broken_config_file_is_named(tmp_path: Path) -> None:
@@ -75,3 +78,22 @@ def test_broken_config_file_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "config.toml" in result.stderr and "instances_interval_s" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_actions_that_bill_interrupt_or_destroy_ask_and_need_yes_without_a_terminal(tmp_path: Path) -> None:
+    instances = json.loads(run(tmp_path, "instances", "--json", "--provider", "vast").stdout)
+    running = next(i["id"] for i in instances if i["status"] == "running")
+    stopped = next(i["id"] for i in instances if i["status"] == "stopped")
+    for action, key in (("start", stopped), ("restart", running), ("destroy", running)):
+        refused = run(tmp_path, action, key)
+        assert refused.returncode == 2, refused.stderr
+        assert f"refusing to {action} without confirmation" in refused.stderr and "add --yes" in refused.stderr
+        assert refused.stdout == ""
+    after = {i["id"]: i["status"] for i in json.loads(run(tmp_path, "instances", "--json").stdout)}
+    assert (after[stopped], after[running]) == ("stopped", "running"), "nothing was sent"
+
+    already = run(tmp_path, "stop", stopped)
+    assert already.returncode == 0, already.stderr
+    assert already.stdout == f"{stopped}: already stopped; nothing sent\n"
+    started = run(tmp_path, "start", stopped, "--yes")
+    assert started.returncode == 0 and started.stdout == f"start {stopped}: done\n", started.stderr

@@ -10,177 +10,45 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-
-from computehub_tui.domain.models import InstanceStatus
 from fakes import FakeMarketplace
 from fakes import lambda_cloud as lambda_wire
 from fakes import runpod as runpod_wire
 from fakes import tensordock as tensordock_wire
 from fakes import vast as vast_wire
-from fakes.cli import CliRun, Invocation, base_environment, run_all, run_cli
+from fakes.accounts import KEY_VARIABLES, KEYS, TENSORDOCK_PUBLIC_KEY, Market, ok, one_error_line, open_market
+from fakes.cli import Invocation
 from fakes.lambda_cloud import FakeLambda
 from fakes.runpod import FakeRunpod
 from fakes.tensordock import FakeTensordock
 from fakes.vast import FakeVast
 from loopback import Reply, refused_port
 
-KEYS = {
-    "vast": "vast-e2e-4c1f9a27d83b56e0",
-    "runpod": "rpa_E2E7QK2M9X4TB8WN3VZ5",
-    "lambda": "secret_e2e-lambda_9b7d5e3c1a",
-    "tensordock": "td-e2e-tok-6a4f2c8e0b1d",
-}
-KEY_VARIABLES = {
-    "vast": "VAST_API_KEY",
-    "runpod": "RUNPOD_API_KEY",
-    "lambda": "LAMBDA_API_KEY",
-    "tensordock": "TENSORDOCK_API_TOKEN",
-}
-TENSORDOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKeyForTensorDockVMs me@laptop"
-OTHER_SECRETS = (vast_wire.INSTANCE_API_KEY, lambda_wire.ACTIVE["jupyter_token"])
-"""Secrets the providers send back; nothing may print or store them either."""
+from computehub_tui.domain.models import InstanceStatus
 
 OFFER_FIELDS = {"provider", "offer_id", "gpu", "gpu_count", "vram_gb", "vcpus", "ram_gb", "disk_gb",
                 "price_hour", "price_per_gpu_hour", "pricing", "location", "reliability", "available",
                 "quoted_at"}
 INSTANCE_FIELDS = {"provider", "id", "label", "status", "provider_status", "gpu", "gpu_count",
-                   "price_hour", "current_price_hour", "ssh", "gpu_util", "started_at"}
+                   "price_hour", "ssh", "gpu_util", "started_at", "cost_so_far", "uptime_s", "current_price_hour"}
 STATUSES = {status.value for status in InstanceStatus}
 READY_SSH = re.compile(r"^ssh -p \d{1,5} [a-z_][a-z0-9_-]*@\d{1,3}(\.\d{1,3}){3}$")
 IDAHO_4090 = f"{tensordock_wire.IDAHO['id']}:geforcertx4090-pcie-24gb"
 VIRGINIA_H100 = f"{tensordock_wire.VIRGINIA['id']}:h100-sxm5-80gb"
-FakeMarketplaceT = TypeVar("FakeMarketplaceT", bound=FakeMarketplace)
-
-
-class Market:
-    """The four fakes plus a CLI runner wired to them; checks for leaked secrets at the end."""
-
-    def __init__(self, tmp_path: Path, fakes: dict[str, FakeMarketplace], stack: ExitStack) -> None:
-        self.tmp_path = tmp_path
-        self.fakes = fakes
-        self._stack = stack
-        self.runs: list[CliRun] = []
-        self._data_dirs = 0
-        self.config = tmp_path / "config.toml"
-        self.config.write_text(
-            f'[lambda]\nssh_key_name = "{lambda_wire.SSH_KEY_NAME}"\n'
-            f'[tensordock]\nssh_public_key = "{TENSORDOCK_PUBLIC_KEY}"\n',
-            encoding="utf-8",
-        )
-
-    @property
-    def vast(self) -> FakeVast:
-        return self.fakes["vast"]  # type: ignore[return-value]
-
-    @property
-    def runpod(self) -> FakeRunpod:
-        return self.fakes["runpod"]  # type: ignore[return-value]
-
-    @property
-    def lambda_(self) -> FakeLambda:
-        return self.fakes["lambda"]  # type: ignore[return-value]
-
-    @property
-    def tensordock(self) -> FakeTensordock:
-        return self.fakes["tensordock"]  # type: ignore[return-value]
-
-    def start(self, fake: FakeMarketplaceT) -> FakeMarketplaceT:
-        """Run one more fake (for a scripted failure) until the test ends."""
-        self.fakes[f"extra-{len(self.fakes)}"] = self._stack.enter_context(fake)
-        return fake
-
-    def new_data_dir(self) -> Path:
-        self._data_dirs += 1
-        return self.tmp_path / "data" / str(self._data_dirs)
-
-    def environment(self, keys: tuple[str, ...] = tuple(KEYS), **overrides: str) -> dict[str, str]:
-        env = {"COMPUTEHUB_CONFIG": str(self.config)}
-        for name in KEYS:
-            env.update(self.fakes[name].endpoint_env())
-        env.update({KEY_VARIABLES[name]: KEYS[name] for name in keys})
-        env.update(overrides)
-        return base_environment(env)
-
-    def invocation(
-        self,
-        *args: str,
-        env: dict[str, str] | None = None,
-        stdin: str = "",
-        data_dir: Path | None = None,
-    ) -> Invocation:
-        where = data_dir or self.new_data_dir()
-        return Invocation((*args, "--data-dir", str(where)), env or self.environment(), stdin)
-
-    def run(self, *args: str, **options: Any) -> CliRun:
-        invocation = self.invocation(*args, **options)
-        result = run_cli(invocation.args, invocation.env, invocation.stdin)
-        self.runs.append(result)
-        return result
-
-    def run_all(self, *invocations: Invocation) -> list[CliRun]:
-        results = run_all(invocations)
-        self.runs.extend(results)
-        return results
-
-    def leaks(self) -> list[str]:
-        """Every place a key or returned secret turned up: output, data files, request URLs."""
-        secrets = [*KEYS.values(), *OTHER_SECRETS]
-        found = [
-            f"{run.args[0]} output"
-            for run in self.runs
-            for secret in secrets
-            if secret in run.stdout or secret in run.stderr
-        ]
-        for path in (self.tmp_path / "data").rglob("*"):
-            if path.is_file():
-                content = path.read_bytes()
-                found += [str(path) for secret in secrets if secret.encode() in content]
-        for name, fake in self.fakes.items():
-            found += [
-                f"{name} URL {r.target}"
-                for r in fake.server.requests
-                for secret in secrets
-                if secret in r.target
-            ]
-        return found
-
-
-@pytest.fixture
-def market(tmp_path: Path) -> Iterator[Market]:
-    fakes: dict[str, FakeMarketplace] = {
-        "vast": FakeVast(KEYS["vast"]),
-        "runpod": FakeRunpod(KEYS["runpod"]),
-        "lambda": FakeLambda(KEYS["lambda"]),
-        "tensordock": FakeTensordock(KEYS["tensordock"]),
-    }
-    with ExitStack() as stack:
-        for fake in fakes.values():
-            stack.enter_context(fake)
-        opened = Market(tmp_path, fakes, stack)
-        yield opened
-        assert opened.leaks() == []
-
-
-def ok(run: CliRun) -> CliRun:
-    assert run.code == 0 and run.stderr == "", run.describe()
-    return run
-
-
-def one_error_line(run: CliRun, code: int) -> str:
-    """The run failed with ``code`` and said so in exactly one readable stderr line."""
-    assert run.code == code, run.describe()
-    assert len(run.error_lines) == 1 and "Traceback" not in run.stderr, run.describe()
-    return run.error_lines[0]
 
 
 def bodies(fake: FakeMarketplace, method: str, path: str) -> list[Any]:
     return [json.loads(r.body) if r.body else None for r in fake.calls(method, path)]
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Market]:
+    with open_market(tmp_path) as opened:
+        yield opened
 
 
 # -- offers -----------------------------------------------------------------------------------
@@ -477,9 +345,9 @@ def test_vast_launch_actions_and_logs_send_the_documented_requests(market: Marke
             "llm-a",
             "--yes",
         ),
-        market.invocation("start", "vast:9088123"),
-        market.invocation("stop", "vast:9104662"),
-        market.invocation("restart", "vast:9104700"),
+        market.invocation("start", "vast:9088123", "--yes"),
+        market.invocation("stop", "vast:9104662", "--yes"),
+        market.invocation("restart", "vast:9104700", "--yes"),
         market.invocation("destroy", "vast:9104811", "--yes"),
         market.invocation("logs", "vast:9104662", "--tail", "50"),
     )
@@ -522,9 +390,9 @@ def test_runpod_launch_actions_and_logs_send_the_documented_requests(market: Mar
             "sd-a",
             "--yes",
         ),
-        market.invocation("stop", "runpod:ldl1dxirsim64n"),
-        market.invocation("start", "runpod:c9ttwz0e4hq1rb"),
-        market.invocation("restart", "runpod:q7v0mfh2k3w9zt"),
+        market.invocation("stop", "runpod:ldl1dxirsim64n", "--yes"),
+        market.invocation("start", "runpod:c9ttwz0e4hq1rb", "--yes"),
+        market.invocation("restart", "runpod:q7v0mfh2k3w9zt", "--yes"),
         market.invocation("destroy", "runpod:w2e8r6t4y0u1io", "--yes"),
         market.invocation("logs", "runpod:ldl1dxirsim64n", "--tail", "2"),
     )
@@ -590,7 +458,7 @@ def test_lambda_launch_restart_terminate_and_unsupported_actions(market: Market)
             "train-1",
             "--yes",
         ),
-        market.invocation("restart", f"lambda:{active}"),
+        market.invocation("restart", f"lambda:{active}", "--yes"),
         market.invocation("destroy", f"lambda:{unhealthy}", "--yes"),
         market.invocation("stop", f"lambda:{booting}"),
         market.invocation("start", f"lambda:{booting}"),
@@ -645,10 +513,10 @@ def test_tensordock_launch_and_power_actions_send_the_documented_requests(market
             "--yes",
             env=market.environment(**empty.endpoint_env()),
         ),
-        market.invocation("stop", f"tensordock:{running}"),
-        market.invocation("start", f"tensordock:{stopped}"),
+        market.invocation("stop", f"tensordock:{running}", "--yes"),
+        market.invocation("start", f"tensordock:{stopped}", "--yes"),
         market.invocation(
-            "restart", f"tensordock:{dedicated}", env=market.environment(**lone.endpoint_env())
+            "restart", f"tensordock:{dedicated}", "--yes", env=market.environment(**lone.endpoint_env())
         ),
         market.invocation("destroy", f"tensordock:{creating}", "--yes"),
     )
@@ -768,15 +636,19 @@ def test_errors_are_one_readable_line_with_the_right_exit_code(market: Market) -
             f"runpod: can't reach 127.0.0.1:{dead_port}: connection refused",
         ),
         (
-            market.invocation("stop", "vast:123456"),
+            market.invocation("stop", "vast:123456", "--yes"),
             1,
-            "vast: not found (Instance 123456 not found.)",
+            "vast:123456: not found on Vast.ai",
         ),
-        (market.invocation("destroy", "runpod:zzzznotapod00", "--yes"), 1, "runpod: Pod not found"),
+        (
+            market.invocation("destroy", "runpod:zzzznotapod00", "--yes"),
+            1,
+            "runpod:zzzznotapod00: not found on RunPod",
+        ),
         (
             market.invocation("start", "tensordock:00000000-0000-4000-8000-000000000000"),
             1,
-            "tensordock: not found",
+            "tensordock:00000000-0000-4000-8000-000000000000: not found on TensorDock",
         ),
         (
             market.invocation(
@@ -902,9 +774,9 @@ def test_keys_set_list_test_remove_and_which_key_is_used(market: Market) -> None
         command("instances", "--json"),
         command("offers", "--json", "--provider", "vast", env=env_key),
     )
-    assert re.search(r"^vast\s+vault\s+••••0357$", ok(listing).stdout, re.M), listing.stdout
-    assert re.search(r"^runpod\s+-\s+not bound$", listing.stdout, re.M), listing.stdout
-    assert re.search(r"^vast\s+environment\s+••••7b6a$", ok(env_listing).stdout, re.M), (
+    assert re.search(r"^vast\s+vault\s+••••0357$", ok(listing).stdout, re.MULTILINE), listing.stdout
+    assert re.search(r"^runpod\s+-\s+not bound$", listing.stdout, re.MULTILINE), listing.stdout
+    assert re.search(r"^vast\s+environment\s+••••7b6a$", ok(env_listing).stdout, re.MULTILINE), (
         env_listing.stdout
     )
     assert re.fullmatch(r"vast\s+ok\n", ok(verdict).stdout)
@@ -937,7 +809,7 @@ def test_keys_set_list_test_remove_and_which_key_is_used(market: Market) -> None
     assert ok(removed).stdout.strip() == "vast: removed"
     again, after = market.run_all(command("keys", "remove", "vast"), command("keys", "list"))
     assert again.code == 1 and again.stdout.strip() == "vast: no stored key"
-    assert re.search(r"^vast\s+-\s+not bound$", ok(after).stdout, re.M)
+    assert re.search(r"^vast\s+-\s+not bound$", ok(after).stdout, re.MULTILINE)
     assert stored not in " ".join(arg for r in market.runs for arg in r.args), (
         "keys never go on argv"
     )

@@ -169,7 +169,7 @@ def test_the_readme_flow_works_in_the_demo(tmp_path: Path) -> None:
     launched = run_cli(tmp_path, "launch", "vast", offer["offer_id"], "--image", "pytorch/pytorch", "--yes")
     assert launched.returncode == 0, launched.stderr
     key = launched.stdout.strip()
-    stopped = run_cli(tmp_path, "stop", key)  # a new process: "not found" when the world started over
+    stopped = run_cli(tmp_path, "stop", key, "--yes")  # a new process: "not found" when the world started over
     assert stopped.returncode == 0, stopped.stderr
     destroyed = run_cli(tmp_path, "destroy", key, "--yes")
     assert destroyed.returncode == 0, destroyed.stderr

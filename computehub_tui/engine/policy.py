@@ -25,6 +25,11 @@ class Skipped:
     instance: Instance
     reason: str
 
+    @property
+    def already_done(self) -> bool:
+        """The instance is already where the action would take it (nothing to do is not a failure)."""
+        return self.reason.startswith("already ")
+
 
 @dataclass(frozen=True, slots=True)
 class ActionPlan:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from computehub_tui.cli import main
 
 ALL_KEY_VARIABLES = ("VAST_API_KEY", "RUNPOD_API_KEY", "LAMBDA_API_KEY", "TENSORDOCK_API_TOKEN")
 PARALLEL_RUNS = 8
@@ -25,8 +30,17 @@ class CliRun:
 
     args: tuple[str, ...]
     code: int
-    stdout: str
-    stderr: str
+    stdout_bytes: bytes
+    """Exactly what the command wrote, for checks on what reaches a terminal."""
+    stderr_bytes: bytes
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_bytes.decode("utf-8", errors="backslashreplace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_bytes.decode("utf-8", errors="backslashreplace")
 
     def json(self) -> Any:
         return json.loads(self.stdout)
@@ -67,9 +81,9 @@ def run_cli(args: Sequence[str], env: Mapping[str, str], stdin: str = "") -> Cli
     """Run one command with a piped (non-interactive) stdin."""
     completed = subprocess.run(
         [sys.executable, "-m", "computehub_tui", *args],
-        input=stdin,
+        input=stdin.encode("utf-8"),
+        check=False,
         capture_output=True,
-        text=True,
         env=dict(env),
         timeout=60,
     )
@@ -80,3 +94,21 @@ def run_all(invocations: Sequence[Invocation]) -> list[CliRun]:
     """Run independent commands concurrently (each must use its own data dir); keep the order."""
     with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_RUNS, len(invocations)))) as pool:
         return list(pool.map(lambda i: run_cli(i.args, i.env, i.stdin), invocations))
+
+
+def run_main(args: Sequence[str]) -> CliRun:
+    """Run ``main()`` in this process: no interpreter start-up, for checks that end before any I/O.
+    The root logger gets its handlers back afterwards (``main`` installs its own)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse ends there
+                code = int(exit_.code or 0)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return CliRun(tuple(args), code, stdout.getvalue().encode(), stderr.getvalue().encode())

@@ -1,0 +1,166 @@
+"""``main()``: parse, run one command (or the TUI), and turn every outcome into an exit code and one line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from computehub_tui.cli import instances as instance_commands
+from computehub_tui.cli import market
+from computehub_tui.cli.exits import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    Cancelled,
+    UsageError,
+)
+from computehub_tui.cli.keys import keys
+from computehub_tui.cli.output import emit, fail, note, one_line
+from computehub_tui.cli.parser import build_parser
+from computehub_tui.cli.prompts import ask_passphrase
+from computehub_tui.cli.session import Options, open_command_session, store_verdict
+from computehub_tui.config import CONFIG_FILE_NAME, ConfigError, default_config_dir, default_data_dir, load_config
+from computehub_tui.domain.filtering import FilterError, parse_filter
+from computehub_tui.engine.hub import split_key
+from computehub_tui.engine.keys import DATABASE_NAME
+from computehub_tui.providers.base import ProviderError
+from computehub_tui.store import StoreError
+from computehub_tui.vault import Vault, VaultError, read_passphrase_file
+from computehub_tui.wiring import Session, open_session
+
+DEBUG_ENV = "COMPUTEHUB_DEBUG"
+"""Set it to see the traceback of an internal error instead of the one-line summary."""
+
+Handler = Callable[[argparse.Namespace, Session], Awaitable[int]]
+HANDLERS: dict[str, Handler] = {
+    "offers": market.offers, "launch": market.launch, "instances": instance_commands.instances,
+    "start": instance_commands.act, "stop": instance_commands.act, "restart": instance_commands.act,
+    "destroy": instance_commands.act, "logs": instance_commands.logs,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _tolerate_unencodable_output()
+    args = build_parser().parse_args(argv)
+    _one_line_logging(logging.WARNING if args.command is None else logging.ERROR)
+    try:
+        options = _options(args)
+        if args.command is None:
+            return _run_tui(options)
+        return asyncio.run(_dispatch(args, options))
+    except (ConfigError, UsageError, FilterError) as error:
+        return fail(str(error), EXIT_USAGE)
+    except (ProviderError, StoreError, VaultError) as error:
+        return fail(str(error), EXIT_FAILED)
+    except Cancelled:
+        note("cancelled")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        note("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()  # the reader (e.g. `head`) has gone; say nothing more
+        return EXIT_FAILED
+    except OSError as error:
+        return fail(_os_problem(error), EXIT_FAILED)
+    except Exception as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        return fail(f"internal error: {type(error).__name__}: {error}; please report it "
+                    f"(set {DEBUG_ENV}=1 to see the traceback)", EXIT_INTERNAL)
+
+
+def _options(args: argparse.Namespace) -> Options:
+    named = getattr(args, "config", None) or _env_path("COMPUTEHUB_CONFIG")
+    config = load_config(named or default_config_dir() / CONFIG_FILE_NAME, must_exist=named is not None)
+    data_dir = getattr(args, "data_dir", None) or _env_path("COMPUTEHUB_DATA_DIR") or default_data_dir()
+    return Options(config, data_dir, demo=getattr(args, "demo", False), demo_reset=getattr(args, "demo_reset", False))
+
+
+async def _dispatch(args: argparse.Namespace, options: Options) -> int:
+    if args.command == "keys":
+        return await keys(args, options)
+    if args.command == "offers":
+        args.compiled_filter = parse_filter(args.filter)  # a malformed filter fails before any network call
+    key = getattr(args, "instance_id", None)
+    only = split_key(key)[0] if key else getattr(args, "provider", None)
+    session = await open_command_session(options, only_provider=only)
+    try:
+        code = await HANDLERS[args.command](args, session)
+        return store_verdict(session.hub, code)
+    finally:
+        await session.aclose()
+
+
+def _run_tui(options: Options) -> int:
+    from computehub_tui.ui.app import ComputeHubApp  # deferred: keeps CLI commands fast
+
+    passphrase = read_passphrase_file()
+    if passphrase is None and Vault.is_passphrase_protected(options.data_dir) and _has_stored_keys(options.data_dir):
+        passphrase = ask_passphrase()
+
+    async def session_factory() -> Session:
+        return await open_session(options.config, options.data_dir, demo=options.demo, passphrase=passphrase,
+                                  demo_reset=options.demo_reset)
+
+    app = ComputeHubApp(session_factory)
+    app.run()
+    if app.startup_error:
+        return fail(app.startup_error, EXIT_FAILED)
+    return EXIT_OK
+
+
+def _has_stored_keys(data_dir: Path) -> bool:
+    return (data_dir / DATABASE_NAME).exists()
+
+
+def _os_problem(error: OSError) -> str:
+    where = f" {error.filename}" if error.filename else ""
+    reason = error.strerror or str(error)
+    return (f"cannot write{where}: {reason} (check its permissions and free space, "
+            "or choose another --data-dir / COMPUTEHUB_DATA_DIR)")
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None
+
+
+def _tolerate_unencodable_output() -> None:
+    """A C-locale terminal cannot encode ␛ or •; show an escape instead of crashing."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def _discard_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+class _OneLineHandler(logging.Handler):
+    """Log records as single safe stderr lines: no tracebacks, no escape sequences, no secrets."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            message += f": {type(error).__name__}: {error}"
+        emit(one_line(f"{PROG}: {record.levelname.lower()}: {record.name}: {message}") + "\n", sys.stderr)
+
+
+def _one_line_logging(level: int) -> None:
+    root = logging.getLogger()
+    root.handlers[:] = [_OneLineHandler()]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "telegram"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

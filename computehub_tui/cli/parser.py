@@ -1,0 +1,193 @@
+"""The argument parser: every option checked (finite, bounded, well-formed) before anything is sent."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from computehub_tui import __version__
+from computehub_tui.cli.exits import EXIT_USAGE, PROG
+from computehub_tui.cli.output import emit, one_line
+from computehub_tui.config import CONFIG_FILE_NAME, MAX_DISK_GB
+from computehub_tui.domain.ids import instance_id_problem
+from computehub_tui.domain.models import PROVIDER_NAMES
+from computehub_tui.domain.ranking import SORT_KEYS
+from computehub_tui.domain.text import clean_text
+from computehub_tui.engine.hub import split_key
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+MAX_PRICE_HOUR = 1000.0
+"""Dearest $/h a price cap or bid may name; the largest real nodes cost a few tens of $/h."""
+MAX_LIMIT = 1_000_000
+MAX_TAIL = 5000
+"""RunPod's log API serves at most 5000 lines."""
+MAX_LABEL = 64
+MAX_IMAGE = 512
+MAX_TEXT = 200
+
+EPILOG = f"""\
+Instance IDs are provider:id, e.g. vast:9104662; `{PROG} instances` prints them in full.
+start, stop, restart and destroy first re-read the instance, then ask before anything that bills,
+interrupts or deletes (--yes skips the question; without a terminal it is required).
+
+Exit codes: 0 ok (also "nothing to do"); 1 a provider failed (when others answered, their rows are
+printed and each failed provider is a warning on stderr; when all failed, stdout stays empty), or the
+results could not be saved to the database; 2 usage error, a declined confirmation or a missing --yes
+(nothing was sent); 70 internal error (please report); 130 cancelled (Ctrl+C).
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One readable line instead of argparse's usage dump.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # Help and errors echo argv, which may carry pasted escape sequences.
+        if message:
+            emit(message, file or sys.stderr)
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, not {value}")
+        return value
+    return parse
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a price in $/h, not {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_PRICE_HOUR:
+        raise argparse.ArgumentTypeError(f"must be a price above 0 and at most {MAX_PRICE_HOUR:g} $/h, not {text}")
+    return value
+
+
+def _one_line_text(limit: int, what: str, *, spaces: bool = True, empty: bool = False) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip()
+        if not value and not empty:
+            raise argparse.ArgumentTypeError(f"{what} must not be empty")
+        if len(value) > limit:
+            raise argparse.ArgumentTypeError(f"{what} must be at most {limit} characters, not {len(value)}")
+        if clean_text(value, limit) != value or (not spaces and " " in value):
+            raise argparse.ArgumentTypeError(f"{what} must be one line of printable text"
+                                             f"{'' if spaces else ' without spaces'}")
+        return value
+    return parse
+
+
+def instance_key(text: str) -> str:
+    """``provider:id`` with a known provider and an ID of that provider's shape."""
+    try:
+        provider, instance_id = split_key(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if provider not in PROVIDER_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown provider {provider!r} in {text!r} (known: {', '.join(PROVIDER_NAMES)})")
+    problem = instance_id_problem(provider, instance_id)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {provider} instance ID: {problem}")
+    return text
+
+
+def _common_options() -> _Parser:
+    common = _Parser(add_help=False)
+    common.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                        help="use the built-in demo marketplace even when API keys are set")
+    common.add_argument("--demo-reset", action="store_true", default=argparse.SUPPRESS,
+                        help="start the demo marketplace over from its seed (forgets demo launches, "
+                             "actions and spend); real accounts are not touched")
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
+                        help="where the database and the vault key live (default: platform data dir)")
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                        help=f"config file (default: <config dir>/{CONFIG_FILE_NAME}); a named file must exist")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = _Parser(
+        prog=PROG, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A keyboard-driven cockpit for renting GPUs on Vast.ai, RunPod, Lambda and TensorDock. "
+                    "With no arguments it starts the full-screen TUI.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=help_text, epilog=EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    offers = command("offers", "list GPU offers from every provider")
+    offers.add_argument("filter", nargs="?", default="", metavar="FILTER",
+                        help='filter language, e.g. "h100 vram>=80 price<2.5 region:US,CA spot:no"')
+    offers.add_argument("--provider", choices=PROVIDER_NAMES)
+    offers.add_argument("--gpu", type=_one_line_text(MAX_TEXT, "--gpu"),
+                        help="GPU model substring, e.g. 4090 or 'H100 SXM'")
+    offers.add_argument("--max-price", type=_price, metavar="X", help="maximum total $/h")
+    offers.add_argument("--limit", type=_bounded_int(0, MAX_LIMIT), default=30, metavar="N",
+                        help="rows to print (default 30; 0 = all)")
+    offers.add_argument("--sort", choices=SORT_KEYS, default="price", help="sort order (default price)")
+    output = offers.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print a JSON list")
+    output.add_argument("--csv", action="store_true",
+                        help="print CSV (text cells starting with = + - @ get a leading ' against formula injection)")
+
+    instances = command("instances", "list instances on every bound account")
+    instances.add_argument("--provider", choices=PROVIDER_NAMES)
+    instances.add_argument("--json", action="store_true",
+                           help="print a JSON list (with cost_so_far in USD and uptime_s in seconds)")
+
+    keys = command("keys", "manage provider API keys (encrypted at rest)")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser, required=True)
+    key_set = key_commands.add_parser("set", parents=[common], help="store a key (read from stdin or a hidden prompt)")
+    key_set.add_argument("provider", choices=PROVIDER_NAMES)
+    key_commands.add_parser("list", parents=[common], help="show bound keys, masked")
+    key_test = key_commands.add_parser("test", parents=[common], help="check that keys work")
+    key_test.add_argument("provider", nargs="?", choices=PROVIDER_NAMES)
+    key_commands.add_parser("passphrase", parents=[common],
+                            help="set, change or remove the passphrase that protects stored keys (interactive)")
+    key_remove = key_commands.add_parser("remove", parents=[common], help="forget a stored key")
+    key_remove.add_argument("provider", choices=PROVIDER_NAMES)
+
+    launch = command("launch", "rent an offer (asks first)")
+    launch.add_argument("provider", choices=PROVIDER_NAMES)
+    launch.add_argument("offer_id", metavar="OFFER_ID", type=_one_line_text(MAX_TEXT, "OFFER_ID"))
+    launch.add_argument("--image", required=True, type=_one_line_text(MAX_IMAGE, "--image", spaces=False),
+                        help="Docker image (e.g. pytorch/pytorch:latest)")
+    launch.add_argument("--disk", type=_bounded_int(1, MAX_DISK_GB), default=None, metavar="GB",
+                        help="disk size in GB")
+    launch.add_argument("--label", default="", type=_one_line_text(MAX_LABEL, "--label", empty=True),
+                        help=f"instance name (at most {MAX_LABEL} characters)")
+    launch.add_argument("--bid", type=_price, default=None, metavar="X",
+                        help="interruptible bid in $/h for the whole offer")
+    launch.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    for action, help_text in (("start", "start a stopped instance (asks first: it bills)"),
+                              ("stop", "stop an instance (asks first when storage keeps billing)"),
+                              ("restart", "restart an instance (asks first: it interrupts the job)"),
+                              ("destroy", "destroy an instance (irreversible; asks first)")):
+        sub = command(action, help_text)
+        sub.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
+        sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    logs = command("logs", "print an instance's logs")
+    logs.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
+    logs.add_argument("--tail", type=_bounded_int(1, MAX_TAIL), default=200, metavar="N",
+                      help=f"lines (default 200, at most {MAX_TAIL})")
+    return parser
