@@ -52,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(self._render_sections())
+            yield Static(self._render_sections(), id="help-keys")
 
     def _render_sections(self) -> Table:
         table = Table.grid(padding=(0, 2))

@@ -192,7 +192,7 @@ class OffersPane(Vertical):
 
     def on_resize(self) -> None:
         natural = sum(column.width + 1 for column in offer_columns(lambda: 0.0, {}))
-        spare = max(0, self.table.scrollable_content_region.width - natural)
+        spare = max(0, self.table.size.width - self.table.styles.scrollbar_size_vertical - natural)
         if spare != self._spare_columns:
             self._spare_columns = spare
             self._set_columns()
