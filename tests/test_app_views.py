@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from loopback import refused_port
 from rich.console import Console
+from test_app import SIZE, make_app, ready, wait_for
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -37,8 +39,6 @@ from computehub_tui.ui.widgets.monitor_pane import CARD_HEIGHT, MonitorPane
 from computehub_tui.ui.widgets.offers_pane import SORT_BINDINGS, WAITING_TEXT, OffersPane
 from computehub_tui.ui.widgets.virtual_table import VirtualTable
 from computehub_tui.wiring import open_session
-from loopback import refused_port
-from test_app import SIZE, make_app, ready, wait_for
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -56,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
 
     def _render_sections(self) -> Table:
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold cyan", no_wrap=True, min_width=14)
+        table.add_column(style="bold cyan", min_width=14, max_width=24)
         table.add_column()
         table.add_row(Text("computehub-tui — keys", style="bold"), "")
         for title, rows in self.sections:

@@ -52,8 +52,8 @@ class MarketScreen(ModalScreen[str | None]):
     MarketScreen { align: center middle; }
     MarketScreen > Vertical { width: 100%; max-width: 140; height: 100%; max-height: 50; border: thick $accent;
                               background: $surface; }
-    MarketScreen #market-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    MarketScreen #market-note { height: 1; padding: 0 1; color: $text-muted; }
+    MarketScreen #market-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
+    MarketScreen #market-note { height: auto; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, hub: Hub) -> None:

@@ -19,6 +19,7 @@ from computehub_tui.domain.ranking import explain_value
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import age, rate
 
+
 @dataclass(frozen=True, slots=True)
 class ChartWindow:
     """One price-history window and its x axis: from -``span`` to now in ``unit``s, a tick every ``step``."""
@@ -58,10 +59,10 @@ class OfferDetailScreen(ModalScreen[None]):
     OfferDetailScreen { align: center middle; }
     OfferDetailScreen > VerticalScroll { width: 100%; max-width: 110; height: 100%; max-height: 46;
                                          border: thick $accent; background: $surface; }
-    OfferDetailScreen #detail-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    OfferDetailScreen #detail-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
     OfferDetailScreen #detail-body { height: auto; padding: 0 1; }
     OfferDetailScreen #detail-value { height: auto; padding: 0 1; margin-top: 1; }
-    OfferDetailScreen #detail-chart-note { height: 1; padding: 0 1; color: $text-muted; }
+    OfferDetailScreen #detail-chart-note { height: auto; padding: 0 1; color: $text-muted; }
     OfferDetailScreen PlotextPlot { height: 1fr; min-height: 12; }
     """
 
@@ -89,7 +90,6 @@ class OfferDetailScreen(ModalScreen[None]):
 
     def _body(self) -> Text:
         offer = self.offer
-        text = Text()
         rows = [
             ("Price", f"{rate(offer.price_hour)}/h all-in · {rate(offer.price_per_gpu_hour)} per GPU-hour · "
                       f"{offer.pricing.value}"),
@@ -108,10 +108,7 @@ class OfferDetailScreen(ModalScreen[None]):
         if offer.inet_down_mbps is not None:
             rows.append(("Network", f"{offer.inet_down_mbps:,.0f} Mb/s down (bandwidth billed separately where "
                                     "the provider charges for it)"))
-        for label, value in rows:
-            text.append(f"{label:<12}", style="bold")
-            text.append(f"{value}\n")
-        return text
+        return Text("\n").join(Text.assemble((f"{label:<12}", "bold"), value) for label, value in rows)
 
     def action_window(self, key: str) -> None:
         self.window = key

@@ -81,7 +81,7 @@ class SettingsScreen(ModalScreen[None]):
     SettingsScreen { align: center middle; }
     SettingsScreen > Vertical { width: 100%; max-width: 110; height: 100%; max-height: 40;
                                 border: thick $accent; background: $surface; }
-    SettingsScreen #settings-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    SettingsScreen #settings-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
     SettingsScreen VerticalScroll { height: 1fr; padding: 0 1; }
     SettingsScreen #settings-status { height: auto; padding: 0 1; color: $accent; }
     SettingsScreen #settings-buttons { height: auto; padding: 0 1; }

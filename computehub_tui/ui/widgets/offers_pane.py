@@ -15,8 +15,8 @@ from textual.widgets import Input, Static
 
 from computehub_tui.domain.filtering import FilterError, OfferFilter, OfferIndex, parse_filter
 from computehub_tui.domain.models import Offer, PricingKind
-from computehub_tui.domain.text import clean_text
 from computehub_tui.domain.ranking import effective_reliability, price_per_pflop_hour, sort_key
+from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import age, rate
 from computehub_tui.ui.problems import failed, failure_lines
