@@ -25,6 +25,7 @@ from computehub_tui.domain.filtering import field_reference
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import Capabilities, Instance, InstanceStatus, MetricSample, Offer, PricingKind
 from computehub_tui.domain.ranking import explain_value
+from computehub_tui.engine.events import ProviderHealth
 from computehub_tui.engine.hub import Hub
 from computehub_tui.store import Store
 from computehub_tui.ui.app import ComputeHubApp
@@ -221,6 +222,25 @@ async def test_an_unreachable_key_shows_its_error_and_removing_it_returns_to_the
         assert "circuit-open" not in header.render().plain and "down" not in header.render().plain
 
 
+def test_the_header_says_connecting_only_until_every_provider_has_answered_or_failed() -> None:
+    header = HubHeader()
+    assert header.status == "starting…"
+    header.health = [ProviderHealth("vast", "ok"), ProviderHealth("runpod")]
+    assert header.status == "connecting…"
+    header.health = [ProviderHealth("vast", "ok"), ProviderHealth("runpod", "down", "runpod: cannot resolve x")]
+    assert header.status == ""
+
+
+async def test_a_provider_that_goes_away_leaves_no_chip_behind(tmp_path: Path) -> None:
+    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        header = app.query_one(HubHeader)
+        assert "vast" in header.render().plain
+        app.hub.remove_provider("vast")
+        await wait_for(pilot, lambda: [h.provider for h in header.health or []] == ["runpod", "lambda", "tensordock"])
+        assert "vast" not in header.render().plain
+
+
 # -- 21: the virtual Monitor ----------------------------------------------------------------
 
 
@@ -402,6 +422,9 @@ async def test_the_seven_day_chart_reaches_back_seven_days_without_minus_zero(tm
         assert "-0.0" not in chart and "now" in chart and "days ago" in chart
         axis = next(line for line in chart.splitlines() if "now" in line)
         assert re.findall(r"\b[1-7]\b", axis) == ["7", "6", "5", "4", "3", "2", "1"]
+        for key in ("m", "d"):  # inside the dialog m and d pick windows, not the market or destroy
+            await pilot.press(key)
+            assert isinstance(app.screen, OfferDetailScreen) and app.screen.window == key
 
 
 async def test_the_key_prompt_cancels_on_the_first_ctrl_c_and_on_esc(tmp_path: Path) -> None:
