@@ -144,7 +144,8 @@ class InstancesPane(Vertical):
         instances = sorted(self.hub.instances(), key=lambda i: (order[i.status], i.provider, i.label, i.instance_id))
         live_keys = {instance.key for instance in instances}
         self.marked &= live_keys
-        self.table.empty_text = "\n".join(failure_lines(self.hub, self.hub.poll.instances_interval_s)) or NO_INSTANCES_TEXT
+        failures = failure_lines(self.hub, self.hub.poll.instances_interval_s)
+        self.table.empty_text = "\n".join(failures) or NO_INSTANCES_TEXT
         self.table.set_rows(instances)
         self._update_status(instances)
         self._update_detail()
