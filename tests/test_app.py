@@ -221,7 +221,7 @@ async def test_monitor_shows_a_block_per_running_instance(tmp_path: Path) -> Non
         await pilot.press("3")
         await pilot.pause()
         running = {i.key for i in app.hub.instances() if i.status is InstanceStatus.RUNNING}
-        assert set(app.monitor_pane.cards) >= running
+        assert {i.key for i in app.monitor_pane.watched} >= running
 
 
 @pytest.mark.parametrize("key", ["q"])

@@ -10,26 +10,36 @@ over 20,000 offers is a few list scans rather than 20,000 method calls per predi
 
 from __future__ import annotations
 
+import math
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from computehub_tui.domain.models import Offer, PricingKind
+from computehub_tui.domain.models import PROVIDER_NAMES, Offer, PricingKind
 
 
 class FilterError(ValueError):
-    """A malformed filter; ``position`` is the 0-based column of the offending token."""
+    """A malformed filter. ``position`` is the 0-based column of the offending character (the end
+    of the text when something is missing); ``incomplete`` marks a filter that is only half typed
+    (the live `/` box keeps the last valid result and shows a hint rather than an error)."""
 
-    def __init__(self, message: str, position: int, token: str) -> None:
+    def __init__(self, message: str, position: int, token: str, *, text: str = "",
+                 incomplete: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.position = position
         self.token = token
+        self.text = text
+        self.incomplete = incomplete
 
     def __str__(self) -> str:
-        return f"{self.message} (at column {self.position + 1}: {self.token!r})"
+        return f"{self.message} (at column {self.position + 1})"
+
+    def caret(self) -> str:
+        """The filter text with a ``^`` under the offending character, on two lines."""
+        return f"{self.text}\n{' ' * self.position}^"
 
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -38,12 +48,12 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 NUMERIC_FIELDS: dict[str, tuple[str, Callable[[Offer], float | None]]] = {
-    "price": ("total $/h", lambda o: o.price_hour),
-    "pergpu": ("$/GPU-h", lambda o: o.price_per_gpu_hour),
+    "price": ("total $/h, all-in", lambda o: o.price_hour),
+    "pergpu": ("$ per GPU-hour", lambda o: o.price_per_gpu_hour),
     "vram": ("VRAM per GPU (GB)", lambda o: o.vram_gb),
     "totalvram": ("VRAM of all GPUs (GB)", lambda o: o.total_vram_gb),
     "gpus": ("GPU count", lambda o: o.gpu_count),
-    "rel": ("reliability 0–1", lambda o: o.reliability),
+    "rel": ("reliability, a fraction 0–1", lambda o: o.reliability),
     "cuda": ("max CUDA version", lambda o: o.cuda),
     "vcpus": ("vCPUs", lambda o: o.vcpus),
     "ram": ("RAM (GB)", lambda o: o.ram_gb),
@@ -56,12 +66,25 @@ _NUMERIC_ALIASES = {"vram_gb": "vram", "count": "gpus", "gpu_count": "gpus", "re
 LIST_FIELDS: dict[str, str] = {
     "provider": "provider name (vast, runpod, lambda, tensordock)",
     "region": "country code or location text",
-    "gpu": "GPU model, spaces ignored (gpu:h100sxm, gpu:4090)",
+    "gpu": "GPU model, spaces ignored (gpu:h100sxm, gpu:\"rtx 4090\")",
     "spot": "yes = interruptible only, no = on-demand only",
     "avail": "yes = available now only",
 }
 _LIST_ALIASES = {"p": "provider", "prov": "provider", "loc": "region", "country": "region",
                  "model": "gpu", "interruptible": "spot", "available": "avail"}
+FIELD_EXAMPLES: dict[str, str] = {
+    "price": "price<2.5", "pergpu": "pergpu<=1", "vram": "vram>=80", "totalvram": "totalvram>=160",
+    "gpus": "gpus>=2", "rel": "rel>=0.98", "cuda": "cuda>=12.4", "vcpus": "vcpus>=16", "ram": "ram>=64",
+    "disk": "disk>=100", "net": "net>=1000", "provider": "provider:vast,runpod", "region": "region:US,CA",
+    "gpu": "gpu:4090", "spot": "spot:no", "avail": "avail:yes",
+}
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "rel": (0.0, 1.0, "is a fraction 0–1"),
+    "gpus": (0.0, 64.0, "counts the GPUs of one machine (0–64)"),
+    "vram": (0.0, 1024.0, "is the VRAM of one GPU in GB"),
+    "cuda": (0.0, 20.0, "is a CUDA version like 12.4"),
+}
+"""Bounds a sensible value lies in (every other numeric field only has to be >= 0)."""
 _LIST_COLUMNS: dict[str, Callable[[Offer], Any]] = {
     "provider": lambda o: o.provider,
     "region": lambda o: (o.country.lower(), o.location.lower()),
@@ -69,7 +92,7 @@ _LIST_COLUMNS: dict[str, Callable[[Offer], Any]] = {
     "spot": lambda o: o.pricing is PricingKind.INTERRUPTIBLE,
     "avail": lambda o: o.available,
 }
-_PREDICATE = re.compile(r"^([a-z_]+)(>=|<=|!=|==|=|>|<)(.*)$")
+_PROVIDER_ALIASES = {"vastai": "vast", "vast.ai": "vast", "lambdalabs": "lambda", "td": "tensordock"}
 _YES = {"yes", "y", "true", "1", "on"}
 _NO = {"no", "n", "false", "0", "off"}
 
@@ -200,63 +223,231 @@ class OfferFilter:
         return self.select(OfferIndex(offers))
 
 
-def parse_filter(text: str) -> OfferFilter:
-    """Compile ``text``; raises FilterError naming the bad token and its column."""
-    predicates: list[Predicate] = []
-    words: list[str] = []
-    for match in re.finditer(r"\S+", text):
-        token, position = match.group(0), match.start()
-        lowered = token.lower()
-        numeric = _PREDICATE.match(lowered)
-        if numeric:
-            predicates.append(_numeric(*numeric.groups(), token=token, position=position))
-        elif ":" in lowered and not lowered.startswith(":"):
-            field, _, values = lowered.partition(":")
-            predicates.append(_listed(field, values, token=token, position=position))
-        elif lowered.startswith((">", "<", "=", "!")) or lowered.endswith((">", "<", "=", ":")):
-            raise FilterError("incomplete predicate", position, token)
+_LEXEME = re.compile(r'(?P<quoted>"[^"]*"?)|(?P<op>>=|<=|!=|==|=|>|<|!)|(?P<colon>:)|(?P<word>[^\s<>=!:"]+)')
+_NUMBER_PREFIX = re.compile(r"\$?[+-]?\d*\.?\d*(e[+-]?\d*)?(g|gb)?")
+"""What a number looks like while it is still being typed (``-``, ``1e``, ``$``)."""
+_FIELD_NAMES: dict[str, str] = {
+    **{name: name for name in (*NUMERIC_FIELDS, *LIST_FIELDS)}, **_NUMERIC_ALIASES, **_LIST_ALIASES}
+"""Every name a field answers to, mapped to its canonical name."""
+_MIN_BARE_FIELD = 3
+"""Shorter aliases (``p``) stay usable as free words; longer field names alone are a predicate in progress."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Lexeme:
+    kind: str
+    """word | quoted | op | colon"""
+    text: str
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+def parse_filter(text: str, *, partial: bool = False) -> OfferFilter:
+    """Compile ``text``; raises FilterError with the column of the offending character.
+
+    ``partial`` is for the live `/` box: a predicate still being typed at the end (``price``,
+    ``price<``, ``spot:``, ``spot:ye``, a word that may become a field name) raises a FilterError
+    marked ``incomplete`` instead of being read as a free word, so the table keeps its last result.
+    """
+    return _Parser(text, partial).parse()
+
+
+class _Parser:
+    def __init__(self, text: str, partial: bool) -> None:
+        self.text = text
+        self.partial = partial
+        self.lexemes = [_Lexeme(str(m.lastgroup), m.group(), m.start()) for m in _LEXEME.finditer(text)]
+        self.next = 0
+        self.predicates: list[Predicate] = []
+        self.words: list[str] = []
+
+    def parse(self) -> OfferFilter:
+        while (lexeme := self._take()) is not None:
+            if lexeme.kind == "quoted":
+                self.words.append(self._phrase(lexeme))
+            elif lexeme.kind == "word":
+                self._word(lexeme)
+            elif lexeme.kind == "op":
+                raise self._error(f"'{lexeme.text}' needs a field before it, e.g. price<2.5", lexeme.start)
+            else:
+                raise self._error("':' needs a field name right before it, e.g. spot:no", lexeme.start)
+        return OfferFilter(self.text, tuple(self.predicates), tuple(self.words))
+
+    # -- lexemes ----------------------------------------------------------------------------
+
+    def _peek(self) -> _Lexeme | None:
+        return self.lexemes[self.next] if self.next < len(self.lexemes) else None
+
+    def _take(self) -> _Lexeme | None:
+        lexeme = self._peek()
+        if lexeme is not None:
+            self.next += 1
+        return lexeme
+
+    def _is_last(self, lexeme: _Lexeme) -> bool:
+        """``lexeme`` is the last thing typed, with the cursor right after it."""
+        return self._peek() is None and lexeme.end == len(self.text)
+
+    def _error(self, message: str, position: int, *, incomplete: bool = False) -> FilterError:
+        token = next((lex.text for lex in self.lexemes if lex.start <= position < lex.end), "")
+        return FilterError(message, position, token, text=self.text, incomplete=incomplete and self.partial)
+
+    # -- words and phrases ------------------------------------------------------------------
+
+    def _phrase(self, lexeme: _Lexeme) -> str:
+        if len(lexeme.text) < 2 or not lexeme.text.endswith('"'):
+            raise self._error('unclosed quote: end the phrase with "', len(self.text), incomplete=True)
+        phrase = lexeme.text[1:-1].lower()
+        if not phrase.strip():
+            raise self._error("empty quotes: put the words to search for between them", lexeme.start)
+        return phrase
+
+    def _word(self, lexeme: _Lexeme) -> None:
+        following = self._peek()
+        if following is not None and following.kind == "colon" and following.start == lexeme.end:
+            self.next += 1
+            self.predicates.append(self._listed(lexeme, following))
+        elif following is not None and following.kind == "op":
+            self.next += 1
+            self.predicates.append(self._numeric(lexeme, following))
         else:
-            words.append(lowered)
-    return OfferFilter(text, tuple(predicates), tuple(words))
+            self.words.append(self._free_word(lexeme))
+
+    def _free_word(self, lexeme: _Lexeme) -> str:
+        word = lexeme.text.lower()
+        field = _FIELD_NAMES.get(word)
+        if field is not None and len(word) >= _MIN_BARE_FIELD:
+            action = "compare it" if field in NUMERIC_FIELDS else "give it a value"
+            raise self._error(f"'{word}' is a field ({_describe(field)}): {action}, e.g. {FIELD_EXAMPLES[field]}; "
+                              f'to search for the word, quote it: "{word}"', lexeme.start,
+                              incomplete=self._peek() is None)
+        if self.partial and self._is_last(lexeme):
+            fields = sorted({field for name, field in _FIELD_NAMES.items() if name.startswith(word)})
+            if fields:
+                raise self._error(f"'{word}' may become a field ({', '.join(fields)}); "
+                                  "type a space to search for it as a word", lexeme.start, incomplete=True)
+        return word
+
+    # -- numeric predicates -----------------------------------------------------------------
+
+    def _numeric(self, name_lexeme: _Lexeme, op_lexeme: _Lexeme) -> NumericPredicate:
+        name = name_lexeme.text.lower()
+        field = _FIELD_NAMES.get(name, name)
+        if field in LIST_FIELDS:
+            raise self._error(f"'{name}' is a list field: write {FIELD_EXAMPLES[field]}", name_lexeme.start)
+        if field not in NUMERIC_FIELDS:
+            raise self._error(f"unknown field '{name}' (numeric fields: {', '.join(NUMERIC_FIELDS)})",
+                              name_lexeme.start)
+        op = op_lexeme.text
+        if op == "!":
+            raise self._error("'!' is only used as '!='", op_lexeme.start, incomplete=self._is_last(op_lexeme))
+        value = self._take()
+        if value is None:
+            raise self._error(f"'{name}{op}' needs a number, e.g. {FIELD_EXAMPLES[field]}", op_lexeme.end,
+                              incomplete=True)
+        if value.kind != "word":
+            raise self._error(f"'{name}{op}' needs a number, got '{value.text}'", value.start)
+        number = self._number(name, op, value)
+        self._check_range(field, name, op, number, value)
+        return NumericPredicate(field, op, number)
+
+    def _number(self, name: str, op: str, lexeme: _Lexeme) -> float:
+        raw = lexeme.text.lower()
+        try:
+            number = float(raw.removeprefix("$").removesuffix("gb"))
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            still_typing = self._is_last(lexeme) and _NUMBER_PREFIX.fullmatch(raw) is not None
+            raise self._error(f"'{name}{op}' needs a number, got '{lexeme.text}'", lexeme.start,
+                              incomplete=still_typing)
+        return number
+
+    def _check_range(self, field: str, name: str, op: str, number: float, lexeme: _Lexeme) -> None:
+        low, high, meaning = _RANGES.get(field, (0.0, math.inf, "cannot be negative"))
+        if low <= number <= high:
+            return
+        suggestion = ""
+        if field == "rel" and 1 < number <= 100:
+            suggestion = f"{name}{op}{number / 100:g}"
+        elif field == "cuda" and 100 <= number < 1000:
+            suggestion = f"{name}{op}{number / 10:g}"
+        elif field == "vram" and number > high:
+            suggestion = f"totalvram{op}{number:g}"
+        hint = f" (did you mean {suggestion}?)" if suggestion else ""
+        raise self._error(f"{name} {meaning}{hint}", lexeme.start)
+
+    # -- list predicates --------------------------------------------------------------------
+
+    def _listed(self, name_lexeme: _Lexeme, colon: _Lexeme) -> ListPredicate:
+        name = name_lexeme.text.lower()
+        field = _FIELD_NAMES.get(name, name)
+        if field in NUMERIC_FIELDS:
+            raise self._error(f"'{name}' is a number: compare it, e.g. {FIELD_EXAMPLES[field]}", name_lexeme.start)
+        if field not in LIST_FIELDS:
+            raise self._error(f"unknown field '{name}:' (list fields: {', '.join(LIST_FIELDS)})", name_lexeme.start)
+        values = self._list_values()
+        if not values:
+            raise self._error(f"'{field}:' needs a value, e.g. {FIELD_EXAMPLES[field]}", colon.end,
+                              incomplete=self._peek() is None)
+        if field == "provider":
+            return ListPredicate(field, tuple(self._provider(value, start) for value, start in values))
+        if field == "gpu":
+            return ListPredicate(field, tuple(value.replace(" ", "") for value, _ in values))
+        if field == "region":
+            return ListPredicate(field, tuple(value for value, _ in values))
+        return ListPredicate(field, (self._flag(field, *values[0]),))
+
+    def _list_values(self) -> list[tuple[str, int]]:
+        """The comma-separated values after a colon (a quoted value may hold spaces), with columns."""
+        values: list[tuple[str, int]] = []
+        previous: _Lexeme | None = None
+        while (lexeme := self._peek()) is not None and lexeme.kind in ("word", "quoted") and (
+                previous is None or lexeme.start == previous.end):
+            self.next += 1
+            if lexeme.kind == "quoted":
+                values.append((self._phrase(lexeme), lexeme.start + 1))
+            else:
+                offset = 0
+                for part in lexeme.text.split(","):
+                    if part:
+                        values.append((part.lower(), lexeme.start + offset))
+                    offset += len(part) + 1
+            previous = lexeme
+        return values
+
+    def _still_typing(self, value: str, start: int, candidates: Iterable[str]) -> bool:
+        return self.partial and self._peek() is None and start + len(value) == len(self.text) and any(
+            candidate.startswith(value) for candidate in candidates)
+
+    def _provider(self, value: str, start: int) -> str:
+        provider = _PROVIDER_ALIASES.get(value, value)
+        if provider in PROVIDER_NAMES:
+            return provider
+        raise self._error(f"unknown provider '{value}' (providers: {', '.join(PROVIDER_NAMES)})", start,
+                          incomplete=self._still_typing(value, start, (*PROVIDER_NAMES, *_PROVIDER_ALIASES)))
+
+    def _flag(self, field: str, value: str, start: int) -> bool:
+        if value in _YES:
+            return True
+        if value in _NO:
+            return False
+        raise self._error(f"'{field}:' takes yes or no, got '{value}'", start,
+                          incomplete=self._still_typing(value, start, (*_YES, *_NO)))
 
 
-def _numeric(field: str, op: str, raw_value: str, *, token: str, position: int) -> NumericPredicate:
-    field = _NUMERIC_ALIASES.get(field, field)
-    if field not in NUMERIC_FIELDS:
-        known = ", ".join(sorted(NUMERIC_FIELDS))
-        raise FilterError(f"unknown field '{field}' (numeric fields: {known})", position, token)
-    value_text = raw_value.lstrip("$").removesuffix("gb")
-    try:
-        value = float(value_text)
-    except ValueError:
-        raise FilterError(f"'{field}{op}' needs a number, got '{raw_value}'", position, token) from None
-    return NumericPredicate(field, op, value)
+def _describe(field: str) -> str:
+    return NUMERIC_FIELDS[field][0] if field in NUMERIC_FIELDS else LIST_FIELDS[field]
 
 
-def _listed(field: str, values_text: str, *, token: str, position: int) -> ListPredicate:
-    field = _LIST_ALIASES.get(field, field)
-    values = [value for value in values_text.split(",") if value]
-    if field not in LIST_FIELDS:
-        known = ", ".join(sorted(LIST_FIELDS))
-        raise FilterError(f"unknown field '{field}:' (list fields: {known})", position, token)
-    if not values:
-        raise FilterError(f"'{field}:' needs at least one value", position, token)
-    if field == "provider":
-        return ListPredicate(field, tuple(_provider_alias(v) for v in values))
-    if field == "gpu":
-        return ListPredicate(field, tuple(v.replace(" ", "") for v in values))
-    if field == "region":
-        return ListPredicate(field, tuple(values))
-    return ListPredicate(field, (_flag(values[0], field, token, position),))
-
-
-def _flag(value: str, field: str, token: str, position: int) -> bool:
-    if value in _YES:
-        return True
-    if value in _NO:
-        return False
-    raise FilterError(f"'{field}:' takes yes or no, got '{value}'", position, token)
-
-
-def _provider_alias(value: str) -> str:
-    return {"vastai": "vast", "vast.ai": "vast", "lambdalabs": "lambda", "td": "tensordock"}.get(value, value)
+def field_reference() -> list[tuple[str, str, str]]:
+    """(names, meaning, example) for every field, for the help screen and documentation."""
+    rows = []
+    for field in (*NUMERIC_FIELDS, *LIST_FIELDS):
+        aliases = sorted(name for name, canonical in _FIELD_NAMES.items() if canonical == field and name != field)
+        names = field + (f" ({', '.join(aliases)})" if aliases else "")
+        rows.append((names, _describe(field), FIELD_EXAMPLES[field]))
+    return rows

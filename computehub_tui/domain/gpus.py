@@ -177,7 +177,8 @@ class GpuSpec:
 
 
 _SHEET = "NVIDIA datasheet figures as reproduced by third parties"
-_MEMORY = "from memory of the vendor datasheet; not checked against the PDF"
+# Recalled from the vendor datasheet and not yet checked against the PDF: users see only that.
+_MEMORY = "spec not independently verified"
 
 GPU_SPECS: dict[str, GpuSpec] = {
     spec.name: spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from functools import partial
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import WorkerCancelled, WorkerFailed, WorkerState
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
 from computehub_tui.engine.events import (
@@ -29,15 +31,18 @@ from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.commands import HubCommands
 from computehub_tui.ui.messages import EngineEventPosted, HubReady
 from computehub_tui.ui.screens.confirm import ConfirmScreen
-from computehub_tui.ui.screens.help import HelpScreen, describe_bindings
+from computehub_tui.ui.screens.help import HelpScreen, KeySection, describe_bindings
 from computehub_tui.ui.screens.launch import LaunchScreen
 from computehub_tui.ui.screens.logs import LogsScreen
-from computehub_tui.ui.screens.settings import SettingsScreen
+from computehub_tui.ui.screens.market import MarketScreen
+from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
+from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
 from computehub_tui.ui.terminal import run_in_terminal
 from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
-from computehub_tui.ui.widgets.offers_pane import OffersPane
+from computehub_tui.ui.widgets.offers_pane import FilterInput, OffersPane
+from computehub_tui.ui.widgets.virtual_table import VirtualTable
 
 
 class Session(Protocol):
@@ -106,10 +111,38 @@ class ComputeHubApp(App[None]):
             self.startup_error = str(error) or type(error).__name__
             self.exit()
             return
+        self._adopt_session(session)
+
+    def _adopt_session(self, session: Session) -> None:
         self.session, self.hub = session, session.hub
+        self._session_closed = False
         self._unsubscribe = session.hub.bus.subscribe(self._forward_event)
         self.post_message(HubReady())
         self._run_engine()
+
+    @work(group="session", exclusive=True, exit_on_error=False)
+    async def _switch_session(self, expect_real: bool) -> None:
+        """Close the session and open a new one through the factory: the demo when no key is
+        bound any more, the real accounts once one is."""
+        await self._close_session()
+        self.session = self.hub = None
+        self.notify("Switching session…", timeout=3)
+        try:
+            session = await self.session_factory()
+            await session.hub.load_snapshot()
+        except Exception as error:  # noqa: BLE001 - shown to the user; the app keeps running
+            self.notify(f"could not open the new session: {error}", title="Session", severity="error", timeout=15)
+            return
+        self._adopt_session(session)
+        if session.hub.demo and expect_real:
+            self.notify("This run was started with the demo forced (--demo); restart without it to use your "
+                        "accounts.", title="Still the DEMO", severity="warning", timeout=10)
+
+    def on_settings_screen_keys_changed(self, message: SettingsScreen.KeysChanged) -> None:
+        """The demo runs exactly while no key is bound; the first bound key or the last removed one
+        switches session (adding or removing any other key only changes the Hub's providers)."""
+        if self.hub is not None and message.any_bound == self.hub.demo:
+            self._switch_session(expect_real=message.any_bound)
 
     @work(group="engine", exit_on_error=False)
     async def _run_engine(self) -> None:
@@ -120,12 +153,16 @@ class ComputeHubApp(App[None]):
         self.post_message(EngineEventPosted(event))
 
     def on_hub_ready(self, _: HubReady) -> None:
-        assert self.hub is not None
+        if self.hub is None:  # the session closed again before this arrived
+            return
         header = self.query_one(HubHeader)
-        header.update_state(demo=self.hub.demo, health=self.hub.health(), status="connecting…",
+        header.update_state(demo=self.hub.demo, health=self.hub.health(),
                             burn_rate=self.hub.burn_rate(), spend_today=self.hub.spend_today())
         for pane in (self.offers_pane, self.instances_pane, self.monitor_pane):
             pane.attach(self.hub)
+        for screen in self.screen_stack:
+            if isinstance(screen, SettingsScreen):
+                screen.attach(self.hub)
         for problem in self.hub.template_errors:
             self.notify(problem, title="Template skipped", severity="warning", timeout=10)
         if self.hub.demo:
@@ -138,14 +175,16 @@ class ComputeHubApp(App[None]):
         header = self.query_one_optional(HubHeader)
         if self.hub is None or header is None:  # an event that arrives while the app is closing
             return
+        if isinstance(event, (OffersUpdated, InstancesUpdated, ProviderHealthChanged)):
+            header.update_state(health=self.hub.health())  # a provider may also have gone
         if isinstance(event, OffersUpdated):
             self._refresh_soon("offers")
-            header.update_state(status="")
         elif isinstance(event, (InstancesUpdated, MetricsSampled)):
             self._refresh_soon("instances")
             self._refresh_soon("monitor")
         elif isinstance(event, ProviderHealthChanged):
-            header.update_state(health=self.hub.health())
+            for _, pane, _ in PANES:
+                self._refresh_soon(pane)  # an empty pane says why it is empty
             if event.health.state == "auth-error":
                 self.notify(event.health.last_error, title="API key rejected", severity="error", timeout=10)
         elif isinstance(event, StoreFailed):
@@ -187,7 +226,11 @@ class ComputeHubApp(App[None]):
         self._session_closed = True
         if self._unsubscribe:
             self._unsubscribe()
+        engines = [w for w in self.workers if w.group == "engine" and w.node is self and w.state is WorkerState.RUNNING]
         self.workers.cancel_group(self, "engine")
+        for engine in engines:  # its polls must have stopped before the store closes under them
+            with suppress(WorkerCancelled, WorkerFailed):
+                await engine.wait()
         if self.session is not None:
             await self.session.aclose()
 
@@ -249,12 +292,20 @@ class ComputeHubApp(App[None]):
             self.push_screen(SettingsScreen(self.hub))
 
     def action_help(self) -> None:
-        sections = [
-            ("Everywhere", describe_bindings(self.BINDINGS) + [("ctrl+p", "command palette (every action)")]),
+        sections: list[KeySection] = [
+            ("Everywhere", describe_bindings(self.BINDINGS) + [("ctrl+p", "Command palette (every action)")]),
             ("Offers (1)", describe_bindings(OffersPane.BINDINGS)),
+            ("Filter box (/)", describe_bindings(FilterInput.BINDINGS)),
             ("Instances (2)", describe_bindings(InstancesPane.BINDINGS)),
-            ("Tables", [("↑ ↓ / j k", "move"), ("PgUp PgDn", "page"), ("Home End / g G", "top / bottom"),
-                        ("Enter", "open (launch an offer)")]),
+            ("Monitor (3)", describe_bindings(MonitorPane.BINDINGS)),
+            ("Tables", describe_bindings(VirtualTable.BINDINGS)),
+            ("Offer details (i)", describe_bindings(OfferDetailScreen.BINDINGS)),
+            ("Market summary (m)", describe_bindings(MarketScreen.BINDINGS)),
+            ("Launch dialog (Enter on an offer)", describe_bindings(LaunchScreen.BINDINGS)),
+            ("Logs (l)", describe_bindings(LogsScreen.BINDINGS)),
+            ("Confirmations", describe_bindings(ConfirmScreen.BINDINGS)),
+            ("Settings (,)", describe_bindings(SettingsScreen.BINDINGS)),
+            ("API key prompt (b in Settings)", describe_bindings(KeyInputScreen.BINDINGS)),
         ]
         self.push_screen(HelpScreen(sections))
 

@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from computehub_tui.domain.filtering import field_reference
+
 KeySection = tuple[str, list[tuple[str, str]]]
 
 
@@ -27,8 +29,12 @@ def describe_bindings(bindings: Sequence[Binding | tuple[str, ...]]) -> list[tup
     return rows
 
 
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "comma": ",", "escape": "esc", "enter": "Enter", "up": "↑",
+              "down": "↓", "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End", "delete": "Del"}
+
+
 def _pretty_key(key: str) -> str:
-    return {"question_mark": "?", "slash": "/", "space": "space", "escape": "esc"}.get(key, key)
+    return _KEY_NAMES.get(key, key)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -36,7 +42,8 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 90; height: 85%; border: thick $accent; background: $surface; padding: 0 2; }
+    HelpScreen > VerticalScroll { width: 100%; max-width: 100; height: 90%; border: thick $accent;
+                                  background: $surface; padding: 0 2; }
     """
 
     def __init__(self, sections: list[KeySection]) -> None:
@@ -45,11 +52,11 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(self._render_sections())
+            yield Static(self._render_sections(), id="help-keys")
 
     def _render_sections(self) -> Table:
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold cyan", no_wrap=True, min_width=14)
+        table.add_column(style="bold cyan", min_width=14, max_width=24)
         table.add_column()
         table.add_row(Text("computehub-tui — keys", style="bold"), "")
         for title, rows in self.sections:
@@ -58,11 +65,13 @@ class HelpScreen(ModalScreen[None]):
             for keys, description in rows:
                 table.add_row(keys, description)
         table.add_row("", "")
-        table.add_row(Text("Filter language", style="bold underline"), "")
-        table.add_row("words", "match GPU, provider or location (h100, runpod, oslo)")
-        table.add_row("field op value",
-                      "price<2.5  pergpu<=1  vram>=80  gpus>=2  rel>=0.98  cuda>=12.4  vcpus>=16  ram>=64")
-        table.add_row("field:a,b", "provider:vast,runpod  region:US,CA  gpu:4090  spot:no  avail:yes")
+        table.add_row(Text("Filter language (/)", style="bold underline"), "")
+        table.add_row("words", "match GPU, provider or location: h100 runpod oslo")
+        table.add_row('"a phrase"', 'matches as one phrase: "rtx 4090"')
+        table.add_row("field op value", "compare with < <= > >= = != (spaces allowed): price < 2.5")
+        table.add_row("field:a,b", 'any of the values: provider:vast,runpod  gpu:"rtx 4090"')
+        for names, meaning, example in field_reference():
+            table.add_row(Text(names, style="cyan"), Text(f"{meaning} — {example}"))
         table.add_row("", "")
         table.add_row(Text("esc / ? / q", style="dim"), Text("close this help", style="dim"))
         return table

@@ -47,12 +47,13 @@ MARKET_COLUMNS: list[Column[MarketRow]] = [
 class MarketScreen(ModalScreen[str | None]):
     """Dismisses with a GPU name to filter the Offers pane by, or None."""
 
-    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close"), Binding("enter", "choose", "Show its offers")]
     DEFAULT_CSS = """
     MarketScreen { align: center middle; }
-    MarketScreen > Vertical { width: 140; height: 90%; border: thick $accent; background: $surface; }
-    MarketScreen #market-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    MarketScreen #market-note { height: 1; padding: 0 1; color: $text-muted; }
+    MarketScreen > Vertical { width: 100%; max-width: 140; height: 100%; max-height: 50; border: thick $accent;
+                              background: $surface; }
+    MarketScreen #market-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
+    MarketScreen #market-note { height: auto; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, hub: Hub) -> None:
@@ -88,6 +89,9 @@ class MarketScreen(ModalScreen[str | None]):
         self.query_one("#market-note", Static).update(note)
 
     def on_virtual_table_activated(self, event: VirtualTable.Activated) -> None:
-        row = event.row
-        if isinstance(row, MarketRow):
+        self.action_choose()
+
+    def action_choose(self) -> None:
+        row = self.table.current_row
+        if row is not None:
             self.dismiss(row.gpu)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
@@ -17,8 +19,32 @@ from computehub_tui.domain.ranking import explain_value
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import age, rate
 
-WINDOWS: dict[str, tuple[str, float]] = {"d": ("24 h", 86400.0), "w": ("7 d", 7 * 86400.0),
-                                         "m": ("30 d", 30 * 86400.0)}
+
+@dataclass(frozen=True, slots=True)
+class ChartWindow:
+    """One price-history window and its x axis: from -``span`` to now in ``unit``s, a tick every ``step``."""
+
+    label: str
+    seconds: float
+    unit: str
+    unit_s: float
+    step: int
+
+    @property
+    def span(self) -> int:
+        return round(self.seconds / self.unit_s)
+
+    def ticks(self) -> tuple[list[float], list[str]]:
+        """Whole-unit ticks from -span to 0 (never "-0.0"); the last one reads "now"."""
+        positions = list(range(-self.span, 1, self.step))
+        return [float(p) for p in positions], [str(-p) if p else "now" for p in positions]
+
+
+WINDOWS: dict[str, ChartWindow] = {
+    "d": ChartWindow("24 h", 86400.0, "hours", 3600.0, 6),
+    "w": ChartWindow("7 d", 7 * 86400.0, "days", 86400.0, 1),
+    "m": ChartWindow("30 d", 30 * 86400.0, "days", 86400.0, 5),
+}
 
 
 class OfferDetailScreen(ModalScreen[None]):
@@ -31,12 +57,13 @@ class OfferDetailScreen(ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     OfferDetailScreen { align: center middle; }
-    OfferDetailScreen > Vertical { width: 110; height: 92%; border: thick $accent; background: $surface; }
-    OfferDetailScreen #detail-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    OfferDetailScreen > VerticalScroll { width: 100%; max-width: 110; height: 100%; max-height: 46;
+                                         border: thick $accent; background: $surface; }
+    OfferDetailScreen #detail-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
     OfferDetailScreen #detail-body { height: auto; padding: 0 1; }
     OfferDetailScreen #detail-value { height: auto; padding: 0 1; margin-top: 1; }
-    OfferDetailScreen #detail-chart-note { height: 1; padding: 0 1; color: $text-muted; }
-    OfferDetailScreen PlotextPlot { height: 1fr; min-height: 10; }
+    OfferDetailScreen #detail-chart-note { height: auto; padding: 0 1; color: $text-muted; }
+    OfferDetailScreen PlotextPlot { height: 1fr; min-height: 12; }
     """
 
     def __init__(self, hub: Hub, offer: Offer) -> None:
@@ -49,11 +76,12 @@ class OfferDetailScreen(ModalScreen[None]):
         from textual_plotext import PlotextPlot  # deferred: plotext is only needed on demand
 
         offer = self.offer
-        with Vertical():
-            yield Static(f"{offer.gpu_count}x {offer.gpu} · {PROVIDER_TITLES.get(offer.provider, offer.provider)} · "
-                         f"offer {offer.offer_id}   (d/w/m chart window, enter launch, esc close)", id="detail-title")
+        with VerticalScroll():
+            yield Static(Text(f"{offer.gpu_count}x {offer.gpu} · {PROVIDER_TITLES.get(offer.provider, offer.provider)}"
+                              f" · offer {offer.offer_id}   (d/w/m chart window, enter launch, esc close)"),
+                         id="detail-title")
             yield Static(self._body(), id="detail-body")
-            yield Static(explain_value(offer, self.hub.offers()), id="detail-value")
+            yield Static(Text(explain_value(offer, self.hub.offers())), id="detail-value")
             yield Static("", id="detail-chart-note")
             yield PlotextPlot(id="detail-chart")
 
@@ -62,7 +90,6 @@ class OfferDetailScreen(ModalScreen[None]):
 
     def _body(self) -> Text:
         offer = self.offer
-        text = Text()
         rows = [
             ("Price", f"{rate(offer.price_hour)}/h all-in · {rate(offer.price_per_gpu_hour)} per GPU-hour · "
                       f"{offer.pricing.value}"),
@@ -81,15 +108,11 @@ class OfferDetailScreen(ModalScreen[None]):
         if offer.inet_down_mbps is not None:
             rows.append(("Network", f"{offer.inet_down_mbps:,.0f} Mb/s down (bandwidth billed separately where "
                                     "the provider charges for it)"))
-        for label, value in rows:
-            text.append(f"{label:<12}", style="bold")
-            text.append(f"{value}\n")
-        return text
+        return Text("\n").join(Text.assemble((f"{label:<12}", "bold"), value) for label, value in rows)
 
     def action_window(self, key: str) -> None:
         self.window = key
-        label, _ = WINDOWS[key]
-        self.query_one("#detail-chart-note", Static).update(f"Price history, last {label}: loading…")
+        self.query_one("#detail-chart-note", Static).update(f"Price history, last {WINDOWS[key].label}: loading…")
         self._load(key)
 
     def action_launch(self) -> None:
@@ -98,7 +121,7 @@ class OfferDetailScreen(ModalScreen[None]):
 
     @work(group="history", exclusive=True, exit_on_error=False)
     async def _load(self, key: str) -> tuple[str, list[PriceStat]]:
-        return key, await self.hub.price_history(self.offer, WINDOWS[key][1])
+        return key, await self.hub.price_history(self.offer, WINDOWS[key].seconds)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "history" or event.state is not WorkerState.SUCCESS:
@@ -111,7 +134,8 @@ class OfferDetailScreen(ModalScreen[None]):
     def _draw(self, key: str, stats: list[PriceStat]) -> None:
         from textual_plotext import PlotextPlot
 
-        label, window = WINDOWS[key]
+        window = WINDOWS[key]
+        label = window.label
         note = self.query_one("#detail-chart-note", Static)
         chart = self.query_one(PlotextPlot)
         plt = chart.plt
@@ -123,13 +147,13 @@ class OfferDetailScreen(ModalScreen[None]):
             chart.refresh()
             return
         now = self.hub.clock.now()
-        scale = 3600.0 if window <= 86400 else 86400.0
-        unit = "hours" if scale == 3600.0 else "days"
-        xs = [(stat.at - now) / scale for stat in stats]
+        xs = [(stat.at - now) / window.unit_s for stat in stats]
         plt.plot(xs, [s.p90_price for s in stats], label="p90", color="red")
         plt.plot(xs, [s.median_price for s in stats], label="median", color="yellow")
         plt.plot(xs, [s.min_price for s in stats], label="min", color="green")
-        plt.xlabel(f"{unit} ago")
+        plt.xlim(-window.span, 0)
+        plt.xticks(*window.ticks())
+        plt.xlabel(f"{window.unit} ago")
         plt.ylabel("$/h")
         plt.title(f"{self.offer.gpu_count}x {self.offer.gpu} on {self.offer.provider} ({self.offer.pricing.value})")
         low = min(s.min_price for s in stats)

@@ -8,6 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 from textual.worker import Worker, WorkerState
@@ -25,10 +26,12 @@ VERDICT_STYLE = {"ok": "bold green", "invalid key": "bold red", "rate-limited": 
 class KeyInputScreen(ModalScreen[str | None]):
     """A masked input for one API key; the key never appears on screen."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # The focused Input maps ctrl+c to copy; a priority binding makes the first ctrl+c cancel.
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+c", "cancel", "Cancel", priority=True)]
     DEFAULT_CSS = """
     KeyInputScreen { align: center middle; }
-    KeyInputScreen > Vertical { width: 70; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    KeyInputScreen > Vertical { width: 100%; max-width: 70; height: auto; max-height: 100%; border: thick $accent;
+                                background: $surface; padding: 1 2; }
     KeyInputScreen #key-hint { color: $text-muted; margin-bottom: 1; }
     KeyInputScreen #key-error { color: $error; }
     """
@@ -59,6 +62,13 @@ class KeyInputScreen(ModalScreen[str | None]):
 class SettingsScreen(ModalScreen[None]):
     """Keys and provider health in one place. Actions apply to the highlighted provider."""
 
+    class KeysChanged(Message):
+        """A key was bound or removed; ``any_bound`` says whether any provider still has one."""
+
+        def __init__(self, any_bound: bool) -> None:
+            super().__init__()
+            self.any_bound = any_bound
+
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close"),
         Binding("up,k", "move(-1)", "Up", show=False),
@@ -69,8 +79,9 @@ class SettingsScreen(ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     SettingsScreen { align: center middle; }
-    SettingsScreen > Vertical { width: 110; height: 90%; border: thick $accent; background: $surface; }
-    SettingsScreen #settings-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    SettingsScreen > Vertical { width: 100%; max-width: 110; height: 100%; max-height: 40;
+                                border: thick $accent; background: $surface; }
+    SettingsScreen #settings-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
     SettingsScreen VerticalScroll { height: 1fr; padding: 0 1; }
     SettingsScreen #settings-status { height: auto; padding: 0 1; color: $accent; }
     SettingsScreen #settings-buttons { height: auto; padding: 0 1; }
@@ -101,6 +112,11 @@ class SettingsScreen(ModalScreen[None]):
                 yield Button("Bind / replace key (b)", id="bind", variant="primary")
                 yield Button("Test connection (t)", id="test")
                 yield Button("Remove key (x)", id="remove", variant="error")
+
+    def attach(self, hub: Hub) -> None:
+        """Manage ``hub``'s keys: the App opened a new session while this screen was open."""
+        self.hub = hub
+        self.on_mount()
 
     def on_mount(self) -> None:
         self.render_tables()
@@ -266,14 +282,17 @@ class SettingsScreen(ModalScreen[None]):
             provider, verdict, bindings = payload  # type: ignore[misc]
             self.verdicts[provider] = verdict
             self.bindings_by_provider = {b.provider: b for b in bindings}
-            after = (" Restart without --demo to use your real accounts." if self.hub.demo
-                     else " Polling it now.")
+            after = " Leaving the demo for your accounts…" if self.hub.demo else " Polling it now."
             self._status(f"{PROVIDER_TITLES[provider]} key saved (encrypted); test: {verdict}.{after}",
                          VERDICT_STYLE.get(verdict, "red"))
+            self.post_message(self.KeysChanged(any(b.bound for b in bindings)))
         elif kind == "removed":
             provider, bindings = payload  # type: ignore[misc]
             self.bindings_by_provider = {b.provider: b for b in bindings}
-            self._status(f"{PROVIDER_TITLES[provider]} key removed.", "yellow")
+            any_bound = any(b.bound for b in bindings)
+            after = "" if any_bound or self.hub.demo else " No key is left: back to the DEMO marketplace."
+            self._status(f"{PROVIDER_TITLES[provider]} key removed.{after}", "yellow")
+            self.post_message(self.KeysChanged(any_bound))
         self.render_tables()
 
 

@@ -32,14 +32,20 @@ class HubHeader(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.demo = False
-        self.health: list[ProviderHealth] = []
+        self.health: list[ProviderHealth] | None = None
+        """None until a session is open."""
         self.burn_rate = 0.0
         self.spend_today = 0.0
-        self.status = "starting…"
+
+    @property
+    def status(self) -> str:
+        """"connecting…" until every provider has answered or failed once."""
+        if self.health is None:
+            return "starting…"
+        return "connecting…" if any(h.state == "waiting" for h in self.health) else ""
 
     def update_state(self, *, demo: bool | None = None, health: list[ProviderHealth] | None = None,
-                     burn_rate: float | None = None, spend_today: float | None = None,
-                     status: str | None = None) -> None:
+                     burn_rate: float | None = None, spend_today: float | None = None) -> None:
         if demo is not None:
             self.demo = demo
         if health is not None:
@@ -48,8 +54,6 @@ class HubHeader(Widget):
             self.burn_rate = burn_rate
         if spend_today is not None:
             self.spend_today = spend_today
-        if status is not None:
-            self.status = status
         self.refresh()
 
     def render(self) -> Text:
@@ -58,7 +62,7 @@ class HubHeader(Widget):
         if self.demo:
             text.append(" DEMO ", style="bold black on yellow")
             text.append(" ")
-        for health in self.health:
+        for health in self.health or ():
             style = _CHIP_STYLE.get(health.state, "red")
             mark = _CHIP_MARK.get(health.state, "✖")
             text.append(f" {mark}{'' if narrow else ' '}{health.provider}", style=style)

@@ -15,6 +15,7 @@ from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStat
 from computehub_tui.domain.pricing import plausible_rate
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import duration, level_style, money, rate, spark
+from computehub_tui.ui.problems import failure_lines
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 STATUS_STYLE: dict[InstanceStatus, str] = {
@@ -29,6 +30,7 @@ STATUS_STYLE: dict[InstanceStatus, str] = {
 }
 SPARK_WIDTH = 16
 ACTION_VERBS = {"start": "starting", "stop": "stopping", "restart": "restarting", "destroy": "destroying"}
+NO_INSTANCES_TEXT = "no instances — pick an offer in the Offers pane (1) and press Enter to launch"
 
 
 def instance_columns(pane: InstancesPane) -> list[Column[Instance]]:
@@ -118,7 +120,7 @@ class InstancesPane(Vertical):
         self.table: VirtualTable[Instance] = VirtualTable(
             instance_columns(self), row_key=lambda instance: instance.key,
             marked=lambda instance: instance.key in self.marked,
-            empty_text="no instances — pick an offer in the Offers pane (1) and press Enter to launch",
+            empty_text=NO_INSTANCES_TEXT,
             id="instance-table",
         )
         yield self.table
@@ -149,6 +151,8 @@ class InstancesPane(Vertical):
         instances = sorted(self.hub.instances(), key=lambda i: (order[i.status], i.provider, i.label, i.instance_id))
         live_keys = {instance.key for instance in instances}
         self.marked &= live_keys
+        failures = failure_lines(self.hub, self.hub.poll.instances_interval_s)
+        self.table.empty_text = "\n".join(failures) or NO_INSTANCES_TEXT
         self.table.set_rows(instances)
         self._update_status(instances)
         self._update_detail()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -15,15 +16,17 @@ from textual.widgets import Input, Static
 from computehub_tui.domain.filtering import FilterError, OfferFilter, OfferIndex, parse_filter
 from computehub_tui.domain.models import Offer, PricingKind
 from computehub_tui.domain.ranking import effective_reliability, price_per_pflop_hour, sort_key
+from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import age, rate
+from computehub_tui.ui.problems import failed, failure_lines
 from computehub_tui.ui.screens.market import MarketScreen
 from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 SORT_BINDINGS: tuple[tuple[str, str, str], ...] = (
     ("P", "price", "Price"),
-    ("G", "pergpu", "$/GPU"),
+    ("U", "pergpu", "$/GPU"),
     ("V", "value", "Value"),
     ("F", "pflop", "$/PFLOP"),
     ("M", "vram", "VRAM"),
@@ -37,10 +40,17 @@ COLUMN_SORTS = {"provider": "provider", "gpu": "gpu", "count": "count", "vram": 
                 "pergpu": "pergpu", "pflop": "pflop", "rel": "rel", "kind": "kind", "cpu": "cpu", "ram": "ram",
                 "location": "location", "age": "age"}
 """Clicking a column title sorts by that column (clicking again reverses)."""
+GPU_WIDTH, LOCATION_WIDTH = 15, 20
+GPU_GROWTH = 10
+"""Of a wide terminal's spare columns, GPU takes a third (up to this many) and LOCATION the rest."""
+WAITING_TEXT = "no offers yet — the first quotes arrive within a few seconds"
 
 
-def offer_columns(now: Callable[[], float], refresh_s: dict[str, float]) -> list[Column[Offer]]:
-    """Columns for the offer table; ``now`` is read at render time for quote ages."""
+def offer_columns(now: Callable[[], float], refresh_s: dict[str, float], spare: int = 0) -> list[Column[Offer]]:
+    """Columns for the offer table; ``now`` is read at render time for quote ages; ``spare``
+    columns of a wide terminal widen GPU and LOCATION."""
+    gpu_extra = min(GPU_GROWTH, max(0, spare) // 3)
+    location_extra = max(0, spare) - gpu_extra
 
     def age_cell(offer: Offer) -> tuple[str, str | None]:
         seconds = now() - offer.quoted_at
@@ -58,7 +68,7 @@ def offer_columns(now: Callable[[], float], refresh_s: dict[str, float]) -> list
 
     columns: list[Column[Offer]] = [
         Column("provider", "PROVIDER", 10, lambda o: (o.provider, None)),
-        Column("gpu", "GPU", 15, lambda o: (o.gpu, "bold")),
+        Column("gpu", "GPU", GPU_WIDTH + gpu_extra, lambda o: (o.gpu, "bold")),
         Column("count", "N", 2, lambda o: (str(o.gpu_count), None), "right"),
         Column("vram", "VRAM", 5, lambda o: (f"{o.vram_gb:.0f}G", None), "right"),
         Column("price", "$/H", 8, lambda o: (rate(o.price_hour), "bold green"), "right"),
@@ -69,10 +79,26 @@ def offer_columns(now: Callable[[], float], refresh_s: dict[str, float]) -> list
                else ("od", "dim")),
         Column("cpu", "vCPU", 5, lambda o: (f"{o.vcpus:.0f}", "dim"), "right"),
         Column("ram", "RAM", 5, lambda o: (f"{o.ram_gb:.0f}G", "dim"), "right"),
-        Column("location", "LOCATION", 20, lambda o: (o.location or "-", None if o.available else "dim")),
+        Column("location", "LOCATION", LOCATION_WIDTH + location_extra,
+               lambda o: (o.location or "-", None if o.available else "dim")),
         Column("age", "AGE", 5, age_cell, "right"),
     ]
     return columns
+
+
+def filter_error_text(error: FilterError, width: int) -> Text:
+    """The filter text, a ``^`` under the offending character, then the message: plain text only.
+    A filter wider than the box is shown as a window around the caret so the caret stays on screen."""
+    shown = "".join(ch if ch.isprintable() else "?" for ch in error.text)
+    start = max(0, error.position - max(10, width // 2)) if cell_len(shown) >= width > 0 else 0
+    before = ("…" if start else "") + shown[start:error.position]
+    line = before + shown[error.position:]
+    if width > 0 and cell_len(line) > width:
+        line = set_cell_size(line, width - 1) + "…"
+    text = Text(line, style="bold")
+    text.append(f"\n{' ' * cell_len(before)}^\n", style="bold")
+    text.append(error.message if error.incomplete else f"✖ {error.message}")
+    return text
 
 
 class FilterInput(Input):
@@ -108,7 +134,7 @@ class OffersPane(Vertical):
         Binding("enter", "launch", "Launch"),
         Binding("i", "details", "Details"),
         Binding("m", "market", "Market"),
-        *[Binding(key, f"sort('{name}')", f"Sort {title}", show=key in "PVGA") for key, name, title in SORT_BINDINGS],
+        *[Binding(key, f"sort('{name}')", f"Sort {title}", show=key in "PVUA") for key, name, title in SORT_BINDINGS],
     ]
 
     DEFAULT_CSS = """
@@ -118,6 +144,7 @@ class OffersPane(Vertical):
     OffersPane #offer-status { height: 1; padding: 0 1; background: $panel-darken-1; }
     OffersPane #offer-filter-error { height: auto; padding: 0 1; color: $error; display: none; }
     OffersPane #offer-filter-error.visible { display: block; }
+    OffersPane #offer-filter-error.incomplete { color: $text-muted; }
     OffersPane #offer-detail { height: 2; padding: 0 1; color: $text-muted; background: $panel-darken-1; }
     """
 
@@ -134,6 +161,7 @@ class OffersPane(Vertical):
         """The time quote ages are computed against; moved on reload and tick."""
         self._base_index: tuple[int, OfferIndex] | None = None
         self._sorted_cache: tuple[tuple[int, str, bool], OfferIndex] | None = None
+        self._spare_columns = 0
 
     def compose(self) -> ComposeResult:
         yield FilterInput(self.recent_filters,
@@ -144,7 +172,7 @@ class OffersPane(Vertical):
         yield Static("waiting for offers…", id="offer-status")
         self.table: VirtualTable[Offer] = VirtualTable(
             offer_columns(lambda: self.render_now, {}), row_key=lambda offer: offer.key,
-            empty_text="no offers yet — the first quotes arrive within a few seconds", id="offer-table",
+            empty_text=WAITING_TEXT, id="offer-table",
         )
         yield self.table
         yield Static("", id="offer-detail")
@@ -152,10 +180,22 @@ class OffersPane(Vertical):
     # -- data -------------------------------------------------------------------------------
 
     def attach(self, hub: Hub) -> None:
+        """Show ``hub``'s offers; called again with a new Hub when the session changes."""
         self.hub = hub
-        refresh = {name: hub.poll.offers_interval_s for name in hub.providers}
-        self.table.set_columns(offer_columns(lambda: self.render_now, refresh))
+        self._base_index = self._sorted_cache = None  # a new Hub counts offers_version from zero again
+        self._set_columns()
         self.reload()
+
+    def _set_columns(self) -> None:
+        refresh = {name: self.hub.poll.offers_interval_s for name in self.hub.providers} if self.hub else {}
+        self.table.set_columns(offer_columns(lambda: self.render_now, refresh, self._spare_columns))
+
+    def on_resize(self) -> None:
+        natural = sum(column.width + 1 for column in offer_columns(lambda: 0.0, {}))
+        spare = max(0, self.table.size.width - self.table.styles.scrollbar_size_vertical - natural)
+        if spare != self._spare_columns:
+            self._spare_columns = spare
+            self._set_columns()
 
     def reload(self, force: bool = False) -> None:
         """Re-apply filter and sort to the Hub's current offers."""
@@ -166,6 +206,7 @@ class OffersPane(Vertical):
         self.hidden_implausible = sum(self.hub.implausible_counts.values())
         self.total_offers = len(index.offers)
         shown = self.filter.select(index)  # a sorted list filtered stays sorted
+        self.table.empty_text = self._empty_text()
         self.table.set_rows(shown)
         self._update_status(len(shown))
         self._update_detail()
@@ -189,6 +230,14 @@ class OffersPane(Vertical):
             gc.freeze()
         return self._sorted_cache[1]
 
+    def _empty_text(self) -> str:
+        """Why the table is empty: the filter, a failing provider, or nothing has arrived yet."""
+        assert self.hub is not None
+        if self.total_offers:
+            return (f"no offers match `{clean_text(self.filter.text, 80)}` (of {self.total_offers:,}) "
+                    "— Esc clears the filter")
+        return "\n".join(failure_lines(self.hub, self.hub.poll.offers_interval_s)) or WAITING_TEXT
+
     def tick(self) -> None:
         """Quote ages move with time; repaint the visible rows only."""
         if self.hub is not None:
@@ -210,6 +259,9 @@ class OffersPane(Vertical):
         stale = [h.provider for h in hub.health() if h.offers_at and hub.is_stale(h.provider, "offers")] if hub else []
         if stale:
             text.append(f"   stale: {', '.join(stale)}", style="bold yellow")
+        failing = [h.provider for h in hub.health() if failed(h)] if hub else []
+        if failing:
+            text.append(f"   failing: {', '.join(failing)} (, Settings)", style="bold red")
         self.query_one("#offer-status", Static).update(text, layout=False)
 
     def _update_detail(self) -> None:
@@ -251,13 +303,15 @@ class OffersPane(Vertical):
         if not self.filter.is_empty:
             self.apply_filter("")
 
-    def apply_filter(self, text: str) -> bool:
-        """Compile and apply; on a malformed filter keep the last valid result and show why."""
+    def apply_filter(self, text: str, *, partial: bool = False) -> bool:
+        """Compile and apply; on a malformed or half-typed filter keep the last valid result and
+        show why, with a caret under the offending character. ``partial`` while the user types."""
         error_box = self.query_one("#offer-filter-error", Static)
         try:
-            compiled = parse_filter(text)
+            compiled = parse_filter(text, partial=partial)
         except FilterError as error:
-            error_box.update(Text(f"✖ {error}", style="bold"))
+            error_box.set_class(error.incomplete, "incomplete")
+            error_box.update(filter_error_text(error, self.size.width - 2))
             error_box.add_class("visible")
             return False
         error_box.remove_class("visible")
@@ -267,7 +321,7 @@ class OffersPane(Vertical):
 
     @on(Input.Changed, "#offer-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.apply_filter(event.value)
+        self.apply_filter(event.value, partial=True)
 
     @on(Input.Submitted, "#offer-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:

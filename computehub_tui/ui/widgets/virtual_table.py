@@ -269,9 +269,9 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
             index = int(scroll_y) + y - 1
             if index < len(self.rows):
                 strip = self._render_row(self.rows[index], index, base)
-            elif not self.rows and y == 1:
+            elif not self.rows and y <= len(empty_lines := self.empty_text.splitlines()):
                 style = base + self._base_styles()[4]
-                strip = Strip([Segment(f" {self.empty_text}", style)])
+                strip = Strip([Segment(f" {empty_lines[y - 1]}", style)])
             else:
                 strip = Strip([Segment(" " * width, base)])
         return strip.crop_extend(int(scroll_x), int(scroll_x) + width, base)
