@@ -32,11 +32,6 @@ Piece = tuple[str, str | None]
 """Text and an optional style name for one run of a line."""
 
 
-def uptime_of(instance: Instance, now: float) -> float | None:
-    """Seconds since the instance started, or None when unknown (swap for ``Hub.uptime`` later)."""
-    return now - instance.started_at if instance.started_at else None
-
-
 class MonitorPane(ScrollView, can_focus=True):
     """Only the cards on screen are rendered, so 5,000 instances cost what 5 do. Every scale is
     fixed (0–100 %, 0–100 °C), so a flat line means flat."""
@@ -161,7 +156,7 @@ class MonitorPane(ScrollView, can_focus=True):
         return [_strip(pieces, title_style if n == 0 else base, width) for n, pieces in enumerate(lines)]
 
     def _title(self, instance: Instance, selected: bool) -> list[Piece]:
-        uptime = uptime_of(instance, self.render_now)
+        uptime = self.hub.uptime(instance.key) if self.hub else None
         cost = self.hub.cost_so_far(instance.key) if self.hub else 0.0
         return [
             ("▶ " if selected else "  ", None), (instance.key, None), (f"  {instance.label or '-'}", "cyan"),
