@@ -356,6 +356,10 @@ def _run_tui(config: Config, data_dir: Path, *, demo: bool) -> int:
     app.run()
     if app.startup_error:
         return _fail(app.startup_error, EXIT_PROVIDER)
+    if app.return_code:  # Textual ended the app on an unhandled error: never report success
+        error, report = app.save_crash_report(data_dir)
+        saved = f"details in {report}" if report else "the details could not be saved"
+        return _fail(f"the TUI stopped on an internal error: {error} ({saved})", EXIT_PROVIDER)
     return EXIT_OK
 
 

@@ -94,7 +94,7 @@ async def open_session(
 
     market = DemoMarket(clock, seed=config.demo_seed if demo_seed is None else demo_seed,
                         vast_offer_count=config.demo_vast_offers)
-    demo_adapters, demo_clients = demo_providers(market, clock)
+    demo_adapters, demo_clients = demo_providers(market, clock, lambda_ssh_key_name=config.lambda_.ssh_key_name)
     if only_provider is not None:
         demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
     store = await Store.open(_fresh(data_dir / DEMO_DATABASE_NAME))

@@ -26,8 +26,12 @@ def _demo_policy() -> HttpPolicy:
     return HttpPolicy(max_attempts=1, min_interval=0.0, endpoint_intervals={}, breaker_threshold=1000)
 
 
-def demo_providers(market: DemoMarket, clock: Clock) -> tuple[dict[str, Provider], list[httpx.AsyncClient]]:
-    """One adapter per provider, each talking its real wire format to the simulated market."""
+def demo_providers(market: DemoMarket, clock: Clock, *, lambda_ssh_key_name: str = DEMO_SSH_KEY_NAME,
+                   ) -> tuple[dict[str, Provider], list[httpx.AsyncClient]]:
+    """One adapter per provider, each talking its real wire format to the simulated market.
+
+    ``lambda_ssh_key_name`` is what the user configured: with none, a demo Lambda launch fails
+    exactly as a real one does."""
     clients = {
         name: httpx.AsyncClient(transport=httpx.MockTransport(handler))
         for name, handler in (
@@ -41,7 +45,7 @@ def demo_providers(market: DemoMarket, clock: Clock) -> tuple[dict[str, Provider
         "vast": VastProvider(clients["vast"], None, clock=clock, policy=_demo_policy()),
         "runpod": RunpodProvider(clients["runpod"], None, clock=clock, policy=_demo_policy()),
         "lambda": LambdaProvider(clients["lambda"], None, clock=clock, policy=_demo_policy(),
-                                 ssh_key_name=DEMO_SSH_KEY_NAME),
+                                 ssh_key_name=lambda_ssh_key_name),
         "tensordock": TensordockProvider(clients["tensordock"], None, clock=clock, policy=_demo_policy(),
                                          ssh_public_key=DEMO_SSH_PUBLIC_KEY),
     }

@@ -50,10 +50,11 @@ class OfferDetailScreen(ModalScreen[None]):
 
         offer = self.offer
         with Vertical():
-            yield Static(f"{offer.gpu_count}x {offer.gpu} · {PROVIDER_TITLES.get(offer.provider, offer.provider)} · "
-                         f"offer {offer.offer_id}   (d/w/m chart window, enter launch, esc close)", id="detail-title")
+            yield Static(Text(f"{offer.gpu_count}x {offer.gpu} · {PROVIDER_TITLES.get(offer.provider, offer.provider)} · "
+                              f"offer {offer.offer_id}   (d/w/m chart window, enter launch, esc close)"),
+                         id="detail-title")
             yield Static(self._body(), id="detail-body")
-            yield Static(explain_value(offer, self.hub.offers()), id="detail-value")
+            yield Static(Text(explain_value(offer, self.hub.offers())), id="detail-value")
             yield Static("", id="detail-chart-note")
             yield PlotextPlot(id="detail-chart")
 

@@ -27,16 +27,16 @@ class InstanceMonitor(Static):
     def __init__(self, instance: Instance) -> None:
         super().__init__(id=f"mon-{_safe_id(instance.key)}")
         self.instance = instance
-        self.border_title = f"{instance.key}  {instance.label}"
+        self.border_title = Text(f"{instance.key}  {instance.label}")
 
     def show(self, instance: Instance, history: list[MetricSample], now: float, cost: float,
              live_metrics: bool = True, provider_title: str = "") -> None:
         self.instance = instance
         width = max(10, self.size.width - 4 - LABEL_WIDTH - VALUE_WIDTH) if self.size.width else 40
-        self.border_title = f"{instance.key}  {instance.label}"
+        self.border_title = Text(f"{instance.key}  {instance.label}")
         uptime = f" {duration(now - instance.started_at)}" if instance.started_at else ""
-        self.border_subtitle = (f"{instance.gpu_count}x {instance.gpu} · {instance.status.value}{uptime} · "
-                                f"{rate(instance.price_hour)}/h · ${cost:.2f} so far")
+        self.border_subtitle = Text(f"{instance.gpu_count}x {instance.gpu} · {instance.status.value}{uptime} · "
+                                    f"{rate(instance.price_hour)}/h · ${cost:.2f} so far")
         text = Text()
         if not history:
             if not live_metrics:
