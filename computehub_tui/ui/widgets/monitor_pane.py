@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStatus, MetricSample
+from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import duration, level_style, rate, spark
 
@@ -27,15 +28,15 @@ class InstanceMonitor(Static):
     def __init__(self, instance: Instance) -> None:
         super().__init__(id=f"mon-{_safe_id(instance.key)}")
         self.instance = instance
-        self.border_title = Text(f"{instance.key}  {instance.label}")
+        self.border_title = Text(f"{instance.key}  {clean_text(instance.label)}")
 
     def show(self, instance: Instance, history: list[MetricSample], now: float, cost: float,
              live_metrics: bool = True, provider_title: str = "") -> None:
         self.instance = instance
         width = max(10, self.size.width - 4 - LABEL_WIDTH - VALUE_WIDTH) if self.size.width else 40
-        self.border_title = Text(f"{instance.key}  {instance.label}")
+        self.border_title = Text(f"{instance.key}  {clean_text(instance.label)}")
         uptime = f" {duration(now - instance.started_at)}" if instance.started_at else ""
-        self.border_subtitle = Text(f"{instance.gpu_count}x {instance.gpu} · {instance.status.value}{uptime} · "
+        self.border_subtitle = Text(f"{instance.gpu_count}x {clean_text(instance.gpu)} · {instance.status.value}{uptime} · "
                                     f"{rate(instance.price_hour)}/h · ${cost:.2f} so far")
         text = Text()
         if not history:

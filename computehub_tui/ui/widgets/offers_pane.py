@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 from computehub_tui.domain.filtering import FilterError, OfferFilter, OfferIndex, parse_filter
 from computehub_tui.domain.models import Offer, PricingKind
 from computehub_tui.domain.ranking import effective_reliability, price_per_pflop_hour, sort_key
+from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import age, rate
 from computehub_tui.ui.screens.market import MarketScreen
@@ -220,9 +221,9 @@ class OffersPane(Vertical):
             return
         value = price_per_pflop_hour(offer)
         text = Text()
-        text.append(f"{offer.provider}:{offer.offer_id}", style="bold")
-        text.append(f"  {offer.gpu_count}x {offer.gpu} {offer.vram_gb:.0f} GB  {offer.vcpus:.0f} vCPU  "
-                    f"{offer.ram_gb:.0f} GB RAM  disk {offer.disk_gb:.0f} GB  {offer.location}")
+        text.append(f"{offer.provider}:{clean_text(offer.offer_id)}", style="bold")
+        text.append(f"  {offer.gpu_count}x {clean_text(offer.gpu)} {offer.vram_gb:.0f} GB  {offer.vcpus:.0f} vCPU  "
+                    f"{offer.ram_gb:.0f} GB RAM  disk {offer.disk_gb:.0f} GB  {clean_text(offer.location)}")
         text.append("\n")
         text.append(f"{rate(offer.price_hour)}/h all-in ({rate(offer.price_per_gpu_hour)} per GPU)")
         if value is not None:
