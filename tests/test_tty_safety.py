@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fakes.cli import base_environment
 from fakes.vast import RUNNING, FakeVast
-from tty import PtyApp
+from ptyapp import PtyApp
 
 KEY = "test-vast-key-0123456789"
 ATTACK = "\x1b]52;c;UFdORUQ=\x07\x1b]0;PWNED\x07\x1b[2J\x1b[31;1;4m\rCR\x9b6n\x00NUL\u202eRTL"

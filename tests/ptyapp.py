@@ -11,7 +11,6 @@ import sys
 import termios
 import time
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Self
 
 
@@ -33,7 +32,7 @@ class PtyApp:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _read_once(self, timeout: float) -> bool:
