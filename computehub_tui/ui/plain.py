@@ -33,9 +33,12 @@ def plain_lines(text: str, limit: int = MESSAGE_LIMIT) -> str:
 
 
 class RenderGuard(Widget):
-    """Base for widgets that show provider data: an exception while measuring or painting shows
+    """Mixin for widgets that show provider data: an exception while measuring or painting shows
     "(cannot display: …)" in place instead of reaching Textual, which would end the whole app
-    (the compositor hands any render error to ``App._handle_exception``, which exits)."""
+    (the compositor hands any render error to ``App._handle_exception``, which exits).
+
+    List it *after* the widget class (``class X(Static, RenderGuard)``): Textual inherits CSS
+    along the first base only, and the widget's own methods still come first."""
 
     _render_failure = ""
 
@@ -69,7 +72,7 @@ class RenderGuard(Widget):
             log.warning("cannot display %s: %s", type(self).__name__, summary)
 
 
-class PlainStatic(RenderGuard, Static):
+class PlainStatic(Static, RenderGuard):
     """A Static whose strings are plain text, never markup, and whose render errors stay inside it."""
 
     def __init__(self, content: VisualType = "", *, id: str | None = None, classes: str | None = None) -> None:

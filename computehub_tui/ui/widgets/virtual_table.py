@@ -47,7 +47,7 @@ class TableMessage(Message):
         return self.table
 
 
-class VirtualTable(RenderGuard, ScrollView, Generic[RowT], can_focus=True):
+class VirtualTable(ScrollView, RenderGuard, Generic[RowT], can_focus=True):
     """Rows are plain objects; columns turn a row into cells. The header stays on the first line.
     Cells are plain text: never markup, and anything unprintable is cleaned before it is drawn.
 
