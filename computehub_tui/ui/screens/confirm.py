@@ -72,7 +72,8 @@ def plan_confirmation(plan: ActionPlan) -> ConfirmScreen:
     for instance in plan.targets[:LISTED_TARGETS]:
         body.append(f"  {instance.key}  ", style="bold")
         body.append_text(plain(instance.label or "-", limit=40))
-        body.append_text(plain(f"  {instance.gpu_count}x {instance.gpu}", limit=40))
+        body.append("  ")
+        body.append_text(plain(f"{instance.gpu_count}x {instance.gpu}", limit=40))
         body.append(f"  {rate(instance.current_price_hour)}/h now\n", style="dim")
     if len(plan.targets) > LISTED_TARGETS:
         body.append(f"  … and {len(plan.targets) - LISTED_TARGETS} more\n", style="dim")
