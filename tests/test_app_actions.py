@@ -9,9 +9,8 @@ from textual.command import CommandList, CommandPalette
 from textual.message import Message
 from textual.notifications import Notify
 from textual.pilot import Pilot
-from tui import SIZE, make_app, ready, wait_for
+from tui import SIZE, ready, small_app, wait_for
 
-from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import Instance, InstanceStatus
 from computehub_tui.engine.events import ActionStarted, EngineEvent
 from computehub_tui.ui.app import ComputeHubApp
@@ -57,7 +56,7 @@ async def run_palette(pilot: Pilot, query: str) -> None:
 
 
 async def test_palette_market_on_instances_opens_the_market_and_starts_nothing(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         actions = started(app)
         stopped = await select_row(pilot, app, InstanceStatus.STOPPED)
@@ -68,7 +67,7 @@ async def test_palette_market_on_instances_opens_the_market_and_starts_nothing(t
 
 
 async def test_palette_start_confirms_with_the_price_before_anything_is_sent(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         actions = started(app)
         stopped = await select_row(pilot, app, InstanceStatus.STOPPED)
@@ -81,7 +80,7 @@ async def test_palette_start_confirms_with_the_price_before_anything_is_sent(tmp
 
 
 async def test_s_on_a_stopped_instance_and_r_on_a_running_one_confirm(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         actions = started(app)
         await select_row(pilot, app, InstanceStatus.STOPPED)
@@ -101,7 +100,7 @@ async def test_s_on_a_stopped_instance_and_r_on_a_running_one_confirm(tmp_path: 
 
 async def test_bulk_stop_skips_the_stopped_one_with_its_reason_and_clears_the_marks(tmp_path: Path) -> None:
     messages: list[Message] = []
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE, message_hook=messages.append) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE, message_hook=messages.append) as pilot:
         app = await ready(pilot)
         actions = started(app)
         running = await select_row(pilot, app, InstanceStatus.RUNNING)
@@ -124,7 +123,7 @@ async def test_bulk_stop_skips_the_stopped_one_with_its_reason_and_clears_the_ma
 
 async def test_nothing_to_do_says_why_and_sends_nothing(tmp_path: Path) -> None:
     messages: list[Message] = []
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE, message_hook=messages.append) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE, message_hook=messages.append) as pilot:
         app = await ready(pilot)
         actions = started(app)
         stopped = await select_row(pilot, app, InstanceStatus.STOPPED)
@@ -136,7 +135,7 @@ async def test_nothing_to_do_says_why_and_sends_nothing(tmp_path: Path) -> None:
 
 
 async def test_palette_has_every_readme_action_and_one_quit(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         ours = [title for title, _, _ in HubCommands(app.screen)._commands()]
         system = [command.title for command in app.get_system_commands(app.screen)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
-from tui import SIZE, make_app, ready, wait_for
+from tui import SIZE, ready, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
@@ -60,7 +60,7 @@ def launches(app: ComputeHubApp) -> list[str]:
 
 @pytest.mark.parametrize("size", [SMALL, (120, 40)])
 async def test_total_caveats_and_buttons_are_on_screen(tmp_path: Path, size: tuple[int, int]) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=size) as pilot:
+    async with small_app(tmp_path).run_test(size=size) as pilot:
         # the longest forms and caveat lists: a Vast spot offer (bid), Lambda (four notes), RunPod spot
         for offer_filter in ("provider:vast spot:yes", "provider:lambda", "provider:runpod spot:yes"):
             app, screen = await open_launch(pilot, offer_filter)
@@ -72,7 +72,7 @@ async def test_total_caveats_and_buttons_are_on_screen(tmp_path: Path, size: tup
 
 
 async def test_on_demand_form_validates_before_pricing_and_clears_a_fixed_error(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         app, screen = await open_launch(pilot, "provider:vast spot:no")
         started = launches(app)
         caveats = shown(screen, "#launch-caveats").lower()
@@ -91,7 +91,7 @@ async def test_on_demand_form_validates_before_pricing_and_clears_a_fixed_error(
 
 
 async def test_spot_offers_warn_once_and_explain_bid_and_max(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         for offer_filter in ("provider:vast spot:yes", "provider:runpod spot:yes"):
             _, screen = await open_launch(pilot, offer_filter)
             lines = shown(screen, "#launch-caveats").lower().splitlines()
@@ -104,7 +104,7 @@ async def test_spot_offers_warn_once_and_explain_bid_and_max(tmp_path: Path) -> 
 
 
 async def test_lambda_form_and_a_launch_without_an_ssh_key_fails_like_the_real_one(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         app, screen = await open_launch(pilot, "provider:lambda avail:yes")
         assert not screen.query("#launch-image") and not screen.query("#launch-disk")
         assert "(ssh_key_name under [lambda])" in shown(screen, "#launch-caveats")
@@ -116,7 +116,7 @@ async def test_lambda_form_and_a_launch_without_an_ssh_key_fails_like_the_real_o
 
 async def test_demo_lambda_launch_works_with_the_configured_key(tmp_path: Path) -> None:
     config = Config.model_validate({"lambda": {"ssh_key_name": "demo-key"}})
-    async with make_app(tmp_path, ManualClock(), config=config).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, config=config).run_test(size=SIZE) as pilot:
         app, _ = await open_launch(pilot, "provider:lambda avail:yes")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, LaunchScreen))
@@ -124,7 +124,7 @@ async def test_demo_lambda_launch_works_with_the_configured_key(tmp_path: Path) 
 
 async def test_ctrl_s_launches_only_at_the_price_on_screen(tmp_path: Path) -> None:
     clock = ManualClock()
-    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, clock).run_test(size=SIZE) as pilot:
         app, screen = await open_launch(pilot, "provider:vast spot:no")
         started = launches(app)
         seen = screen.shown_price
@@ -145,7 +145,7 @@ async def test_ctrl_s_launches_only_at_the_price_on_screen(tmp_path: Path) -> No
 
 
 async def test_a_terminal_too_small_for_the_price_refuses_to_launch(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=(80, 12)) as pilot:
+    async with small_app(tmp_path).run_test(size=(80, 12)) as pilot:
         app, screen = await open_launch(pilot, "provider:lambda")
         started = launches(app)
         assert not on_screen(app, "#launch-price")
@@ -156,7 +156,7 @@ async def test_a_terminal_too_small_for_the_price_refuses_to_launch(tmp_path: Pa
 
 
 async def test_confirm_for_every_instance_and_the_logs_view_fit_at_80x24(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SMALL) as pilot:
+    async with small_app(tmp_path).run_test(size=SMALL) as pilot:
         app = await ready(pilot)
         await pilot.press("2", "ctrl+a", "d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))

@@ -14,10 +14,9 @@ from fakes.cli import base_environment
 from ptyapp import PtyApp
 from textual.message import Message
 from textual.notifications import Notify
-from tui import SIZE, make_app, ready, screen_text, wait_for
+from tui import SIZE, ready, screen_text, small_app, wait_for
 
 from computehub_tui import cli
-from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
 from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.domain.secret import Secret
@@ -50,7 +49,7 @@ async def test_log_warnings_become_one_notification_per_kind_and_never_hit_stder
         tmp_path: Path, capfd: pytest.CaptureFixture[str], stderr_handler: logging.Handler) -> None:
     secret = Secret("sk-live-abcdef0123456789")
     messages: list[Message] = []
-    app = make_app(tmp_path, ManualClock())
+    app = small_app(tmp_path)
     monotonic = [1000.0]
     app.log_handler.monotonic = lambda: monotonic[0]
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
@@ -94,7 +93,7 @@ async def test_a_store_failing_after_open_closes_the_session_and_exits_with_the_
         session.hub.load_snapshot = load_snapshot  # type: ignore[method-assign]
         session.aclose = aclose  # type: ignore[method-assign]
 
-    app = make_app(tmp_path, ManualClock(), damaged)
+    app = small_app(tmp_path, prepare=damaged)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: bool(app.startup_error))
     assert "damaged" in app.startup_error and closed == [True] and app.return_code == 1
@@ -149,7 +148,7 @@ async def test_copy_shows_the_command_and_says_osc52_is_unconfirmed(tmp_path: Pa
         return "xclip"
 
     messages: list[Message] = []
-    app = make_app(tmp_path, ManualClock())
+    app = small_app(tmp_path)
     app.local_clipboard = local_clipboard
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
         await ready(pilot)

@@ -10,7 +10,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.pilot import Pilot
-from tui import SIZE, make_app, ready, screen_lines, screen_text, wait_for
+from tui import SIZE, ready, screen_lines, screen_text, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import Instance, InstanceStatus
@@ -57,7 +57,7 @@ def position_of(pilot: Pilot, text: str, within: Region) -> tuple[int, int]:
 
 @pytest.mark.parametrize("label", HOSTILE_LABELS)
 async def test_markup_in_a_label_is_shown_literally_in_every_pane_and_dialog(tmp_path: Path, label: str) -> None:
-    async with make_app(tmp_path, ManualClock(), relabel(label)).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, prepare=relabel(label)).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         instance = await hostile_instance(pilot, app, label)
         assert label in screen_text(pilot)  # the detail line, literally
@@ -75,7 +75,7 @@ async def test_markup_in_a_label_is_shown_literally_in_every_pane_and_dialog(tmp
 
 async def test_clicking_a_click_action_in_a_label_does_nothing(tmp_path: Path) -> None:
     label = "[@click=app.quit]q[/]"
-    async with make_app(tmp_path, ManualClock(), relabel(label)).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, prepare=relabel(label)).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         instance = await hostile_instance(pilot, app, label)
         await pilot.press("d")
@@ -109,7 +109,7 @@ async def test_a_remembered_hostile_instance_at_start_does_not_crash(tmp_path: P
         # What a restart shows first: the remembered instances, before any provider has answered.
         session.hub.run = engine_not_answering_yet  # type: ignore[method-assign]
 
-    async with make_app(tmp_path, clock, remember).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, clock, remember).run_test(size=SIZE) as pilot:
         app = pilot.app
         assert isinstance(app, ComputeHubApp)
         table = app.instances_pane.table

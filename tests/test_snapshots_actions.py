@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, RichLog
-from tui import make_app, ready, wait_for
+from tui import ready, small_app, wait_for
 
-from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.screens.confirm import ConfirmScreen
@@ -52,7 +51,7 @@ def snapshot(snap_compare: SnapCompare, tmp_path: Path, steps: RunBefore, size: 
         await steps(pilot)
         await settle(pilot)
 
-    return snap_compare(make_app(tmp_path, ManualClock()), terminal_size=size, run_before=run_before)
+    return snap_compare(small_app(tmp_path), terminal_size=size, run_before=run_before)
 
 
 async def instances_pane(pilot: Pilot, status: InstanceStatus = InstanceStatus.RUNNING,

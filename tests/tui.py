@@ -13,6 +13,8 @@ from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.wiring import Session, open_session
 
 SIZE = (160, 45)
+SMALL_MARKET_VAST_OFFERS = 200
+"""Still every kind of offer (spot and on-demand on each provider), and the app starts twice as fast."""
 
 SessionHook = Callable[[Session], Awaitable[None]]
 
@@ -31,6 +33,13 @@ def make_app(tmp_path: Path, clock: ManualClock, prepare: SessionHook | None = N
     return ComputeHubApp(factory)
 
 
+def small_app(tmp_path: Path, clock: ManualClock | None = None, prepare: SessionHook | None = None,
+              config: Config | None = None) -> ComputeHubApp:
+    """``make_app`` on a demo market with fewer Vast offers, for tests that need no big table."""
+    small = (config or Config()).model_copy(update={"demo_vast_offers": SMALL_MARKET_VAST_OFFERS})
+    return make_app(tmp_path, clock or ManualClock(), prepare, small)
+
+
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Let the app work (workers, aiosqlite threads) until ``condition`` holds."""
     waited = 0.0
@@ -44,9 +53,11 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
 async def ready(pilot: Pilot) -> ComputeHubApp:
     app = pilot.app
     assert isinstance(app, ComputeHubApp)
+    # Every provider answered, and the Offers pane (unfiltered) shows every offer the Hub holds.
     await wait_for(pilot, lambda: app.hub is not None
                    and all(h.offers_at and h.instances_at for h in app.hub.health())
-                   and len(app.offers_pane.table.rows) > 1000 and len(app.instances_pane.table.rows) > 0)
+                   and len(app.offers_pane.table.rows) == len(app.hub.offers()) > 0
+                   and len(app.instances_pane.table.rows) > 0)
     return app
 
 

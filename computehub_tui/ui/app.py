@@ -204,13 +204,15 @@ class ComputeHubApp(App[None]):
     def _refresh_pane(self, pane: str) -> None:
         self._refresh_timers.pop(pane, None)
         self._stale_panes.discard(pane)
-        panes: dict[str, OffersPane | InstancesPane | MonitorPane] = {
-            "offers": self.offers_pane, "instances": self.instances_pane, "monitor": self.monitor_pane}
-        panes[pane].reload()
+        kinds: dict[str, type[OffersPane | InstancesPane | MonitorPane]] = {
+            "offers": OffersPane, "instances": InstancesPane, "monitor": MonitorPane}
+        for widget in self.query(kinds[pane]):  # none once the app is closing and a timer still fires
+            widget.reload()
 
     def _tick(self) -> None:
         if self.current_pane == "offers":
-            self.offers_pane.tick()
+            for widget in self.query(OffersPane):
+                widget.tick()
 
     @staticmethod
     async def _close_quietly(session: Session) -> None:
