@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
-from tui import SIZE, ready, small_app, wait_for
+from tui import SIZE, ready, screen_text, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
+from computehub_tui.domain.templates import Template
 from computehub_tui.engine.events import ActionStarted, EngineEvent
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.screens.confirm import ConfirmScreen
@@ -73,7 +74,16 @@ async def test_total_caveats_and_buttons_are_on_screen(tmp_path: Path, size: tup
 
 async def test_on_demand_form_validates_before_pricing_and_clears_a_fixed_error(tmp_path: Path) -> None:
     async with small_app(tmp_path).run_test(size=SIZE) as pilot:
+        hub = (await ready(pilot)).hub
+        assert hub is not None
+        hub.templates.append(Template("odd", "exp [/] [bold]mine[/]", "ubuntu:24.04"))  # a user's template file
         app, screen = await open_launch(pilot, "provider:vast spot:no")
+        await pilot.click("#launch-template")
+        await pilot.pause()
+        assert "exp [/] [bold]mine[/]" in screen_text(pilot)
+        await pilot.press("escape")  # closes the list, not the dialog
+        await pilot.pause()
+        assert app.screen is screen
         started = launches(app)
         caveats = shown(screen, "#launch-caveats").lower()
         assert caveats and "interruptible" not in caveats and "outbid" not in caveats

@@ -101,7 +101,7 @@ class LaunchScreen(ModalScreen[str | None]):
             yield PlainStatic(self._offer_text(), id="launch-offer")
             with VerticalScroll(id="launch-form"):
                 yield from self._field("Template", Select(
-                    [(t.title, t.name) for t in self.templates.values()], value=self.default_template,
+                    [(plain(t.title, limit=60), t.name) for t in self.templates.values()], value=self.default_template,
                     allow_blank=False, id="launch-template"))
                 if self.capabilities.custom_image:
                     yield from self._field("Image", Input(default.image, id="launch-image"))
