@@ -17,6 +17,7 @@ from computehub_tui.domain.models import Instance, InstanceStatus
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.plain import PlainStatic
 from computehub_tui.ui.screens.confirm import ConfirmScreen
+from computehub_tui.ui.screens.logs import WarningsScreen
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
 from computehub_tui.wiring import Session
 
@@ -170,3 +171,25 @@ async def test_table_cells_lose_escape_sequences_and_controls() -> None:
         line = table.render_line(1).text
         assert line.startswith("ok!") and "PWNED" not in line
         assert all(ch.isprintable() for ch in line)
+
+
+async def test_notifications_are_plain_and_clean(tmp_path: Path) -> None:
+    app = small_app(tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(pilot)
+        app.clear_notifications()
+        app.notify("[@click=app.quit]x[/] exp [/] \x1b]0;PWNED\x07done", title="[b]provider[/b] error")
+        await pilot.pause()
+        text = screen_text(pilot)
+        assert "[@click=app.quit]x[/] exp [/] done" in text and "[b]provider[/b] error" in text
+        assert "PWNED" not in text and "\x1b" not in text
+
+
+async def test_the_text_views_show_control_characters_instead_of_obeying_them() -> None:
+    app = App[None]()
+    async with app.run_test(size=(80, 10)) as pilot:
+        await app.push_screen(WarningsScreen(["epoch 1 \x1b]0;PWNED\x07 [bold]loss[/] \x1b[2J\u202eok"]))
+        await pilot.pause()
+        text = screen_text(pilot)
+        assert "epoch 1 ␛]0;PWNED␇ [bold]loss[/] ␛[2J<U+202E>ok" in text
+        assert "\x1b" not in text and "\u202e" not in text
