@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.pilot import Pilot
@@ -23,21 +22,19 @@ from computehub_tui.wiring import Session
 
 HOSTILE_LABELS = ["[bold red]x[/] [link=http://x]l[/link]", "exp [/]", "[@click=app.quit]q[/]"]
 """Each of these crashed the TUI (or became a clickable action) while labels were read as markup."""
-RELABELLED = "llama-finetune"
-"""A running demo Vast instance, so it shows in every pane."""
+CLICKABLE = HOSTILE_LABELS[2]
+RELABELLED = ("llama-finetune", "sd-webui", "comfyui-prod")
+"""Running demo instances, so they show in every pane."""
 
 
-def relabel(label: str):  # type: ignore[no-untyped-def]
-    async def prepare(session: Session) -> None:
-        assert session.market is not None
-        for instance in session.market.instances.values():
-            if instance.label == RELABELLED:
-                instance.label = label
-
-    return prepare
+async def relabel(session: Session) -> None:
+    assert session.market is not None
+    names = dict(zip(RELABELLED, HOSTILE_LABELS, strict=True))
+    for instance in session.market.instances.values():
+        instance.label = names.get(instance.label, instance.label)
 
 
-async def hostile_instance(pilot: Pilot, app: ComputeHubApp, label: str) -> Instance:
+async def select_labelled(pilot: Pilot, app: ComputeHubApp, label: str) -> Instance:
     await pilot.press("2")
     table = app.instances_pane.table
     await wait_for(pilot, lambda: any(i.label == label for i in table.rows))
@@ -56,42 +53,42 @@ def position_of(pilot: Pilot, text: str, within: Region) -> tuple[int, int]:
     raise AssertionError(f"{text!r} is not drawn in {within}:\n{screen_text(pilot)}")
 
 
-@pytest.mark.parametrize("label", HOSTILE_LABELS)
-async def test_markup_in_a_label_is_shown_literally_in_every_pane_and_dialog(tmp_path: Path, label: str) -> None:
-    async with small_app(tmp_path, prepare=relabel(label)).run_test(size=SIZE) as pilot:
+async def test_markup_in_labels_is_shown_literally_in_every_pane_and_dialog(tmp_path: Path) -> None:
+    async with small_app(tmp_path, prepare=relabel).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
-        instance = await hostile_instance(pilot, app, label)
-        assert label in screen_text(pilot)  # the detail line, literally
-        await pilot.press("3")
-        await wait_for(pilot, lambda: instance.key in app.monitor_pane.cards)
-        await pilot.pause()
-        assert f"{instance.key}  {label}" in screen_text(pilot)  # the card's border title
-        await pilot.press("2", "d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert label in screen_text(pilot)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        for label in HOSTILE_LABELS:
+            instance = await select_labelled(pilot, app, label)
+            assert label in screen_text(pilot)  # the detail line, literally
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.pause()
+            assert label in screen_text(pilot)
+            await pilot.press("n")
+            await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+            await pilot.press("3")
+            await wait_for(pilot, lambda: instance.key in app.monitor_pane.cards)  # noqa: B023 - awaited here
+            await pilot.pause()
+            assert f"{instance.key}  {label}" in screen_text(pilot)  # the card's border title
         assert app.is_running and app.return_code is None
 
 
 async def test_clicking_a_click_action_in_a_label_does_nothing(tmp_path: Path) -> None:
-    label = "[@click=app.quit]q[/]"
-    async with small_app(tmp_path, prepare=relabel(label)).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, prepare=relabel).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
-        instance = await hostile_instance(pilot, app, label)
+        instance = await select_labelled(pilot, app, CLICKABLE)
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.pause()
-        x, y = position_of(pilot, label, app.screen.query_one("#confirm-body").region)
-        await pilot.click(offset=(x + label.index("q[/]"), y))
+        x, y = position_of(pilot, CLICKABLE, app.screen.query_one("#confirm-body").region)
+        await pilot.click(offset=(x + CLICKABLE.index("q[/]"), y))
         await pilot.pause()
         assert app.is_running and isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         await pilot.press("3")
         await wait_for(pilot, lambda: instance.key in app.monitor_pane.cards)
         await pilot.pause()
-        x, y = position_of(pilot, f"{instance.key}  {label}", app.monitor_pane.cards[instance.key].region)
-        await pilot.click(offset=(x + len(f"{instance.key}  ") + label.index("q[/]"), y))
+        x, y = position_of(pilot, f"{instance.key}  {CLICKABLE}", app.monitor_pane.cards[instance.key].region)
+        await pilot.click(offset=(x + len(f"{instance.key}  ") + CLICKABLE.index("q[/]"), y))
         await pilot.pause()
         assert app.is_running and app.return_code is None
 
