@@ -111,7 +111,8 @@ async def open_session(
         world = DemoWorld.open(market, data_dir, reset=demo_reset)
     except DemoWorldError as error:
         raise StoreError(str(error), "corrupt") from None
-    demo_adapters, demo_clients = demo_providers(market, clock, world)
+    demo_adapters, demo_clients = demo_providers(market, clock, world,
+                                                 lambda_ssh_key_name=config.lambda_.ssh_key_name)
     if only_provider is not None:
         demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
     store = await Store.open(data_dir / DEMO_DATABASE_NAME)

@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Input, Static
+from tui import SIZE, make_app, ready, wait_for
 
 from computehub_tui.clock import ManualClock
-from computehub_tui.config import Config
 from computehub_tui.domain.models import InstanceStatus
-from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 from computehub_tui.ui.screens.help import HelpScreen
 from computehub_tui.ui.screens.launch import LaunchScreen
 from computehub_tui.ui.widgets.header import HubHeader
-from computehub_tui.wiring import open_session
-
-SIZE = (160, 45)
-
-
-def make_app(tmp_path: Path, clock: ManualClock) -> ComputeHubApp:
-    return ComputeHubApp(lambda: open_session(Config(), tmp_path, demo=True, clock=clock))
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app work (workers, aiosqlite threads) until ``condition`` holds."""
-    waited = 0.0
-    while not condition():
-        if waited > timeout:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
-        waited += 0.02
-
-
-async def ready(pilot: Pilot) -> ComputeHubApp:
-    app = pilot.app
-    assert isinstance(app, ComputeHubApp)
-    await wait_for(pilot, lambda: app.hub is not None
-                   and all(h.offers_at and h.instances_at for h in app.hub.health())
-                   and len(app.offers_pane.table.rows) > 1000 and len(app.instances_pane.table.rows) > 0)
-    return app
 
 
 async def test_first_screen_shows_demo_badge_offers_and_health(tmp_path: Path) -> None:
@@ -339,7 +310,6 @@ async def test_enter_hands_the_terminal_to_ssh_and_refreshes_after(tmp_path: Pat
 
     def fake_terminal(app: object, argv: list[str]) -> None:
         calls.append(list(argv))
-        return None
 
     async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)

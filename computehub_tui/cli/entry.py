@@ -107,14 +107,23 @@ def _run_tui(options: Options) -> int:
     if passphrase is None and Vault.is_passphrase_protected(options.data_dir) and _has_stored_keys(options.data_dir):
         passphrase = ask_passphrase()
 
+    reset_pending = options.demo_reset
+
     async def session_factory() -> Session:
+        # The app reopens its session when keys change; only the first one starts the demo over.
+        nonlocal reset_pending
+        reset, reset_pending = reset_pending, False
         return await open_session(options.config, options.data_dir, demo=options.demo, passphrase=passphrase,
-                                  demo_reset=options.demo_reset)
+                                  demo_reset=reset)
 
     app = ComputeHubApp(session_factory)
     app.run()
     if app.startup_error:
         return fail(app.startup_error, EXIT_FAILED)
+    if app.return_code:  # Textual ended the app on an unhandled error: never report success
+        error, report = app.save_crash_report(options.data_dir)
+        saved = f"details in {report}" if report else "the details could not be saved"
+        return fail(f"the TUI stopped on an internal error: {error} ({saved})", EXIT_FAILED)
     return EXIT_OK
 
 

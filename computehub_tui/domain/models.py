@@ -60,6 +60,10 @@ class Capabilities:
     interruptible: bool = False
     logs: bool = False
     live_metrics: bool = False
+    custom_image: bool = True
+    """Launches run the image the user picks (Lambda boots Lambda Stack, TensorDock an Ubuntu VM)."""
+    custom_disk: bool = True
+    """The user picks the disk size (Lambda's comes with the instance type)."""
     notes: tuple[str, ...] = ()
     """Plain-language caveats, e.g. "no stop — terminate only"."""
 

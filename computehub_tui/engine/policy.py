@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, Instance, InstanceStatus
+from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, Instance, InstanceStatus, Offer, PricingKind
 
 ACTIONS = ("start", "stop", "restart", "destroy")
 
@@ -16,6 +16,8 @@ _ALREADY: dict[str, frozenset[InstanceStatus]] = {
     "destroy": frozenset(),
 }
 _ALREADY_REASON = {"start": "already running", "stop": "already stopped"}
+INTERRUPTIBLE_CAVEAT = "interruptible: the machine can be taken back when outbid"
+_INTERRUPTION_WORDS = ("interruptible", "outbid", "spot", "bid ")
 _RESTARTABLE = frozenset({InstanceStatus.RUNNING, InstanceStatus.STARTING, InstanceStatus.ERROR,
                           InstanceStatus.UNKNOWN, InstanceStatus.EXITED})
 
@@ -125,3 +127,19 @@ def _caveats(action: str, targets: Sequence[Instance], capabilities: Callable[[s
     if action == "start":
         caveats.append("starting bills the full GPU price from the moment the machine is scheduled")
     return caveats
+
+
+def launch_caveats(offer: Offer, capabilities: Capabilities) -> tuple[str, ...]:
+    """What to know before renting ``offer``, each point once: the provider's notes, without the ones
+    about interruptible machines unless this offer is one; an interruptible offer leads with the risk
+    of losing the machine, in the provider's own words where it has them."""
+    about_interruption = [note for note in capabilities.notes if _mentions_interruption(note)]
+    general = [note for note in capabilities.notes if note not in about_interruption]
+    if offer.pricing is not PricingKind.INTERRUPTIBLE:
+        return tuple(dict.fromkeys(general))
+    return tuple(dict.fromkeys([*(about_interruption or [INTERRUPTIBLE_CAVEAT]), *general]))
+
+
+def _mentions_interruption(note: str) -> bool:
+    lowered = note.lower()
+    return any(word in lowered for word in _INTERRUPTION_WORDS)

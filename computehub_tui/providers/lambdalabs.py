@@ -73,6 +73,8 @@ CAPABILITIES = Capabilities(
     interruptible=False,
     logs=False,
     live_metrics=False,
+    custom_image=False,
+    custom_disk=False,
     notes=(
         "no stop — terminate only; billing runs until terminate",
         "launches need an SSH key registered at cloud.lambda.ai (ssh_key_name under [lambda])",

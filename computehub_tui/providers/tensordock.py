@@ -72,6 +72,7 @@ CAPABILITIES = Capabilities(
     interruptible=False,
     logs=False,
     live_metrics=False,
+    custom_image=False,
     notes=(
         "stopped VMs keep billing storage",
         "restart is a stop followed by a start",

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import io
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
+from rich.console import Console
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import WorkerCancelled, WorkerFailed, WorkerState
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
+from computehub_tui.domain.secret import redact
+from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.events import (
     ActionFinished,
     ActionStarted,
@@ -28,21 +37,27 @@ from computehub_tui.engine.events import (
     StoreFailed,
 )
 from computehub_tui.engine.hub import Hub
+from computehub_tui.engine.policy import ActionPlan, plan_action
 from computehub_tui.ui.commands import HubCommands
+from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
 from computehub_tui.ui.messages import EngineEventPosted, HubReady
-from computehub_tui.ui.screens.confirm import ConfirmScreen
+from computehub_tui.ui.plain import MESSAGE_LIMIT, plain_lines
+from computehub_tui.ui.screens.confirm import LISTED_TARGETS, ConfirmScreen, plan_confirmation
+from computehub_tui.ui.screens.copy import CopyScreen
 from computehub_tui.ui.screens.help import HelpScreen, KeySection, describe_bindings
 from computehub_tui.ui.screens.launch import LaunchScreen
-from computehub_tui.ui.screens.logs import LogsScreen
+from computehub_tui.ui.screens.logs import LogsScreen, WarningsScreen
 from computehub_tui.ui.screens.market import MarketScreen
 from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
-from computehub_tui.ui.terminal import run_in_terminal
+from computehub_tui.ui.terminal import copy_with_local_tool, run_in_terminal
 from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
 from computehub_tui.ui.widgets.offers_pane import FilterInput, OffersPane
 from computehub_tui.ui.widgets.virtual_table import VirtualTable
+
+log = logging.getLogger(__name__)
 
 
 class Session(Protocol):
@@ -58,6 +73,7 @@ COALESCE_S = 0.25
 """Engine events within this window repaint a pane once."""
 AGE_TICK_S = 10.0
 """How often quote ages repaint on the Offers pane; everything else repaints on engine events."""
+CRASH_REPORT_NAME = "crash.log"
 
 
 class ComputeHubApp(App[None]):
@@ -83,8 +99,18 @@ class ComputeHubApp(App[None]):
         self._session_closed = False
         self.terminal_runner: Callable[[App[Any], Sequence[str]], str | None] = run_in_terminal
         """Hands the terminal to a command (ssh); replaceable in tests, where there is no terminal."""
+        self.local_clipboard: Callable[[str], str] = partial(copy_with_local_tool, environ=os.environ)
+        """Copies with this machine's clipboard program; returns the program's name or ""."""
         self._refresh_timers: dict[str, Timer] = {}
         self._stale_panes: set[str] = set()
+        self.log_handler = UiLogHandler(self._show_logged)
+        """Warnings logged while the app runs; its ``recent`` list backs the palette's warnings view."""
+        self._restore_logging: Callable[[], None] | None = None
+        self._crash_output = io.StringIO()
+        # Textual prints a crash's traceback (with locals) through this console when the app ends;
+        # keep it off the terminal so the CLI can save it redacted and print one line instead.
+        self.error_console = Console(file=self._crash_output, markup=False, highlight=False, width=120,
+                                     color_system=None)
 
     def compose(self) -> ComposeResult:
         yield HubHeader(id="header")
@@ -96,6 +122,7 @@ class ComputeHubApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._restore_logging = route_root_logging(self.log_handler)
         self.query_one("#offer-table").focus()
         self._open_session()
         self.set_interval(AGE_TICK_S, self._tick)
@@ -104,12 +131,16 @@ class ComputeHubApp(App[None]):
 
     @work(group="session", exit_on_error=False)
     async def _open_session(self) -> None:
+        session: Session | None = None
         try:
             session = await self.session_factory()
             await session.hub.load_snapshot()
         except Exception as error:  # noqa: BLE001 - shown to the user, the app then exits cleanly
-            self.startup_error = str(error) or type(error).__name__
-            self.exit()
+            if session is not None:
+                # An open store holds a (non-daemon) aiosqlite thread: the process would never exit.
+                await self._close_quietly(session)
+            self.startup_error = clean_text(str(error) or type(error).__name__, MESSAGE_LIMIT)
+            self.exit(return_code=1)
             return
         self._adopt_session(session)
 
@@ -212,13 +243,22 @@ class ComputeHubApp(App[None]):
     def _refresh_pane(self, pane: str) -> None:
         self._refresh_timers.pop(pane, None)
         self._stale_panes.discard(pane)
-        panes: dict[str, OffersPane | InstancesPane | MonitorPane] = {
-            "offers": self.offers_pane, "instances": self.instances_pane, "monitor": self.monitor_pane}
-        panes[pane].reload()
+        kinds: dict[str, type[OffersPane | InstancesPane | MonitorPane]] = {
+            "offers": OffersPane, "instances": InstancesPane, "monitor": MonitorPane}
+        for widget in self.query(kinds[pane]):  # none once the app is closing and a timer still fires
+            widget.reload()
 
     def _tick(self) -> None:
         if self.current_pane == "offers":
-            self.offers_pane.tick()
+            for widget in self.query(OffersPane):
+                widget.tick()
+
+    @staticmethod
+    async def _close_quietly(session: Session) -> None:
+        try:
+            await session.aclose()
+        except Exception:
+            log.warning("closing the half-open session failed", exc_info=True)
 
     async def _close_session(self) -> None:
         if self._session_closed:
@@ -240,6 +280,43 @@ class ComputeHubApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self._close_session()
+        if self._restore_logging is not None:
+            self._restore_logging()
+
+    # -- messages to the user ---------------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification is plain text: messages quote provider text and provider errors, so
+        ``markup`` is ignored and each line is cleaned. Thread-safe, like Textual's."""
+        super().notify(plain_lines(message), title=clean_text(title), severity=severity, timeout=timeout,
+                       markup=False)
+
+    def _show_logged(self, message: str, title: str, severity: str) -> None:
+        self.notify(message, title=title, severity="error" if severity == "error" else "warning", timeout=8)
+
+    def action_recent_warnings(self) -> None:
+        self.push_screen(WarningsScreen(self.log_handler.recent))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # The palette's own Quit also closes the session; one Quit, not two.
+        return (command for command in super().get_system_commands(screen) if command.title != "Quit")
+
+    def save_crash_report(self, directory: Path) -> tuple[str, Path | None]:
+        """After a crash: the error in one line, and where its redacted traceback was saved (None if
+        it could not be written)."""
+        report = redact(self._crash_output.getvalue())
+        lines = [line.strip() for line in report.splitlines() if line.strip()]
+        summary = clean_text(lines[-1] if lines else "unknown error", 300)
+        path = directory / CRASH_REPORT_NAME
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(report)
+        except OSError:
+            return summary, None
+        return summary, path
 
     # -- panes ------------------------------------------------------------------------------
 
@@ -330,57 +407,34 @@ class ComputeHubApp(App[None]):
                       and o.gpu_count == failed.gpu_count and o.pricing is failed.pricing]
         return min(candidates, key=lambda o: o.price_hour, default=None)
 
-    def request_instance_action(self, action: str, targets: list[Instance]) -> None:
-        """Check capabilities, confirm where it matters, then run the action on every target."""
+    def request_instance_action(self, action: str, instances: Sequence[Instance]) -> None:
+        """The one route for start / stop / restart / destroy, from a key, the palette or marks:
+        the shared policy picks targets and skips; whatever it flags is confirmed first."""
         if self.hub is None:
             return
-        hub = self.hub
-        unsupported = [t for t in targets if action in ("stop", "start") and not hub.capabilities(t.provider).can_stop]
-        if unsupported:
-            names = ", ".join(sorted({PROVIDER_TITLES[t.provider] for t in unsupported}))
-            self.notify(f"{names}: no stop/start — terminate only (billing runs until destroy)",
-                        title=f"Cannot {action}", severity="warning", timeout=8)
-            targets = [t for t in targets if t not in unsupported]
-            if not targets:
-                return
-        keys = [t.key for t in targets]
-        caveats = self._caveats_for(action, targets)
-        needs_confirm = action == "destroy" or bool(caveats) or len(targets) > 1
-        if not needs_confirm:
-            self._run_action(action, keys)
+        plan = plan_action(action, instances, self.hub.capabilities)
+        if not plan.targets:
+            self.notify(_skipped_lines(plan), title=f"Nothing to {action}", severity="warning", timeout=8)
             return
-        listing = "\n".join(f"  {t.key}  {t.label or '-'}  {t.gpu_count}x {t.gpu}  ${t.current_price_hour:.3f}/h"
-                            for t in targets[:12])
-        if len(targets) > 12:
-            listing += f"\n  … and {len(targets) - 12} more"
-        body = listing + ("\n\n" + "\n".join(f"⚠ {c}" for c in caveats) if caveats else "")
-        if action == "destroy":
-            body += "\n\nDestroy deletes the machine and its disk for good."
-        title = f"{action.capitalize()} {len(targets)} instance{'s' if len(targets) > 1 else ''}?"
+        if not plan.needs_confirmation:
+            self._dispatch(plan)
+            return
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._run_action(action, keys)
+                self._dispatch(plan)
 
-        self.push_screen(ConfirmScreen(title, body, yes_label=action.capitalize(), danger=action == "destroy"),
-                         confirmed)
+        self.push_screen(plan_confirmation(plan), confirmed)
 
-    def _caveats_for(self, action: str, targets: list[Instance]) -> list[str]:
+    def _dispatch(self, plan: ActionPlan) -> None:
         assert self.hub is not None
-        caveats = []
-        for provider in sorted({t.provider for t in targets}):
-            caps = self.hub.capabilities(provider)
-            title = PROVIDER_TITLES[provider]
-            if action == "stop" and caps.bills_storage_while_stopped:
-                caveats.append(f"{title}: stopped instances still bill storage")
-            if action == "restart" and not caps.can_stop:
-                caveats.append(f"{title}: restart reboots in place; billing continues")
-        return caveats
-
-    def _run_action(self, action: str, keys: list[str]) -> None:
-        assert self.hub is not None
-        self.instances_pane.set_pending(keys, action)
-        self.run_worker(self.hub.act_many(action, keys), group="actions", exit_on_error=False)
+        # The marks did their job; kept, the next key would act on the old set again.
+        self.instances_pane.action_clear_marks()
+        if plan.skipped:
+            self.notify(_skipped_lines(plan), title=f"Skipped {len(plan.skipped)} (nothing sent)",
+                        severity="warning", timeout=8)
+        self.instances_pane.set_pending(plan.keys, plan.action)
+        self.run_worker(self.hub.act_many(plan.action, plan.keys), group="actions", exit_on_error=False)
 
     def open_ssh(self, instance: Instance) -> None:
         """Suspend the UI, run ssh in the real terminal, come back and catch up on what changed."""
@@ -405,3 +459,16 @@ class ComputeHubApp(App[None]):
                         severity="warning")
             return
         self.push_screen(LogsScreen(self.hub, instance))
+
+    def copy_text(self, text: str, what: str) -> None:
+        """Send ``text`` to the terminal's clipboard and show it, since no terminal confirms a copy;
+        on a local session also try this machine's clipboard program."""
+        self.copy_to_clipboard(text)
+        self.push_screen(CopyScreen(text, what, self.local_clipboard))
+
+
+def _skipped_lines(plan: ActionPlan) -> str:
+    lines = [f"{skipped.instance.key}: {skipped.reason}" for skipped in plan.skipped[:LISTED_TARGETS]]
+    if len(plan.skipped) > LISTED_TARGETS:
+        lines.append(f"… and {len(plan.skipped) - LISTED_TARGETS} more")
+    return "\n".join(lines)

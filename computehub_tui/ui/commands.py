@@ -11,7 +11,8 @@ from computehub_tui.ui.widgets.offers_pane import SORT_BINDINGS
 
 
 class HubCommands(Provider):
-    """Each command calls the same action a key would."""
+    """Each command calls the same action a key would, so billing and destroying actions confirm
+    here exactly as they do from their keys. Textual's system commands add theme, keys, screenshot."""
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app = self.app
@@ -26,6 +27,8 @@ class HubCommands(Provider):
             ("Filter offers", partial(self._in_offers, "start_filter"), "/"),
             ("Clear offer filter", partial(self._in_offers, "clear_filter"), "esc"),
             ("Launch selected offer", partial(self._in_offers, "launch"), "enter"),
+            ("Offer details: value rank explained, price history", partial(self._in_offers, "details"), "i"),
+            ("Market summary: cheapest offer per GPU model", partial(self._in_offers, "market"), "m"),
             ("Mark / unmark instance", partial(self._in_instances, "toggle_mark"), "space"),
             ("Mark all instances", partial(self._in_instances, "mark_all"), "ctrl+a"),
             ("Clear marks", partial(self._in_instances, "clear_marks"), "esc"),
@@ -36,6 +39,7 @@ class HubCommands(Provider):
             ("SSH into the selected instance", partial(self._in_instances, "ssh"), "enter"),
             ("Show instance logs", partial(self._in_instances, "logs"), "l"),
             ("Copy SSH command", partial(self._in_instances, "copy_ssh"), "c"),
+            ("Show recent warnings (logged while the app runs)", partial(run, "recent_warnings"), "-"),
             ("Quit", partial(run, "quit"), "q"),
         ]
         for key, name, title in SORT_BINDINGS:

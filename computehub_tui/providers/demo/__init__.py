@@ -28,10 +28,14 @@ def _demo_policy() -> HttpPolicy:
 
 
 def demo_providers(
-    market: DemoMarket, clock: Clock, world: DemoWorld | None = None
+    market: DemoMarket, clock: Clock, world: DemoWorld | None = None, *,
+    lambda_ssh_key_name: str = DEMO_SSH_KEY_NAME,
 ) -> tuple[dict[str, Provider], list[httpx.AsyncClient]]:
     """One adapter per provider, each talking its real wire format to the simulated market; with a
-    ``world``, every request sees (and saves to) the demo world shared by every process."""
+    ``world``, every request sees (and saves to) the demo world shared by every process.
+
+    ``lambda_ssh_key_name`` is what the user configured: with none, a demo Lambda launch fails
+    exactly as a real one does."""
     clients = {
         name: httpx.AsyncClient(transport=httpx.MockTransport(world.guard(handler) if world else handler))
         for name, handler in (
@@ -45,7 +49,7 @@ def demo_providers(
         "vast": VastProvider(clients["vast"], None, clock=clock, policy=_demo_policy()),
         "runpod": RunpodProvider(clients["runpod"], None, clock=clock, policy=_demo_policy()),
         "lambda": LambdaProvider(clients["lambda"], None, clock=clock, policy=_demo_policy(),
-                                 ssh_key_name=DEMO_SSH_KEY_NAME),
+                                 ssh_key_name=lambda_ssh_key_name),
         "tensordock": TensordockProvider(clients["tensordock"], None, clock=clock, policy=_demo_policy(),
                                          ssh_public_key=DEMO_SSH_PUBLIC_KEY),
     }

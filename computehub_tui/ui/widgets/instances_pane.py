@@ -9,12 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStatus
 from computehub_tui.domain.pricing import plausible_rate
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import duration, level_style, money, rate, spark
+from computehub_tui.ui.plain import PlainStatic, plain
 from computehub_tui.ui.problems import failure_lines
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
 
@@ -116,7 +116,7 @@ class InstancesPane(Vertical):
         self.render_now = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Static("waiting for instances…", id="instance-status")
+        yield PlainStatic("waiting for instances…", id="instance-status")
         self.table: VirtualTable[Instance] = VirtualTable(
             instance_columns(self), row_key=lambda instance: instance.key,
             marked=lambda instance: instance.key in self.marked,
@@ -124,7 +124,7 @@ class InstancesPane(Vertical):
             id="instance-table",
         )
         yield self.table
-        yield Static("", id="instance-detail")
+        yield PlainStatic("", id="instance-detail")
 
     def attach(self, hub: Hub) -> None:
         self.hub = hub
@@ -169,31 +169,35 @@ class InstancesPane(Vertical):
         stale = [h.provider for h in self.hub.health() if h.instances_at and self.hub.is_stale(h.provider)]
         if stale:
             text.append(f"   stale: {', '.join(stale)} (showing last good data)", style="bold yellow")
-        self.query_one("#instance-status", Static).update(text, layout=False)
+        self.query_one("#instance-status", PlainStatic).update(text, layout=False)
 
     def _update_detail(self) -> None:
         instance = self.table.current_row
-        detail = self.query_one("#instance-detail", Static)
+        detail = self.query_one("#instance-detail", PlainStatic)
         if instance is None or self.hub is None:
             detail.update("", layout=False)
             return
         caps = self.hub.capabilities(instance.provider) if instance.provider in self.hub.providers else None
-        text = Text()
-        text.append(f"{instance.key}", style="bold")
-        text.append(f"  {instance.label or '(no label)'}  {instance.gpu_count}x {instance.gpu}  ")
-        text.append(f"{instance.provider_status}", style="dim")
+        text = plain(instance.key, style="bold")
+        for part, style in ((instance.label or "(no label)", ""), (f"{instance.gpu_count}x {instance.gpu}", ""),
+                            (instance.provider_status, "dim")):
+            text.append("  ")
+            text.append_text(plain(part, style=style))
         if instance.status_message:
-            text.append(f" — {instance.status_message}", style="dim")
+            text.append(" — ", style="dim")
+            text.append_text(plain(instance.status_message, style="dim"))
         text.append("\nSSH: ")
         if instance.ssh:
-            text.append(instance.ssh.command, style="bold")
+            text.append_text(plain(instance.ssh.command, style="bold"))
         else:
             text.append("not available yet", style="dim")
         if instance.image:
-            text.append(f"   image {instance.image}", style="dim")
+            text.append("   image ", style="dim")
+            text.append_text(plain(instance.image, style="dim"))
         if caps and caps.notes:
-            text.append(f"\n{PROVIDER_TITLES.get(instance.provider, instance.provider)}: {'; '.join(caps.notes)}",
-                        style="italic yellow")
+            text.append("\n")
+            text.append_text(plain(f"{PROVIDER_TITLES.get(instance.provider, instance.provider)}: "
+                                   f"{'; '.join(caps.notes)}", style="italic yellow", limit=400))
         detail.update(text, layout=False)
 
     @on(VirtualTable.CursorMoved, "#instance-table")
@@ -268,6 +272,5 @@ class InstancesPane(Vertical):
         if instance is None or instance.ssh is None:
             self.app.notify("No SSH endpoint for this instance yet", severity="warning")
             return
-        self.app.copy_to_clipboard(instance.ssh.command)
-        self.app.notify(f"Copied: {instance.ssh.command}")
+        self.app.copy_text(instance.ssh.command, "the SSH command")  # type: ignore[attr-defined]
 

@@ -272,9 +272,9 @@ class OffersPane(Vertical):
             return
         value = price_per_pflop_hour(offer)
         text = Text()
-        text.append(f"{offer.provider}:{offer.offer_id}", style="bold")
-        text.append(f"  {offer.gpu_count}x {offer.gpu} {offer.vram_gb:.0f} GB  {offer.vcpus:.0f} vCPU  "
-                    f"{offer.ram_gb:.0f} GB RAM  disk {offer.disk_gb:.0f} GB  {offer.location}")
+        text.append(f"{offer.provider}:{clean_text(offer.offer_id)}", style="bold")
+        text.append(f"  {offer.gpu_count}x {clean_text(offer.gpu)} {offer.vram_gb:.0f} GB  {offer.vcpus:.0f} vCPU  "
+                    f"{offer.ram_gb:.0f} GB RAM  disk {offer.disk_gb:.0f} GB  {clean_text(offer.location)}")
         text.append("\n")
         text.append(f"{rate(offer.price_hour)}/h all-in ({rate(offer.price_per_gpu_hour)} per GPU)")
         if value is not None:

@@ -16,6 +16,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from computehub_tui.domain.text import clean_text
+from computehub_tui.ui.plain import RenderGuard
+
 RowT = TypeVar("RowT")
 
 Cell = tuple[str, Style | str | None]
@@ -44,8 +47,9 @@ class TableMessage(Message):
         return self.table
 
 
-class VirtualTable(ScrollView, Generic[RowT], can_focus=True):
+class VirtualTable(ScrollView, RenderGuard, Generic[RowT], can_focus=True):
     """Rows are plain objects; columns turn a row into cells. The header stays on the first line.
+    Cells are plain text: never markup, and anything unprintable is cleaned before it is drawn.
 
     ``set_rows`` keeps the cursor on the same row (by key) across refreshes, so live updates never
     make the selection jump.
@@ -310,6 +314,8 @@ def _parse_style(text: str) -> Style:
 
 
 def _fit(text: str, width: int, align: str) -> str:
+    if not text.isprintable():  # the screen's own guard; printable text (nearly every cell) costs one check
+        text = clean_text(text, width + 1)
     if len(text) > width:
         return text[: max(0, width - 1)] + "…" if width > 1 else text[:width]
     return text.rjust(width) if align == "right" else text.ljust(width)

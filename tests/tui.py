@@ -1,0 +1,70 @@
+"""Helpers for driving the TUI with Pilot against the demo market on a manual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from computehub_tui.clock import ManualClock
+from computehub_tui.config import Config
+from computehub_tui.ui.app import ComputeHubApp
+from computehub_tui.wiring import Session, open_session
+
+SIZE = (160, 45)
+SMALL_MARKET_VAST_OFFERS = 200
+"""Still every kind of offer (spot and on-demand on each provider), and the app starts twice as fast."""
+
+SessionHook = Callable[[Session], Awaitable[None]]
+
+
+def make_app(tmp_path: Path, clock: ManualClock, prepare: SessionHook | None = None,
+             config: Config | None = None) -> ComputeHubApp:
+    """The app on the demo market; ``prepare`` may change the session (relabel the market, seed
+    the store) before the app loads it."""
+
+    async def factory() -> Session:
+        session = await open_session(config or Config(), tmp_path, demo=True, clock=clock)
+        if prepare is not None:
+            await prepare(session)
+        return session
+
+    return ComputeHubApp(factory)
+
+
+def small_app(tmp_path: Path, clock: ManualClock | None = None, prepare: SessionHook | None = None,
+              config: Config | None = None) -> ComputeHubApp:
+    """``make_app`` on a demo market with fewer Vast offers, for tests that need no big table."""
+    small = (config or Config()).model_copy(update={"demo_vast_offers": SMALL_MARKET_VAST_OFFERS})
+    return make_app(tmp_path, clock or ManualClock(), prepare, small)
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app work (workers, aiosqlite threads) until ``condition`` holds."""
+    waited = 0.0
+    while not condition():
+        if waited > timeout:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+        waited += 0.02
+
+
+async def ready(pilot: Pilot) -> ComputeHubApp:
+    app = pilot.app
+    assert isinstance(app, ComputeHubApp)
+    # Every provider answered, and the Offers pane (unfiltered) shows every offer the Hub holds.
+    await wait_for(pilot, lambda: app.hub is not None
+                   and all(h.offers_at and h.instances_at for h in app.hub.health())
+                   and len(app.offers_pane.table.rows) == len(app.hub.offers()) > 0
+                   and len(app.instances_pane.table.rows) > 0)
+    return app
+
+
+def screen_lines(pilot: Pilot) -> list[str]:
+    """The text of every line as the terminal would show it now."""
+    return [strip.text for strip in pilot.app.screen._compositor.render_strips()]
+
+
+def screen_text(pilot: Pilot) -> str:
+    return "\n".join(screen_lines(pilot))
