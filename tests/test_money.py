@@ -18,7 +18,7 @@ from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub
 from computehub_tui.providers.http import HttpPolicy
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
-from computehub_tui.providers.vastai import VastProvider
+from computehub_tui.providers.vastai import VastProvider, instance_from_row
 from computehub_tui.store import Store
 
 HOUR = 3600.0
@@ -40,6 +40,8 @@ class ScriptedProvider:
         return list(self.instances)
 
     def set_status(self, instance_id: str, status: InstanceStatus, **changes: Any) -> None:
+        if self.name == "runpod" and "started_at" in changes:  # RunPod's uptime is the run's age
+            changes["running_since"] = changes["started_at"]
         self.instances = [
             dataclasses.replace(i, status=status, **changes) if i.instance_id == instance_id else i
             for i in self.instances
@@ -56,7 +58,8 @@ def machine(instance_id: str, price: float, *, provider: str = "vast", started_a
             status: InstanceStatus = InstanceStatus.RUNNING, gpus: int = 1, storage: float = 0.0) -> Instance:
     return Instance(provider=provider, instance_id=instance_id, label=instance_id, status=status,
                     provider_status=status.value, gpu="RTX 4090", gpu_count=gpus, price_hour=price,
-                    started_at=started_at, storage_price_hour=storage)
+                    started_at=started_at, storage_price_hour=storage,
+                    running_since=started_at if provider == "runpod" else None)
 
 
 @asynccontextmanager
@@ -269,3 +272,16 @@ async def test_the_instances_pane_shows_the_hubs_uptime_and_no_unbelievable_pric
         assert cells["cost"](ok)[0] == "$1.50"  # type: ignore[arg-type]
         assert cells["price"](absurd)[0] == "?"  # type: ignore[arg-type]
         assert cells["price"](ok)[0] != "?"  # type: ignore[arg-type]
+
+
+async def test_a_vast_machine_first_seen_running_takes_its_uptime_from_uptime_mins(tmp_path: Path) -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    row = {"id": 42, "actual_status": "running", "intended_status": "running", "num_gpus": 1,
+           "gpu_name": "RTX 4090", "dph_total": 0.5, "start_date": clock.now() - 30 * 86400, "uptime_mins": 90}
+    seen = instance_from_row(row, clock.now())
+    assert seen is not None and seen.running_since == clock.now() - 5400
+    vast = ScriptedProvider("vast", [seen])
+    async with process(tmp_path / "c.db", clock, vast) as hub:
+        await hub.refresh_instances("vast")
+        assert hub.uptime("vast:42") == 5400  # not 30 days: start_date survives stop and start
+        assert hub.cost_so_far("vast:42") == pytest.approx(0.75)  # 1.5 h at $0.50/h, the same run

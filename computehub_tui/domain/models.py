@@ -252,6 +252,10 @@ class Instance:
     ports: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     """Container port ("8888/tcp") to public "host:port"."""
     started_at: float | None = None
+    running_since: float | None = None
+    """When the current run began, as the provider reports it (RunPod's uptime, Vast's
+    ``uptime_mins``); None where the provider does not say. Seeds uptime for a machine first
+    seen already running."""
     location: str = ""
     image: str = ""
     metrics: MetricSample | None = None

@@ -60,10 +60,6 @@ MAX_THROTTLED_WAIT_S = 300.0
 STORE_FAILURE_REPORT_S = 60.0
 MAX_UPTIME_S = 400 * 86400.0
 """A provider start time further back than this is not believed."""
-STARTED_AT_MEANS_LAST_START = frozenset({"runpod"})
-"""Providers whose ``Instance.started_at`` is when the machine last started (RunPod derives it from
-``runtime.uptimeInSeconds``, which resets on every start). Vast's ``start_date`` survives stop/start,
-and Lambda and TensorDock report none, so for those only observed transitions and our own launches count."""
 BILLING_AFTER_ACTION = {"start": True, "restart": True, "stop": False, "destroy": False}
 
 
@@ -278,7 +274,7 @@ class Hub:
         last entered one: the time it has been billing its full price. Stop and start begins a new run;
         a restart does not. Tracked from the status changes this app sees (polls and its own actions) and
         kept in the store, so every process agrees. A machine first seen already running starts from the
-        provider's last-start time where it reports one (RunPod), or our launch time if this app launched
+        provider's last-start time where it reports one (RunPod, Vast: ``Instance.running_since``), or our launch time if this app launched
         it; otherwise the uptime is unknown (None) until it is seen starting. Cost so far for a machine
         first seen running is estimated from the same moment."""
         since = self.running_since(key)
@@ -526,8 +522,8 @@ class Hub:
 
 def _last_started_hint(instance: Instance, now: float) -> float | None:
     """The provider's own "last started" time, where it has one and it is believable."""
-    started = instance.started_at
-    if instance.provider not in STARTED_AT_MEANS_LAST_START or started is None or not math.isfinite(started):
+    started = instance.running_since
+    if started is None or not math.isfinite(started):
         return None
     if started < now - MAX_UPTIME_S:
         return None

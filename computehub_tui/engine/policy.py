@@ -120,8 +120,6 @@ def _caveats(action: str, targets: Sequence[Instance], capabilities: Callable[[s
             caveats.append(f"{title}: stopped instances still bill storage")
         if action == "restart" and not caps.can_stop:
             caveats.append(f"{title}: restart reboots in place; billing continues")
-        if action == "start" and caps.interruptible:
-            caveats.append(f"{title}: an interruptible instance starts only if its bid still wins")
     if action == "restart" and any(t.status is InstanceStatus.RUNNING for t in targets):
         caveats.append("restart interrupts whatever is running on the machine")
     if action == "start":

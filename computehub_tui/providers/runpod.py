@@ -293,6 +293,7 @@ class RunpodProvider:
             ssh=ssh,
             ports=public_ports(runtime),
             started_at=now - uptime if uptime is not None else None,
+            running_since=now - uptime if uptime is not None else None,
             location=as_text(machine.get("location")),
             image=as_text(pod.get("imageName")),
             metrics=self._metrics_from(runtime, gpu, now),

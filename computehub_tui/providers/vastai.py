@@ -569,12 +569,19 @@ def instance_from_row(row: Any, now: float) -> Instance | None:
         ssh=ssh,
         ports=public_ports(row),
         started_at=bounds.timestamp(_float(row.get("start_date")), now),
+        running_since=_running_since(row, now) if running else None,
         location=as_text(row.get("geolocation")),
         image=as_text(row.get("image_uuid")),
         metrics=metrics_from_row(row, num_gpus, now, gpu) if running else None,
         storage_price_hour=round(storage_hour, 6),
         status_message="; ".join(notes),
     )
+
+
+def _running_since(row: dict[str, Any], now: float) -> float | None:
+    """Vast's ``start_date`` survives a stop and start; ``uptime_mins`` is the current run's age."""
+    minutes = bounds.duration(_float(row.get("uptime_mins")))
+    return None if minutes is None else now - minutes * 60
 
 
 _STATUS_BY_ACTUAL: dict[str, InstanceStatus] = {
