@@ -22,8 +22,11 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/computehub-tui $(ARGS)
 
+# Many tests wait on subprocesses, ptys and loopback sockets, so four workers fit two cores.
+TEST_WORKERS ?= 4
+
 test: $(STAMP_TEST)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Static
-from tui import SIZE, make_app, ready, wait_for
+from tui import SIZE, ready, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import InstanceStatus
@@ -18,7 +18,7 @@ from computehub_tui.ui.widgets.header import HubHeader
 
 async def test_first_screen_shows_demo_badge_offers_and_health(tmp_path: Path) -> None:
     clock = ManualClock()
-    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, clock).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         header = app.query_one(HubHeader)
         assert header.demo is True
@@ -32,7 +32,7 @@ async def test_first_screen_shows_demo_badge_offers_and_health(tmp_path: Path) -
 
 async def test_launch_reaches_running_then_stop_and_destroy(tmp_path: Path) -> None:
     clock = ManualClock()
-    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, clock).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         assert app.offers_pane.apply_filter("rtx 4090 provider:vast spot:no")
         await pilot.pause()
@@ -74,7 +74,7 @@ async def test_launch_reaches_running_then_stop_and_destroy(tmp_path: Path) -> N
 
 
 async def test_destroy_can_be_cancelled(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("2")
         before = [i.key for i in app.instances_pane.table.rows]
@@ -87,7 +87,7 @@ async def test_destroy_can_be_cancelled(tmp_path: Path) -> None:
 
 
 async def test_filter_narrows_rejects_bad_input_and_persists_across_panes(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         pane = app.offers_pane
         total = len(pane.table.rows)
@@ -122,7 +122,7 @@ async def test_filter_narrows_rejects_bad_input_and_persists_across_panes(tmp_pa
 
 
 async def test_sort_keys_reorder_and_reverse(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         pane = app.offers_pane
         await pilot.press("M")
@@ -137,7 +137,7 @@ async def test_sort_keys_reorder_and_reverse(tmp_path: Path) -> None:
 
 async def test_marks_apply_an_action_to_every_marked_instance(tmp_path: Path) -> None:
     clock = ManualClock()
-    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, clock).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("2")
         table = app.instances_pane.table
@@ -160,7 +160,7 @@ async def test_marks_apply_an_action_to_every_marked_instance(tmp_path: Path) ->
 
 
 async def test_lambda_stop_is_refused_before_any_request(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("2")
         table = app.instances_pane.table
@@ -175,7 +175,7 @@ async def test_lambda_stop_is_refused_before_any_request(tmp_path: Path) -> None
 
 
 async def test_help_lists_every_pane_key(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
@@ -187,7 +187,7 @@ async def test_help_lists_every_pane_key(tmp_path: Path) -> None:
 
 async def test_monitor_shows_a_block_per_running_instance(tmp_path: Path) -> None:
     clock = ManualClock()
-    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, clock).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("3")
         await pilot.pause()
@@ -197,7 +197,7 @@ async def test_monitor_shows_a_block_per_running_instance(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("key", ["q"])
 async def test_quit_closes_the_session(tmp_path: Path, key: str) -> None:
-    app = make_app(tmp_path, ManualClock())
+    app = small_app(tmp_path, ManualClock())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press(key)
@@ -219,7 +219,7 @@ async def test_settings_binds_a_key_encrypted_and_tests_it(tmp_path: Path) -> No
         return httpx.Response(401, json={"success": False, "error": "auth_error", "msg": "Invalid user key"})
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(rejecting))
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         assert app.hub.keys is not None
         app.hub.keys.provider_factory = lambda name, secret: VastProvider(client, secret)
@@ -249,7 +249,7 @@ async def test_offer_details_and_market_summary_screens(tmp_path: Path) -> None:
     from computehub_tui.ui.screens.market import MarketScreen
     from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("V", "home")  # sort by value (the cursor keeps its offer), then go to the top
         await pilot.pause()
@@ -272,7 +272,7 @@ async def test_offer_details_and_market_summary_screens(tmp_path: Path) -> None:
 
 
 async def test_recent_filters_are_recalled_with_arrow_keys(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         pane = app.offers_pane
         box = pane.query_one("#offer-filter", Input)
@@ -291,7 +291,7 @@ async def test_recent_filters_are_recalled_with_arrow_keys(tmp_path: Path) -> No
 
 
 async def test_launch_refuses_above_the_max_price_guard(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         assert app.offers_pane.apply_filter("provider:vast spot:no")
         await pilot.press("enter")
@@ -311,7 +311,7 @@ async def test_enter_hands_the_terminal_to_ssh_and_refreshes_after(tmp_path: Pat
     def fake_terminal(app: object, argv: list[str]) -> None:
         calls.append(list(argv))
 
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         app.terminal_runner = fake_terminal  # type: ignore[assignment]
         app.hub.demo = False  # demo machines have no real endpoint; act as if this one did
@@ -338,7 +338,7 @@ def test_terminal_runner_reports_a_missing_program() -> None:
 
 
 async def test_clicking_a_column_title_sorts_by_it(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         table = app.offers_pane.table
         left = 0

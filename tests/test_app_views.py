@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from loopback import refused_port
 from rich.console import Console
-from test_app import SIZE, make_app, ready, wait_for
+from tui import SIZE, ready, small_app, wait_for
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -67,7 +67,7 @@ def test_readme_documents_the_sort_keys_the_pane_binds() -> None:
 
 
 async def test_every_documented_sort_key_sorts_and_g_still_jumps(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         pane, table = app.offers_pane, app.offers_pane.table
         for key, name, _ in SORT_BINDINGS:
@@ -100,7 +100,7 @@ def error_lines(pane: OffersPane) -> list[str]:
 
 
 async def test_typing_price_then_a_typo_never_blanks_the_table_and_points_at_the_typo(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         pane = app.offers_pane
         everything = list(pane.table.rows)
@@ -122,7 +122,7 @@ async def test_typing_price_then_a_typo_never_blanks_the_table_and_points_at_the
 
 
 async def test_typing_spot_no_keeps_the_last_result_until_the_value_is_complete(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         pane = app.offers_pane
         await pilot.press("slash")
@@ -144,7 +144,7 @@ async def test_typing_spot_no_keeps_the_last_result_until_the_value_is_complete(
 
 
 async def test_an_empty_result_names_the_filter_and_esc_clears_it(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         pane = app.offers_pane
         total = len(pane.table.rows)
@@ -232,7 +232,7 @@ def test_the_header_says_connecting_only_until_every_provider_has_answered_or_fa
 
 
 async def test_a_provider_that_goes_away_leaves_no_chip_behind(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         header = app.query_one(HubHeader)
         assert "vast" in header.render().plain
@@ -359,7 +359,7 @@ async def assert_fits(pilot: Pilot, container: type, *visible: str) -> None:
 
 
 async def test_every_dialog_fits_or_scrolls_at_80_by_24(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=(80, 24)) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, OfferDetailScreen))
@@ -405,7 +405,7 @@ def test_chart_axes_span_the_whole_window_with_clean_ticks(key: str, first: int,
 
 async def test_the_seven_day_chart_reaches_back_seven_days_without_minus_zero(tmp_path: Path) -> None:
     clock = ManualClock()
-    async with make_app(tmp_path, clock).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, clock).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         offer = app.offers_pane.table.current_row
         assert offer is not None
@@ -429,7 +429,7 @@ async def test_the_seven_day_chart_reaches_back_seven_days_without_minus_zero(tm
 
 
 async def test_the_key_prompt_cancels_on_the_first_ctrl_c_and_on_esc(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("comma")
         await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
@@ -443,7 +443,7 @@ async def test_the_key_prompt_cancels_on_the_first_ctrl_c_and_on_esc(tmp_path: P
 
 
 async def test_help_lists_every_dialog_key_and_every_filter_field(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
@@ -461,7 +461,7 @@ async def test_help_lists_every_dialog_key_and_every_filter_field(tmp_path: Path
 
 
 async def test_a_wide_terminal_gives_spare_columns_to_gpu_and_location(tmp_path: Path) -> None:
-    async with make_app(tmp_path, ManualClock()).run_test(size=(200, 45)) as pilot:
+    async with small_app(tmp_path, ManualClock()).run_test(size=(200, 45)) as pilot:
         app = await ready(pilot)
         table = app.offers_pane.table
         widths = {column.key: column.width for column in table.columns}
