@@ -41,7 +41,7 @@ def demo_providers(
         for name, handler in (
             ("vast", make_vast_handler(market)),
             ("runpod", make_runpod_handler(market)),
-            ("lambda", make_lambda_handler(market)),
+            ("lambda", make_lambda_handler(market, lambda_ssh_key_name)),
             ("tensordock", make_tensordock_handler(market)),
         )
     }

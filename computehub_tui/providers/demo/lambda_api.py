@@ -39,14 +39,19 @@ _GPU_DESCRIPTION = re.compile(r"^(?P<name>[^(]+?)\s*\((?P<vram>\d+(?:\.\d+)?)\s*
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def make_lambda_handler(market: DemoMarket) -> Handler:
-    """A MockTransport handler answering Lambda's endpoints from ``market``."""
-    return _LambdaDemoApi(market).handle
+def make_lambda_handler(market: DemoMarket, account_key_name: str = "") -> Handler:
+    """A MockTransport handler answering Lambda's endpoints from ``market``. The demo account has
+    ``account_key_name`` registered besides its own, so a key the user configured works in the demo
+    too (and no configured key fails as on a real account)."""
+    return _LambdaDemoApi(market, account_key_name).handle
 
 
 class _LambdaDemoApi:
-    def __init__(self, market: DemoMarket) -> None:
+    def __init__(self, market: DemoMarket, account_key_name: str = "") -> None:
         self.market = market
+        self.ssh_keys = dict(DEMO_SSH_KEYS)
+        if account_key_name:
+            self.ssh_keys[account_key_name] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKeyInTheDemo user@demo"
         self.types_by_name: dict[str, LambdaType] = {t.name: t for t in market.lambda_types}
         self.region_descriptions: dict[str, str] = dict(LAMBDA_REGIONS)
 
@@ -61,7 +66,7 @@ class _LambdaDemoApi:
             return _ok(
                 [
                     {"id": f"key-{n}", "name": name, "public_key": key}
-                    for n, (name, key) in enumerate(DEMO_SSH_KEYS.items())
+                    for n, (name, key) in enumerate(self.ssh_keys.items())
                 ]
             )
         instance_match = _INSTANCE_PATH.match(path)
@@ -158,7 +163,7 @@ class _LambdaDemoApi:
         key_names = body.get("ssh_key_names")
         if not isinstance(key_names, list) or len(key_names) != 1:
             return _invalid("ssh_key_names", "Exactly one SSH key name is required.")
-        if key_names[0] not in DEMO_SSH_KEYS:
+        if key_names[0] not in self.ssh_keys:
             return _invalid("ssh_key_names", f"SSH key '{key_names[0]}' does not exist.")
         capacity = {name for name, _ in self.market.lambda_regions_with_capacity(instance_type)}
         if region_name not in capacity:
