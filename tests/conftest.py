@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
@@ -22,3 +24,12 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                  "COMPUTEHUB_RUNPOD_REST_URL", "COMPUTEHUB_LAMBDA_URL", "COMPUTEHUB_TENSORDOCK_URL"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[httpx.AsyncClient]]:
+    """HTTP clients a test opens for adapters; all closed when it ends."""
+    opened: list[httpx.AsyncClient] = []
+    yield opened
+    for client in opened:
+        await client.aclose()

@@ -9,7 +9,6 @@ import os
 import socket
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -38,13 +37,6 @@ def bomb() -> bytes:
     """1 GiB of zeros in about 1 MB of gzip."""
     return gzip_bomb(1024)
 
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[httpx.AsyncClient]]:
-    opened: list[httpx.AsyncClient] = []
-    yield opened
-    for client in opened:
-        await client.aclose()
 
 
 def adapter(name: str, router: Any, clients: list[httpx.AsyncClient], **policy: Any) -> Any:

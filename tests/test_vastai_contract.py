@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -80,13 +80,6 @@ async def settle(clock: ManualClock, awaitable: Awaitable[T], step: float = 0.1)
     task.cancel()
     raise AssertionError("call did not finish")
 
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[httpx.AsyncClient]]:
-    opened: list[httpx.AsyncClient] = []
-    yield opened
-    for client in opened:
-        await client.aclose()
 
 
 @pytest.fixture
