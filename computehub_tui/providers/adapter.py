@@ -1,4 +1,5 @@
-"""What every marketplace adapter shares: its HTTP connection, clock, dropped-row count and notes."""
+"""What every marketplace adapter shares: its HTTP connection, clock, dropped-row count, and the notes
+an instance gets when its provider sent something implausible."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import ClassVar, TypedDict, TypeVar
 import httpx
 
 from computehub_tui.clock import Clock, SystemClock
-from computehub_tui.domain.models import Offer, OfferQuery
+from computehub_tui.domain import bounds
+from computehub_tui.domain.models import Offer, OfferQuery, SshEndpoint
 from computehub_tui.domain.secret import Secret
 from computehub_tui.providers.base import ProviderError
 from computehub_tui.providers.http import ErrorDialect, HttpPolicy, ProviderHttp
@@ -41,6 +43,8 @@ class HttpAdapter:
     """How the provider words its failures (codes, phrases, shapes)."""
     listings: ClassVar[frozenset[str]] = frozenset()
     """Endpoint keys the Hub polls; a rate-limited poll backs off rather than retrying at once."""
+    make_policy: ClassVar[Callable[[], HttpPolicy]] = HttpPolicy
+    """The provider's own network policy (pacing, timeouts), for when the caller passes none."""
 
     def __init__(
         self,
@@ -58,16 +62,12 @@ class HttpAdapter:
             client,
             base_url or self.default_base_url,
             api_key=api_key,
-            policy=policy or self.default_policy(),
+            policy=policy or type(self).make_policy(),
             clock=self.clock,
             error_mapper=self.typed_reply,
             errors=self.errors,
             listings=self.listings,
         )
-
-    @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        return HttpPolicy()
 
     def typed_reply(self, response: httpx.Response) -> ProviderError | None:
         """A failed reply typed in a way ``errors`` cannot say; None leaves it to ``errors``."""
@@ -83,6 +83,22 @@ class HttpAdapter:
         kept = [row for row in every if not implausible(row)]
         self.dropped_rows = len(every) - len(kept)
         return kept
+
+
+def checked_price(price: float | None, gpus: int, notes: list[str], *, sent: bool = True) -> float:
+    """The billed $/h if it is plausible for ``gpus`` GPUs, else 0.0 (never ranked or summed) with a
+    note saying so, where the provider ``sent`` a price at all."""
+    billed = bounds.billed_price(price, gpus)
+    if billed is None and sent:
+        notes.append(IMPLAUSIBLE_PRICE)
+    return billed or 0.0
+
+
+def checked_ssh(ssh: SshEndpoint | None, offered: bool, notes: list[str]) -> SshEndpoint | None:
+    """``ssh`` as parsed; where the provider ``offered`` an address that is not valid, a note says so."""
+    if ssh is None and offered:
+        notes.append(INVALID_SSH)
+    return ssh
 
 
 def offers_matching(offers: Iterable[Offer], query: OfferQuery) -> list[Offer]:

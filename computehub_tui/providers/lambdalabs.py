@@ -21,7 +21,7 @@ from computehub_tui.domain.models import (
     SshEndpoint,
 )
 from computehub_tui.domain.secret import Secret
-from computehub_tui.providers.adapter import IMPLAUSIBLE_PRICE, INVALID_SSH, Connection, HttpAdapter, offers_matching
+from computehub_tui.providers.adapter import Connection, HttpAdapter, checked_price, checked_ssh, offers_matching
 from computehub_tui.providers.base import (
     AuthError,
     ConfigurationError,
@@ -51,14 +51,7 @@ SSH_KEY_HINT = (
 )
 
 CAPABILITIES = Capabilities(
-    can_stop=False,
-    can_restart=True,
-    bills_storage_while_stopped=False,
-    interruptible=False,
-    logs=False,
-    live_metrics=False,
-    custom_image=False,
-    custom_disk=False,
+    can_stop=False, custom_image=False, custom_disk=False,
     notes=(
         "no stop — terminate only; billing runs until terminate",
         "launches need an SSH key registered at cloud.lambda.ai (ssh_key_name under [lambda])",
@@ -192,6 +185,7 @@ class LambdaProvider(HttpAdapter):
     title = "Lambda"
     capabilities = CAPABILITIES
     default_base_url = DEFAULT_BASE_URL
+    make_policy = default_policy
     errors = LAMBDA_ERRORS
     listings = LISTINGS
 
@@ -199,10 +193,6 @@ class LambdaProvider(HttpAdapter):
                  **connection: Unpack[Connection]) -> None:
         super().__init__(client, api_key, **connection)
         self.ssh_key_name = ssh_key_name.strip()
-
-    @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        return default_policy()
 
     # -- offers -----------------------------------------------------------------------------
 
@@ -289,15 +279,10 @@ class LambdaProvider(HttpAdapter):
         gpu_count = gpu.count if gpu else 0
         sent_price = instance_type.get("price_cents_per_hour")
         cents = as_float(sent_price)
-        price = bounds.billed_price(cents / 100.0, gpu_count) if cents is not None else None
         notes = [_STATUS_MESSAGES.get(provider_status.lower(), "")]
-        if price is None and sent_price is not None:
-            notes.append(IMPLAUSIBLE_PRICE)
-        ssh = None
-        if raw.get("ip") and status is InstanceStatus.RUNNING:  # booting: sshd not up yet
-            ssh = SshEndpoint.parse(raw.get("ip"), 22, SSH_USER)
-            if ssh is None:
-                notes.append(INVALID_SSH)
+        price = checked_price(None if cents is None else cents / 100.0, gpu_count, notes, sent=sent_price is not None)
+        reachable = bool(raw.get("ip")) and status is InstanceStatus.RUNNING  # booting: sshd not up yet
+        ssh = checked_ssh(SshEndpoint.parse(raw.get("ip"), 22, SSH_USER) if reachable else None, reachable, notes)
         return Instance(
             provider=self.name,
             instance_id=as_text(raw.get("id")),
@@ -306,7 +291,7 @@ class LambdaProvider(HttpAdapter):
             provider_status=provider_status or status.value,
             gpu=gpu.canonical if gpu else "unknown",
             gpu_count=gpu_count,
-            price_hour=round(price, 4) if price is not None else 0.0,
+            price_hour=round(price, 4),
             ssh=ssh,
             location=as_text(region.get("name")),
             image="Lambda Stack",

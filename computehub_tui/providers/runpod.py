@@ -8,6 +8,7 @@ import re
 import shlex
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from contextlib import aclosing, contextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +30,7 @@ from computehub_tui.domain.models import (
     public_address,
 )
 from computehub_tui.domain.secret import Secret
-from computehub_tui.providers.adapter import IMPLAUSIBLE_PRICE, INVALID_SSH, HttpAdapter, offers_matching
+from computehub_tui.providers.adapter import HttpAdapter, checked_price, checked_ssh, offers_matching
 from computehub_tui.providers.base import (
     AuthError,
     NoCapacityError,
@@ -253,13 +254,9 @@ class RunpodProvider(HttpAdapter):
     title = "RunPod"
     default_base_url = REST_URL
     errors = REST_ERRORS
+    make_policy = partial(HttpPolicy, timeout=30.0)
     capabilities = Capabilities(
-        can_stop=True,
-        can_restart=True,
-        bills_storage_while_stopped=True,
-        interruptible=True,
-        logs=True,
-        live_metrics=True,
+        bills_storage_while_stopped=True, interruptible=True, logs=True, live_metrics=True,
         notes=(
             f"Spot bids are at risk: {SPOT_AT_RISK}.",
             "A stopped pod keeps billing for its volume disk (pods launched here have none).",
@@ -284,10 +281,6 @@ class RunpodProvider(HttpAdapter):
         self._logs_timeout = logs_timeout
         self._vram_by_gpu: dict[str, float] = {}
         self._catalogue_fetched = False
-
-    @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        return HttpPolicy(timeout=30.0)
 
     def typed_reply(self, response: httpx.Response) -> ProviderError | None:
         """A GraphQL error is typed by what it says at any status, except where the status alone
@@ -354,12 +347,8 @@ class RunpodProvider(HttpAdapter):
         gpu_count = bounds.gpu_count(as_float(pod.get("gpuCount"))) or 0
         status = pod_status(pod)
         notes = [as_text(pod.get("lastStatusChange"))]
-        price = bounds.billed_price(as_float(pod.get("costPerHr")), gpu_count)
-        if price is None and pod.get("costPerHr") is not None:
-            notes.append(IMPLAUSIBLE_PRICE)
-        ssh = ssh_endpoint(runtime)
-        if ssh is None and _ssh_port(runtime) is not None:
-            notes.append(INVALID_SSH)
+        price = checked_price(as_float(pod.get("costPerHr")), gpu_count, notes, sent=pod.get("costPerHr") is not None)
+        ssh = checked_ssh(ssh_endpoint(runtime), _ssh_port(runtime) is not None, notes)
         return Instance(
             provider=PROVIDER,
             instance_id=as_text(pod.get("id")),
@@ -368,7 +357,7 @@ class RunpodProvider(HttpAdapter):
             provider_status=as_state(pod.get("desiredStatus")) or status.value,
             gpu=gpu,
             gpu_count=gpu_count,
-            price_hour=price or 0.0,
+            price_hour=price,
             ssh=ssh,
             ports=public_ports(runtime),
             started_at=now - uptime if uptime is not None else None,

@@ -26,7 +26,7 @@ from computehub_tui.domain.models import (
     valid_port,
 )
 from computehub_tui.domain.secret import Secret
-from computehub_tui.providers.adapter import IMPLAUSIBLE_PRICE, INVALID_SSH, Connection, HttpAdapter, offers_matching
+from computehub_tui.providers.adapter import Connection, HttpAdapter, checked_price, checked_ssh, offers_matching
 from computehub_tui.providers.base import (
     ConfigurationError,
     NoCapacityError,
@@ -69,13 +69,7 @@ SSH_KEY_HINT = (
 )
 
 CAPABILITIES = Capabilities(
-    can_stop=True,
-    can_restart=True,
-    bills_storage_while_stopped=True,
-    interruptible=False,
-    logs=False,
-    live_metrics=False,
-    custom_image=False,
+    bills_storage_while_stopped=True, custom_image=False,
     notes=(
         "stopped VMs keep billing storage",
         "restart is a stop followed by a start",
@@ -204,6 +198,7 @@ class TensordockProvider(HttpAdapter):
     title = "TensorDock"
     capabilities = CAPABILITIES
     default_base_url = DEFAULT_BASE_URL
+    make_policy = default_policy
     errors = TENSORDOCK_ERRORS
 
     def __init__(self, client: httpx.AsyncClient, api_key: Secret | None, *, ssh_public_key: str = "",
@@ -211,10 +206,6 @@ class TensordockProvider(HttpAdapter):
         super().__init__(client, api_key, **connection)
         self.ssh_public_key = ssh_public_key.strip()
         self._rng = rng or random.Random()
-
-    @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        return default_policy()
 
     # -- offers -----------------------------------------------------------------------------
 
@@ -339,12 +330,9 @@ class TensordockProvider(HttpAdapter):
         storage_gb = bounds.size_or_zero(as_float(resources.get("storage_gb")), bounds.MAX_DISK_GB)
         notes = [first_text(fields, "statusMessage", "status_message")]
         # The v2 instance detail's price field is undocumented; accept the spellings seen in the wild.
-        price = bounds.billed_price(first_float(fields, *_HOURLY_PRICE_KEYS) or 0.0, gpu_count)
-        if price is None:
-            notes.append(IMPLAUSIBLE_PRICE)
-        ssh = _ssh_endpoint(ip, forwards, status)
-        if ssh is None and ip and status is InstanceStatus.RUNNING and (22 in forwards or not forwards):
-            notes.append(INVALID_SSH)
+        price = checked_price(first_float(fields, *_HOURLY_PRICE_KEYS) or 0.0, gpu_count, notes)
+        offered = bool(ip) and status is InstanceStatus.RUNNING and (22 in forwards or not forwards)
+        ssh = checked_ssh(_ssh_endpoint(ip, forwards, status), offered, notes)
         ports = {f"{internal}/tcp": public_address(ip, external) for internal, external in forwards.items()}
         return Instance(
             provider=self.name,
@@ -354,7 +342,7 @@ class TensordockProvider(HttpAdapter):
             provider_status=provider_status or status.value,
             gpu=canonical_gpu_name(gpu_name) if gpu_name else "unknown",
             gpu_count=gpu_count,
-            price_hour=round(price, 4) if price is not None else 0.0,
+            price_hour=round(price, 4),
             ssh=ssh,
             ports={port: address for port, address in ports.items() if address},
             location=first_text(fields, "location", "location_name"),

@@ -23,7 +23,7 @@ from computehub_tui.domain.models import (
     SshEndpoint,
     public_address,
 )
-from computehub_tui.providers.adapter import IMPLAUSIBLE_PRICE, INVALID_SSH, HttpAdapter
+from computehub_tui.providers.adapter import HttpAdapter, checked_price, checked_ssh
 from computehub_tui.providers.base import (
     AuthError,
     NoCapacityError,
@@ -173,6 +173,11 @@ VAST_ERRORS = ErrorDialect(
 """Vast's error codes (reference: providers.md, "Error body shapes") and what each means."""
 
 
+def vast_policy() -> HttpPolicy:
+    """The default network policy: Vast's per-endpoint spacing so we never provoke a 429."""
+    return HttpPolicy(endpoint_intervals=dict(VAST_ENDPOINT_INTERVALS))
+
+
 def vast_spellings(canonical: str) -> tuple[str, ...]:
     """Every Vast spelling to send for one canonical GPU name (the name itself if unknown)."""
     if canonical in VAST_SPELLINGS_BY_CANONICAL:
@@ -201,15 +206,11 @@ class VastProvider(HttpAdapter):
     name = PROVIDER
     title = "Vast.ai"
     default_base_url = DEFAULT_BASE_URL
+    make_policy = vast_policy
     errors = VAST_ERRORS
     listings = LISTINGS
     capabilities = Capabilities(
-        can_stop=True,
-        can_restart=True,
-        bills_storage_while_stopped=True,
-        interruptible=True,
-        logs=True,
-        live_metrics=True,
+        bills_storage_while_stopped=True, interruptible=True, logs=True, live_metrics=True,
         notes=(
             "stopped instances still bill storage",
             "offers are single-use: once rented, an offer id cannot be launched again",
@@ -217,10 +218,6 @@ class VastProvider(HttpAdapter):
             "interruptible instances stop when outbid",
         ),
     )
-
-    @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        return vast_policy()
 
     def typed_reply(self, response: httpx.Response) -> RateLimitedError | None:
         """Vast words a 429 its own way: a threshold in plain text, no Retry-After (so far)."""
@@ -319,11 +316,6 @@ class VastProvider(HttpAdapter):
 
 
 # -- request building ------------------------------------------------------------------------
-
-
-def vast_policy() -> HttpPolicy:
-    """The default network policy: Vast's per-endpoint spacing so we never provoke a 429."""
-    return HttpPolicy(endpoint_intervals=dict(VAST_ENDPOINT_INTERVALS))
 
 
 def offer_search_body(query: OfferQuery) -> dict[str, Any]:
@@ -538,13 +530,9 @@ def instance_from_row(row: Any, now: float) -> Instance | None:
     price = as_float(row.get("dph_total"))
     if price is None:
         price = (as_float(row.get("dph_base")) or 0.0) + storage_hour
-    billed = bounds.billed_price(price, num_gpus)
-    if billed is None:
-        notes.append(IMPLAUSIBLE_PRICE)
+    billed = checked_price(price, num_gpus, notes)
     running = status is InstanceStatus.RUNNING
-    ssh = ssh_endpoint(row) if running else None
-    if running and ssh is None and _offers_ssh(row):
-        notes.append(INVALID_SSH)
+    ssh = checked_ssh(ssh_endpoint(row) if running else None, running and _offers_ssh(row), notes)
     return Instance(
         provider=PROVIDER,
         instance_id=as_text(row.get("id")),
@@ -554,7 +542,7 @@ def instance_from_row(row: Any, now: float) -> Instance | None:
         provider_status=actual or "scheduling",
         gpu=gpu,
         gpu_count=num_gpus,
-        price_hour=billed or 0.0,
+        price_hour=billed,
         ssh=ssh,
         ports=public_ports(row),
         started_at=bounds.timestamp(as_float(row.get("start_date")), now),
