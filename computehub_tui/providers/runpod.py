@@ -177,7 +177,7 @@ _STATUS_BY_DESIRED: dict[str, InstanceStatus] = {
 }
 
 
-# -- errors ----------------------------------------------------------------------------
+# -- errors ------------------------------------------------------------------------------------
 
 
 def graphql_error(error: dict[str, Any], *, http_status: int = 200) -> ProviderError:

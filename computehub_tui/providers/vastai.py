@@ -173,6 +173,22 @@ VAST_ERRORS = ErrorDialect(
 """Vast's error codes (reference: providers.md, "Error body shapes") and what each means."""
 
 
+def vast_rate_limited(response: httpx.Response, now: float) -> RateLimitedError:
+    """Vast sends no Retry-After today; if it ever does, it wins (clamped like every provider's),
+    else the "threshold=4.5" in the text."""
+    _, message = vast_code_and_message(json_or_none(response))
+    text = message or readable(response.text)
+    header = parse_retry_after(response.headers.get("retry-after"), now)
+    if header is not None:
+        return RateLimitedError(PROVIDER, f"rate limited; Vast asks to wait {header:g}s", header)
+    threshold = threshold_in(text)
+    if threshold is not None:
+        return RateLimitedError(
+            PROVIDER, f"rate limited: Vast allows this call once every {threshold:g}s", threshold
+        )
+    return RateLimitedError(PROVIDER, f"rate limited ({text or 'API requests too frequent'})", None)
+
+
 def vast_policy() -> HttpPolicy:
     """The default network policy: Vast's per-endpoint spacing so we never provoke a 429."""
     return HttpPolicy(endpoint_intervals=dict(VAST_ENDPOINT_INTERVALS))
@@ -708,22 +724,3 @@ def _require_success(payload: Any, action: str) -> dict[str, Any]:
         code, message = vast_code_and_message(payload)
         raise VAST_ERRORS.error(PROVIDER, ErrorReply(None, code, message or "refused without a reason"), action)
     return payload
-
-
-# -- errors -----------------------------------------------------------------------------------
-
-
-def vast_rate_limited(response: httpx.Response, now: float) -> RateLimitedError:
-    """Vast sends no Retry-After today; if it ever does, it wins (clamped like every provider's),
-    else the "threshold=4.5" in the text."""
-    _, message = vast_code_and_message(json_or_none(response))
-    text = message or readable(response.text)
-    header = parse_retry_after(response.headers.get("retry-after"), now)
-    if header is not None:
-        return RateLimitedError(PROVIDER, f"rate limited; Vast asks to wait {header:g}s", header)
-    threshold = threshold_in(text)
-    if threshold is not None:
-        return RateLimitedError(
-            PROVIDER, f"rate limited: Vast allows this call once every {threshold:g}s", threshold
-        )
-    return RateLimitedError(PROVIDER, f"rate limited ({text or 'API requests too frequent'})", None)
