@@ -1,17 +1,16 @@
 """Shared HTTP layer for adapters: timeouts, safe retries, Retry-After, pacing, circuit breaker,
-body caps."""
+body caps, and the one HTTP status → typed error mapping."""
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import json
 import math
 import random
 import re
 import socket
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -33,6 +32,7 @@ from computehub_tui.providers.base import (
     RequestRejectedError,
     UnavailableError,
 )
+from computehub_tui.providers.payload import UNREADABLE_JSON, json_or_none
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 3600.0
@@ -186,13 +186,16 @@ def threshold_in(text: str) -> float | None:
 
 
 def error_text(response: httpx.Response) -> str:
-    """The provider's human message from whichever error shape it used, else a short body; one
-    safe line without secrets."""
+    """The provider's human message from whichever common error shape it used, else a short body;
+    one safe line without secrets. An HTML error page says nothing a user can act on, so it is
+    reported by its status."""
     try:
         body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
+    except UNREADABLE_JSON:
         text = readable(response.text)
-        return text or response.reason_phrase or f"HTTP {response.status_code}"
+        if text and not text.startswith("<"):
+            return text
+        return response.reason_phrase or f"HTTP {response.status_code}"
     return readable(_message_from(body)) or f"HTTP {response.status_code}"
 
 
@@ -221,6 +224,106 @@ def _message_from(body: Any) -> str:
 
 def _text(value: Any) -> str:
     return clean_text(value, ERROR_TEXT_LIMIT)
+
+
+# -- status → typed error --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """What a failed call said: its HTTP status (None for an error inside a successful reply), the
+    provider's error code ("" when it sent none) and its message as one safe line."""
+
+    status: int | None
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """One way a provider says what went wrong, and the typed error that means.
+
+    A reply matches by any one of: its error code in ``codes``, its status in ``statuses``, or
+    ``phrase`` found in its message. ``wording`` builds the error's message from ``{message}``,
+    ``{status}`` and ``{credential}``."""
+
+    error: type[ProviderError]
+    wording: str
+    codes: Collection[str] = ()
+    statuses: Collection[int] = ()
+    phrase: re.Pattern[str] | None = None
+
+    def matches(self, reply: ErrorReply) -> bool:
+        return (
+            (bool(reply.code) and reply.code in self.codes)
+            or reply.status in self.statuses
+            or (self.phrase is not None and self.phrase.search(reply.message) is not None)
+        )
+
+    def error_for(self, provider: str, reply: ErrorReply, credential: str, context: str = "") -> ProviderError:
+        """The typed error; ``context`` ("launching offer 12") leads its message."""
+        message = self.wording.format(message=reply.message, status=reply.status, credential=credential)
+        return self.error(provider, f"{context}: {message}" if context else message)
+
+
+SERVER_STATUSES = frozenset(range(500, 600))
+KEY_REJECTED = ErrorRule(AuthError, "{credential} rejected (HTTP {status}: {message})", statuses=(401, 403))
+NOT_FOUND = ErrorRule(NotFoundError, "not found (HTTP {status}: {message})", statuses=(404, 410))
+SERVER_ERROR = ErrorRule(UnavailableError, "server error HTTP {status}: {message}", statuses=SERVER_STATUSES)
+STATUS_RULES: tuple[ErrorRule, ...] = (KEY_REJECTED, NOT_FOUND, SERVER_ERROR)
+"""The one HTTP status → typed error mapping, for what a provider's own rules leave unnamed. Any
+other failure status (400, 409 conflict, 422 validation, …) is a rejected request; 429 is
+``rate_limited``."""
+REJECTED = ErrorRule(RequestRejectedError, "request rejected (HTTP {status}: {message})")
+
+
+def _no_code_or_message(body: Any) -> tuple[str, str]:
+    return "", ""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDialect:
+    """How one provider words its failures; everything else about them is shared.
+
+    ``read`` finds the error code and a safe message in a reply's JSON (an empty message falls back
+    to ``error_text``). A 429 is a rate limit and a 5xx a server error whatever the body says. For
+    anything else ``rules`` say which codes, phrases or statuses mean which typed error; the first
+    match wins, ahead of STATUS_RULES, because a provider's own code is more precise than its status
+    (Lambda may answer "no capacity" with a 403). ``in_reply`` words an error inside a successful
+    reply that no rule names."""
+
+    rules: tuple[ErrorRule, ...] = ()
+    read: Callable[[Any], tuple[str, str]] = _no_code_or_message
+    credential: str = "API key"
+    in_reply: ErrorRule = ErrorRule(RequestRejectedError, "request rejected ({message})")
+
+    def reply(self, response: httpx.Response) -> ErrorReply:
+        """What a failed HTTP reply says, read in this provider's words."""
+        code, message = self.read(json_or_none(response))
+        return ErrorReply(response.status_code, code, message or error_text(response))
+
+    def reply_error(self, provider: str, response: httpx.Response, now: float) -> ProviderError:
+        """A failed HTTP reply as one typed error."""
+        reply = self.reply(response)
+        if reply.status == 429:
+            return rate_limited(provider, response, reply.message, now)
+        if reply.status in SERVER_STATUSES:
+            # The provider's own trouble, whatever its body says; and a call that may have run.
+            return SERVER_ERROR.error_for(provider, reply, self.credential)
+        return self.error(provider, reply)
+
+    def error(self, provider: str, reply: ErrorReply, context: str = "") -> ProviderError:
+        rule = next((rule for rule in (*self.rules, *STATUS_RULES) if rule.matches(reply)), None)
+        if rule is None:
+            rule = self.in_reply if reply.status is None else REJECTED
+        return rule.error_for(provider, reply, self.credential, context)
+
+
+def rate_limited(provider: str, response: httpx.Response, message: str, now: float) -> RateLimitedError:
+    """A 429 with its clamped Retry-After (or Vast's threshold text) as the wait, if it gave one."""
+    retry_after = retry_after_from(response, now)
+    hint = f"; retry in {retry_after:.1f}s" if retry_after is not None else ""
+    return RateLimitedError(provider, f"rate limited ({message}){hint}", retry_after)
 
 
 def describe_transport_error(
@@ -444,8 +547,10 @@ class _Call:
 class ProviderHttp:
     """One provider's HTTP access: auth header, base URL, policy and error mapping in one place.
 
-    ``error_mapper`` lets an adapter turn a provider-specific error response into a better typed
-    error before the generic status mapping applies.
+    ``errors`` is how the provider words its failures. ``error_mapper`` lets an adapter type a reply
+    its dialect cannot describe (a rate limit worded its own way); None leaves it to ``errors``.
+    ``listings`` are the endpoint keys the Hub polls: a 429 on one backs off longer each time in a
+    row (see ListingBackoff) instead of being retried at once.
     """
 
     def __init__(
@@ -458,6 +563,8 @@ class ProviderHttp:
         clock: Clock | None = None,
         error_mapper: Callable[[httpx.Response], ProviderError | None] | None = None,
         rng: random.Random | None = None,
+        errors: ErrorDialect | None = None,
+        listings: Collection[str] = (),
     ) -> None:
         self.provider = provider
         self.client = client
@@ -466,6 +573,9 @@ class ProviderHttp:
         self.policy = policy or HttpPolicy()
         self.clock = clock or SystemClock()
         self.error_mapper = error_mapper
+        self.errors = errors or ErrorDialect()
+        self.listings = frozenset(listings)
+        self.listing_backoff = ListingBackoff()
         self.breaker = CircuitBreaker(self.policy.breaker_threshold, self.policy.breaker_cooldown, self.clock)
         self.rate_limited_until = 0.0
         """Monotonic time before which the provider asked us to hold off."""
@@ -548,9 +658,10 @@ class ProviderHttp:
     async def _attempts(self, call: _Call) -> httpx.Response:
         attempts = max(1, self.policy.max_attempts)
         url = self.url(call.path)
+        endpoint = call.endpoint or f"{call.method.upper()} {call.path}"
         last_error: ProviderError | None = None
         for attempt in range(attempts):
-            await self._pace(call.endpoint or f"{call.method.upper()} {call.path}")
+            await self._pace(endpoint)
             self.request_count += 1
             try:
                 response = await self._send(call, url)
@@ -571,8 +682,9 @@ class ProviderHttp:
                 ) from None
             if response.status_code in call.ok_statuses:
                 self.breaker.record_success()
+                self.listing_backoff.succeeded(endpoint)
                 return response
-            failure = self._error_for(response)
+            failure = self.error_for(response, endpoint)
             if isinstance(failure, UnavailableError):
                 failure.reached_server = True
             if isinstance(failure, RateLimitedError):
@@ -623,31 +735,22 @@ class ProviderHttp:
             return None
         try:
             return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
+        except UNREADABLE_JSON:
             snippet = readable(response.text, 60)
             raise ProtocolError(
                 self.provider,
                 f"malformed JSON in reply (HTTP {response.status_code}, {len(response.content)} bytes: {snippet!r})",
             ) from None
 
-    def _error_for(self, response: httpx.Response) -> ProviderError:
-        if self.error_mapper is not None:
-            mapped = self.error_mapper(response)
-            if mapped is not None:
-                return mapped
-        status = response.status_code
-        message = error_text(response)
-        if status == 429:
-            retry_after = retry_after_from(response, self.clock.now())
-            hint = f"; retry in {retry_after:.1f}s" if retry_after is not None else ""
-            return RateLimitedError(self.provider, f"rate limited ({message}){hint}", retry_after)
-        if status in (401, 403):
-            return AuthError(self.provider, f"API key rejected (HTTP {status}: {message})")
-        if status in (404, 410):
-            return NotFoundError(self.provider, f"not found (HTTP {status}: {message})")
-        if status >= 500:
-            return UnavailableError(self.provider, f"server error HTTP {status}: {message}")
-        return RequestRejectedError(self.provider, f"request rejected (HTTP {status}: {message})")
+    def error_for(self, response: httpx.Response, endpoint: str = "") -> ProviderError:
+        """The typed error for a failed reply to ``endpoint`` (a key as pacing uses it)."""
+        mapped = self.error_mapper(response) if self.error_mapper is not None else None
+        error = mapped or self.errors.reply_error(self.provider, response, self.clock.now())
+        if isinstance(error, RateLimitedError) and endpoint in self.listings:
+            wait = self.listing_backoff.wait_after_429(endpoint, error.retry_after)
+            if wait != error.retry_after:
+                return RateLimitedError(self.provider, f"{error.message}; backing off {wait:g}s", wait)
+        return error
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform between 0 and the capped exponential step."""

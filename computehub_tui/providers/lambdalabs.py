@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
-from computehub_tui.clock import Clock, SystemClock
 from computehub_tui.domain import bounds
 from computehub_tui.domain.gpus import canonical_gpu_name, gpu_spec
 from computehub_tui.domain.models import (
@@ -23,39 +21,25 @@ from computehub_tui.domain.models import (
     SshEndpoint,
 )
 from computehub_tui.domain.secret import Secret
+from computehub_tui.providers.adapter import Connection, HttpAdapter, checked_price, checked_ssh, offers_matching
 from computehub_tui.providers.base import (
     AuthError,
     ConfigurationError,
     NoCapacityError,
     NotFoundError,
     ProtocolError,
-    ProviderError,
-    RateLimitedError,
     RequestRejectedError,
     UnsupportedError,
 )
-from computehub_tui.providers.http import (
-    HttpPolicy,
-    ListingBackoff,
-    ProviderHttp,
-    error_text,
-    parse_retry_after,
-    readable,
-)
-from computehub_tui.providers.payload import as_dict as _dict
-from computehub_tui.providers.payload import as_float as _as_float
-from computehub_tui.providers.payload import as_int as _as_int
-from computehub_tui.providers.payload import as_list as _list
-from computehub_tui.providers.payload import as_state, as_text
+from computehub_tui.providers.http import ErrorDialect, ErrorRule, HttpPolicy, readable
+from computehub_tui.providers.payload import as_dict, as_dicts, as_float, as_int, as_state, as_text
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
 LAUNCH_PATH = "/instance-operations/launch"
-LISTINGS = ("GET /instance-types", "GET /instances")
+LISTINGS = frozenset({"GET /instance-types", "GET /instances"})
 """What the Hub polls; rate-limited polls back off instead of retrying at once."""
 GIB_TO_GB = 1.074
 """Disk is shown in GB like every provider's; RAM stays in GiB, as every provider's RAM is."""
-IMPLAUSIBLE_PRICE = "provider sent an implausible price; not counted"
-INVALID_SSH = "provider sent an invalid SSH address"
 MAX_FIELD_ERRORS = 5
 SSH_USER = "ubuntu"
 SOLD_OUT = "sold out"
@@ -67,14 +51,7 @@ SSH_KEY_HINT = (
 )
 
 CAPABILITIES = Capabilities(
-    can_stop=False,
-    can_restart=True,
-    bills_storage_while_stopped=False,
-    interruptible=False,
-    logs=False,
-    live_metrics=False,
-    custom_image=False,
-    custom_disk=False,
+    can_stop=False, custom_image=False, custom_disk=False,
     notes=(
         "no stop — terminate only; billing runs until terminate",
         "launches need an SSH key registered at cloud.lambda.ai (ssh_key_name under [lambda])",
@@ -147,8 +124,8 @@ class LambdaGpu:
 def parse_instance_type_gpu(instance_type: dict[str, Any]) -> LambdaGpu | None:
     """GPU count, model and VRAM of an instance type; None for types without GPUs. The count is
     as stated: check it against ``bounds.gpu_count`` before use."""
-    specs = _dict(instance_type.get("specs"))
-    spec_count = _as_int(specs.get("gpus"))
+    specs = as_dict(instance_type.get("specs"))
+    spec_count = as_int(specs.get("gpus"))
     if spec_count == 0:
         return None
     described = _DESCRIPTION.match(as_text(instance_type.get("description")))
@@ -168,76 +145,54 @@ def parse_instance_type_gpu(instance_type: dict[str, Any]) -> LambdaGpu | None:
     return None
 
 
-def lambda_error(response: httpx.Response) -> ProviderError | None:
-    """Typed error from Lambda's ``{"error": {"code", "message", "suggestion"}}`` by its code."""
-    if response.status_code == 429:
-        return None  # the shared layer reads Retry-After and paces the retry
-    body = _json_or_none(response)
-    error = body.get("error") if isinstance(body, dict) else None
+def lambda_code_and_message(body: Any) -> tuple[str, str]:
+    """Lambda's ``{"error": {"code", "message", "suggestion"}, "field_errors": {...}}`` as (code, safe
+    message); a complaint about the SSH key says how to name the right one."""
+    error = as_dict(body).get("error")
     if not isinstance(error, dict):
-        return None
-    code = as_text(error.get("code"), 80)
-    field_errors = body.get("field_errors") if isinstance(body, dict) else None
+        return "", ""
+    field_errors = as_dict(body).get("field_errors")
     message = readable(_error_message(error, field_errors))
-    if code == "instance-operations/launch/insufficient-capacity":
-        return NoCapacityError(
-            "lambda", f"no capacity for this instance type in this region ({message})"
-        )
-    if code == "global/invalid-api-key":
-        return AuthError("lambda", f"API key rejected ({message})")
-    if code == "global/account-inactive":
-        return AuthError("lambda", f"account inactive ({message})")
-    if code == "global/object-does-not-exist":
-        return NotFoundError("lambda", f"not found ({message})")
-    if code == "global/invalid-parameters":
-        hint = f" — {SSH_KEY_HINT}" if _mentions_ssh_key(field_errors) else ""
-        return RequestRejectedError("lambda", f"invalid request ({message}){hint}")
-    if code.startswith(("instance-operations/", "ssh-keys/")):
-        return RequestRejectedError("lambda", f"request rejected ({message})")
-    return None
+    if _mentions_ssh_key(field_errors):
+        message += f" — {SSH_KEY_HINT}"
+    return as_text(error.get("code"), 80), message
 
 
-class LambdaProvider:
+LAMBDA_ERRORS = ErrorDialect(
+    read=lambda_code_and_message,
+    rules=(
+        # The code decides, not the status: launch may answer "no capacity" with a 403.
+        ErrorRule(NoCapacityError, "no capacity for this instance type in this region ({message})",
+                  codes={"instance-operations/launch/insufficient-capacity"}),
+        ErrorRule(AuthError, "API key rejected ({message})", codes={"global/invalid-api-key"}),
+        ErrorRule(AuthError, "account inactive ({message})", codes={"global/account-inactive"}),
+        ErrorRule(NotFoundError, "not found ({message})", codes={"global/object-does-not-exist"}),
+        ErrorRule(RequestRejectedError, "invalid request ({message})", codes={"global/invalid-parameters"}),
+        ErrorRule(RequestRejectedError, "request rejected ({message})", codes={
+            "instance-operations/launch/file-system-in-wrong-region",
+            "instance-operations/launch/file-systems-not-supported",
+            "ssh-keys/key-in-use",
+        }),
+    ),
+)
+"""Lambda's error codes (reference: providers.md 3.2) and what each means."""
+
+
+class LambdaProvider(HttpAdapter):
     """A Lambda Cloud account. Lambda has no stop: instances run (and bill) until terminated."""
 
     name = "lambda"
     title = "Lambda"
     capabilities = CAPABILITIES
+    default_base_url = DEFAULT_BASE_URL
+    make_policy = default_policy
+    errors = LAMBDA_ERRORS
+    listings = LISTINGS
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        api_key: Secret | None,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        clock: Clock | None = None,
-        policy: HttpPolicy | None = None,
-        ssh_key_name: str = "",
-    ) -> None:
-        self.clock: Clock = clock or SystemClock()
+    def __init__(self, client: httpx.AsyncClient, api_key: Secret | None, *, ssh_key_name: str = "",
+                 **connection: Unpack[Connection]) -> None:
+        super().__init__(client, api_key, **connection)
         self.ssh_key_name = ssh_key_name.strip()
-        self.listing_backoff = ListingBackoff()
-        self.dropped_rows = 0
-        self.http = ProviderHttp(
-            self.name,
-            client,
-            base_url,
-            api_key=api_key,
-            policy=policy or default_policy(),
-            clock=self.clock,
-            error_mapper=self._error_for,
-        )
-
-    def _error_for(self, response: httpx.Response) -> ProviderError | None:
-        """Lambda's typed errors; a 429 on a polled listing backs off longer each time in a row."""
-        endpoint = _listing_endpoint(response) if response.status_code == 429 else None
-        if endpoint is None:
-            return lambda_error(response)
-        hint = parse_retry_after(response.headers.get("retry-after"), self.clock.now())
-        wait = self.listing_backoff.wait_after_429(endpoint, hint)
-        return RateLimitedError(
-            self.name, f"rate limited ({error_text(response)}); retrying in {wait:g}s", wait
-        )
 
     # -- offers -----------------------------------------------------------------------------
 
@@ -245,37 +200,29 @@ class LambdaProvider:
         if PricingKind.ON_DEMAND not in query.pricing:
             return []
         body = await self.http.request_json("GET", "/instance-types")
-        self.listing_backoff.succeeded(LISTINGS[0])
         entries = body.get("data") if isinstance(body, dict) else None
         if not isinstance(entries, dict):
             raise ProtocolError(self.name, "instance-types reply has no 'data' map")
+        types = [
+            ({"name": as_text(type_name), **entry["instance_type"]}, entry)
+            for type_name, entry in entries.items()
+            if isinstance(entry, dict) and isinstance(entry.get("instance_type"), dict)
+        ]
+        typed = self.plausible(((kind, parse_instance_type_gpu(kind), entry) for kind, entry in types),
+                               lambda row: _gpu_implausible(row[1]))
         now = self.clock.now()
-        offers: list[Offer] = []
-        dropped = 0
-        for type_name, entry in entries.items():
-            instance_type = entry.get("instance_type") if isinstance(entry, dict) else None
-            if not isinstance(instance_type, dict):
-                continue
-            instance_type = {"name": as_text(type_name), **instance_type}
-            gpu = parse_instance_type_gpu(instance_type)
-            if gpu is not None and bounds.gpu_count(gpu.count) is None:
-                dropped += 1
-                continue
-            offers += self._offers_for_type(instance_type, gpu, entry, now)
-        self.dropped_rows = dropped
-        return [offer for offer in offers if query.matches(offer)][: query.limit]
+        offers = [offer for kind, gpu, entry in typed for offer in self._offers_for_type(kind, gpu, entry, now)]
+        return offers_matching(offers, query)
 
     def _offers_for_type(
         self, instance_type: dict[str, Any], gpu: LambdaGpu | None, entry: dict[str, Any], now: float
     ) -> list[Offer]:
         type_name = instance_type["name"]
-        cents = _as_float(instance_type.get("price_cents_per_hour"))
+        cents = as_float(instance_type.get("price_cents_per_hour"))
         if gpu is None or cents is None or not type_name:
             return []
-        specs = _dict(instance_type.get("specs"))
-        regions = [
-            r for r in _list(entry.get("regions_with_capacity_available")) if isinstance(r, dict)
-        ]
+        specs = as_dict(instance_type.get("specs"))
+        regions = as_dicts(entry.get("regions_with_capacity_available"))
 
         def offer_in(region: dict[str, Any] | None) -> Offer:
             region_name = as_text(region.get("name")) if region else ""
@@ -286,9 +233,9 @@ class LambdaProvider:
                 gpu=gpu.canonical,
                 gpu_count=gpu.count,
                 vram_gb=gpu.vram_gb,
-                vcpus=bounds.size_or_zero(_as_float(specs.get("vcpus")), bounds.MAX_VCPUS),
-                ram_gb=round(bounds.size_or_zero(_as_float(specs.get("memory_gib")), bounds.MAX_RAM_GB), 1),
-                disk_gb=round(bounds.size_or_zero(_as_float(specs.get("storage_gib")), bounds.MAX_DISK_GB)
+                vcpus=bounds.size_or_zero(as_float(specs.get("vcpus")), bounds.MAX_VCPUS),
+                ram_gb=round(bounds.size_or_zero(as_float(specs.get("memory_gib")), bounds.MAX_RAM_GB), 1),
+                disk_gb=round(bounds.size_or_zero(as_float(specs.get("storage_gib")), bounds.MAX_DISK_GB)
                               * GIB_TO_GB, 1),
                 price_hour=round(cents / 100.0, 4),
                 pricing=PricingKind.ON_DEMAND,
@@ -314,40 +261,28 @@ class LambdaProvider:
 
     async def list_instances(self) -> list[Instance]:
         body = await self.http.request_json("GET", "/instances")
-        self.listing_backoff.succeeded(LISTINGS[1])
         items = body.get("data") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ProtocolError(self.name, "instances reply has no 'data' list")
-        instances: list[Instance] = []
-        dropped = 0
-        for item in items:
-            if not isinstance(item, dict) or not as_text(item.get("id")):
-                continue
-            gpu = parse_instance_type_gpu(_dict(item.get("instance_type")))
-            if gpu is not None and bounds.gpu_count(gpu.count) is None:
-                dropped += 1
-                continue
-            instances.append(self._instance(item, gpu))
-        self.dropped_rows = dropped
-        return instances
+        typed = self.plausible(
+            ((item, parse_instance_type_gpu(as_dict(item.get("instance_type"))))
+             for item in as_dicts(items) if as_text(item.get("id"))),
+            lambda row: _gpu_implausible(row[1]),
+        )
+        return [self._instance(item, gpu) for item, gpu in typed]
 
     def _instance(self, raw: dict[str, Any], gpu: LambdaGpu | None) -> Instance:
-        instance_type = _dict(raw.get("instance_type"))
+        instance_type = as_dict(raw.get("instance_type"))
         provider_status = as_state(raw.get("status"))
         status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
-        region = _dict(raw.get("region"))
+        region = as_dict(raw.get("region"))
         gpu_count = gpu.count if gpu else 0
         sent_price = instance_type.get("price_cents_per_hour")
-        cents = _as_float(sent_price)
-        price = bounds.billed_price(cents / 100.0, gpu_count) if cents is not None else None
+        cents = as_float(sent_price)
         notes = [_STATUS_MESSAGES.get(provider_status.lower(), "")]
-        if price is None and sent_price is not None:
-            notes.append(IMPLAUSIBLE_PRICE)
-        ssh = None
-        if raw.get("ip") and status is InstanceStatus.RUNNING:  # booting: sshd not up yet
-            ssh = SshEndpoint.parse(raw.get("ip"), 22, SSH_USER)
-            if ssh is None:
-                notes.append(INVALID_SSH)
+        price = checked_price(None if cents is None else cents / 100.0, gpu_count, notes, sent=sent_price is not None)
+        reachable = bool(raw.get("ip")) and status is InstanceStatus.RUNNING  # booting: sshd not up yet
+        ssh = checked_ssh(SshEndpoint.parse(raw.get("ip"), 22, SSH_USER) if reachable else None, reachable, notes)
         return Instance(
             provider=self.name,
             instance_id=as_text(raw.get("id")),
@@ -356,7 +291,7 @@ class LambdaProvider:
             provider_status=provider_status or status.value,
             gpu=gpu.canonical if gpu else "unknown",
             gpu_count=gpu_count,
-            price_hour=round(price, 4) if price is not None else 0.0,
+            price_hour=round(price, 4),
             ssh=ssh,
             location=as_text(region.get("name")),
             image="Lambda Stack",
@@ -437,19 +372,8 @@ class LambdaProvider:
     async def check_auth(self) -> None:
         await self.list_ssh_key_names()
 
-    async def aclose(self) -> None:
-        await self.http.client.aclose()
-
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _listing_endpoint(response: httpx.Response) -> str | None:
-    try:
-        method, path = response.request.method, response.request.url.path
-    except RuntimeError:
-        return None
-    return next((e for e in LISTINGS if e == f"{method} /{path.rsplit('/', 1)[-1]}"), None)
 
 
 def _launch_target(offer: Offer) -> tuple[str, str]:
@@ -487,11 +411,9 @@ def _mentions_ssh_key(field_errors: Any) -> bool:
     return isinstance(field_errors, dict) and any("ssh_key" in as_text(name) for name in field_errors)
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
+def _gpu_implausible(gpu: LambdaGpu | None) -> bool:
+    """An instance type that states a GPU count outside 1..64 (dropped and counted)."""
+    return gpu is not None and bounds.gpu_count(gpu.count) is None
 
 
 def _group_int(match: re.Match[str] | None, group: str) -> int | None:

@@ -6,14 +6,15 @@ import asyncio
 import json
 import re
 import shlex
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from contextlib import aclosing, contextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from computehub_tui.clock import Clock, SystemClock
+from computehub_tui.clock import Clock
 from computehub_tui.domain import bounds
 from computehub_tui.domain.gpus import canonical_gpu_name
 from computehub_tui.domain.models import (
@@ -29,6 +30,7 @@ from computehub_tui.domain.models import (
     public_address,
 )
 from computehub_tui.domain.secret import Secret
+from computehub_tui.providers.adapter import HttpAdapter, checked_price, checked_ssh, offers_matching
 from computehub_tui.providers.base import (
     AuthError,
     NoCapacityError,
@@ -42,17 +44,29 @@ from computehub_tui.providers.base import (
 )
 from computehub_tui.providers.http import (
     MB,
+    SERVER_STATUSES,
+    ErrorDialect,
+    ErrorReply,
+    ErrorRule,
     HttpPolicy,
-    ProviderHttp,
     capped_lines,
-    error_text,
     read_capped,
     readable,
-    retry_after_from,
 )
-from computehub_tui.providers.payload import TRUNCATED, as_list, as_state, as_text, log_text
-from computehub_tui.providers.payload import as_float as _float
-from computehub_tui.providers.payload import as_int as _int
+from computehub_tui.providers.payload import (
+    TRUNCATED,
+    as_dict,
+    as_dicts,
+    as_float,
+    as_int,
+    as_list,
+    as_state,
+    as_text,
+    implausible_gpu_count,
+    json_or_none,
+    list_field,
+    log_text,
+)
 
 PROVIDER = "runpod"
 GRAPHQL_URL = "https://api.runpod.io/graphql"
@@ -62,8 +76,6 @@ OFFER_CONCURRENCY = 4
 LOGS_TIMEOUT_S = 8.0
 MAX_LOG_TAIL = 5000
 LOG_STREAM_LIMIT = 16 * MB
-IMPLAUSIBLE_PRICE = "provider sent an implausible price; not counted"
-INVALID_SSH = "provider sent an invalid SSH address"
 _PORT_KINDS = frozenset({"tcp", "udp", "http"})
 
 SPOT_AT_RISK = (
@@ -83,6 +95,7 @@ _AUTH = re.compile(
 )
 _INTERNAL = re.compile(r"something went wrong", re.IGNORECASE)
 _NOT_FOUND = re.compile(r"\bnot found\b|does not exist", re.IGNORECASE)
+
 
 OFFERS_QUERY = """
 query GpuOffers($input: GpuLowestPriceInput!) {
@@ -164,18 +177,86 @@ _STATUS_BY_DESIRED: dict[str, InstanceStatus] = {
 }
 
 
-class RunpodProvider:
+# -- errors ------------------------------------------------------------------------------------
+
+
+def graphql_error(error: dict[str, Any], *, http_status: int = 200) -> ProviderError:
+    """Type a GraphQL ``errors[0]`` by what its message says (RunPod sends these with HTTP 200)."""
+    message = readable(as_text(error.get("message"), 2000)) or "unknown GraphQL error"
+    code = as_text(as_dict(error.get("extensions")).get("code"), 60)
+    status = http_status if http_status >= 300 else None
+    return GRAPHQL_ERRORS.error(PROVIDER, ErrorReply(status, code, message))
+
+
+@contextmanager
+def _spot_at_risk(call: str) -> Iterator[None]:
+    """A failed spot call says spot may be gone; a rejected key or a rate limit is not about spot."""
+    try:
+        yield
+    except (AuthError, RateLimitedError):
+        raise
+    except ProviderError as error:
+        raise type(error)(PROVIDER, f"{call} failed: {error.message}; {SPOT_AT_RISK}") from None
+
+
+def _first_graphql_error(body: Any) -> dict[str, Any] | None:
+    if not isinstance(body, dict):
+        return None
+    errors = body.get("errors")
+    # problem+json also has an "errors" list (of strings); those are details, not GraphQL errors.
+    if not isinstance(errors, list) or not errors or _is_problem(body):
+        return None
+    first = errors[0]
+    return first if isinstance(first, dict) else {"message": as_text(first, 2000)}
+
+
+def _is_problem(body: Any) -> bool:
+    return isinstance(body, dict) and ("title" in body or "detail" in body)
+
+
+def problem_words(body: Any) -> tuple[str, str]:
+    """REST v2 problem+json as (no code, "title: detail (errors…)"); empty for any other shape."""
+    if not _is_problem(body):
+        return "", ""
+    title = as_text(body.get("title"))
+    detail = as_text(body.get("detail"))
+    text = f"{title}: {detail}" if title and detail and detail != title else title or detail
+    problems = [as_text(item) for item in as_list(body.get("errors"))[:3] if not isinstance(item, dict)]
+    if any(problems):
+        text += f" ({'; '.join(p for p in problems if p)})"
+    return "", readable(text)
+
+
+_GRAPHQL_REJECTED = ErrorRule(RequestRejectedError, "request rejected: {message}", statuses=frozenset(range(400, 500)))
+GRAPHQL_ERRORS = ErrorDialect(
+    rules=(
+        ErrorRule(NoCapacityError, "no capacity: {message}", phrase=_CAPACITY),
+        ErrorRule(AuthError, "API key rejected: {message}", codes={"UNAUTHENTICATED", "FORBIDDEN"}, phrase=_AUTH),
+        ErrorRule(UnavailableError, "server error: {message}", codes={"INTERNAL_SERVER_ERROR"}, phrase=_INTERNAL,
+                  statuses=SERVER_STATUSES),
+        ErrorRule(NotFoundError, "{message}", phrase=_NOT_FOUND),
+        _GRAPHQL_REJECTED,
+    ),
+    in_reply=_GRAPHQL_REJECTED,
+)
+"""RunPod's GraphQL errors carry no dependable code (most say INTERNAL_SERVER_ERROR), so their words
+decide, whatever the HTTP status: the capacity and auth phrases first, since those change what the
+user should do next."""
+
+REST_ERRORS = ErrorDialect(read=problem_words)
+"""REST v2 errors are problem+json, typed by their status."""
+
+
+class RunpodProvider(HttpAdapter):
     """A RunPod account over GraphQL (offers, pods, lifecycle) and REST v2 (restart, logs)."""
 
     name = PROVIDER
     title = "RunPod"
+    default_base_url = REST_URL
+    errors = REST_ERRORS
+    make_policy = partial(HttpPolicy, timeout=30.0)
     capabilities = Capabilities(
-        can_stop=True,
-        can_restart=True,
-        bills_storage_while_stopped=True,
-        interruptible=True,
-        logs=True,
-        live_metrics=True,
+        bills_storage_while_stopped=True, interruptible=True, logs=True, live_metrics=True,
         notes=(
             f"Spot bids are at risk: {SPOT_AT_RISK}.",
             "A stopped pod keeps billing for its volume disk (pods launched here have none).",
@@ -194,25 +275,20 @@ class RunpodProvider:
         policy: HttpPolicy | None = None,
         logs_timeout: float = LOGS_TIMEOUT_S,
     ) -> None:
-        self._clock = clock or SystemClock()
+        super().__init__(client, api_key, base_url=rest_url, clock=clock, policy=policy)
         self._graphql_url = graphql_url
-        self._rest_url = rest_url.rstrip("/")
+        self._rest_url = self.http.base_url
         self._logs_timeout = logs_timeout
-        self.http = ProviderHttp(
-            PROVIDER,
-            client,
-            self._rest_url,
-            api_key=api_key,
-            policy=policy or HttpPolicy(timeout=30.0),
-            clock=self._clock,
-            error_mapper=self._error_for_response,
-        )
         self._vram_by_gpu: dict[str, float] = {}
         self._catalogue_fetched = False
-        self.dropped_rows = 0
 
-    async def aclose(self) -> None:
-        """Nothing to release: the caller owns the httpx client."""
+    def typed_reply(self, response: httpx.Response) -> ProviderError | None:
+        """A GraphQL error is typed by what it says at any status, except where the status alone
+        decides (a rejected key, a rate limit)."""
+        if response.status_code in (401, 403, 429):
+            return None
+        first_error = _first_graphql_error(json_or_none(response))
+        return None if first_error is None else graphql_error(first_error, http_status=response.status_code)
 
     # -- offers ------------------------------------------------------------------------------
 
@@ -231,7 +307,7 @@ class RunpodProvider:
                 data = await self._query(
                     OFFERS_QUERY, {"input": {"gpuCount": count, "secureCloud": secure}}
                 )
-            return _list_field(data, "gpuTypes")
+            return list_field(data, "gpuTypes", PROVIDER)
 
         results = await asyncio.gather(
             *(fetch(c, s) for c, s in combinations), return_exceptions=True
@@ -239,18 +315,15 @@ class RunpodProvider:
         failures = [result for result in results if isinstance(result, BaseException)]
         if failures:
             raise failures[0]
-        now = self._clock.now()
+        now = self.clock.now()
         offers: list[Offer] = []
         for (count, secure), gpu_types in zip(combinations, results, strict=True):
             assert isinstance(gpu_types, list)
             self._remember_vram(gpu_types)
-            for gpu_type in gpu_types:
-                if isinstance(gpu_type, dict):
-                    offers.extend(_offers_for(gpu_type, count, secure, now, query))
-        wanted = [offer for offer in offers if query.matches(offer)]
-        wanted.sort(key=lambda offer: (offer.price_hour, offer.offer_id))
+            for gpu_type in as_dicts(gpu_types):
+                offers.extend(_offers_for(gpu_type, count, secure, now, query))
         self.dropped_rows = 0  # GPU counts are the ones we asked for, never the provider's
-        return wanted[: query.limit]
+        return offers_matching(sorted(offers, key=lambda offer: (offer.price_hour, offer.offer_id)), query)
 
     # -- instances ---------------------------------------------------------------------------
 
@@ -259,28 +332,23 @@ class RunpodProvider:
         myself = data.get("myself")
         if not isinstance(myself, dict):
             raise AuthError(PROVIDER, "no account behind this API key (myself is empty)")
-        pods = [pod for pod in _list_field(myself, "pods") if isinstance(pod, dict)]
-        plausible = [pod for pod in pods if not _gpu_count_implausible(pod)]
-        if any(_pod_needs_vram(pod, self._vram_by_gpu) for pod in plausible):
+        pods = self.plausible(as_dicts(list_field(myself, "pods", PROVIDER)),
+                              lambda pod: implausible_gpu_count(pod.get("gpuCount")))
+        if any(_pod_needs_vram(pod, self._vram_by_gpu) for pod in pods):
             await self._load_gpu_catalogue()
-        now = self._clock.now()
-        self.dropped_rows = len(pods) - len(plausible)
-        return [self._instance_from(pod, now) for pod in plausible]
+        now = self.clock.now()
+        return [self._instance_from(pod, now) for pod in pods]
 
     def _instance_from(self, pod: dict[str, Any], now: float) -> Instance:
-        machine = _dict_field(pod, "machine")
-        runtime = _dict_field(pod, "runtime") or None
+        machine = as_dict(pod.get("machine"))
+        runtime = as_dict(pod.get("runtime")) or None
         gpu = canonical_gpu_name(as_text(machine.get("gpuDisplayName"))) if machine else "unknown"
-        uptime = bounds.duration(_float(runtime.get("uptimeInSeconds"))) if runtime else None
-        gpu_count = bounds.gpu_count(_float(pod.get("gpuCount"))) or 0
+        uptime = bounds.duration(as_float(runtime.get("uptimeInSeconds"))) if runtime else None
+        gpu_count = bounds.gpu_count(as_float(pod.get("gpuCount"))) or 0
         status = pod_status(pod)
         notes = [as_text(pod.get("lastStatusChange"))]
-        price = bounds.billed_price(_float(pod.get("costPerHr")), gpu_count)
-        if price is None and pod.get("costPerHr") is not None:
-            notes.append(IMPLAUSIBLE_PRICE)
-        ssh = ssh_endpoint(runtime)
-        if ssh is None and _ssh_port(runtime) is not None:
-            notes.append(INVALID_SSH)
+        price = checked_price(as_float(pod.get("costPerHr")), gpu_count, notes, sent=pod.get("costPerHr") is not None)
+        ssh = checked_ssh(ssh_endpoint(runtime), _ssh_port(runtime) is not None, notes)
         return Instance(
             provider=PROVIDER,
             instance_id=as_text(pod.get("id")),
@@ -289,7 +357,7 @@ class RunpodProvider:
             provider_status=as_state(pod.get("desiredStatus")) or status.value,
             gpu=gpu,
             gpu_count=gpu_count,
-            price_hour=price or 0.0,
+            price_hour=price,
             ssh=ssh,
             ports=public_ports(runtime),
             started_at=now - uptime if uptime is not None else None,
@@ -305,16 +373,16 @@ class RunpodProvider:
     ) -> MetricSample | None:
         if runtime is None:
             return None
-        gpus = _dicts_in(runtime.get("gpus"))[: bounds.MAX_GPUS_PER_MACHINE]
-        container = _dict_field(runtime, "container")
+        gpus = as_dicts(runtime.get("gpus"))[: bounds.MAX_GPUS_PER_MACHINE]
+        container = as_dict(runtime.get("container"))
         if not gpus and not container:
             return None
         vram = self._vram_by_gpu.get(gpu)
-        utils = _known(bounds.percent(_float(item.get("gpuUtilPercent"))) for item in gpus)
+        utils = _known(bounds.percent(as_float(item.get("gpuUtilPercent"))) for item in gpus)
         used: tuple[float, ...] = ()
         totals: tuple[float, ...] = ()
         if vram:
-            memory = _known(bounds.percent(_float(item.get("memoryUtilPercent"))) for item in gpus)
+            memory = _known(bounds.percent(as_float(item.get("memoryUtilPercent"))) for item in gpus)
             used = tuple(round(vram * pct / 100.0, 2) for pct in memory)
             totals = (vram,) * len(gpus)
         return MetricSample(
@@ -322,8 +390,8 @@ class RunpodProvider:
             gpu_util=utils,
             vram_used_gb=used,
             vram_total_gb=totals,
-            cpu_pct=bounds.percent(_float(container.get("cpuPercent")), bounds.MAX_CPU_PERCENT),
-            ram_pct=bounds.percent(_float(container.get("memoryPercent"))),
+            cpu_pct=bounds.percent(as_float(container.get("cpuPercent")), bounds.MAX_CPU_PERCENT),
+            ram_pct=bounds.percent(as_float(container.get("memoryPercent"))),
         )
 
     async def _load_gpu_catalogue(self) -> None:
@@ -335,13 +403,11 @@ class RunpodProvider:
             data = await self._query(GPU_CATALOGUE_QUERY)
         except ProviderError:
             return
-        self._remember_vram(_list_field(data, "gpuTypes"))
+        self._remember_vram(list_field(data, "gpuTypes", PROVIDER))
 
     def _remember_vram(self, gpu_types: list[Any]) -> None:
-        for gpu_type in gpu_types:
-            if not isinstance(gpu_type, dict):
-                continue
-            memory = bounds.within(_float(gpu_type.get("memoryInGb")), 1.0, bounds.MAX_VRAM_GB_PER_GPU)
+        for gpu_type in as_dicts(gpu_types):
+            memory = bounds.within(as_float(gpu_type.get("memoryInGb")), 1.0, bounds.MAX_VRAM_GB_PER_GPU)
             if memory is None:
                 continue
             for raw in (as_text(gpu_type.get("id")), as_text(gpu_type.get("displayName"))):
@@ -365,24 +431,18 @@ class RunpodProvider:
     ) -> str:
         bid = spec.bid_price if spec.bid_price is not None else offer.min_bid or offer.price_hour
         pod_input = {**pod_input, "bidPerGpu": round(bid / max(1, count), 4)}
-        try:
+        with _spot_at_risk("spot launch"):
             data = await self._mutate(SPOT_MUTATION, {"input": pod_input}, "launch")
             return _new_pod_id(data, "podRentInterruptable")
-        except (AuthError, RateLimitedError):
-            raise
-        except ProviderError as error:
-            raise type(error)(
-                PROVIDER, f"spot launch failed: {error.message}; {SPOT_AT_RISK}"
-            ) from None
 
     async def stop(self, instance_id: str) -> None:
         await self._mutate(STOP_MUTATION, {"input": {"podId": instance_id}}, "stop")
 
     async def start(self, instance_id: str) -> None:
         pod = await self._pod(instance_id)
-        gpu_count = bounds.gpu_count(_float(pod.get("gpuCount"))) or 1
+        gpu_count = bounds.gpu_count(as_float(pod.get("gpuCount"))) or 1
         if as_state(pod.get("podType")).upper() == "INTERRUPTABLE":
-            last_bid = bounds.billed_price(_float(pod.get("costPerHr")), gpu_count) or 0.0
+            last_bid = bounds.billed_price(as_float(pod.get("costPerHr")), gpu_count) or 0.0
             await self._resume_spot(instance_id, gpu_count, last_bid)
             return
         await self._mutate(
@@ -400,14 +460,8 @@ class RunpodProvider:
             "gpuCount": gpu_count,
             "bidPerGpu": round(cost_per_hour / gpu_count, 4),
         }
-        try:
+        with _spot_at_risk("spot resume"):
             await self._mutate(BID_RESUME_MUTATION, {"input": bid_input}, "start")
-        except (AuthError, RateLimitedError):
-            raise
-        except ProviderError as error:
-            raise type(error)(
-                PROVIDER, f"spot resume failed: {error.message}; {SPOT_AT_RISK}"
-            ) from None
 
     async def restart(self, instance_id: str) -> None:
         response = await self.http.request(
@@ -424,7 +478,7 @@ class RunpodProvider:
             )
 
     async def _restart_conflict_message(self, instance_id: str, response: httpx.Response) -> str:
-        detail = readable(_problem_message(_json_or_none(response))) or error_text(response)
+        detail = self.errors.reply(response).message
         try:
             status = pod_status(await self._pod(instance_id))
         except ProviderError:
@@ -481,7 +535,7 @@ class RunpodProvider:
                     connected = True
                     if response.status_code != 200:
                         response = await self._read_error_reply(response)
-                        raise self._error_for_response(response)
+                        raise self.http.error_for(response)
                     stream = capped_lines(response, PROVIDER, self.http.policy, LOG_STREAM_LIMIT)
                     async with aclosing(sse_events(stream)) as events:
                         async for event in events:
@@ -547,78 +601,6 @@ class RunpodProvider:
             raise ProtocolError(PROVIDER, "GraphQL reply had neither data nor errors")
         return data
 
-    def _error_for_response(self, response: httpx.Response) -> ProviderError:
-        """Any non-success reply (GraphQL or REST v2 problem+json) as one typed, readable error."""
-        status = response.status_code
-        body = _json_or_none(response)
-        first_error = _first_graphql_error(body) if isinstance(body, dict) else None
-        message = readable(_problem_message(body)) or error_text(response)
-        if status == 429:
-            retry_after = retry_after_from(response, self._clock.now())
-            hint = f"; retry in {retry_after:.0f}s" if retry_after is not None else ""
-            return RateLimitedError(PROVIDER, f"rate limited ({message}){hint}", retry_after)
-        if status in (401, 403):
-            return AuthError(PROVIDER, f"API key rejected (HTTP {status}: {message})")
-        if first_error is not None:
-            return graphql_error(first_error, http_status=status)
-        if status in (404, 410):
-            return NotFoundError(PROVIDER, f"not found (HTTP {status}: {message})")
-        if status >= 500:
-            return UnavailableError(PROVIDER, f"server error HTTP {status}: {message}")
-        return RequestRejectedError(PROVIDER, f"request rejected (HTTP {status}: {message})")
-
-
-# -- GraphQL errors ----------------------------------------------------------------------------
-
-
-def graphql_error(error: dict[str, Any], *, http_status: int = 200) -> ProviderError:
-    """Type a GraphQL ``errors[0]`` by what its message says (RunPod sends these with HTTP 200)."""
-    message = readable(as_text(error.get("message"), 2000)) or "unknown GraphQL error"
-    extensions = _dict_field(error, "extensions")
-    code = as_text(extensions.get("code"), 60)
-    if _CAPACITY.search(message):
-        return NoCapacityError(PROVIDER, f"no capacity: {message}")
-    if _AUTH.search(message) or code in ("UNAUTHENTICATED", "FORBIDDEN"):
-        return AuthError(PROVIDER, f"API key rejected: {message}")
-    if _INTERNAL.search(message) or code == "INTERNAL_SERVER_ERROR" or http_status >= 500:
-        return UnavailableError(PROVIDER, f"server error: {message}")
-    if _NOT_FOUND.search(message):
-        return NotFoundError(PROVIDER, message)
-    return RequestRejectedError(PROVIDER, f"request rejected: {message}")
-
-
-def _first_graphql_error(body: dict[str, Any]) -> dict[str, Any] | None:
-    errors = body.get("errors")
-    # problem+json also has an "errors" list (of strings); those are details, not GraphQL errors.
-    if not isinstance(errors, list) or not errors or _is_problem(body):
-        return None
-    first = errors[0]
-    return first if isinstance(first, dict) else {"message": as_text(first, 2000)}
-
-
-def _is_problem(body: Any) -> bool:
-    return isinstance(body, dict) and ("title" in body or "detail" in body)
-
-
-def _problem_message(body: Any) -> str:
-    """REST v2 problem+json as "title: detail (errors…)"; empty for any other shape."""
-    if not _is_problem(body):
-        return ""
-    title = as_text(body.get("title"))
-    detail = as_text(body.get("detail"))
-    text = f"{title}: {detail}" if title and detail and detail != title else title or detail
-    problems = [as_text(item) for item in as_list(body.get("errors"))[:3] if not isinstance(item, dict)]
-    if any(problems):
-        text += f" ({'; '.join(p for p in problems if p)})"
-    return text
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
-
 
 # -- offers ------------------------------------------------------------------------------------
 
@@ -640,9 +622,9 @@ def _offers_for(
         "provider": PROVIDER,
         "gpu": canonical_gpu_name(gpu_type_id),
         "gpu_count": count,
-        "vram_gb": bounds.size_or_zero(_float(gpu_type.get("memoryInGb")), bounds.MAX_VRAM_GB_PER_GPU),
-        "vcpus": bounds.size_or_zero(_float(lowest.get("minVcpu")), bounds.MAX_VCPUS),
-        "ram_gb": bounds.size_or_zero(_float(lowest.get("minMemory")), bounds.MAX_RAM_GB),
+        "vram_gb": bounds.size_or_zero(as_float(gpu_type.get("memoryInGb")), bounds.MAX_VRAM_GB_PER_GPU),
+        "vcpus": bounds.size_or_zero(as_float(lowest.get("minVcpu")), bounds.MAX_VCPUS),
+        "ram_gb": bounds.size_or_zero(as_float(lowest.get("minMemory")), bounds.MAX_RAM_GB),
         "disk_gb": float(query.disk_gb),
         "location": f"{'Secure' if secure else 'Community'} Cloud"
         + (f" ({country})" if country else ""),
@@ -658,7 +640,7 @@ def _offers_for(
         "stock_status": as_text(lowest.get("stockStatus")),
         "display_name": as_text(gpu_type.get("displayName")),
         "available_gpu_counts": [
-            count for count in (bounds.gpu_count(_float(item)) for item in as_list(lowest.get("availableGpuCounts")))
+            count for count in (bounds.gpu_count(as_float(item)) for item in as_list(lowest.get("availableGpuCounts")))
             if count is not None
         ][: bounds.MAX_GPUS_PER_MACHINE],
     }
@@ -711,17 +693,17 @@ def pod_status(pod: dict[str, Any]) -> InstanceStatus:
 def ssh_endpoint(runtime: dict[str, Any] | None) -> SshEndpoint | None:
     """The public TCP mapping of port 22, as runpodctl finds it; None if it is not a valid address."""
     port = _ssh_port(runtime)
-    return None if port is None else SshEndpoint.parse(port.get("ip"), _int(port.get("publicPort")))
+    return None if port is None else SshEndpoint.parse(port.get("ip"), as_int(port.get("publicPort")))
 
 
 def _ssh_port(runtime: dict[str, Any] | None) -> dict[str, Any] | None:
     for port in _runtime_ports(runtime):
         if (
-            _int(port.get("privatePort")) == 22
+            as_int(port.get("privatePort")) == 22
             and port.get("isIpPublic") is True
             and as_state(port.get("type")).lower() == "tcp"
             and port.get("ip")
-            and _int(port.get("publicPort"))
+            and as_int(port.get("publicPort"))
         ):
             return port
     return None
@@ -731,9 +713,9 @@ def public_ports(runtime: dict[str, Any] | None) -> dict[str, str]:
     """Container port ("22/tcp") to the validated public "ip:port" of every direct mapping."""
     mapped: dict[str, str] = {}
     for port in _runtime_ports(runtime):
-        private = _int(port.get("privatePort"))
+        private = as_int(port.get("privatePort"))
         kind = as_state(port.get("type")).lower() or "tcp"
-        address = public_address(port.get("ip"), _int(port.get("publicPort")))
+        address = public_address(port.get("ip"), as_int(port.get("publicPort")))
         if port.get("isIpPublic") is True and address and private and 0 < private < 65536 and kind in _PORT_KINDS:
             mapped[f"{private}/{kind}"] = address
     return mapped
@@ -742,7 +724,7 @@ def public_ports(runtime: dict[str, Any] | None) -> dict[str, str]:
 def _runtime_ports(runtime: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not isinstance(runtime, dict):
         return []
-    return _dicts_in(runtime.get("ports"))
+    return as_dicts(runtime.get("ports"))
 
 
 def _pod_needs_vram(pod: dict[str, Any], known: dict[str, float]) -> bool:
@@ -824,7 +806,7 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
             continue
         field, _, value = line.partition(":")
         if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
+            data.append(value.removeprefix(" "))
     if data:
         yield "\n".join(data)
 
@@ -846,35 +828,11 @@ def log_line(data: str) -> str | None:
 # -- small parsers -----------------------------------------------------------------------------
 
 
-def _dict_field(data: dict[str, Any], field: str) -> dict[str, Any]:
-    value = data.get(field)
-    return value if isinstance(value, dict) else {}
-
-
 def _known(values: Iterable[float | None]) -> tuple[float, ...]:
     """The readings that are known; an unknown one is left out, never counted as zero."""
     return tuple(value for value in values if value is not None)
 
 
-def _gpu_count_implausible(pod: dict[str, Any]) -> bool:
-    """A pod that states a GPU count outside 1..MAX_GPUS_PER_MACHINE (dropped and counted)."""
-    return pod.get("gpuCount") is not None and bounds.gpu_count(_float(pod.get("gpuCount"))) is None
-
-
-def _dicts_in(value: Any) -> list[dict[str, Any]]:
-    """The objects in a list that should hold objects; anything else counts as empty."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _list_field(data: dict[str, Any], field: str) -> list[Any]:
-    value = data.get(field)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ProtocolError(PROVIDER, f"expected a list in {field!r}, got {type(value).__name__}")
-    return value
-
-
 def _positive(value: Any) -> float | None:
-    number = _float(value)
+    number = as_float(value)
     return number if number is not None and number > 0 else None

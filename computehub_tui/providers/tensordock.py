@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 import httpx
 
-from computehub_tui.clock import Clock, SystemClock
 from computehub_tui.domain import bounds
 from computehub_tui.domain.gpus import canonical_gpu_name
 from computehub_tui.domain.models import (
@@ -28,23 +26,28 @@ from computehub_tui.domain.models import (
     valid_port,
 )
 from computehub_tui.domain.secret import Secret
+from computehub_tui.providers.adapter import Connection, HttpAdapter, checked_price, checked_ssh, offers_matching
 from computehub_tui.providers.base import (
-    AuthError,
     ConfigurationError,
     NoCapacityError,
     NotFoundError,
     ProtocolError,
-    ProviderError,
     RequestRejectedError,
     UnavailableError,
     UnsupportedError,
 )
-from computehub_tui.providers.http import HttpPolicy, ProviderHttp, readable
-from computehub_tui.providers.payload import as_dict as _dict
-from computehub_tui.providers.payload import as_float as _as_float
-from computehub_tui.providers.payload import as_int as _as_int
-from computehub_tui.providers.payload import as_list as _list
-from computehub_tui.providers.payload import as_state, as_text
+from computehub_tui.providers.http import KEY_REJECTED, NOT_FOUND, ErrorDialect, ErrorRule, HttpPolicy, readable
+from computehub_tui.providers.payload import (
+    as_dict,
+    as_dicts,
+    as_float,
+    as_int,
+    as_state,
+    as_text,
+    first_float,
+    first_text,
+    implausible_gpu_count,
+)
 
 DEFAULT_BASE_URL = "https://dashboard.tensordock.com/api/v2"
 GPU_COUNTS: tuple[int, ...] = (1, 2, 4, 8)
@@ -66,13 +69,7 @@ SSH_KEY_HINT = (
 )
 
 CAPABILITIES = Capabilities(
-    can_stop=True,
-    can_restart=True,
-    bills_storage_while_stopped=True,
-    interruptible=False,
-    logs=False,
-    live_metrics=False,
-    custom_image=False,
+    bills_storage_while_stopped=True, custom_image=False,
     notes=(
         "stopped VMs keep billing storage",
         "restart is a stop followed by a start",
@@ -135,8 +132,6 @@ _CAPACITY_WORDS = re.compile(
 )
 _HOURLY_PRICE_KEYS = ("rateHourly", "hourlyRate", "pricePerHour", "price_per_hr", "price_per_hour")
 _RATE_KEYS = ("per_vcpu_hr", "per_gb_ram_hr", "per_gb_storage_hr")
-IMPLAUSIBLE_PRICE = "provider sent an implausible price; not counted"
-INVALID_SSH = "provider sent an invalid SSH address"
 MAX_ERROR_PARTS = 5
 
 
@@ -165,82 +160,52 @@ class ResourcePlan:
 
 def plan_resources(gpu: dict[str, Any], gpu_count: int, storage_gb: int) -> ResourcePlan:
     """Size a VM for ``gpu_count`` GPUs within the location's maxima and price each part."""
-    resources = _dict(gpu.get("resources"))
-    pricing = _dict(gpu.get("pricing"))
-    vcpus = _capped(VCPUS_PER_GPU * gpu_count, _as_float(resources.get("max_vcpus")))
-    ram_gb = _capped(RAM_GB_PER_GPU * gpu_count, _as_float(resources.get("max_ram_gb")))
+    resources = as_dict(gpu.get("resources"))
+    pricing = as_dict(gpu.get("pricing"))
+    vcpus = _capped(VCPUS_PER_GPU * gpu_count, as_float(resources.get("max_vcpus")))
+    ram_gb = _capped(RAM_GB_PER_GPU * gpu_count, as_float(resources.get("max_ram_gb")))
     return ResourcePlan(
         gpu_count=gpu_count,
         vcpus=vcpus,
         ram_gb=ram_gb,
         storage_gb=storage_gb,
-        gpu_hr=gpu_count * (_as_float(gpu.get("price_per_hr")) or 0.0),
-        vcpu_hr=vcpus * (_as_float(pricing.get("per_vcpu_hr")) or 0.0),
-        ram_hr=ram_gb * (_as_float(pricing.get("per_gb_ram_hr")) or 0.0),
-        storage_hr=storage_gb * (_as_float(pricing.get("per_gb_storage_hr")) or 0.0),
+        gpu_hr=gpu_count * (as_float(gpu.get("price_per_hr")) or 0.0),
+        vcpu_hr=vcpus * (as_float(pricing.get("per_vcpu_hr")) or 0.0),
+        ram_hr=ram_gb * (as_float(pricing.get("per_gb_ram_hr")) or 0.0),
+        storage_hr=storage_gb * (as_float(pricing.get("per_gb_storage_hr")) or 0.0),
     )
 
 
-def error_message(response: httpx.Response) -> str:
-    """The human text of a TensorDock error, whatever shape it came in (JSON or plain text)."""
-    try:
-        body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
-        text = readable(response.text)
-        if not text or text.startswith("<"):  # an HTML error page says nothing useful
-            return response.reason_phrase or f"HTTP {response.status_code}"
-        return text
-    return readable(_message_in(body)) or f"HTTP {response.status_code}"
+def tensordock_message(body: Any) -> tuple[str, str]:
+    """The human text of a TensorDock error in whatever JSON shape it came (the v2 error body is
+    undocumented, so any is read); TensorDock sends no error codes."""
+    return "", readable(_message_in(body))
 
 
-def tensordock_error(response: httpx.Response) -> ProviderError | None:
-    """Map a failed reply by status; the v2 error body shape is undocumented, so read any."""
-    status = response.status_code
-    if status == 429:
-        return None  # the shared layer reads Retry-After and paces the retry
-    message = error_message(response)
-    if status in (401, 403):
-        return AuthError("tensordock", f"API token rejected (HTTP {status}: {message})")
-    if status in (404, 410):
-        return NotFoundError("tensordock", f"not found (HTTP {status}: {message})")
-    if status >= 500:
-        return UnavailableError("tensordock", f"server error HTTP {status}: {message}")
-    if _CAPACITY_WORDS.search(message):
-        return NoCapacityError("tensordock", f"no capacity ({message})")
-    return RequestRejectedError("tensordock", f"request rejected (HTTP {status}: {message})")
+TENSORDOCK_ERRORS = ErrorDialect(
+    read=tensordock_message,
+    rules=(KEY_REJECTED, NOT_FOUND, ErrorRule(NoCapacityError, "no capacity ({message})", phrase=_CAPACITY_WORDS)),
+    credential="API token",
+)
+"""With no codes to go by, the status decides where it can; only then do the words tell a capacity
+complaint from any other rejected request."""
 
 
-class TensordockProvider:
+class TensordockProvider(HttpAdapter):
     """A TensorDock organisation. VMs can stop and start; stopped VMs keep billing storage."""
 
     name = "tensordock"
     title = "TensorDock"
     capabilities = CAPABILITIES
+    default_base_url = DEFAULT_BASE_URL
+    make_policy = default_policy
+    errors = TENSORDOCK_ERRORS
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        api_key: Secret | None,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        clock: Clock | None = None,
-        policy: HttpPolicy | None = None,
-        ssh_public_key: str = "",
-        rng: random.Random | None = None,
-    ) -> None:
-        self.clock: Clock = clock or SystemClock()
+    def __init__(self, client: httpx.AsyncClient, api_key: Secret | None, *, ssh_public_key: str = "",
+                 rng: random.Random | None = None, **connection: Unpack[Connection]) -> None:
+        super().__init__(client, api_key, **connection)
         self.ssh_public_key = ssh_public_key.strip()
         self._rng = rng or random.Random()
-        self.dropped_rows = 0
-        self.http = ProviderHttp(
-            self.name,
-            client,
-            base_url,
-            api_key=api_key,
-            policy=policy or default_policy(),
-            clock=self.clock,
-            error_mapper=tensordock_error,
-        )
 
     # -- offers -----------------------------------------------------------------------------
 
@@ -253,32 +218,24 @@ class TensordockProvider:
             raise ProtocolError(self.name, "locations reply has no 'data.locations' list")
         storage_gb = max(query.disk_gb, MIN_STORAGE_GB)
         now = self.clock.now()
-        offers: list[Offer] = []
-        dropped = 0
-        for location in locations:
-            if not isinstance(location, dict):
-                continue
-            for gpu in _list(location.get("gpus")):
-                if not isinstance(gpu, dict):
-                    continue
-                if _implausible_gpu(gpu):
-                    dropped += 1
-                    continue
-                offers += self._offers_for_gpu(location, gpu, storage_gb, now)
-        self.dropped_rows = dropped
-        return [offer for offer in offers if query.matches(offer)][: query.limit]
+        sold = self.plausible(
+            ((location, gpu) for location in as_dicts(locations) for gpu in as_dicts(location.get("gpus"))),
+            lambda pair: _implausible_gpu(pair[1]),
+        )
+        offers = [offer for location, gpu in sold for offer in self._offers_for_gpu(location, gpu, storage_gb, now)]
+        return offers_matching(offers, query)
 
     def _offers_for_gpu(
         self, location: dict[str, Any], gpu: dict[str, Any], storage_gb: int, now: float
     ) -> list[Offer]:
         v0_name = as_text(gpu.get("v0Name"))
         location_id = as_text(location.get("id"))
-        if not v0_name or not location_id or _as_float(gpu.get("price_per_hr")) is None:
+        if not v0_name or not location_id or as_float(gpu.get("price_per_hr")) is None:
             return []
-        max_storage = _as_float(_dict(gpu.get("resources")).get("max_storage_gb"))
+        max_storage = as_float(as_dict(gpu.get("resources")).get("max_storage_gb"))
         if max_storage is not None and storage_gb > max_storage:
             return []
-        max_count = bounds.gpu_count(_as_float(gpu.get("max_count"))) or 0
+        max_count = bounds.gpu_count(as_float(gpu.get("max_count"))) or 0
         counts = [count for count in GPU_COUNTS if count <= max_count]
         if not counts:
             return [self._offer(location, gpu, plan_resources(gpu, 1, storage_gb), False, now)]
@@ -298,7 +255,7 @@ class TensordockProvider:
         v0_name = as_text(gpu.get("v0Name"))
         display_name = as_text(gpu.get("displayName")) or v0_name
         location_id = as_text(location.get("id"))
-        storage_rate = _as_float(_dict(gpu.get("pricing")).get("per_gb_storage_hr"))
+        storage_rate = as_float(as_dict(gpu.get("pricing")).get("per_gb_storage_hr"))
         return Offer(
             provider=self.name,
             offer_id=f"{location_id}:{v0_name}:{plan.gpu_count}",
@@ -342,8 +299,7 @@ class TensordockProvider:
         summaries = _collection(body, "instances")
         if summaries is None:
             raise ProtocolError(self.name, "instances reply has no 'data.instances' list")
-        instances: list[Instance] = []
-        dropped = 0
+        described: list[tuple[str, dict[str, Any]]] = []
         for summary in summaries:
             fields = _fields(summary)
             instance_id = as_text(fields.get("id"))
@@ -354,38 +310,29 @@ class TensordockProvider:
                     fields = {**fields, **await self._detail(instance_id)}
                 except NotFoundError:
                     continue  # deleted between the list and the detail call
-            instance = self._instance(instance_id, fields)
-            if instance is None:
-                dropped += 1
-            else:
-                instances.append(instance)
-        self.dropped_rows = dropped
-        return instances
+            described.append((instance_id, fields))
+        kept = self.plausible(described, lambda row: implausible_gpu_count(_stated_gpus(row[1])[1]))
+        return [self._instance(instance_id, fields) for instance_id, fields in kept]
 
     async def _detail(self, instance_id: str) -> dict[str, Any]:
         body = await self.http.request_json("GET", f"/instances/{_path_id(instance_id)}")
         return _fields(body)
 
-    def _instance(self, instance_id: str, fields: dict[str, Any]) -> Instance | None:
-        """The instance, or None when it states an implausible GPU count (dropped and counted)."""
-        resources = _dict(fields.get("resources"))
-        gpu_name, stated_count = _instance_gpu(resources.get("gpus"))
-        gpu_count = bounds.gpu_count(stated_count) if stated_count is not None else 0
-        if gpu_count is None:
-            return None
+    def _instance(self, instance_id: str, fields: dict[str, Any]) -> Instance:
+        resources = as_dict(fields.get("resources"))
+        gpu_name, stated_count = _stated_gpus(fields)
+        gpu_count = bounds.gpu_count(stated_count) or 0
         provider_status = as_state(fields.get("status"))
         status = _STATUSES.get(provider_status.lower(), InstanceStatus.UNKNOWN)
         # The address is validated as sent, never cleaned first: dropping a NUL could make another host.
         ip = next((fields[key] for key in ("ipAddress", "ip_address", "ip") if fields.get(key)), None)
         forwards = _port_forwards(fields.get("portForwards") or fields.get("port_forwards"))
-        storage_gb = bounds.size_or_zero(_as_float(resources.get("storage_gb")), bounds.MAX_DISK_GB)
-        notes = [_first_text(fields, "statusMessage", "status_message")]
-        price = bounds.billed_price(_hourly_price(fields), gpu_count)
-        if price is None:
-            notes.append(IMPLAUSIBLE_PRICE)
-        ssh = _ssh_endpoint(ip, forwards, status)
-        if ssh is None and ip and status is InstanceStatus.RUNNING and (22 in forwards or not forwards):
-            notes.append(INVALID_SSH)
+        storage_gb = bounds.size_or_zero(as_float(resources.get("storage_gb")), bounds.MAX_DISK_GB)
+        notes = [first_text(fields, "statusMessage", "status_message")]
+        # The v2 instance detail's price field is undocumented; accept the spellings seen in the wild.
+        price = checked_price(first_float(fields, *_HOURLY_PRICE_KEYS) or 0.0, gpu_count, notes)
+        offered = bool(ip) and status is InstanceStatus.RUNNING and (22 in forwards or not forwards)
+        ssh = checked_ssh(_ssh_endpoint(ip, forwards, status), offered, notes)
         ports = {f"{internal}/tcp": public_address(ip, external) for internal, external in forwards.items()}
         return Instance(
             provider=self.name,
@@ -395,10 +342,10 @@ class TensordockProvider:
             provider_status=provider_status or status.value,
             gpu=canonical_gpu_name(gpu_name) if gpu_name else "unknown",
             gpu_count=gpu_count,
-            price_hour=round(price, 4) if price is not None else 0.0,
+            price_hour=round(price, 4),
             ssh=ssh,
             ports={port: address for port, address in ports.items() if address},
-            location=_first_text(fields, "location", "location_name"),
+            location=first_text(fields, "location", "location_name"),
             image=as_text(fields.get("image")),
             storage_price_hour=round(storage_gb * TYPICAL_STORAGE_RATE_HR, 5),
             status_message="; ".join(note for note in notes if note),
@@ -422,8 +369,8 @@ class TensordockProvider:
     def launch_body(self, offer: Offer, spec: LaunchSpec) -> dict[str, Any]:
         """The ``POST /instances`` body for renting ``offer`` as ``spec`` describes."""
         location_id, v0_name, count = _launch_target(offer)
-        plan_vcpus = _as_int(offer.extra.get("vcpus")) or VCPUS_PER_GPU * count
-        plan_ram = _as_int(offer.extra.get("ram_gb")) or RAM_GB_PER_GPU * count
+        plan_vcpus = as_int(offer.extra.get("vcpus")) or VCPUS_PER_GPU * count
+        plan_ram = as_int(offer.extra.get("ram_gb")) or RAM_GB_PER_GPU * count
         attributes: dict[str, Any] = {
             "name": spec.label or "computehub",
             "type": "virtualmachine",
@@ -493,9 +440,6 @@ class TensordockProvider:
     async def check_auth(self) -> None:
         await self.http.request("GET", "/instances")
 
-    async def aclose(self) -> None:
-        await self.http.client.aclose()
-
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -557,53 +501,36 @@ def _port_forwards(raw: Any) -> dict[int, int]:
         pairs = list(raw.items())
     forwards: dict[int, int] = {}
     for internal, external in pairs:
-        internal_port, external_port = valid_port(_as_int(internal)), valid_port(_as_int(external))
+        internal_port, external_port = valid_port(as_int(internal)), valid_port(as_int(external))
         if internal_port and external_port:
             forwards[internal_port] = external_port
     return forwards
 
 
-def _instance_gpu(raw: Any) -> tuple[str, float | None]:
-    """(v0Name, stated count) from ``{"<v0Name>": {"count": n}}`` or ``[{"gpuV0Name", "count"}]``;
-    the count is None when no GPU is named."""
+def _stated_gpus(fields: dict[str, Any]) -> tuple[str, float | None]:
+    """(v0Name, stated count) from ``resources.gpus`` as ``{"<v0Name>": {"count": n}}`` or
+    ``[{"gpuV0Name", "count"}]``; the count is None when no GPU is named."""
+    raw = as_dict(fields.get("resources")).get("gpus")
     entries: list[tuple[str, Any]] = []
     if isinstance(raw, dict):
-        entries = [(as_text(name), _dict(value).get("count", value)) for name, value in raw.items()]
+        entries = [(as_text(name), as_dict(value).get("count", value)) for name, value in raw.items()]
     elif isinstance(raw, list):
-        entries = [
-            (_first_text(item, "gpuV0Name", "v0Name", "name"), item.get("count"))
-            for item in raw
-            if isinstance(item, dict)
-        ]
+        entries = [(first_text(item, "gpuV0Name", "v0Name", "name"), item.get("count")) for item in as_dicts(raw)]
     entries = [(name, count) for name, count in entries if name]
     if not entries:
         return "", None
-    return entries[0][0], sum(_as_float(count) or 0.0 for _, count in entries)
-
-
-def _hourly_price(fields: dict[str, Any]) -> float:
-    # The v2 instance detail's price field is undocumented; accept the spellings seen in the wild.
-    for key in _HOURLY_PRICE_KEYS:
-        price = _as_float(fields.get(key))
-        if price is not None:
-            return price
-    return 0.0
+    return entries[0][0], sum(as_float(count) or 0.0 for _, count in entries)
 
 
 def _implausible_gpu(gpu: dict[str, Any]) -> bool:
     """A location's GPU that states a count outside 0..64 or a negative or absurd rate."""
-    max_count = _as_float(gpu.get("max_count"))
+    max_count = as_float(gpu.get("max_count"))
     if max_count is not None and max_count != 0 and bounds.gpu_count(max_count) is None:
         return True
-    pricing = _dict(gpu.get("pricing"))
-    rates = [_as_float(gpu.get("price_per_hr")), *(_as_float(pricing.get(key)) for key in _RATE_KEYS)]
+    pricing = as_dict(gpu.get("pricing"))
+    rates = [as_float(gpu.get("price_per_hr")), *(as_float(pricing.get(key)) for key in _RATE_KEYS)]
     return any(rate is not None and bounds.within(rate, 0.0, bounds.MAX_PRICE_PER_GPU_HOUR) is None
                for rate in rates)
-
-
-def _first_text(fields: dict[str, Any], *keys: str) -> str:
-    """The first non-empty text among ``keys`` (the v2 API spells some fields several ways)."""
-    return next((text for text in (as_text(fields.get(key)) for key in keys) if text), "")
 
 
 def _fields(body: Any) -> dict[str, Any]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 import re
 from typing import Any
 
 import httpx
 
-from computehub_tui.clock import Clock, SystemClock
 from computehub_tui.domain import bounds
 from computehub_tui.domain.gpus import canonical_gpu_name, gpu_spec
 from computehub_tui.domain.models import (
@@ -25,29 +23,37 @@ from computehub_tui.domain.models import (
     SshEndpoint,
     public_address,
 )
-from computehub_tui.domain.secret import Secret
+from computehub_tui.providers.adapter import HttpAdapter, checked_price, checked_ssh
 from computehub_tui.providers.base import (
     AuthError,
     NoCapacityError,
     NotFoundError,
     ProtocolError,
-    ProviderError,
     RateLimitedError,
     RequestRejectedError,
     UnavailableError,
 )
 from computehub_tui.providers.http import (
     MB,
+    ErrorDialect,
+    ErrorReply,
+    ErrorRule,
     HttpPolicy,
-    ListingBackoff,
-    ProviderHttp,
     parse_retry_after,
     readable,
     threshold_in,
 )
-from computehub_tui.providers.payload import as_float as _float
-from computehub_tui.providers.payload import as_int as _int
-from computehub_tui.providers.payload import as_state, as_text, log_text
+from computehub_tui.providers.payload import (
+    as_float,
+    as_int,
+    as_state,
+    as_text,
+    first_float,
+    implausible_gpu_count,
+    json_or_none,
+    list_field,
+    log_text,
+)
 
 PROVIDER = "vast"
 DEFAULT_BASE_URL = "https://console.vast.ai"
@@ -84,8 +90,6 @@ LOG_FETCH_ATTEMPTS = 20
 LOG_FETCH_DELAY_S = 0.5
 LOG_BODY_LIMIT = 16 * MB
 ONSTART_LIMIT = 4048
-IMPLAUSIBLE_PRICE = "provider sent an implausible price; not counted"
-INVALID_SSH = "provider sent an invalid SSH address"
 
 RUNTYPE_SSH = "ssh_direc ssh_proxy"
 RUNTYPE_JUPYTER = "jupyter_direc ssh_direc ssh_proxy"
@@ -127,9 +131,67 @@ _INTERNAL_CODE = re.compile(r"^\s*error\s+\d+/\d+:\s*")
 _DIGITS = re.compile(r"^\d+$")
 _CONTAINER_PORT = re.compile(r"^\d{1,5}/(tcp|udp)$")
 
-AUTH_CODES = frozenset({"auth_error", "invalid_token", "not_authorized"})
-REJECT_CODES = frozenset({"invalid_args", "invalid_price", "no_ssh_key_for_vm", "invalid_request"})
-NOT_FOUND_CODES = frozenset({"not_found", "no_such_instance", "invalid_id"})
+
+def vast_code_and_message(body: Any) -> tuple[str, str]:
+    """Vast's ``{"success": false, "error": "<code>", "msg": "<text>"}`` (or ``message`` / ``detail``)
+    as (code, safe message); without a message, the code in words."""
+    if isinstance(body, str):
+        return "", _readable(body, "")
+    if not isinstance(body, dict):
+        return "", ""
+    code = as_text(body.get("error"), 60)
+    for key in ("msg", "message", "detail"):
+        text = as_text(body.get(key), 2000)
+        if text:
+            return code, _readable(text, code)
+    return code, _readable(code.replace("_", " "), "")
+
+
+def _readable(message: str, code: str) -> str:
+    """Drop Vast's internal prefix ("error 410/3907: no_such_ask ") and any secret; one safe line."""
+    text = _INTERNAL_CODE.sub("", as_text(message, 2000))
+    if code and text.startswith(code + " "):
+        text = text[len(code) + 1:]
+    return readable(text)
+
+
+VAST_ERRORS = ErrorDialect(
+    read=vast_code_and_message,
+    rules=(
+        ErrorRule(RateLimitedError, "rate limited ({message})", codes={"rate_limit_exceeded"}),
+        # The bundles endpoint answers a bad key with 404 "Invalid user key".
+        ErrorRule(AuthError, "API key rejected ({message})", codes={"auth_error", "invalid_token", "not_authorized"},
+                  statuses=(401,), phrase=re.compile("invalid user key", re.IGNORECASE)),
+        ErrorRule(AuthError, "not permitted ({message})", statuses=(403,)),
+        ErrorRule(NotFoundError, "not found ({message})",
+                  codes={"not_found", "no_such_instance", "invalid_id", "no_such_ask"}, statuses=(404, 410)),
+        ErrorRule(RequestRejectedError, "rejected ({message})",
+                  codes={"invalid_args", "invalid_price", "no_ssh_key_for_vm", "invalid_request"}, statuses=(400,)),
+    ),
+    in_reply=ErrorRule(RequestRejectedError, "{message}"),
+)
+"""Vast's error codes (reference: providers.md, "Error body shapes") and what each means."""
+
+
+def vast_rate_limited(response: httpx.Response, now: float) -> RateLimitedError:
+    """Vast sends no Retry-After today; if it ever does, it wins (clamped like every provider's),
+    else the "threshold=4.5" in the text."""
+    _, message = vast_code_and_message(json_or_none(response))
+    text = message or readable(response.text)
+    header = parse_retry_after(response.headers.get("retry-after"), now)
+    if header is not None:
+        return RateLimitedError(PROVIDER, f"rate limited; Vast asks to wait {header:g}s", header)
+    threshold = threshold_in(text)
+    if threshold is not None:
+        return RateLimitedError(
+            PROVIDER, f"rate limited: Vast allows this call once every {threshold:g}s", threshold
+        )
+    return RateLimitedError(PROVIDER, f"rate limited ({text or 'API requests too frequent'})", None)
+
+
+def vast_policy() -> HttpPolicy:
+    """The default network policy: Vast's per-endpoint spacing so we never provoke a 429."""
+    return HttpPolicy(endpoint_intervals=dict(VAST_ENDPOINT_INTERVALS))
 
 
 def vast_spellings(canonical: str) -> tuple[str, ...]:
@@ -150,22 +212,21 @@ def vast_spellings(canonical: str) -> tuple[str, ...]:
     return (canonical,)
 
 
-class VastProvider:
+class VastProvider(HttpAdapter):
     """Vast.ai through its REST API; the API key travels only in the Bearer header.
 
-    A ``policy`` passed in is used as given (the demo turns pacing off); without one the adapter
-    spaces calls per endpoint as Vast's documented thresholds require.
+    Without a ``policy`` the adapter spaces calls per endpoint as Vast's documented thresholds
+    require.
     """
 
     name = PROVIDER
     title = "Vast.ai"
+    default_base_url = DEFAULT_BASE_URL
+    make_policy = vast_policy
+    errors = VAST_ERRORS
+    listings = LISTINGS
     capabilities = Capabilities(
-        can_stop=True,
-        can_restart=True,
-        bills_storage_while_stopped=True,
-        interruptible=True,
-        logs=True,
-        live_metrics=True,
+        bills_storage_while_stopped=True, interruptible=True, logs=True, live_metrics=True,
         notes=(
             "stopped instances still bill storage",
             "offers are single-use: once rented, an offer id cannot be launched again",
@@ -174,30 +235,9 @@ class VastProvider:
         ),
     )
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        api_key: Secret | None,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        clock: Clock | None = None,
-        policy: HttpPolicy | None = None,
-    ) -> None:
-        self.clock: Clock = clock or SystemClock()
-        self.listing_backoff = ListingBackoff()
-        self.dropped_rows = 0
-        self.http = ProviderHttp(
-            PROVIDER,
-            client,
-            base_url,
-            api_key=api_key,
-            policy=policy or vast_policy(),
-            clock=self.clock,
-            error_mapper=self._error_for,
-        )
-
-    async def aclose(self) -> None:
-        """Nothing to release: the caller owns the HTTP client."""
+    def typed_reply(self, response: httpx.Response) -> RateLimitedError | None:
+        """Vast words a 429 its own way: a threshold in plain text, no Retry-After (so far)."""
+        return vast_rate_limited(response, self.clock.now()) if response.status_code == 429 else None
 
     # -- offers -----------------------------------------------------------------------------
 
@@ -205,44 +245,30 @@ class VastProvider:
         body = offer_search_body(query)
         payload = await self.http.request_json("POST", "/api/v0/bundles/", json_body=body,
                                                endpoint=BUNDLES, idempotent=True)
-        self.listing_backoff.succeeded(BUNDLES)
-        rows = _list_under(payload, "offers")
+        rows = self.plausible(list_field(payload, "offers", PROVIDER), _gpu_count_implausible)
         now = self.clock.now()
-        offers: list[Offer] = []
-        dropped = 0
-        for row in rows:
-            if _gpu_count_implausible(row):
-                dropped += 1
-                continue
-            offers.extend(offers_from_row(row, query, now))
-        self.dropped_rows = dropped
-        return offers
+        return [offer for row in rows for offer in offers_from_row(row, query, now)]
 
     # -- instances --------------------------------------------------------------------------
 
     async def list_instances(self) -> list[Instance]:
         payload = await self.http.request_json("GET", "/api/v0/instances/", params={"owner": "me"},
                                                endpoint=INSTANCES_LIST)
-        self.listing_backoff.succeeded(INSTANCES_LIST)
+        rows = self.plausible(list_field(payload, "instances", PROVIDER), _gpu_count_implausible)
         now = self.clock.now()
-        instances: list[Instance] = []
-        dropped = 0
-        for row in _list_under(payload, "instances"):
-            if _gpu_count_implausible(row):
-                dropped += 1
-                continue
-            instance = instance_from_row(row, now)
-            if instance is not None:
-                instances.append(instance)
-        self.dropped_rows = dropped
-        return instances
+        return [instance for instance in (instance_from_row(row, now) for row in rows) if instance is not None]
 
     async def launch(self, offer: Offer, spec: LaunchSpec) -> str:
         ask_id = ask_id_of(offer)
         body = launch_body(offer, spec)
-        payload = await self.http.request_json("PUT", f"/api/v0/asks/{ask_id}/", json_body=body,
-                                               endpoint=ASK_CREATE, outcome="launch")
-        result = _require_success(payload, f"launching offer {ask_id}")
+        try:
+            payload = await self.http.request_json("PUT", f"/api/v0/asks/{ask_id}/", json_body=body,
+                                                   endpoint=ASK_CREATE, outcome="launch")
+            result = _require_success(payload, f"launching offer {ask_id}")
+        except NotFoundError:
+            # An offer that no longer exists was rented by someone else or withdrawn by its host.
+            message = f"offer {ask_id} is no longer available (rented or withdrawn); refresh offers"
+            raise NoCapacityError(PROVIDER, message) from None
         contract = as_text(result.get("new_contract"))
         if not contract.isdigit():
             raise ProtocolError(PROVIDER, f"launch reply for offer {ask_id} has no new_contract id")
@@ -283,16 +309,6 @@ class VastProvider:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _error_for(self, response: httpx.Response) -> ProviderError | None:
-        error = vast_error_for(response, self.clock.now())
-        endpoint = _listing_endpoint(response)
-        if not isinstance(error, RateLimitedError) or endpoint is None:
-            return error
-        wait = self.listing_backoff.wait_after_429(endpoint, error.retry_after)
-        if wait == error.retry_after:
-            return error
-        return RateLimitedError(PROVIDER, f"{error.message}; backing off {wait:g}s", wait)
-
     async def _set_state(self, instance_id: str, state: str) -> None:
         path = f"/api/v0/instances/{_checked_id(instance_id)}/"
         # Setting a target state twice is harmless, so a lost reply may be retried.
@@ -316,11 +332,6 @@ class VastProvider:
 
 
 # -- request building ------------------------------------------------------------------------
-
-
-def vast_policy() -> HttpPolicy:
-    """The default network policy: Vast's per-endpoint spacing so we never provoke a 429."""
-    return HttpPolicy(endpoint_intervals=dict(VAST_ENDPOINT_INTERVALS))
 
 
 def offer_search_body(query: OfferQuery) -> dict[str, Any]:
@@ -415,30 +426,16 @@ def _checked_id(raw: str, what: str = "instance") -> str:
 # -- response parsing ------------------------------------------------------------------------
 
 
-def _list_under(payload: Any, key: str) -> list[Any]:
-    if not isinstance(payload, dict):
-        raise ProtocolError(PROVIDER, f"expected a JSON object with {key!r}")
-    rows = payload.get(key)
-    if rows is None:
-        return []
-    if not isinstance(rows, list):
-        raise ProtocolError(PROVIDER, f"{key!r} in reply is not a list")
-    return rows
-
-
 def _gpu_count_implausible(row: Any) -> bool:
-    """A row that states a GPU count outside 1..MAX_GPUS_PER_MACHINE (dropped and counted)."""
-    if not isinstance(row, dict) or row.get("num_gpus") is None:
-        return False
-    return bounds.gpu_count(_float(row.get("num_gpus"))) is None
+    return isinstance(row, dict) and implausible_gpu_count(row.get("num_gpus"))
 
 
 def offers_from_row(row: Any, query: OfferQuery, now: float) -> list[Offer]:
     """The on-demand and/or interruptible offers one bundle yields; none if it is unusable."""
     if not isinstance(row, dict):
         return []
-    ask_id = _int(row.get("id"))
-    num_gpus = bounds.gpu_count(_float(row.get("num_gpus")))
+    ask_id = as_int(row.get("id"))
+    num_gpus = bounds.gpu_count(as_float(row.get("num_gpus")))
     raw_gpu = as_text(row.get("gpu_name"))
     if ask_id is None or num_gpus is None or not raw_gpu:
         return []
@@ -454,30 +451,30 @@ def offers_from_row(row: Any, query: OfferQuery, now: float) -> list[Offer]:
         "provider": PROVIDER,
         "gpu": gpu,
         "gpu_count": num_gpus,
-        "vram_gb": nominal_vram_gb(_float(row.get("gpu_ram")), gpu),
-        "vcpus": bounds.size_or_zero(_first_float(row, "cpu_cores_effective", "cpu_cores"), bounds.MAX_VCPUS),
-        "ram_gb": gib_from_mib(_float(row.get("cpu_ram")), bounds.MAX_RAM_GB),
+        "vram_gb": nominal_vram_gb(as_float(row.get("gpu_ram")), gpu),
+        "vcpus": bounds.size_or_zero(first_float(row, "cpu_cores_effective", "cpu_cores"), bounds.MAX_VCPUS),
+        "ram_gb": gib_from_mib(as_float(row.get("cpu_ram")), bounds.MAX_RAM_GB),
         "disk_gb": float(query.disk_gb),  # the disk the quoted price includes
         "location": location,
         "country": country_code(location),
-        "reliability": bounds.reliability(_first_float(row, "reliability", "reliability2")),
+        "reliability": bounds.reliability(first_float(row, "reliability", "reliability2")),
         "available": row.get("rentable") is not False and row.get("rented") is not True,
         "quoted_at": now,
-        "cuda": bounds.within(_float(row.get("cuda_max_good")), 0.0, bounds.MAX_CUDA_VERSION),
-        "inet_down_mbps": bounds.within(_float(row.get("inet_down")), 0.0, bounds.MAX_BANDWIDTH_MBPS),
-        "storage_gb_month": bounds.within(_float(row.get("storage_cost")), 0.0, bounds.MAX_STORAGE_PRICE_GB_MONTH),
-        "min_bid": _float(row.get("min_bid")),
+        "cuda": bounds.within(as_float(row.get("cuda_max_good")), 0.0, bounds.MAX_CUDA_VERSION),
+        "inet_down_mbps": bounds.within(as_float(row.get("inet_down")), 0.0, bounds.MAX_BANDWIDTH_MBPS),
+        "storage_gb_month": bounds.within(as_float(row.get("storage_cost")), 0.0, bounds.MAX_STORAGE_PRICE_GB_MONTH),
+        "min_bid": as_float(row.get("min_bid")),
         "raw_gpu_name": raw_gpu,
     }
     extra = {
         "ask_id": ask_id,
-        "machine_id": _int(row.get("machine_id")),
-        "host_id": _int(row.get("host_id")),
-        "dph_base": _float(row.get("dph_base")),
+        "machine_id": as_int(row.get("machine_id")),
+        "host_id": as_int(row.get("host_id")),
+        "dph_base": as_float(row.get("dph_base")),
         "storage_hour": storage_hour,
-        "max_disk_gb": bounds.within(_float(row.get("disk_space")), 0.0, bounds.MAX_DISK_GB),
-        "direct_port_count": _int(row.get("direct_port_count")),
-        "hosting_type": _int(row.get("hosting_type")),
+        "max_disk_gb": bounds.within(as_float(row.get("disk_space")), 0.0, bounds.MAX_DISK_GB),
+        "direct_port_count": as_int(row.get("direct_port_count")),
+        "hosting_type": as_int(row.get("hosting_type")),
     }
     offers: list[Offer] = []
     bid_search = PricingKind.ON_DEMAND not in query.pricing
@@ -496,17 +493,17 @@ def offers_from_row(row: Any, query: OfferQuery, now: float) -> list[Offer]:
 def _storage_hour(row: dict[str, Any], disk_gb: float) -> float:
     """$/h for the planned disk: Vast's own figure if it sent one, else storage_cost/720 per GB."""
     search = row.get("search")
-    disk_hour = _float(search.get("diskHour")) if isinstance(search, dict) else None
+    disk_hour = as_float(search.get("diskHour")) if isinstance(search, dict) else None
     if disk_hour is None:
-        disk_hour = disk_gb * (_float(row.get("storage_cost")) or 0.0) / HOURS_PER_MONTH
+        disk_hour = disk_gb * (as_float(row.get("storage_cost")) or 0.0) / HOURS_PER_MONTH
     return bounds.storage_price_hour(disk_hour) or 0.0
 
 
 def _on_demand_price(row: dict[str, Any], storage_hour: float) -> float | None:
-    total = _float(row.get("dph_total"))
+    total = as_float(row.get("dph_total"))
     if total is not None:
         return total  # already includes the disk we sent as allocated_storage
-    base = _float(row.get("dph_base"))
+    base = as_float(row.get("dph_base"))
     return None if base is None else base + storage_hour
 
 
@@ -538,24 +535,20 @@ def country_code(geolocation: str) -> str:
 
 
 def instance_from_row(row: Any, now: float) -> Instance | None:
-    if not isinstance(row, dict) or _int(row.get("id")) is None or _gpu_count_implausible(row):
+    if not isinstance(row, dict) or as_int(row.get("id")) is None or _gpu_count_implausible(row):
         return None
     actual = as_state(row.get("actual_status"))
     status, note = map_status(actual or None, row.get("intended_status"), row.get("status_msg"))
-    num_gpus = bounds.gpu_count(_float(row.get("num_gpus"))) or 0
+    num_gpus = bounds.gpu_count(as_float(row.get("num_gpus"))) or 0
     gpu = canonical_gpu_name(as_text(row.get("gpu_name")))
     storage_hour = _instance_storage_hour(row)
     notes = [note] if note else []
-    price = _float(row.get("dph_total"))
+    price = as_float(row.get("dph_total"))
     if price is None:
-        price = (_float(row.get("dph_base")) or 0.0) + storage_hour
-    billed = bounds.billed_price(price, num_gpus)
-    if billed is None:
-        notes.append(IMPLAUSIBLE_PRICE)
+        price = (as_float(row.get("dph_base")) or 0.0) + storage_hour
+    billed = checked_price(price, num_gpus, notes)
     running = status is InstanceStatus.RUNNING
-    ssh = ssh_endpoint(row) if running else None
-    if running and ssh is None and _offers_ssh(row):
-        notes.append(INVALID_SSH)
+    ssh = checked_ssh(ssh_endpoint(row) if running else None, running and _offers_ssh(row), notes)
     return Instance(
         provider=PROVIDER,
         instance_id=as_text(row.get("id")),
@@ -565,10 +558,10 @@ def instance_from_row(row: Any, now: float) -> Instance | None:
         provider_status=actual or "scheduling",
         gpu=gpu,
         gpu_count=num_gpus,
-        price_hour=billed or 0.0,
+        price_hour=billed,
         ssh=ssh,
         ports=public_ports(row),
-        started_at=bounds.timestamp(_float(row.get("start_date")), now),
+        started_at=bounds.timestamp(as_float(row.get("start_date")), now),
         running_since=_running_since(row, now) if running else None,
         location=as_text(row.get("geolocation")),
         image=as_text(row.get("image_uuid")),
@@ -580,7 +573,7 @@ def instance_from_row(row: Any, now: float) -> Instance | None:
 
 def _running_since(row: dict[str, Any], now: float) -> float | None:
     """Vast's ``start_date`` survives a stop and start; ``uptime_mins`` is the current run's age."""
-    minutes = bounds.duration(_float(row.get("uptime_mins")))
+    minutes = bounds.duration(as_float(row.get("uptime_mins")))
     return None if minutes is None else now - minutes * 60
 
 
@@ -640,7 +633,7 @@ def ssh_endpoint(row: dict[str, Any]) -> SshEndpoint | None:
         direct = SshEndpoint.parse(row.get("public_ipaddr"), direct_port)
         if direct is not None:
             return direct
-    port = _int(row.get("ssh_port"))
+    port = as_int(row.get("ssh_port"))
     if port is None:
         return None
     if "jupyter" in as_text(row.get("image_runtype")):
@@ -674,17 +667,17 @@ def _host_port(ports: Any, container_port: str) -> int | None:
     bindings = ports.get(container_port)
     if not isinstance(bindings, list) or not bindings or not isinstance(bindings[0], dict):
         return None
-    return _int(bindings[0].get("HostPort"))
+    return as_int(bindings[0].get("HostPort"))
 
 
 def _instance_storage_hour(row: dict[str, Any]) -> float:
     for key in ("instance", "search"):
         breakdown = row.get(key)
-        disk_hour = _float(breakdown.get("diskHour")) if isinstance(breakdown, dict) else None
+        disk_hour = as_float(breakdown.get("diskHour")) if isinstance(breakdown, dict) else None
         if disk_hour is not None:
             return bounds.storage_price_hour(disk_hour) or 0.0
-    disk = _float(row.get("disk_space")) or 0.0
-    return bounds.storage_price_hour(disk * (_float(row.get("storage_cost")) or 0.0) / HOURS_PER_MONTH) or 0.0
+    disk = as_float(row.get("disk_space")) or 0.0
+    return bounds.storage_price_hour(disk * (as_float(row.get("storage_cost")) or 0.0) / HOURS_PER_MONTH) or 0.0
 
 
 def metrics_from_row(row: dict[str, Any], num_gpus: int, now: float, gpu: str) -> MetricSample | None:
@@ -692,16 +685,16 @@ def metrics_from_row(row: dict[str, Any], num_gpus: int, now: float, gpu: str) -
 
     Every reading is bounded; the per-GPU VRAM total is the same nominal size Offers shows."""
     gpus = bounds.gpu_count(num_gpus) or 1
-    util = bounds.percent(_float(row.get("gpu_util")))
-    vram_used = bounds.within(_float(row.get("vmem_usage")), 0.0, bounds.MAX_VRAM_GB_PER_GPU)
-    temp = bounds.temperature_c(_float(row.get("gpu_temp")))
-    per_gpu_mb = _float(row.get("gpu_ram"))
-    total_mb = _float(row.get("gpu_totalram"))
+    util = bounds.percent(as_float(row.get("gpu_util")))
+    vram_used = bounds.within(as_float(row.get("vmem_usage")), 0.0, bounds.MAX_VRAM_GB_PER_GPU)
+    temp = bounds.temperature_c(as_float(row.get("gpu_temp")))
+    per_gpu_mb = as_float(row.get("gpu_ram"))
+    total_mb = as_float(row.get("gpu_totalram"))
     if per_gpu_mb is None and total_mb is not None:
         per_gpu_mb = total_mb / gpus
     vram_total = nominal_vram_gb(per_gpu_mb, gpu) if per_gpu_mb else 0.0
-    cpu = bounds.percent(_float(row.get("cpu_util")), bounds.MAX_CPU_PERCENT)
-    ram_pct = bounds.percent(_ratio_pct(_float(row.get("mem_usage")), _float(row.get("mem_limit"))))
+    cpu = bounds.percent(as_float(row.get("cpu_util")), bounds.MAX_CPU_PERCENT)
+    ram_pct = bounds.percent(_ratio_pct(as_float(row.get("mem_usage")), as_float(row.get("mem_limit"))))
     if util is None and vram_used is None and temp is None and cpu is None and ram_pct is None:
         return None
     return MetricSample(
@@ -721,19 +714,6 @@ def _ratio_pct(used: float | None, limit: float | None) -> float | None:
     return round(100.0 * used / limit, 1)
 
 
-def _listing_endpoint(response: httpx.Response) -> str | None:
-    """BUNDLES or INSTANCES_LIST if ``response`` answers one (the base URL may carry a prefix)."""
-    try:
-        method, path = response.request.method, response.request.url.path
-    except RuntimeError:
-        return None
-    for endpoint in LISTINGS:
-        listing_method, _, listing_path = endpoint.partition(" ")
-        if method == listing_method and path.endswith(listing_path):
-            return endpoint
-    return None
-
-
 def _require_success(payload: Any, action: str) -> dict[str, Any]:
     """A 200 reply's body; ``{"success": false, ...}`` becomes the matching typed error."""
     if payload is None:
@@ -741,105 +721,6 @@ def _require_success(payload: Any, action: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ProtocolError(PROVIDER, f"unexpected reply while {action}")
     if payload.get("success") is False:
-        raise error_from_body(200, payload, "", action)
+        code, message = vast_code_and_message(payload)
+        raise VAST_ERRORS.error(PROVIDER, ErrorReply(None, code, message or "refused without a reason"), action)
     return payload
-
-
-def _first_float(row: dict[str, Any], *keys: str) -> float | None:
-    for key in keys:
-        value = _float(row.get(key))
-        if value is not None:
-            return value
-    return None
-
-
-# -- errors -----------------------------------------------------------------------------------
-
-
-def vast_error_for(response: httpx.Response, now: float) -> ProviderError | None:
-    """ProviderHttp's hook: Vast's error shapes as typed errors; None leaves 5xx to the default."""
-    status = response.status_code
-    if status >= 500:
-        return None
-    body = _json_or_none(response)
-    if status == 429:
-        return _rate_limited(response, body, now)
-    try:
-        path = response.request.url.path
-    except RuntimeError:
-        path = ""
-    return error_from_body(status, body, path, "")
-
-
-def error_from_body(status: int, body: Any, path: str, action: str) -> ProviderError:
-    code, message = _code_and_message(body)
-    if not message:
-        message = f"HTTP {status}" if status != 200 else "refused without a reason"
-    lowered = message.lower()
-    context = f"{action}: " if action else ""
-    if code == "rate_limit_exceeded":
-        return RateLimitedError(PROVIDER, f"{context}rate limited ({message})", None)
-    if status == 401 or code in AUTH_CODES or "invalid user key" in lowered:
-        return AuthError(PROVIDER, f"{context}API key rejected ({message})")
-    if code == "no_such_ask" or (status in (404, 410) and "/asks/" in path):
-        ask = _id_in_path(path) or (_int(body.get("ask_id")) if isinstance(body, dict) else None)
-        which = f"offer {ask}" if ask else "the offer"
-        message = f"{which} is no longer available (rented or withdrawn); refresh offers"
-        return NoCapacityError(PROVIDER, message)
-    if status == 403:
-        return AuthError(PROVIDER, f"{context}not permitted ({message})")
-    if code in NOT_FOUND_CODES or status in (404, 410):
-        return NotFoundError(PROVIDER, f"{context}not found ({message})")
-    if code in REJECT_CODES or status == 400:
-        return RequestRejectedError(PROVIDER, f"{context}rejected ({message})")
-    return RequestRejectedError(PROVIDER, f"{context}{message}" if context else message)
-
-
-def _rate_limited(response: httpx.Response, body: Any, now: float) -> RateLimitedError:
-    """Vast sends no Retry-After today; if it ever does, it wins (clamped like every provider's),
-    else the "threshold=4.5" in the text."""
-    _, message = _code_and_message(body)
-    text = message or readable(response.text)
-    header = parse_retry_after(response.headers.get("retry-after"), now)
-    if header is not None:
-        return RateLimitedError(PROVIDER, f"rate limited; Vast asks to wait {header:g}s", header)
-    threshold = threshold_in(text)
-    if threshold is not None:
-        return RateLimitedError(
-            PROVIDER, f"rate limited: Vast allows this call once every {threshold:g}s", threshold
-        )
-    return RateLimitedError(PROVIDER, f"rate limited ({text or 'API requests too frequent'})", None)
-
-
-def _code_and_message(body: Any) -> tuple[str, str]:
-    if isinstance(body, str):
-        return "", _readable(body, "")
-    if not isinstance(body, dict):
-        return "", ""
-    code = as_text(body.get("error"), 60)
-    for key in ("msg", "message", "detail"):
-        text = as_text(body.get(key), 2000)
-        if text:
-            return code, _readable(text, code)
-    return code, _readable(code.replace("_", " "), "")
-
-
-def _readable(message: str, code: str) -> str:
-    """Drop Vast's internal prefix ("error 410/3907: no_such_ask ") and any secret; one safe line."""
-    text = _INTERNAL_CODE.sub("", as_text(message, 2000))
-    if code and text.startswith(code + " "):
-        text = text[len(code) + 1:]
-    return readable(text)
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
-        text = response.text.strip()
-        return text or None
-
-
-def _id_in_path(path: str) -> str:
-    parts = [part for part in path.split("/") if part]
-    return parts[-1] if parts and parts[-1].isdigit() else ""

@@ -19,6 +19,7 @@ from computehub_tui.providers.demo.market import (
     SimInstance,
 )
 from computehub_tui.providers.demo.traces import noise
+from computehub_tui.providers.payload import as_dict
 
 PROVIDER = "runpod"
 ACCOUNT_ID = "user_2demo0runpod0account"
@@ -72,7 +73,7 @@ def _graphql(market: DemoMarket, request: httpx.Request) -> httpx.Response:
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         return _graphql_errors(["Must provide query string."], status=400)
     document: str = body["query"]
-    variables = _dict_field(body, "variables")
+    variables = as_dict(body.get("variables"))
     match = _ROOT_FIELD.search(document)
     field = match.group(1) if match else ""
     operation = _OPERATIONS.get(field)
@@ -86,7 +87,7 @@ def _graphql(market: DemoMarket, request: httpx.Request) -> httpx.Response:
 
 def _gpu_types(market: DemoMarket, document: str, variables: dict[str, Any]) -> httpx.Response:
     wants_price = "lowestPrice" in document
-    price_input = _dict_field(variables, "input") or None
+    price_input = as_dict(variables.get("input")) or None
     if wants_price and price_input is None:
         return _graphql_errors(
             ['Variable "$input" of required type "GpuLowestPriceInput!" was not provided.'],
@@ -288,7 +289,7 @@ def _bid_resume(market: DemoMarket, document: str, variables: dict[str, Any]) ->
 
 
 def _resume_as(market: DemoMarket, variables: dict[str, Any], *, field: str) -> httpx.Response:
-    pod_input = _dict_field(variables, "input")
+    pod_input = as_dict(variables.get("input"))
     if not isinstance(pod_input.get("gpuCount"), int):
         return _graphql_errors(
             ['Field "gpuCount" of required type "Int!" was not provided.'], status=400
@@ -326,13 +327,8 @@ _OPERATIONS: dict[str, Callable[[DemoMarket, str, dict[str, Any]], httpx.Respons
 }
 
 
-def _dict_field(data: dict[str, Any], field: str) -> dict[str, Any]:
-    value = data.get(field)
-    return value if isinstance(value, dict) else {}
-
-
 def _pod_id(variables: dict[str, Any]) -> str:
-    pod_input = _dict_field(variables, "input")
+    pod_input = as_dict(variables.get("input"))
     pod_id = pod_input.get("podId")
     if not isinstance(pod_id, str) or not pod_id:
         raise SimError("bad_request", 'Field "podId" of required type "String!" was not provided.')

@@ -16,6 +16,7 @@ from computehub_tui.providers.demo.market import (
     TensordockGpu,
     TensordockLocation,
 )
+from computehub_tui.providers.payload import as_dict
 
 API_PREFIX = "/api/v2"
 MIN_STORAGE_GB = 100
@@ -161,7 +162,7 @@ class _TensordockDemoApi:
             return _error(
                 400, 'Body must be {"data": {"type": "virtualmachine", "attributes": {...}}}'
             )
-        resources = _dict(attributes.get("resources"))
+        resources = as_dict(attributes.get("resources"))
         location = self.locations.get(str(attributes.get("location_id") or ""))
         if location is None:
             return _error(400, "location_id is missing or unknown")
@@ -279,7 +280,7 @@ def _attributes(request: httpx.Request) -> dict[str, Any] | None:
         body = json.loads(request.content or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    data = _dict(body.get("data") if isinstance(body, dict) else None)
+    data = as_dict(body.get("data") if isinstance(body, dict) else None)
     attributes = data.get("attributes")
     if not isinstance(attributes, dict) or data.get("type") != "virtualmachine":
         return None
@@ -301,10 +302,6 @@ def _forwards(raw: Any) -> list[dict[str, int]]:
     if not any(f["internal_port"] == 22 and f["external_port"] > 0 for f in forwards):
         return []
     return forwards
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _int(value: Any) -> int:
