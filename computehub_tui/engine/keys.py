@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import PROVIDER_NAMES
@@ -114,7 +114,7 @@ class KeyService:
         if store is not None:
             await store.close()
 
-    async def __aenter__(self) -> KeyService:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
