@@ -99,10 +99,6 @@ class StoreConnection:
     def path(self) -> str:
         return self._label
 
-    @property
-    def closed(self) -> bool:
-        return self._db is None
-
     async def diagnostics(self) -> dict[str, Any]:
         """The connection's effective settings and size, for a health screen or a doctor command."""
         names = (
