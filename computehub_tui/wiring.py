@@ -18,7 +18,7 @@ from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub, PollSettings
-from computehub_tui.engine.keys import DATABASE_NAME, KeyService
+from computehub_tui.engine.keys import KeyService
 from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.demo import demo_providers
@@ -38,6 +38,9 @@ class Session:
     hub: Hub
     store: Store
     demo: bool
+    keys: KeyService
+    """Keys on the real database: in a real session its connection is ``store``; in a demo it opens
+    that database only once keys are first needed."""
     market: DemoMarket | None = None
     clients: list[httpx.AsyncClient] = field(default_factory=list)
     key_sources: dict[str, str] = field(default_factory=dict)
@@ -46,9 +49,8 @@ class Session:
     async def aclose(self) -> None:
         for client in self.clients:
             await client.aclose()
+        await self.keys.aclose()
         await self.store.close()
-
-
 
 
 async def open_session(
@@ -88,51 +90,57 @@ async def open_session(
     keys = KeyService(data_dir, clock, real_provider, passphrase=passphrase, environ=environ)
     common = {"offer_query": query, "poll": poll, "templates": templates, "template_errors": template_errors,
               "keys": keys}
-    if not demo:
-        usable = {name: found for name, found in (await keys.resolve()).items()
-                  if config.provider_settings(name).enabled}
-        # With any key bound this is a real session, even if the one provider asked for is not
-        # bound: falling back to the demo would show simulated data as if it were the account's.
-        bound = {name: found for name, found in usable.items() if only_provider in (None, name)}
-        if usable:
-            real_store = await Store.open(data_dir / DATABASE_NAME)
-            providers: dict[str, Provider] = {
-                name: real_provider(name, bound[name][0]) for name in PROVIDER_NAMES if name in bound
-            }
-            hub = Hub(providers, real_store, clock, demo=False, **common)  # type: ignore[arg-type]
-            return Session(hub, real_store, demo=False, clients=[client],
-                           key_sources={name: source for name, (_, source) in bound.items()})
-
-    market = DemoMarket(clock, seed=config.demo_seed if demo_seed is None else demo_seed,
-                        vast_offer_count=config.demo_vast_offers)
-    if demo_reset:
-        _remove_database(data_dir / DEMO_DATABASE_NAME)
     try:
-        world = DemoWorld.open(market, data_dir, reset=demo_reset)
-    except DemoWorldError as error:
-        raise StoreError(str(error), "corrupt") from None
-    demo_adapters, demo_clients = demo_providers(market, clock, world,
-                                                 lambda_ssh_key_name=config.lambda_.ssh_key_name)
-    if only_provider is not None:
-        demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
-    store = await Store.open(data_dir / DEMO_DATABASE_NAME)
-    seed = market.seed
+        if not demo:
+            usable = {name: found for name, found in (await keys.resolve()).items()
+                      if config.provider_settings(name).enabled}
+            # With any key bound this is a real session, even if the one provider asked for is not
+            # bound: falling back to the demo would show simulated data as if it were the account's.
+            bound = {name: found for name, found in usable.items() if only_provider in (None, name)}
+            if usable:
+                real_store = await keys.store()  # the connection resolve() opened: one per process
+                providers: dict[str, Provider] = {
+                    name: real_provider(name, bound[name][0]) for name in PROVIDER_NAMES if name in bound
+                }
+                hub = Hub(providers, real_store, clock, demo=False, **common)  # type: ignore[arg-type]
+                keys.attach_to(hub)
+                return Session(hub, real_store, demo=False, keys=keys, clients=[client],
+                               key_sources={name: source for name, (_, source) in bound.items()})
 
-    async def replay() -> list[PriceStat]:
-        # A separate, niced process: parsing thousands of past offers must not share the UI's GIL.
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "computehub_tui.providers.demo.history", "--seed", str(seed),
-            "--now", str(clock.now()), "--disk", str(query.disk_gb), "--reliability", str(query.min_reliability),
-            "--vast-offers", str(config.demo_vast_offers), "--limit", str(query.limit),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )
-        output, _ = await child.communicate()
-        if child.returncode != 0:
-            raise RuntimeError(f"price-history replay exited with {child.returncode}")
-        return [PriceStat(*row) for row in json.loads(output)]
+        market = DemoMarket(clock, seed=config.demo_seed if demo_seed is None else demo_seed,
+                            vast_offer_count=config.demo_vast_offers)
+        if demo_reset:
+            _remove_database(data_dir / DEMO_DATABASE_NAME)
+        try:
+            world = DemoWorld.open(market, data_dir, reset=demo_reset)
+        except DemoWorldError as error:
+            raise StoreError(str(error), "corrupt") from None
+        demo_adapters, demo_clients = demo_providers(market, clock, world,
+                                                     lambda_ssh_key_name=config.lambda_.ssh_key_name)
+        if only_provider is not None:
+            demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
+        store = await Store.open(data_dir / DEMO_DATABASE_NAME)
+        seed = market.seed
 
-    hub = Hub(demo_adapters, store, clock, demo=True, history_replay=replay, **common)  # type: ignore[arg-type]
-    return Session(hub, store, demo=True, market=market, clients=[*demo_clients, client])
+        async def replay() -> list[PriceStat]:
+            # A separate, niced process: parsing thousands of past offers must not share the UI's GIL.
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "computehub_tui.providers.demo.history", "--seed", str(seed),
+                "--now", str(clock.now()), "--disk", str(query.disk_gb), "--reliability", str(query.min_reliability),
+                "--vast-offers", str(config.demo_vast_offers), "--limit", str(query.limit),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )
+            output, _ = await child.communicate()
+            if child.returncode != 0:
+                raise RuntimeError(f"price-history replay exited with {child.returncode}")
+            return [PriceStat(*row) for row in json.loads(output)]
+
+        hub = Hub(demo_adapters, store, clock, demo=True, history_replay=replay, **common)  # type: ignore[arg-type]
+        return Session(hub, store, demo=True, keys=keys, market=market, clients=[*demo_clients, client])
+    except BaseException:
+        # The real database may be open already (resolve() read it): its thread would keep the process alive.
+        await keys.aclose()
+        raise
 
 
 def _settings_of(config: Config, provider: str) -> dict[str, str]:

@@ -87,9 +87,9 @@ def test_ctrl_c_at_the_hidden_key_prompt_cancels_at_once(env: dict[str, str]) ->
 
 def test_ctrl_c_at_the_passphrase_prompt_cancels_at_once(env: dict[str, str], tmp_path: Path) -> None:
     async def protect() -> None:
-        keys = KeyService(tmp_path / "data", SystemClock())
-        await keys.bind("vast", "vast-key-0123456789abcdef")
-        await keys.set_passphrase("correct horse battery")
+        async with KeyService(tmp_path / "data", SystemClock()) as keys:
+            await keys.bind("vast", "vast-key-0123456789abcdef")
+            await keys.set_passphrase("correct horse battery")
 
     asyncio.run(protect())
     assert_cancelled(run_in_terminal(["keys", "list"], env, b"Vault passphrase: ", CTRL_C))

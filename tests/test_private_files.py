@@ -93,8 +93,8 @@ async def test_keys_set_on_a_full_disk_is_one_line_and_leaves_no_temporary_file(
 
 
 async def test_a_database_that_refuses_writes_is_one_line_with_the_fix(tmp_path: Path) -> None:
-    keys = KeyService(tmp_path, ManualClock())
-    await keys.bind("vast", KEY)
+    async with KeyService(tmp_path, ManualClock()) as keys:
+        await keys.bind("vast", KEY)
     async with await Store.open(tmp_path / DATABASE_NAME) as store:
         await store._connection().execute("PRAGMA query_only=ON")  # SQLite's own "readonly database"
         with pytest.raises(StoreError) as caught:

@@ -68,6 +68,7 @@ def test_instance_snapshot_round_trips_every_field_but_metrics() -> None:
         ssh=SshEndpoint("203.0.113.5", 40022, "ubuntu"),
         ports={"8888/http": "203.0.113.5:40888"},
         started_at=T0 + 0.25,
+        running_since=T0 + 60.5,
         location="EU-RO-1",
         image="runpod/pytorch:2.4",
         storage_price_hour=0.03,
@@ -78,9 +79,10 @@ def test_instance_snapshot_round_trips_every_field_but_metrics() -> None:
     text = encode_instance(instance)
     decoded = decode_instance(text)
 
-    for name in Instance.__dataclass_fields__:
+    for name, field in Instance.__dataclass_fields__.items():
         expected = None if name == "metrics" else getattr(instance, name)
         assert getattr(decoded, name) == expected, name
+        assert name == "metrics" or expected != field.default, f"set {name} so its loss would show"
     assert "metrics" not in json.loads(text)
 
 

@@ -20,18 +20,21 @@ async def keys(args: argparse.Namespace, options: Options) -> int:
     if args.keys_command == "test":
         return await _test(args, options)
     options.data_dir.mkdir(parents=True, exist_ok=True)
-    service = KeyService(options.data_dir, SystemClock(), passphrase=read_passphrase_file())
+    # No session: this command only needs the real database, opened once and closed when it ends.
+    service = KeyService(options.data_dir, SystemClock(), passphrase=read_passphrase_file(), actor="cli")
     try:
         return await _run(args, service)
     except PassphraseRequired:
         service.passphrase = ask_passphrase()
         return await _run(args, service)
+    finally:
+        await service.aclose()
 
 
 async def _run(args: argparse.Namespace, service: KeyService) -> int:
     if args.keys_command == "set":
-        binding = await service.bind(args.provider, read_key(args.provider))
-        out(f"{PROVIDER_TITLES[args.provider]} key {binding.masked} saved (encrypted)")
+        result = await service.bind(args.provider, read_key(args.provider))
+        out(f"{PROVIDER_TITLES[args.provider]} key {result.binding.masked} saved (encrypted)")
         return EXIT_OK
     if args.keys_command == "passphrase":
         kdf = await service.set_passphrase(new_passphrase())

@@ -1,4 +1,4 @@
-"""Provider API keys: bind, replace, remove (encrypted in the store) and test with a cheap call."""
+"""Provider API keys as engine calls: bind, replace, remove and test, sealed in the real database."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, Self
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import PROVIDER_NAMES
@@ -27,6 +28,14 @@ ProviderFactory = Callable[[str, Secret], Provider]
 """Builds a real provider adapter for a key (on a client the session owns)."""
 
 
+class ProviderSlots(Protocol):
+    """Where a real session polls its providers (the Hub): a bound key attaches one, a removed key detaches it."""
+
+    def set_provider(self, name: str, provider: Provider) -> None: ...
+
+    def remove_provider(self, name: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class KeyBinding:
     provider: str
@@ -38,6 +47,15 @@ class KeyBinding:
     @property
     def bound(self) -> bool:
         return bool(self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class BindResult:
+    binding: KeyBinding
+    verdict: str | None
+    """What testing the new key said (ok, invalid key, unreachable, …); None where nothing can test it."""
+    attached: bool
+    """The session now polls the provider with this key."""
 
 
 async def connection_verdict(provider: Provider) -> str:
@@ -56,45 +74,83 @@ async def connection_verdict(provider: Provider) -> str:
 
 
 class KeyService:
-    """Keys live sealed in the real database (never the demo one); environment variables win."""
+    """Keys live sealed in the real database (never the demo one); environment variables win.
+
+    The real database is opened once, on first use, and stays open until ``aclose``: a real session
+    adopts that same connection as its store, so a process never holds two connections to it.
+    """
 
     def __init__(self, data_dir: Path, clock: Clock, provider_factory: ProviderFactory | None = None, *,
-                 passphrase: str | None = None, environ: Mapping[str, str] | None = None) -> None:
+                 passphrase: str | None = None, environ: Mapping[str, str] | None = None,
+                 actor: str = "user") -> None:
         self.data_dir = data_dir
         self.clock = clock
         self.provider_factory = provider_factory
         self.passphrase = passphrase
         self.environ = environ
+        self.actor = actor
+        """Who the audit log says changed a key: ``user`` in the app, ``cli`` for a command."""
+        self._store: Store | None = None
+        self._opening = asyncio.Lock()
+        self._slots: ProviderSlots | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def store(self) -> Store:
+        """The real database, opened on first use."""
+        async with self._opening:
+            if self._store is None:
+                self._store = await Store.open(self.data_dir / DATABASE_NAME)
+            return self._store
+
+    def attach_to(self, slots: ProviderSlots) -> None:
+        """From now on binding a key attaches its provider to ``slots`` and removing it detaches it."""
+        self._slots = slots
+
+    async def aclose(self) -> None:
+        """Close the real database (its connection thread would keep the process alive). Safe to call twice."""
+        async with self._opening:
+            store, self._store = self._store, None
+        if store is not None:
+            await store.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- reads ------------------------------------------------------------------------------
 
     async def bindings(self) -> list[KeyBinding]:
-        async with await Store.open(self.data_dir / DATABASE_NAME) as store:
-            stored = {provider: updated for provider, field, updated in await store.list_secrets()
-                      if field == API_KEY_FIELD}
-            vault = await self._vault(create=False) if stored else None
-            result = []
-            for provider in PROVIDER_NAMES:
-                env_key = key_from_environment(provider, self.environ)
-                if env_key is not None:
-                    result.append(KeyBinding(provider, "environment", env_key.masked))
-                elif provider in stored and vault is not None:
-                    blob = await store.get_secret(provider, API_KEY_FIELD)
-                    secret = vault.unseal(provider, API_KEY_FIELD, blob or b"")
-                    result.append(KeyBinding(provider, "vault", secret.masked, stored[provider]))
-                else:
-                    result.append(KeyBinding(provider, ""))
-            return result
+        store = await self.store()
+        stored = {provider: updated for provider, field, updated in await store.list_secrets()
+                  if field == API_KEY_FIELD}
+        vault = await self._vault(create=False) if stored else None
+        result = []
+        for provider in PROVIDER_NAMES:
+            env_key = key_from_environment(provider, self.environ)
+            if env_key is not None:
+                result.append(KeyBinding(provider, "environment", env_key.masked))
+            elif provider in stored and vault is not None:
+                blob = await store.get_secret(provider, API_KEY_FIELD)
+                secret = vault.unseal(provider, API_KEY_FIELD, blob or b"")
+                result.append(KeyBinding(provider, "vault", secret.masked, stored[provider]))
+            else:
+                result.append(KeyBinding(provider, ""))
+        return result
 
     async def resolve(self) -> dict[str, tuple[Secret, str]]:
         """Every usable key with its source; the environment wins over the vault."""
         keys: dict[str, tuple[Secret, str]] = {}
-        async with await Store.open(self.data_dir / DATABASE_NAME) as store:
-            stored = [provider for provider, field, _ in await store.list_secrets() if field == API_KEY_FIELD]
-            if stored:
-                vault = await self._vault(create=False)
-                for provider in stored:
-                    blob = await store.get_secret(provider, API_KEY_FIELD)
-                    if blob is not None:
-                        keys[provider] = (vault.unseal(provider, API_KEY_FIELD, blob), "vault")
+        store = await self.store()
+        stored = [provider for provider, field, _ in await store.list_secrets() if field == API_KEY_FIELD]
+        if stored:
+            vault = await self._vault(create=False)
+            for provider in stored:
+                blob = await store.get_secret(provider, API_KEY_FIELD)
+                if blob is not None:
+                    keys[provider] = (vault.unseal(provider, API_KEY_FIELD, blob), "vault")
         for provider in PROVIDER_NAMES:
             env_key = key_from_environment(provider, self.environ)
             if env_key is not None:
@@ -102,33 +158,55 @@ class KeyService:
         return keys
 
     async def stored_key(self, provider: str) -> Secret | None:
-        async with await Store.open(self.data_dir / DATABASE_NAME) as store:
-            blob = await store.get_secret(provider, API_KEY_FIELD)
-            if blob is None:
-                return None
-            vault = await self._vault(create=False)
-            return vault.unseal(provider, API_KEY_FIELD, blob)
+        blob = await (await self.store()).get_secret(provider, API_KEY_FIELD)
+        if blob is None:
+            return None
+        vault = await self._vault(create=False)
+        return vault.unseal(provider, API_KEY_FIELD, blob)
 
-    async def bind(self, provider: str, key: str) -> KeyBinding:
-        """Seal and store ``key`` for ``provider`` (replacing any stored one)."""
+    # -- engine calls -----------------------------------------------------------------------
+
+    async def bind(self, provider: str, key: str) -> BindResult:
+        """Seal and store ``key`` for ``provider`` (replacing any stored one), test it where adapters can
+        be built, and attach the provider when this is a real session's service."""
         if provider not in PROVIDER_NAMES:
             raise ValueError(f"unknown provider {provider!r}")
         key = key.strip()
         if not key or any(ch.isspace() for ch in key):
             raise ValueError("paste only the key itself (no spaces)")
+        secret = Secret(key)
         vault = await self._vault(create=True)
         blob = vault.seal(provider, API_KEY_FIELD, key)
-        async with await Store.open(self.data_dir / DATABASE_NAME) as store:
-            await store.put_secret(provider, API_KEY_FIELD, blob, self.clock.now())
-            await store.audit(self.clock.now(), "user", "bind-key", provider, Secret(key).masked)
-        return KeyBinding(provider, "vault", Secret(key).masked, self.clock.now())
+        store = await self.store()
+        replacing = await store.get_secret(provider, API_KEY_FIELD) is not None
+        now = self.clock.now()
+        await store.put_secret(provider, API_KEY_FIELD, blob, now)
+        await store.audit(now, self.actor, "replace-key" if replacing else "bind-key", provider, secret.masked)
+        verdict = await self.test(provider, key) if self.provider_factory is not None else None
+        attached = False
+        # An environment variable still wins over the stored key, so then what is polled does not change.
+        if self._slots is not None and self.provider_factory is not None \
+                and key_from_environment(provider, self.environ) is None:
+            self._slots.set_provider(provider, self.provider_factory(provider, secret))
+            attached = True
+        return BindResult(KeyBinding(provider, "vault", secret.masked, now), verdict, attached)
+
+    async def replace(self, provider: str, key: str) -> BindResult:
+        """``bind`` over the stored key; refuses when there is none, so a typo cannot add a provider."""
+        if await (await self.store()).get_secret(provider, API_KEY_FIELD) is None:
+            raise ValueError(f"no stored {provider} key to replace")
+        return await self.bind(provider, key)
 
     async def remove(self, provider: str) -> bool:
-        async with await Store.open(self.data_dir / DATABASE_NAME) as store:
-            removed = await store.delete_secret(provider, API_KEY_FIELD)
-            if removed:
-                await store.audit(self.clock.now(), "user", "remove-key", provider)
-            return removed
+        """Delete the stored key and stop polling the provider (unless an environment key still binds it).
+        True when a key was deleted."""
+        store = await self.store()
+        removed = await store.delete_secret(provider, API_KEY_FIELD)
+        if removed:
+            await store.audit(self.clock.now(), self.actor, "remove-key", provider)
+            if self._slots is not None and key_from_environment(provider, self.environ) is None:
+                self._slots.remove_provider(provider)
+        return removed
 
     async def test(self, provider: str, key: str | None = None) -> str:
         """Verdict for ``key`` (or the bound key): ok / invalid key / rate-limited / unreachable / …"""
@@ -139,21 +217,13 @@ class KeyService:
             raise RuntimeError("this key service cannot build providers")
         return await connection_verdict(self.provider_factory(provider, secret))
 
-    async def provider_for(self, provider: str) -> Provider | None:
-        """A live adapter for the currently bound key, or None when no key is bound."""
-        secret = key_from_environment(provider, self.environ) or await self.stored_key(provider)
-        if secret is None or self.provider_factory is None:
-            return None
-        return self.provider_factory(provider, secret)
-
     async def set_passphrase(self, new_passphrase: str | None) -> str | None:
         """Protect the vault with ``new_passphrase`` (None or empty removes protection); stored keys
         stay readable. Returns the key-derivation function now in use."""
         vault = await self._vault(create=True)
         await asyncio.to_thread(vault.change_passphrase, new_passphrase or None)
-        async with await Store.open(self.data_dir / DATABASE_NAME) as store:
-            await store.audit(self.clock.now(), "user", "set-passphrase" if new_passphrase else "remove-passphrase",
-                              "vault")
+        await (await self.store()).audit(self.clock.now(), self.actor,
+                                         "set-passphrase" if new_passphrase else "remove-passphrase", "vault")
         self.passphrase = new_passphrase or None
         return vault.kdf_name
 

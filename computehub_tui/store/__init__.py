@@ -1,4 +1,4 @@
-"""Local SQLite persistence: instance snapshots, costs, price and metric history, audit, secrets."""
+"""Local SQLite persistence, one module per concern: instances, costs, offers, prices, metrics, audit, secrets."""
 
 from __future__ import annotations
 

@@ -114,6 +114,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=3,
+        description="each provider's last good offers, shown before the first poll answers",
+        statements=(
+            # A rowid table on purpose: WITHOUT ROWID suits small rows, and a payload is megabytes.
+            """
+            CREATE TABLE offers_snapshot (
+                provider   TEXT PRIMARY KEY,
+                fetched_at REAL NOT NULL,
+                payload    BLOB NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,4 +1,4 @@
-"""Idempotent cost accrual: per instance, cost booked up to when, and since when it bills compute.
+"""Costs: idempotent accrual per instance (booked up to when, since when it bills compute) and hourly spend.
 
 Every process (the TUI, each CLI command) books only the stretch of time after ``accrued_until``,
 inside one write transaction, so the same hour is never booked twice however many processes look.
@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import aiosqlite
+
+from computehub_tui.store.connection import StoreConnection
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,36 @@ def hour_slices(start: float, end: float, rate_hour: float) -> list[tuple[int, f
     return slices
 
 
-async def accrue(db: aiosqlite.Connection, observations: Sequence[Observation], now: float) -> dict[str, CostState]:
+class CostStore(StoreConnection):
+    async def accrue(self, observations: Sequence[Observation], now: float) -> dict[str, CostState]:
+        """Book each observed instance's cost up to ``now`` (only what no process booked yet) and track
+        since when it bills compute; returns every observed instance's state. One write transaction,
+        so a CLI command and the TUI accruing at the same moment never double-book."""
+        async with self._transaction("record costs") as db:
+            return await _accrue(db, observations, now)
+
+    async def record_transition(self, key: str, billing: bool, at: float) -> CostState:
+        """An action moved ``key`` into (launch, start, restart) or out of (stop, destroy) billing at ``at``."""
+        async with self._transaction(f"record the state of {key}") as db:
+            return await _record_transition(db, key, billing, at)
+
+    async def cost_states(self) -> dict[str, CostState]:
+        """Every known instance's cost so far and since when it bills compute."""
+        async with self._reading("read costs") as db:
+            return await _cost_states(db)
+
+    async def spend_between(self, start: float, end: float) -> float:
+        """Total of the hour buckets whose start lies in ``[start, end)``."""
+        rows = await self._fetch(
+            "read spend",
+            "SELECT coalesce(sum(usd), 0.0) FROM spend_hourly "
+            "WHERE hour_start >= ? AND hour_start < ?",
+            (start, end),
+        )
+        return float(rows[0][0])
+
+
+async def _accrue(db: aiosqlite.Connection, observations: Sequence[Observation], now: float) -> dict[str, CostState]:
     """Book every observed instance up to ``now``; call inside a write transaction. Returns each one's state."""
     ledger = await _Ledger.load(db, [o.key for o in observations])
     for observation in observations:
@@ -96,7 +127,7 @@ async def accrue(db: aiosqlite.Connection, observations: Sequence[Observation], 
     return {o.key: ledger.state(o.key) for o in observations}
 
 
-async def record_transition(db: aiosqlite.Connection, key: str, billing: bool, at: float) -> CostState:
+async def _record_transition(db: aiosqlite.Connection, key: str, billing: bool, at: float) -> CostState:
     """An action (launch, start, stop, …) moved ``key`` into or out of billing at ``at``; call inside a
     write transaction. The stretch before it is booked at the rate last seen."""
     ledger = await _Ledger.load(db, [key])
@@ -105,7 +136,7 @@ async def record_transition(db: aiosqlite.Connection, key: str, billing: bool, a
     return ledger.state(key)
 
 
-async def cost_states(db: aiosqlite.Connection) -> dict[str, CostState]:
+async def _cost_states(db: aiosqlite.Connection) -> dict[str, CostState]:
     """Every known instance's cost so far and billing-run start."""
     ledger = await _Ledger.load(db, None)
     return {key: ledger.state(key) for key in ledger.runs.keys() | ledger.books.keys()}

@@ -137,7 +137,7 @@ class SettingsScreen(ModalScreen[None]):
             binding = self.bindings_by_provider.get(name)
             if binding is not None and binding.bound and self.hub.demo:
                 key_text = Text(f"{binding.masked} ({binding.source}) — unused in DEMO", style="yellow")
-            elif self.hub.demo and name in self.hub.providers:
+            elif self.hub.demo and name in health:
                 key_text = Text("demo (no key)", style="yellow")
             elif binding is None:
                 key_text = Text("…", style="dim")
@@ -246,13 +246,8 @@ class SettingsScreen(ModalScreen[None]):
     async def _bind(self, provider: str, key: str) -> tuple[str, object]:
         assert self.hub.keys is not None
         try:
-            await self.hub.keys.bind(provider, key)
-            verdict = await self.hub.keys.test(provider, key)
-            if not self.hub.demo:
-                adapter = await self.hub.keys.provider_for(provider)
-                if adapter is not None:
-                    self.hub.set_provider(provider, adapter)
-            return ("bound", (provider, verdict, await self.hub.keys.bindings()))
+            result = await self.hub.keys.bind(provider, key)
+            return ("bound", (provider, result.verdict, await self.hub.keys.bindings()))
         except Exception as error:  # noqa: BLE001
             return ("error", f"could not save the key: {error}")
 
@@ -260,8 +255,6 @@ class SettingsScreen(ModalScreen[None]):
     async def _remove(self, provider: str) -> tuple[str, object]:
         assert self.hub.keys is not None
         await self.hub.keys.remove(provider)
-        if not self.hub.demo:
-            self.hub.remove_provider(provider)
         return ("removed", (provider, await self.hub.keys.bindings()))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -1,0 +1,36 @@
+"""The audit log: who did what to which target, when, and how it ended."""
+
+from __future__ import annotations
+
+from computehub_tui.domain.history import AuditEntry
+from computehub_tui.store.connection import StoreConnection
+
+
+class AuditStore(StoreConnection):
+    async def audit(
+        self,
+        at: float,
+        actor: str,
+        action: str,
+        target: str,
+        detail: str = "",
+        outcome: str = "ok",
+    ) -> None:
+        async with self._transaction("write the audit log") as db:
+            await db.execute(
+                "INSERT INTO audit_log (at, actor, action, target, detail, outcome) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (at, actor, action, target, detail, outcome),
+            )
+
+    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first."""
+        if limit <= 0:
+            return []
+        rows = await self._fetch(
+            "read the audit log",
+            "SELECT at, actor, action, target, detail, outcome FROM audit_log "
+            "ORDER BY at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [AuditEntry(*row) for row in rows]
