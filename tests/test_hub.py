@@ -19,7 +19,7 @@ from computehub_tui.engine.events import (
     OffersUpdated,
     ProviderHealthChanged,
 )
-from computehub_tui.engine.hub import Hub, PollSettings, split_key
+from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, split_key
 from computehub_tui.providers.base import AuthError, Provider, RateLimitedError, UnavailableError
 from computehub_tui.providers.demo import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
@@ -75,7 +75,7 @@ async def demo_hub(tmp_path: Path, *, flaky: str | None = None, only_flaky: bool
     if flaky:
         providers = {flaky: wrapped} if only_flaky else {**providers, flaky: wrapped}  # type: ignore[dict-item]
     store = await Store.open(tmp_path / "hub.db", max_bytes=max_bytes)
-    hub = Hub(providers, store, clock, poll=poll, demo=True)
+    hub = Hub(providers, store, clock, HubSettings(poll=poll, demo=True))
     try:
         yield hub, clock, wrapped
     finally:
@@ -102,7 +102,7 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[Hub, ManualClock, DemoMark
     market = DemoMarket(clock)
     providers, clients = demo_providers(market, clock)
     store = await Store.open(tmp_path / "hub.db")
-    hub = Hub(providers, store, clock, poll=PollSettings(60.0, 5.0), demo=True)
+    hub = Hub(providers, store, clock, HubSettings(poll=PollSettings(60.0, 5.0), demo=True))
     yield hub, clock, market
     for client in clients:
         await client.aclose()
@@ -282,7 +282,7 @@ async def test_snapshot_is_shown_before_the_first_poll(tmp_path: Path) -> None:
     try:
         hub = Hub({}, store, clock)
         await hub.load_snapshot()
-        assert hub.instances() == []  # no providers configured: nothing to attach them to
+        assert hub.instances() == ()  # no providers configured: nothing to attach them to
     finally:
         await store.close()
     assert keys
