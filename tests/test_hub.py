@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -280,12 +280,49 @@ async def test_snapshot_is_shown_before_the_first_poll(tmp_path: Path) -> None:
     clock = ManualClock()
     store = await Store.open(tmp_path / "demo.db")
     try:
-        hub = Hub({}, store, clock)
+        silent = {name: object() for name in ("vast", "runpod", "lambda", "tensordock")}  # never asked
+        hub = Hub(silent, store, clock)  # type: ignore[arg-type]
         await hub.load_snapshot()
-        assert hub.instances() == ()  # no providers configured: nothing to attach them to
+        assert keys and {i.key for i in hub.instances()} == keys
+        assert all(h.state == "waiting" for h in hub.health())  # remembered is not the same as answered
+        unbound = Hub({}, store, clock)
+        await unbound.load_snapshot()
+        assert unbound.instances() == ()  # no providers configured: nothing to attach them to
     finally:
         await store.close()
-    assert keys
+
+
+class RemembersOffers(Store):
+    """A store keeping each provider's last good offers (as the store's offers snapshot does)."""
+
+    saved: dict[str, tuple[float, list[Offer]]]
+
+    async def save_offers(self, provider: str, offers: Sequence[Offer], at: float) -> None:
+        self.saved = {**getattr(self, "saved", {}), provider: (at, list(offers))}
+
+    async def load_offers(self) -> dict[str, tuple[float, list[Offer]]]:
+        return dict(getattr(self, "saved", {}))
+
+
+async def test_the_last_good_offers_are_saved_and_shown_with_their_age_at_the_next_start(tmp_path: Path) -> None:
+    clock = ManualClock()
+    providers, clients = demo_providers(DemoMarket(clock, vast_offer_count=200), clock)
+    store = await RemembersOffers.open(tmp_path / "offers.db")
+    try:
+        polled = Hub({"vast": providers["vast"]}, store, clock)
+        assert await polled.refresh_offers("vast")
+        fetched_at, saved = store.saved["vast"]
+        assert fetched_at == clock.now() and tuple(saved) == polled.offers() and saved
+        await clock.advance(3600)
+        restarted = Hub({"vast": providers["vast"]}, store, clock)  # the next run, before any poll
+        await restarted.load_snapshot()
+        assert restarted.offers() == polled.offers()
+        assert {o.quoted_at for o in restarted.offers()} == {fetched_at}  # their age shows: an hour
+        assert restarted.is_stale("vast", "offers") and restarted.health_of("vast").state == "waiting"
+    finally:
+        await store.close()
+        for client in clients:
+            await client.aclose()
 
 
 async def test_rate_limits_without_retry_after_back_off_exponentially(tmp_path: Path) -> None:

@@ -141,10 +141,13 @@ class Hub:
 
     @engine_side
     async def load_snapshot(self) -> None:
-        """Show the last known instances and costs before the first poll answers."""
+        """Show the last known offers (with their quote ages), instances and costs before the first poll
+        answers. Their providers' health stays "waiting" (and ``is_stale``) until a poll answers."""
         remembered = await self._store.load_instances()
         for name in self._live.providers:
             self._live.set_instances(name, [i for i in remembered if i.provider == name])
+        for name, (_, offers) in (await self._safe_store.load_offers()).items():
+            self._live.set_offers(name, offers, 0)
         await self.costs.load()
 
     @engine_side

@@ -43,11 +43,9 @@ class LiveData:
 
     def detach(self, name: str) -> None:
         self._providers = MappingProxyType({n: p for n, p in self._providers.items() if n != name})
-        self._offers = {n: o for n, o in self._offers.items() if n != name}
-        self._instances = {n: i for n, i in self._instances.items() if n != name}
-        self._implausible = MappingProxyType({n: c for n, c in self._implausible.items() if n != name})
-        self._rebuild_offers()
-        self._rebuild_instances()
+        self._publish_offers({n: o for n, o in self._offers.items() if n != name},
+                             {n: c for n, c in self._implausible.items() if n != name})
+        self._publish_instances({n: i for n, i in self._instances.items() if n != name})
 
     # -- offers ---------------------------------------------------------------------------------
 
@@ -69,12 +67,12 @@ class LiveData:
             self._set_offers(provider, tuple(offers), implausible)
 
     def _set_offers(self, provider: str, offers: tuple[Offer, ...], implausible: int) -> None:
-        self._offers = {**self._offers, provider: offers}
-        self._implausible = MappingProxyType({**self._implausible, provider: implausible})
-        self._rebuild_offers()
+        self._publish_offers({**self._offers, provider: offers}, {**self._implausible, provider: implausible})
 
-    def _rebuild_offers(self) -> None:
-        self._all_offers = _joined(self._offers.values())
+    def _publish_offers(self, by_provider: dict[str, tuple[Offer, ...]], implausible: dict[str, int]) -> None:
+        everything = _joined(by_provider.values())
+        self._offers, self._all_offers = by_provider, everything
+        self._implausible = MappingProxyType(implausible)
         self.offers_version += 1
 
     # -- instances ------------------------------------------------------------------------------
@@ -94,13 +92,13 @@ class LiveData:
             self._set_instances(provider, tuple(instances))
 
     def _set_instances(self, provider: str, instances: tuple[Instance, ...]) -> None:
-        self._instances = {**self._instances, provider: instances}
-        self._rebuild_instances()
+        self._publish_instances({**self._instances, provider: instances})
 
-    def _rebuild_instances(self) -> None:
-        everything = _joined(self._instances.values())
-        self._by_key = MappingProxyType({instance.key: instance for instance in everything})
-        self._all_instances = everything
+    def _publish_instances(self, by_provider: dict[str, tuple[Instance, ...]]) -> None:
+        # Everything is built before anything is replaced: a bad row leaves the old view whole.
+        everything = _joined(by_provider.values())
+        by_key = MappingProxyType({instance.key: instance for instance in everything})
+        self._instances, self._all_instances, self._by_key = by_provider, everything, by_key
 
 
 def _joined(groups: Iterable[tuple[T, ...]]) -> tuple[T, ...]:

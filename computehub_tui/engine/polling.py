@@ -124,6 +124,7 @@ class PollingService:
             self._live.set_offers(provider, offers, implausible + adapter.dropped_rows)
             self._health.succeeded(provider, "offers", now)
             await self._history.record(offers, now)
+            await self._store.save_offers(provider, offers, now)
             self._bus.publish(OffersUpdated(provider, len(offers), now))
             return True
 

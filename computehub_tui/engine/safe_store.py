@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
 
 from computehub_tui.clock import Clock
+from computehub_tui.domain.models import Offer
 from computehub_tui.engine.events import EventBus, StoreFailed
 from computehub_tui.store import Store
 
@@ -15,6 +16,15 @@ T = TypeVar("T")
 
 STORE_FAILURE_REPORT_S = 60.0
 """A StoreFailed event at most this often: a full disk fails every write."""
+
+
+@runtime_checkable
+class KeepsOffers(Protocol):
+    """A store that keeps each provider's last good offers (the store's offers snapshot)."""
+
+    async def save_offers(self, provider: str, offers: Sequence[Offer], at: float) -> None: ...
+
+    async def load_offers(self) -> dict[str, tuple[float, list[Offer]]]: ...
 
 
 class SafeStore:
@@ -42,3 +52,14 @@ class SafeStore:
                 self._reported_at = now
                 self._bus.publish(StoreFailed(str(error)))
             return None
+
+    async def save_offers(self, provider: str, offers: Sequence[Offer], at: float) -> None:
+        """Keep ``provider``'s last good offers for the next start's first screen."""
+        if isinstance(self.store, KeepsOffers):
+            await self.call(self.store.save_offers(provider, offers, at))
+
+    async def load_offers(self) -> dict[str, tuple[float, list[Offer]]]:
+        """Each provider's last saved offers and when they were fetched ({} if the store keeps none)."""
+        if not isinstance(self.store, KeepsOffers):
+            return {}
+        return await self.call(self.store.load_offers()) or {}
