@@ -58,7 +58,8 @@ class Marketplace:
 async def rig(tmp_path: Path) -> AsyncIterator[tuple[Hub, Marketplace, list[EngineEvent]]]:
     market = Marketplace([offer("1", 0.40)])
     store = await Store.open(tmp_path / "actions.db")
-    hub = Hub({"vast": market}, store, ManualClock(), HubSettings(offer_query=OfferQuery(disk_gb=50)))  # type: ignore[dict-item]
+    settings = HubSettings(offer_query=OfferQuery(disk_gb=50))
+    hub = Hub({"vast": market}, store, ManualClock(), settings)  # type: ignore[dict-item]
     events: list[EngineEvent] = []
     hub.bus.subscribe(events.append)
     yield hub, market, events

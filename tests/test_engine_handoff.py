@@ -6,11 +6,9 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tui import SIZE, wait_for
 
@@ -23,34 +21,23 @@ from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.store import Store
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.terminal import open_window, tmux_window_argv
+from computehub_tui.wiring import Session
 
 POLL_S = 0.1
 POLLS_DURING_HANDOFF = 10
 """About a second of hand-off: ten instance polls must land while the UI's loop is blocked."""
 
 
-@dataclass
-class FastSession:
+def fast_app(tmp_path: Path) -> ComputeHubApp:
     """A real-looking session (one demo provider, real store, real clock) that polls every POLL_S."""
 
-    hub: Hub
-    store: Store
-    clients: list[httpx.AsyncClient] = field(default_factory=list)
-
-    async def aclose(self) -> None:
-        for client in self.clients:
-            await client.aclose()
-        await self.store.close()
-
-
-def fast_app(tmp_path: Path) -> ComputeHubApp:
-    async def factory() -> FastSession:
+    async def factory() -> Session:
         clock = SystemClock()
         providers, clients = demo_providers(DemoMarket(clock, vast_offer_count=50), clock)
         store = await Store.open(tmp_path / "fast.db")
         # Not the demo: the app would only explain that a demo machine has no real endpoint.
         hub = Hub({"vast": providers["vast"]}, store, clock, HubSettings(poll=PollSettings(60.0, POLL_S)))
-        return FastSession(hub, store, clients)
+        return Session(hub, store, demo=False, clients=clients)
 
     return ComputeHubApp(factory)
 
@@ -137,8 +124,8 @@ def test_the_window_opens_in_a_real_tmux_server(tmp_path: Path, monkeypatch: pyt
     try:
         monkeypatch.setenv("TMUX", f"{socket},0,0")  # what tmux sets inside its windows: the server to talk to
         assert open_window(tmux_window_argv(["sleep", "30"], "vast-123 [x]")) is None
-        windows = subprocess.run(["tmux", "-S", str(socket), "list-windows", "-F", "#{window_name}|#{pane_start_command}"],
-                                 check=True, capture_output=True, text=True).stdout.split("\n")
+        listing = ["tmux", "-S", str(socket), "list-windows", "-F", "#{window_name}|#{pane_start_command}"]
+        windows = subprocess.run(listing, check=True, capture_output=True, text=True).stdout.split("\n")
         assert "vast-123-x|sleep 30" in windows
     finally:
         subprocess.run(["tmux", "-S", str(socket), "kill-server"], check=False)

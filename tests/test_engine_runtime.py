@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import until
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import Instance, InstanceStatus, Offer, OfferQuery, PricingKind
@@ -52,15 +53,6 @@ def runtime() -> Iterator[EngineRuntime]:
     engine.start()
     yield engine
     assert engine.stop()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_calls_run_on_the_engine_thread_and_errors_come_back(runtime: EngineRuntime) -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from waiting import until
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
@@ -25,16 +26,6 @@ from computehub_tui.providers.demo import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.store import Store
 from computehub_tui.wiring import Session, open_session
-
-
-async def until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait for work running on other threads (aiosqlite) to reach a state; fail after timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 class FlakyProvider:
@@ -66,7 +57,7 @@ class FlakyProvider:
 
 @asynccontextmanager
 async def demo_hub(tmp_path: Path, *, flaky: str | None = None, only_flaky: bool = False,
-                   poll: PollSettings = PollSettings(60.0, 5.0),
+                   poll: PollSettings | None = None,
                    max_bytes: int | None = None) -> AsyncIterator[tuple[Hub, ManualClock, FlakyProvider]]:
     """A Hub on the demo market; ``flaky`` wraps one provider so a test can make it fail."""
     clock = ManualClock()
@@ -75,7 +66,7 @@ async def demo_hub(tmp_path: Path, *, flaky: str | None = None, only_flaky: bool
     if flaky:
         providers = {flaky: wrapped} if only_flaky else {**providers, flaky: wrapped}  # type: ignore[dict-item]
     store = await Store.open(tmp_path / "hub.db", max_bytes=max_bytes)
-    hub = Hub(providers, store, clock, HubSettings(poll=poll, demo=True))
+    hub = Hub(providers, store, clock, HubSettings(poll=poll or PollSettings(60.0, 5.0), demo=True))
     try:
         yield hub, clock, wrapped
     finally:

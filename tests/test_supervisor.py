@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from waiting import until
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import Instance, InstanceStatus, Offer, OfferQuery
@@ -16,15 +16,6 @@ from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.engine.supervisor import RestartPolicy, Supervisor
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 def machine(instance_id: str) -> Instance:

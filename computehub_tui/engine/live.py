@@ -81,9 +81,6 @@ class LiveData:
     def instances(self) -> tuple[Instance, ...]:
         return self._all_instances
 
-    def instances_of(self, provider: str) -> tuple[Instance, ...]:
-        return self._instances.get(provider, ())
-
     def instance(self, key: str) -> Instance | None:
         return self._by_key.get(key)
 

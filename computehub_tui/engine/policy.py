@@ -157,8 +157,9 @@ class PriceAboveMaximum(LaunchRefused):
         self.offer = offer
         self.price_hour = price_hour
         self.maximum = maximum
-        super().__init__(f"the live quote for offer {offer.offer_id} on {PROVIDER_TITLES.get(offer.provider, offer.provider)} "
-                         f"is ${price_hour:.3f}/h, above your max of ${maximum:.3f}/h; nothing was launched")
+        title = PROVIDER_TITLES.get(offer.provider, offer.provider)
+        super().__init__(f"the live quote for offer {offer.offer_id} on {title} is ${price_hour:.3f}/h, "
+                         f"above your max of ${maximum:.3f}/h; nothing was launched")
 
 
 def launch_price(offer: Offer, *, disk_gb: int, planned_disk_gb: int, bid: float | None = None) -> float:

@@ -18,7 +18,7 @@ from computehub_tui.engine.events import (
     OffersUpdated,
     SpendUpdated,
 )
-from computehub_tui.engine.health import Failure, Feed, HealthBook, health_state_for, internal_error_message
+from computehub_tui.engine.health import FEEDS, Failure, Feed, HealthBook, health_state_for, internal_error_message
 from computehub_tui.engine.history import HistoryService
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.metrics import MetricsService
@@ -67,12 +67,12 @@ class PollingService:
     # -- schedules ------------------------------------------------------------------------------
 
     def start(self, provider: str) -> None:
-        for feed in ("instances", "offers"):
+        for feed in FEEDS:
             self._supervisor.start(self._task_name(provider, feed), self._looping(provider, feed),
                                    on_crash=self._crash_reporter(provider, feed))
 
     def stop(self, provider: str) -> None:
-        for feed in ("instances", "offers"):
+        for feed in FEEDS:
             self._supervisor.stop(self._task_name(provider, feed))
 
     @staticmethod
