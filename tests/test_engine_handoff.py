@@ -3,6 +3,7 @@ holds the UI's loop, and inside tmux ssh opens in a window of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -135,3 +136,46 @@ def test_a_failing_window_command_says_why(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("TMUX", f"{tmp_path / 'no-server'},0,0")
     message: Any = open_window(tmux_window_argv(["sleep", "1"], "x"))
     assert message is not None and message.startswith("tmux exited with code 1")
+
+
+def open_stores() -> list[threading.Thread]:
+    """Each open aiosqlite connection keeps a (non-daemon) worker thread named after its function."""
+    return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+
+
+async def test_quitting_stops_the_polls_closes_the_store_and_ends_the_engine_thread(tmp_path: Path) -> None:
+    before = open_stores()
+    app = fast_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.hub is not None and bool(app.hub.instances()))
+        assert len(open_stores()) == len(before) + 1
+        engine = next(t for t in threading.enumerate() if t.name == "computehub-engine")
+        await pilot.press("q")
+    assert app.return_code == 0
+    assert not engine.is_alive() and open_stores() == before
+
+
+async def test_quitting_while_a_new_session_opens_closes_that_one_too(tmp_path: Path) -> None:
+    """A store left open would keep the process from ever exiting."""
+    second_open, release = threading.Event(), threading.Event()
+    first = fast_app(tmp_path).session_factory
+    opened = 0
+
+    async def factory() -> Session:
+        nonlocal opened
+        opened += 1
+        session = await first()
+        if opened == 2:  # the session switch: still opening when the user quits
+            second_open.set()
+            await asyncio.to_thread(release.wait, 10)
+        return session  # type: ignore[return-value]
+
+    before = open_stores()
+    app = ComputeHubApp(factory)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.hub is not None and bool(app.hub.instances()))
+        app._switch_session(expect_real=False)
+        await wait_for(pilot, second_open.is_set)
+        await pilot.press("q")
+        release.set()
+    assert opened == 2 and open_stores() == before

@@ -55,6 +55,10 @@ class HealthBook:
     def of(self, provider: str) -> ProviderHealth:
         return self._health[provider]
 
+    def get(self, provider: str) -> ProviderHealth | None:
+        """``provider``'s health, or None once it is detached (another thread may ask just after)."""
+        return self._health.get(provider)
+
     def in_order(self, providers: Iterable[str]) -> list[ProviderHealth]:
         health = self._health
         return [health[name] for name in providers if name in health]

@@ -154,7 +154,10 @@ class PollingService:
             return True
 
     def is_stale(self, provider: str, feed: Feed = "instances") -> bool:
-        health = self._health.of(provider)
+        """True when ``feed`` has not been fetched for two intervals (or ever; or the provider has gone)."""
+        health = self._health.get(provider)
+        if health is None:
+            return True
         at = health.instances_at if feed == "instances" else health.offers_at
         return at is None or self._clock.now() - at > 2 * self.settings.interval(feed)
 

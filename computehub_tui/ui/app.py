@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import logging
 import os
@@ -24,7 +25,6 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
 from computehub_tui.domain.secret import redact
 from computehub_tui.domain.text import clean_text
-from computehub_tui.engine.crossing import EngineStopped
 from computehub_tui.engine.events import (
     ActionFinished,
     ActionStarted,
@@ -108,6 +108,8 @@ class ComputeHubApp(App[None]):
         self._unsubscribe: Callable[[], None] | None = None
         self._session_closed = False
         self._runtime: EngineRuntime | None = None
+        self._session_opening: concurrent.futures.Future[Session] | None = None
+        self._session_closing: concurrent.futures.Future[None] | None = None
         self.terminal_runner: Callable[[App[Any], Sequence[str]], str | None] = run_in_terminal
         """Hands the terminal to a command (ssh); replaceable in tests, where there is no terminal."""
         self.window_opener: Callable[[Sequence[str]], str | None] = open_window
@@ -162,10 +164,16 @@ class ComputeHubApp(App[None]):
             raise
         return session
 
+    async def _opened_session(self) -> Session:
+        """Open a session on the engine loop. The opening carries on if this waiter is cancelled (the app
+        quitting meanwhile): ``on_unmount`` then closes what it opened, or the store would stay open."""
+        self._session_opening = self._engine().submit(self._new_session())
+        return await asyncio.shield(asyncio.wrap_future(self._session_opening))
+
     @work(group="session", exit_on_error=False)
     async def _open_session(self) -> None:
         try:
-            session = await self._engine().call(self._new_session())
+            session = await self._opened_session()
         except Exception as error:  # noqa: BLE001 - shown to the user, the app then exits cleanly
             self.startup_error = clean_text(str(error) or type(error).__name__, MESSAGE_LIMIT)
             self.exit(return_code=1)
@@ -187,7 +195,7 @@ class ComputeHubApp(App[None]):
         self.session = self.hub = None
         self.notify("Switching session…", timeout=3)
         try:
-            session = await self._engine().call(self._new_session())
+            session = await self._opened_session()
         except Exception as error:  # noqa: BLE001 - shown to the user; the app keeps running
             self.notify(f"could not open the new session: {error}", title="Session", severity="error", timeout=15)
             return
@@ -288,18 +296,37 @@ class ComputeHubApp(App[None]):
             log.warning("closing the half-open session failed", exc_info=True)
 
     async def _close_session(self) -> None:
-        if self._session_closed:
-            return
-        self._session_closed = True
-        if self._unsubscribe:
-            self._unsubscribe()
-        session, runtime = self.session, self._runtime
-        if session is None or runtime is None:
+        if not self._session_closed:
+            self._session_closed = True
+            if self._unsubscribe:
+                self._unsubscribe()
+            if self.session is not None and self._runtime is not None:
+                self._session_closing = self._runtime.submit(self._stop_and_close(self.session))
+        await self._session_close_done()
+
+    async def _session_close_done(self) -> None:
+        """Wait for the close in progress. It carries on if this waiter is cancelled (a quit during a
+        session switch): a store left open would keep the process from exiting."""
+        closing = self._session_closing
+        if closing is None:
             return
         try:
-            await asyncio.wait_for(runtime.call(self._stop_and_close(session)), CLOSE_TIMEOUT_S)
-        except (EngineStopped, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(closing)), CLOSE_TIMEOUT_S)
+        except Exception:  # closing is best effort: the app is going away
             log.warning("the session did not close cleanly", exc_info=True)
+
+    async def _close_unadopted_session(self) -> None:
+        """A session that finished opening after the app began to quit was never shown: close it."""
+        opening = self._session_opening
+        if opening is None or self._runtime is None:
+            return
+        try:
+            session = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(opening)), CLOSE_TIMEOUT_S)
+        except Exception:  # it did not open (and closed what it had opened), or will not in time
+            return
+        if session is not self.session:
+            self._session_closing = self._runtime.submit(self._stop_and_close(session))
+            await self._session_close_done()
 
     @staticmethod
     async def _stop_and_close(session: Session) -> None:
@@ -315,6 +342,7 @@ class ComputeHubApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self._close_session()
+        await self._close_unadopted_session()
         if self._runtime is not None:
             self._runtime.stop()
         if self._restore_logging is not None:
