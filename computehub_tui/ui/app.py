@@ -322,7 +322,7 @@ class ComputeHubApp(App[None]):
             return
         try:
             session = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(opening)), CLOSE_TIMEOUT_S)
-        except Exception:  # it did not open (and closed what it had opened), or will not in time
+        except Exception:  # noqa: BLE001 - it did not open (and closed what it had), or will not in time
             return
         if session is not self.session:
             self._session_closing = self._runtime.submit(self._stop_and_close(session))
