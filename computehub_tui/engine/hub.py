@@ -26,6 +26,7 @@ from computehub_tui.engine.events import (
 )
 from computehub_tui.engine.health import Feed, HealthBook
 from computehub_tui.engine.history import REPLAY_DELAY_S, HistoryReplay, HistoryService
+from computehub_tui.engine.intake import PollIntake
 from computehub_tui.engine.keys import KeyService, connection_verdict
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.metrics import MetricsService
@@ -85,8 +86,9 @@ class Hub:
         self.metrics = MetricsService(self._safe_store)
         self.costs = CostService(self._safe_store, clock, settings.zone)
         self.history = HistoryService(self._safe_store, clock)
-        self.polling = PollingService(self._live, self._health, self.metrics, self.costs, self.history,
-                                      self._safe_store, self.bus, clock, self.supervisor, settings.poll,
+        intake = PollIntake(self._live, self._health, self.metrics, self.costs, self.history, self._safe_store,
+                            self.bus)
+        self.polling = PollingService(self._live, self._health, intake, self.supervisor, clock, settings.poll,
                                       settings.offer_query)
         self.actions = ActionService(self._live, self.costs, self._safe_store, self.bus, clock,
                                      self.polling.refresh_instances, settings.offer_query.disk_gb)

@@ -9,20 +9,10 @@ from dataclasses import dataclass
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import OfferQuery
 from computehub_tui.domain.pricing import split_plausible
-from computehub_tui.engine.costs import CostService
-from computehub_tui.engine.events import (
-    EventBus,
-    HealthState,
-    InstancesUpdated,
-    MetricsSampled,
-    OffersUpdated,
-    SpendUpdated,
-)
+from computehub_tui.engine.events import HealthState
 from computehub_tui.engine.health import FEEDS, Failure, Feed, HealthBook, health_state_for, internal_error_message
-from computehub_tui.engine.history import HistoryService
+from computehub_tui.engine.intake import PollIntake
 from computehub_tui.engine.live import LiveData
-from computehub_tui.engine.metrics import MetricsService
-from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.engine.supervisor import Supervisor
 from computehub_tui.providers.base import ProviderError, RateLimitedError
 
@@ -47,18 +37,13 @@ class PollingService:
     ending that provider's polling for good.
     """
 
-    def __init__(self, live: LiveData, health: HealthBook, metrics: MetricsService, costs: CostService,
-                 history: HistoryService, store: SafeStore, bus: EventBus, clock: Clock, supervisor: Supervisor,
+    def __init__(self, live: LiveData, health: HealthBook, intake: PollIntake, supervisor: Supervisor, clock: Clock,
                  settings: PollSettings, query: OfferQuery) -> None:
         self._live = live
         self._health = health
-        self._metrics = metrics
-        self._costs = costs
-        self._history = history
-        self._store = store
-        self._bus = bus
-        self._clock = clock
+        self._intake = intake
         self._supervisor = supervisor
+        self._clock = clock
         self.settings = settings
         self.query = query
         self._locks: dict[tuple[str, Feed], asyncio.Lock] = {}
@@ -119,13 +104,8 @@ class PollingService:
             except Exception as error:  # noqa: BLE001 - any failure keeps the last good data
                 self._record_failure(provider, "offers", error)
                 return False
-            now = self._clock.now()
             offers, implausible = split_plausible(fetched)
-            self._live.set_offers(provider, offers, implausible + adapter.dropped_rows)
-            self._health.succeeded(provider, "offers", now)
-            await self._history.record(offers, now)
-            await self._store.save_offers(provider, offers, now)
-            self._bus.publish(OffersUpdated(provider, len(offers), now))
+            await self._intake.offers(provider, offers, implausible + adapter.dropped_rows, self._clock.now())
             return True
 
     async def refresh_instances(self, provider: str) -> bool:
@@ -139,18 +119,7 @@ class PollingService:
             except Exception as error:  # noqa: BLE001
                 self._record_failure(provider, "instances", error)
                 return False
-            now = self._clock.now()
-            self._live.set_instances(provider, instances)
-            self._health.succeeded(provider, "instances", now)
-            samples = self._metrics.take(instances)
-            await self._costs.accrue(instances, now)
-            await self._store.call(self._store.store.save_instances(provider, instances, now))
-            await self._metrics.save(samples)
-            self._bus.publish(InstancesUpdated(provider, len(instances), now))
-            if samples:
-                self._bus.publish(MetricsSampled(now, tuple(key for key, _ in samples)))
-            self._bus.publish(SpendUpdated(self._costs.burn_rate(self._live.instances), self._costs.spend_today,
-                                           self._costs.spend_this_month))
+            await self._intake.instances(provider, instances, self._clock.now())
             return True
 
     def is_stale(self, provider: str, feed: Feed = "instances") -> bool:
