@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from waiting import until
@@ -17,6 +18,8 @@ from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
+
+T = TypeVar("T")
 
 
 def offer(offer_id: str, price: float) -> Offer:
@@ -47,6 +50,10 @@ class ThreadNotingVast:
                          provider_status="running", gpu="RTX 4090", gpu_count=1, price_hour=0.4)]
 
 
+async def on_engine(runtime: EngineRuntime, coroutine: Coroutine[Any, Any, T]) -> T:
+    return await asyncio.wrap_future(runtime.submit(coroutine))
+
+
 @pytest.fixture
 def runtime() -> Iterator[EngineRuntime]:
     engine = EngineRuntime()
@@ -62,10 +69,10 @@ async def test_calls_run_on_the_engine_thread_and_errors_come_back(runtime: Engi
     async def broken() -> None:
         raise LookupError("from the engine")
 
-    assert await runtime.call(where()) != threading.get_ident()
-    assert runtime.submit(where()).result(5) == await runtime.call(where())
+    assert await on_engine(runtime, where()) != threading.get_ident()
+    assert runtime.submit(where()).result(5) == await on_engine(runtime, where())
     with pytest.raises(LookupError, match="from the engine"):
-        await runtime.call(broken())
+        await on_engine(runtime, broken())
 
 
 async def test_stop_cancels_what_still_runs_and_later_calls_are_refused() -> None:
@@ -84,7 +91,7 @@ async def test_stop_cancels_what_still_runs_and_later_calls_are_refused() -> Non
     assert cancelled.is_set() and not engine.running
     waiting = forever()
     with pytest.raises(EngineStopped):
-        await engine.call(waiting)
+        await on_engine(engine, waiting)
 
 
 async def test_the_hub_works_from_another_thread_on_its_own_loop(tmp_path: Path, runtime: EngineRuntime) -> None:
@@ -96,8 +103,8 @@ async def test_the_hub_works_from_another_thread_on_its_own_loop(tmp_path: Path,
         store = await Store.open(tmp_path / "hub.db")
         return Hub({"vast": provider}, store, clock, HubSettings(poll=PollSettings(60.0, 5.0)))
 
-    hub = await runtime.call(build())
-    engine_thread = await runtime.call(_thread_id())
+    hub = await on_engine(runtime, build())
+    engine_thread = await on_engine(runtime, _thread_id())
     assert await hub.refresh_offers("vast")  # awaited here, run there
     before = hub.offers()
     assert provider.threads == [engine_thread]
@@ -132,9 +139,9 @@ async def test_services_the_ui_calls_directly_cross_too(tmp_path: Path, runtime:
     async def build() -> Hub:
         return Hub({}, await Store.open(tmp_path / "hub.db"), ManualClock(), keys=keys)  # type: ignore[arg-type]
 
-    hub = await runtime.call(build())
+    hub = await on_engine(runtime, build())
     assert hub.keys is not None
-    assert await hub.keys.where() == await runtime.call(_thread_id())  # type: ignore[attr-defined]
+    assert await hub.keys.where() == await on_engine(runtime, _thread_id())  # type: ignore[attr-defined]
     hub.keys.factory = "test"  # type: ignore[attr-defined]
     assert keys.factory == "test"  # attributes are the service's own
     await hub.store.close()

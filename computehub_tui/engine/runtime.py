@@ -9,7 +9,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from computehub_tui.engine.crossing import EngineStopped, run_on
+from computehub_tui.engine.crossing import EngineStopped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -20,7 +20,7 @@ STOP_TIMEOUT_S = 10.0
 
 class EngineRuntime:
     """One daemon thread running one event loop until ``stop``. Sessions are opened on it (their store
-    and HTTP clients then belong to it); other threads hand it coroutines with ``call`` or ``submit``.
+    and HTTP clients then belong to it); other threads hand it coroutines with ``submit``.
 
     The thread is a daemon so that a crash elsewhere can never leave the process hanging; a normal
     exit stops it cleanly (every task cancelled, executors shut down) before the process ends.
@@ -32,10 +32,6 @@ class EngineRuntime:
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._stop_requested: asyncio.Event | None = None
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        return self._loop
 
     @property
     def running(self) -> bool:
@@ -70,16 +66,6 @@ class EngineRuntime:
             coroutine.close()
             raise EngineStopped("the engine is not running")
         return asyncio.run_coroutine_threadsafe(coroutine, loop)
-
-    async def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` on the engine loop and await its result on the caller's loop."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or not self.running:
-            coroutine.close()
-            raise EngineStopped("the engine is not running")
-        if asyncio.get_running_loop() is loop:
-            return await coroutine
-        return await run_on(loop, coroutine)
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """Cancel whatever still runs, end the loop and join the thread; False if it did not end in time."""
