@@ -96,7 +96,7 @@ class Hub:
         self._history_replay = history_replay
         self._running = False
 
-    # -- services other threads may hold ------------------------------------------------------
+    # -- services and settings ----------------------------------------------------------------
 
     @property
     def keys(self) -> KeyService | None:
