@@ -185,7 +185,8 @@ class ComputeHubApp(App[None]):
         self._session_closed = False
         self._unsubscribe = session.hub.bus.subscribe(self._forward_event)
         self.post_message(HubReady())
-        self._run_engine()
+        # Queued behind HubReady: the panes show what the store remembered before the first poll answers.
+        self.call_later(self._run_engine)
 
     @work(group="session", exclusive=True, exit_on_error=False)
     async def _switch_session(self, expect_real: bool) -> None:
