@@ -14,7 +14,7 @@ import httpx
 from computehub_tui.clock import Clock, ManualClock, SystemClock
 from computehub_tui.config import Config
 from computehub_tui.domain.models import Offer, OfferQuery
-from computehub_tui.engine.hub import Hub
+from computehub_tui.engine.hub import Hub, HubSettings
 from computehub_tui.providers.demo import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.store import Store
@@ -57,7 +57,7 @@ async def open_offer_market(data_dir: Path, *, vast_asks: int = BIG_VAST_ASKS,
     store = await Store.open(data_dir / "bench.db")
     query = OfferQuery(min_reliability=config.min_reliability, disk_gb=config.default_disk_gb,
                        limit=query_limit)
-    hub = Hub(providers, store, clock, offer_query=query, demo=True)
+    hub = Hub(providers, store, clock, HubSettings(offer_query=query, demo=True))
     for name in providers:
         if not await hub.refresh_offers(name):
             raise RuntimeError(f"the demo {name} provider did not answer its offer search")

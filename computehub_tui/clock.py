@@ -31,12 +31,17 @@ class SystemClock:
 
 
 class ManualClock:
-    """A clock that only moves when ``advance`` is called; sleepers wake when their time comes."""
+    """A clock that only moves when ``advance`` is called; sleepers wake when their time comes.
+
+    Sleepers may live on another thread's loop (the TUI's engine thread): ``advance`` then runs on
+    that loop, so they wake and run exactly as if the test shared their loop.
+    """
 
     def __init__(self, start: float = 1_790_000_000.0) -> None:
         self._now = start
         self._start = start
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._sleepers_loop: asyncio.AbstractEventLoop | None = None
 
     def now(self) -> float:
         return self._now
@@ -48,7 +53,9 @@ class ManualClock:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._sleepers_loop = loop
+        future: asyncio.Future[None] = loop.create_future()
         self._sleepers.append((self._now + seconds, future))
         await future
 
@@ -62,6 +69,13 @@ class ManualClock:
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper due on the way in order, and let them run."""
+        home = self._sleepers_loop
+        if home is not None and home is not asyncio.get_running_loop() and home.is_running():
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._advance(seconds), home))
+        else:
+            await self._advance(seconds)
+
+    async def _advance(self, seconds: float) -> None:
         target = self._now + seconds
         while True:
             due = [(at, f) for at, f in self._sleepers if at <= target and not f.done()]

@@ -17,7 +17,7 @@ from computehub_tui.config import Config
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine.hub import Hub, PollSettings
+from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
@@ -88,8 +88,10 @@ async def open_session(
         return build_provider(name, client, secret, _settings_of(config, name), clock)
 
     keys = KeyService(data_dir, clock, real_provider, passphrase=passphrase, environ=environ)
-    common = {"offer_query": query, "poll": poll, "templates": templates, "template_errors": template_errors,
-              "keys": keys}
+
+    def settings(demo: bool) -> HubSettings:
+        return HubSettings(offer_query=query, poll=poll, demo=demo, templates=templates,
+                           template_errors=template_errors)
     try:
         if not demo:
             usable = {name: found for name, found in (await keys.resolve()).items()
@@ -102,7 +104,7 @@ async def open_session(
                 providers: dict[str, Provider] = {
                     name: real_provider(name, bound[name][0]) for name in PROVIDER_NAMES if name in bound
                 }
-                hub = Hub(providers, real_store, clock, demo=False, **common)  # type: ignore[arg-type]
+                hub = Hub(providers, real_store, clock, settings(demo=False), keys=keys)
                 keys.attach_to(hub)
                 return Session(hub, real_store, demo=False, keys=keys, clients=[client],
                                key_sources={name: source for name, (_, source) in bound.items()})
@@ -135,7 +137,7 @@ async def open_session(
                 raise RuntimeError(f"price-history replay exited with {child.returncode}")
             return [PriceStat(*row) for row in json.loads(output)]
 
-        hub = Hub(demo_adapters, store, clock, demo=True, history_replay=replay, **common)  # type: ignore[arg-type]
+        hub = Hub(demo_adapters, store, clock, settings(demo=True), keys=keys, history_replay=replay)
         return Session(hub, store, demo=True, keys=keys, market=market, clients=[*demo_clients, client])
     except BaseException:
         # The real database may be open already (resolve() read it): its thread would keep the process alive.

@@ -241,6 +241,7 @@ async def test_settings_binds_a_key_encrypted_and_tests_it(tmp_path: Path) -> No
         assert "invalid key" in status and secret_key not in status
         db_bytes = (tmp_path / "computehub.db").read_bytes()
         assert secret_key.encode() not in db_bytes
+        await wait_for(pilot, lambda: app.hub is not None)  # the first key bound switches to a real session
         assert Secret(secret_key) == await app.hub.keys.stored_key("vast")
     await client.aclose()
 

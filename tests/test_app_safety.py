@@ -110,7 +110,7 @@ async def test_a_remembered_hostile_instance_at_start_does_not_crash(tmp_path: P
             await asyncio.Event().wait()
 
         # What a restart shows first: the remembered instances, before any provider has answered.
-        session.hub.run = engine_not_answering_yet  # type: ignore[method-assign]
+        session.hub.start = engine_not_answering_yet  # type: ignore[method-assign]
 
     async with small_app(tmp_path, clock, remember).run_test(size=SIZE) as pilot:
         app = pilot.app

@@ -17,7 +17,7 @@ from hostile import Router, build, client_for, graphql, gzip_bomb, quick_policy
 from loopback import LoopbackServer, Reply
 
 from computehub_tui.domain.models import OfferQuery
-from computehub_tui.engine.hub import _state_for
+from computehub_tui.engine.health import health_state_for
 from computehub_tui.providers.base import (
     CircuitOpenError,
     OutcomeUnknownError,
@@ -288,6 +288,6 @@ async def test_an_open_breaker_raises_a_typed_error_the_hub_recognises(clients: 
         await vast.list_instances()
     with pytest.raises(CircuitOpenError) as caught:
         await vast.list_instances()
-    assert _state_for(caught.value) == "circuit-open"
+    assert health_state_for(caught.value) == "circuit-open"
     # The state comes from the type, not from matching the words of the message.
-    assert _state_for(UnavailableError("vast", "paused after repeated failures (x)")) == "down"
+    assert health_state_for(UnavailableError("vast", "paused after repeated failures (x)")) == "down"

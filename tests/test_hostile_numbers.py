@@ -15,7 +15,7 @@ from computehub_tui.domain.market import market_summary
 from computehub_tui.domain.models import Instance, InstanceStatus, OfferQuery
 from computehub_tui.domain.pricing import split_plausible
 from computehub_tui.domain.ranking import sort_offers
-from computehub_tui.engine.hub import Hub, PollSettings
+from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.store import Store
 
 QUERY = OfferQuery(min_reliability=0.0)
@@ -138,7 +138,8 @@ async def test_the_hub_counts_rows_the_adapter_dropped(tmp_path: Path) -> None:
     async with client_for(Router().on("POST", "/bundles/", {"offers": rows})) as client:
         store = await Store.open(tmp_path / "hub.db")
         try:
-            hub = Hub({"vast": build("vast", client, clock)}, store, clock, poll=PollSettings(60.0, 5.0), demo=True)
+            hub = Hub({"vast": build("vast", client, clock)}, store, clock,
+                      HubSettings(poll=PollSettings(60.0, 5.0), demo=True))
             assert await hub.refresh_offers("vast")
             assert [offer.offer_id for offer in hub.offers()] == ["1"]
             assert hub.implausible_counts["vast"] == 2  # one absurd count (adapter), one free price (hub)

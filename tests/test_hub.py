@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from waiting import until
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
@@ -19,22 +20,12 @@ from computehub_tui.engine.events import (
     OffersUpdated,
     ProviderHealthChanged,
 )
-from computehub_tui.engine.hub import Hub, PollSettings, split_key
+from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, split_key
 from computehub_tui.providers.base import AuthError, Provider, RateLimitedError, UnavailableError
 from computehub_tui.providers.demo import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.store import Store
 from computehub_tui.wiring import Session, open_session
-
-
-async def until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait for work running on other threads (aiosqlite) to reach a state; fail after timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 class FlakyProvider:
@@ -66,7 +57,7 @@ class FlakyProvider:
 
 @asynccontextmanager
 async def demo_hub(tmp_path: Path, *, flaky: str | None = None, only_flaky: bool = False,
-                   poll: PollSettings = PollSettings(60.0, 5.0),
+                   poll: PollSettings | None = None,
                    max_bytes: int | None = None) -> AsyncIterator[tuple[Hub, ManualClock, FlakyProvider]]:
     """A Hub on the demo market; ``flaky`` wraps one provider so a test can make it fail."""
     clock = ManualClock()
@@ -75,7 +66,7 @@ async def demo_hub(tmp_path: Path, *, flaky: str | None = None, only_flaky: bool
     if flaky:
         providers = {flaky: wrapped} if only_flaky else {**providers, flaky: wrapped}  # type: ignore[dict-item]
     store = await Store.open(tmp_path / "hub.db", max_bytes=max_bytes)
-    hub = Hub(providers, store, clock, poll=poll, demo=True)
+    hub = Hub(providers, store, clock, HubSettings(poll=poll or PollSettings(60.0, 5.0), demo=True))
     try:
         yield hub, clock, wrapped
     finally:
@@ -102,7 +93,7 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[Hub, ManualClock, DemoMark
     market = DemoMarket(clock)
     providers, clients = demo_providers(market, clock)
     store = await Store.open(tmp_path / "hub.db")
-    hub = Hub(providers, store, clock, poll=PollSettings(60.0, 5.0), demo=True)
+    hub = Hub(providers, store, clock, HubSettings(poll=PollSettings(60.0, 5.0), demo=True))
     yield hub, clock, market
     for client in clients:
         await client.aclose()
@@ -280,12 +271,49 @@ async def test_snapshot_is_shown_before_the_first_poll(tmp_path: Path) -> None:
     clock = ManualClock()
     store = await Store.open(tmp_path / "demo.db")
     try:
-        hub = Hub({}, store, clock)
+        silent = {name: object() for name in ("vast", "runpod", "lambda", "tensordock")}  # never asked
+        hub = Hub(silent, store, clock)  # type: ignore[arg-type]
         await hub.load_snapshot()
-        assert hub.instances() == []  # no providers configured: nothing to attach them to
+        assert keys and {i.key for i in hub.instances()} == keys
+        assert all(h.state == "waiting" for h in hub.health())  # remembered is not the same as answered
+        unbound = Hub({}, store, clock)
+        await unbound.load_snapshot()
+        assert unbound.instances() == ()  # no providers configured: nothing to attach them to
     finally:
         await store.close()
-    assert keys
+
+
+class RemembersOffers(Store):
+    """A store keeping each provider's last good offers (as the store's offers snapshot does)."""
+
+    saved: dict[str, tuple[float, list[Offer]]]
+
+    async def save_offers(self, provider: str, offers: Sequence[Offer], at: float) -> None:
+        self.saved = {**getattr(self, "saved", {}), provider: (at, list(offers))}
+
+    async def load_offers(self) -> dict[str, tuple[float, list[Offer]]]:
+        return dict(getattr(self, "saved", {}))
+
+
+async def test_the_last_good_offers_are_saved_and_shown_with_their_age_at_the_next_start(tmp_path: Path) -> None:
+    clock = ManualClock()
+    providers, clients = demo_providers(DemoMarket(clock, vast_offer_count=200), clock)
+    store = await RemembersOffers.open(tmp_path / "offers.db")
+    try:
+        polled = Hub({"vast": providers["vast"]}, store, clock)
+        assert await polled.refresh_offers("vast")
+        fetched_at, saved = store.saved["vast"]
+        assert fetched_at == clock.now() and tuple(saved) == polled.offers() and saved
+        await clock.advance(3600)
+        restarted = Hub({"vast": providers["vast"]}, store, clock)  # the next run, before any poll
+        await restarted.load_snapshot()
+        assert restarted.offers() == polled.offers()
+        assert {o.quoted_at for o in restarted.offers()} == {fetched_at}  # their age shows: an hour
+        assert restarted.is_stale("vast", "offers") and restarted.health_of("vast").state == "waiting"
+    finally:
+        await store.close()
+        for client in clients:
+            await client.aclose()
 
 
 async def test_rate_limits_without_retry_after_back_off_exponentially(tmp_path: Path) -> None:

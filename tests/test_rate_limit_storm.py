@@ -14,7 +14,7 @@ import pytest
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine.hub import Hub, PollSettings
+from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.providers.http import HttpPolicy
 from computehub_tui.providers.vastai import VAST_ENDPOINT_INTERVALS, VastProvider
 from computehub_tui.store import Store
@@ -112,7 +112,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def start_hub(provider: VastProvider, store: Store, clock: ManualClock) -> Rig:
-    hub = Hub({"vast": provider}, store, clock, poll=PollSettings(60.0, POLL_S))
+    hub = Hub({"vast": provider}, store, clock, HubSettings(poll=PollSettings(60.0, POLL_S)))
     rig = Rig(hub, clock, asyncio.create_task(hub.run()))
     await rig.settle()
     return rig

@@ -11,6 +11,7 @@ from computehub_tui.cli.prompts import confirm
 from computehub_tui.cli.session import bound_provider_of, refresh_every_provider
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance
 from computehub_tui.domain.text import clean_text
+from computehub_tui.engine.actions import ACTOR_CLI
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.policy import ActionPlan, plan_action
 from computehub_tui.ui.format import duration
@@ -77,7 +78,7 @@ async def act(args: argparse.Namespace, session: Session) -> int:
     if plan.needs_confirmation and not args.yes and not confirm(_question(plan, instance), args.command):
         note("cancelled")
         return EXIT_USAGE
-    result = await hub.act(args.command, instance.key, refresh=False)
+    result = await hub.act(args.command, instance.key, refresh=False, actor=ACTOR_CLI)
     if not result.ok:
         return fail(result.message, EXIT_FAILED)
     out(result.message)

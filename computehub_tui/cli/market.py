@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG, UsageError
 from computehub_tui.cli.output import Column, csv_text, emit, fail, note, out, print_json, table
@@ -10,6 +11,9 @@ from computehub_tui.cli.prompts import confirm
 from computehub_tui.cli.session import not_bound, refresh_every_provider
 from computehub_tui.domain.models import PROVIDER_TITLES, LaunchSpec, Offer
 from computehub_tui.domain.ranking import sort_offers
+from computehub_tui.engine.actions import ACTOR_CLI
+from computehub_tui.engine.policy import LaunchRefused, check_max_price
+from computehub_tui.providers.base import NoCapacityError
 from computehub_tui.wiring import Session
 
 OFFER_COLUMNS = (
@@ -68,11 +72,27 @@ async def launch(args: argparse.Namespace, session: Session) -> int:
                     f"run `{PROG} offers --provider {args.provider}`)", EXIT_FAILED)
     disk = args.disk or hub.offer_query.disk_gb
     spec = LaunchSpec(image=args.image, disk_gb=disk, label=args.label, bid_price=args.bid)
-    price = f"bidding ${args.bid:.3f}/h" if args.bid is not None else f"for ${offer.price_hour:.3f}/h"
-    summary = (f"{offer.gpu_count}x {offer.gpu} on {PROVIDER_TITLES[offer.provider]} ({offer.location}) "
-               f"{price}, image {args.image}, disk {disk} GB")
-    if not args.yes and not confirm(f"Launch {summary}? Billing starts at once.", "launch"):
-        note("cancelled")
-        return EXIT_USAGE
-    out(await hub.launch(offer, spec, refresh=False))
+    quote = hub.launch_quote(offer, spec)
+    try:
+        check_max_price(quote.offer, quote.price_hour, args.max_price)  # before asking; the engine checks again
+        price = f"bidding ${args.bid:.3f}/h" if args.bid is not None else f"for ${quote.price_hour:.3f}/h"
+        summary = (f"{offer.gpu_count}x {offer.gpu} on {PROVIDER_TITLES[offer.provider]} ({offer.location}) "
+                   f"{price}, image {args.image}, disk {disk} GB")
+        if not args.yes and not confirm(f"Launch {summary}? Billing starts at once.", "launch"):
+            note("cancelled")
+            return EXIT_USAGE
+        out(await hub.launch(quote.offer, spec, refresh=False, max_price=args.max_price, actor=ACTOR_CLI))
+    except LaunchRefused as refusal:
+        return fail(str(refusal), EXIT_FAILED)
+    except NoCapacityError as error:
+        return fail(f"{error}{_next_best_hint(hub.next_best_offer(quote.offer))}", EXIT_FAILED)
     return EXIT_OK
+
+
+def _next_best_hint(alternative: Offer | None) -> str:
+    """After "no capacity": the policy's next-best offer, as the rest of the error line."""
+    if alternative is None:
+        return ""
+    return (f"; the next best is {alternative.provider} offer {alternative.offer_id} at "
+            f"${alternative.price_hour:.3f}/h ({alternative.location}): run the same command with "
+            f"{shlex.quote(alternative.offer_id)}")

@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"instance name (at most {MAX_LABEL} characters)")
     launch.add_argument("--bid", type=_price, default=None, metavar="X",
                         help="interruptible bid in $/h for the whole offer")
+    launch.add_argument("--max-price", type=_price, default=None, metavar="X",
+                        help="refuse to launch when the live quote (all-in $/h) is above X")
     launch.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     for action, help_text in (("start", "start a stopped instance (asks first: it bills)"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from computehub_tui.domain.gpus import gpu_spec
 from computehub_tui.domain.models import Offer
@@ -73,7 +73,7 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def explain_value(offer: Offer, offers: list[Offer], reliability_weight: float = 1.0) -> str:
+def explain_value(offer: Offer, offers: Sequence[Offer], reliability_weight: float = 1.0) -> str:
     """Why this offer ranks where it does, in plain words."""
     spec = gpu_spec(offer.gpu)
     if spec is None:

@@ -1,4 +1,4 @@
-"""The engine: the Hub facade, polling, events and the errors callers may need to tell apart."""
+"""The engine: the Hub facade and its services, the supervisor, its own thread, events and typed errors."""
 
 from computehub_tui.providers.base import (
     AuthError,

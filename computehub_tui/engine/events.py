@@ -5,8 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 log = logging.getLogger(__name__)
+
+
+class HealthState(StrEnum):
+    """A provider's state as the header chips and empty panes name it (equal to its plain string)."""
+
+    WAITING = "waiting"
+    OK = "ok"
+    RATE_LIMITED = "rate-limited"
+    AUTH_ERROR = "auth-error"
+    DOWN = "down"
+    CIRCUIT_OPEN = "circuit-open"
+    INTERNAL_ERROR = "internal-error"
+    """A bug on our side (an unexpected exception while polling); polling restarts with backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,8 +28,7 @@ class ProviderHealth:
     """How one provider is doing, for the header chips and the settings screen."""
 
     provider: str
-    state: str = "waiting"
-    """waiting | ok | stale | rate-limited | auth-error | down | circuit-open"""
+    state: HealthState = HealthState.WAITING
     last_error: str = ""
     offers_at: float | None = None
     """When offers were last fetched successfully."""
@@ -66,6 +79,7 @@ class ActionFinished:
 class SpendUpdated:
     burn_rate_hour: float
     spend_today: float
+    spend_this_month: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

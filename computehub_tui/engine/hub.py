@@ -1,540 +1,325 @@
-"""The Hub: the one facade the UI and CLI call — polling, last-good data, actions, cost, events."""
+"""The Hub: the one facade the UI and CLI call, over the engine's services (polling, metrics, costs,
+history, actions, keys) and the supervisor that runs their background tasks."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
 
 from computehub_tui.clock import Clock
-from computehub_tui.domain.history import PriceStat, price_stats
-from computehub_tui.domain.market import MarketRow, market_summary
-from computehub_tui.domain.models import (
-    Capabilities,
-    Instance,
-    InstanceStatus,
-    LaunchSpec,
-    MetricSample,
-    Offer,
-    OfferQuery,
-)
-from computehub_tui.domain.pricing import plausible_rate, split_plausible
+from computehub_tui.domain.history import PriceStat
+from computehub_tui.domain.market import MarketRow
+from computehub_tui.domain.models import Capabilities, Instance, LaunchSpec, MetricSample, Offer, OfferQuery
 from computehub_tui.domain.templates import Template
+from computehub_tui.engine import policy
+from computehub_tui.engine.actions import ACTOR_USER, ActionResult, ActionService, LaunchQuote, split_key
+from computehub_tui.engine.costs import CostService
+from computehub_tui.engine.crossing import carried, engine_side, engine_side_sync, running_loop
 from computehub_tui.engine.events import (
-    ActionFinished,
-    ActionStarted,
     EventBus,
     InstancesUpdated,
-    MetricsSampled,
     OffersUpdated,
     ProviderHealth,
     ProviderHealthChanged,
-    SpendUpdated,
-    StoreFailed,
 )
+from computehub_tui.engine.health import Feed, HealthBook
+from computehub_tui.engine.history import REPLAY_DELAY_S, HistoryReplay, HistoryService
+from computehub_tui.engine.intake import PollIntake
 from computehub_tui.engine.keys import KeyService, connection_verdict
-from computehub_tui.providers.base import (
-    AuthError,
-    CircuitOpenError,
-    NotFoundError,
-    Provider,
-    ProviderError,
-    RateLimitedError,
-)
+from computehub_tui.engine.live import LiveData
+from computehub_tui.engine.metrics import MetricsService
+from computehub_tui.engine.polling import PollingService, PollSettings
+from computehub_tui.engine.safe_store import SafeStore
+from computehub_tui.engine.supervisor import Supervisor
+from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
-from computehub_tui.store import Observation, Store
+from computehub_tui.store import Store
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+__all__ = ["REPLAY_DELAY_S", "ActionResult", "Hub", "HubSettings", "LaunchQuote", "PollSettings", "split_key"]
 
-METRIC_HISTORY_SAMPLES = 720
-"""Samples kept in memory per instance for sparklines (an hour at the default 5 s)."""
-ACTIONS = ("start", "stop", "restart", "destroy")
-REPLAY_DELAY_S = 3.0
-MAX_THROTTLED_WAIT_S = 300.0
-STORE_FAILURE_REPORT_S = 60.0
-MAX_UPTIME_S = 400 * 86400.0
-"""A provider start time further back than this is not believed."""
-BILLING_AFTER_ACTION = {"start": True, "restart": True, "stop": False, "destroy": False}
+REPLAY_RESTARTS = 2
+"""The demo's history replay is a nicety: after this many failed attempts it is left out."""
 
 
 @dataclass(frozen=True, slots=True)
-class PollSettings:
-    offers_interval_s: float = 60.0
-    instances_interval_s: float = 5.0
+class HubSettings:
+    """What a session was configured with."""
 
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    key: str
-    ok: bool
-    message: str
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """``"vast:123"`` → ``("vast", "123")``; raises ValueError for anything else."""
-    provider, sep, instance_id = key.partition(":")
-    if not sep or not provider or not instance_id:
-        raise ValueError(f"instance IDs look like provider:id (e.g. vast:1234567), not {key!r}")
-    return provider, instance_id
+    offer_query: OfferQuery = field(default_factory=OfferQuery)
+    poll: PollSettings = field(default_factory=PollSettings)
+    demo: bool = False
+    templates: Sequence[Template] = ()
+    template_errors: Sequence[str] = ()
+    """One line per user template file that could not be used."""
+    zone: tzinfo | None = None
+    """The user's time zone for spend today / this month; None is this machine's local time."""
 
 
 class Hub:
-    """Owns provider state. Polls each provider on its own schedule; one failing provider keeps
-    its last good data (marked stale) and never blanks the others."""
+    """The engine's facade. Each provider is polled on its own schedule; a failing provider keeps its
+    last good data (marked stale) and never blanks the others.
 
-    def __init__(
-        self,
-        providers: dict[str, Provider],
-        store: Store,
-        clock: Clock,
-        *,
-        offer_query: OfferQuery | None = None,
-        poll: PollSettings | None = None,
-        demo: bool = False,
-        templates: Sequence[Template] = (),
-        template_errors: Sequence[str] = (),
-        keys: KeyService | None = None,
-        history_replay: Callable[[], Awaitable[list[PriceStat]]] | None = None,
-    ) -> None:
-        self.providers = providers
-        self.store = store
+    The Hub lives on the loop it was created on (its ``home_loop``: in the TUI, the engine thread's).
+    Its async methods run there whoever calls them, and its reads return snapshots that never change
+    under the caller, so the UI thread may call any public method.
+    """
+
+    def __init__(self, providers: Mapping[str, Provider], store: Store, clock: Clock,
+                 settings: HubSettings | None = None, *, keys: KeyService | None = None,
+                 history_replay: HistoryReplay | None = None) -> None:
+        settings = settings or HubSettings()
+        self.settings = settings
         self.clock = clock
-        self.offer_query = offer_query or OfferQuery()
-        self.poll = poll or PollSettings()
-        self.demo = demo
-        self.templates = list(templates)
-        self.template_errors = list(template_errors)
-        """One line per user template file that could not be used."""
+        self.demo = settings.demo
+        self.templates = list(settings.templates)
+        self.template_errors = list(settings.template_errors)
+        self.offer_query = settings.offer_query
+        self.home_loop = running_loop()
         self.bus = EventBus()
-        self._offers: dict[str, list[Offer]] = {name: [] for name in providers}
-        self._all_offers: list[Offer] | None = []
-        self._instances: dict[str, list[Instance]] = {name: [] for name in providers}
-        self._health: dict[str, ProviderHealth] = {name: ProviderHealth(name) for name in providers}
-        self._metrics: dict[str, deque[MetricSample]] = {}
-        self._costs: dict[str, float] = {}
-        self._running_since: dict[str, float | None] = {}
-        self._unbelievable_rates: set[str] = set()
-        """Instances whose implausible price was logged once already."""
-        self._spend_today = 0.0
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._retry_after: dict[tuple[str, str], float] = {}
-        self._failures: dict[tuple[str, str], tuple[str, str]] = {}
-        self.implausible_counts: dict[str, int] = {name: 0 for name in providers}
-        """Offers dropped per provider for zero or absurd prices (shown, never ranked)."""
-        self.offers_version = 0
-        self.keys: KeyService | None = keys
-        """Binds and tests API keys; None where the caller manages keys itself."""
-        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
-        self._store_failure_reported_at = float("-inf")
-        self.store_failures = 0
-        """Store calls that failed in this process (a CLI command exits non-zero when any did)."""
-        self.last_store_error = ""
+        self.supervisor = Supervisor(clock)
+        self._store = store
+        self._safe_store = SafeStore(store, clock, self.bus)
+        self._live = LiveData(providers)
+        self._health = HealthBook(self.bus, providers)
+        self.metrics = MetricsService(self._safe_store)
+        self.costs = CostService(self._safe_store, clock, settings.zone)
+        self.history = HistoryService(self._safe_store, clock)
+        intake = PollIntake(self._live, self._health, self.metrics, self.costs, self.history, self._safe_store,
+                            self.bus)
+        self.polling = PollingService(self._live, self._health, intake, self.supervisor, clock, settings.poll,
+                                      settings.offer_query)
+        self.actions = ActionService(self._live, self.costs, self._safe_store, self.bus, clock,
+                                     self.polling.refresh_instances, settings.offer_query.disk_gb)
+        self._keys = keys
         self._history_replay = history_replay
-        """Demo only: fills price history with the simulation's past, after start-up settles."""
         self._running = False
+
+    # -- services and settings ----------------------------------------------------------------
+
+    @property
+    def keys(self) -> KeyService | None:
+        """Binds and tests API keys; None where the caller manages keys itself."""
+        return None if self._keys is None else carried(self._keys, self.home_loop)
+
+    @keys.setter
+    def keys(self, service: KeyService | None) -> None:
+        self._keys = service
+
+    @property
+    def store(self) -> Store:
+        return carried(self._store, self.home_loop)
+
+    @property
+    def poll(self) -> PollSettings:
+        return self.polling.settings
+
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        """The bound adapters by name (a read-only snapshot; change it with set/remove_provider)."""
+        return self._live.providers
+
+    @property
+    def store_failures(self) -> int:
+        """Store calls that failed in this process (a CLI command exits non-zero when any did)."""
+        return self._safe_store.failures
+
+    @property
+    def last_store_error(self) -> str:
+        return self._safe_store.last_error
+
+    @property
+    def implausible_counts(self) -> Mapping[str, int]:
+        """Offers dropped per provider for zero or absurd prices (shown, never ranked)."""
+        return self._live.implausible_counts
+
+    @property
+    def offers_version(self) -> int:
         """Bumped on every offers change so views can skip work when nothing moved."""
+        return self._live.offers_version
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    @engine_side
     async def load_snapshot(self) -> None:
-        """Show the last known instances and costs before the first poll answers."""
-        remembered = await self.store.load_instances()
-        for instance in remembered:
-            if instance.provider in self._instances:
-                self._instances[instance.provider].append(instance)
-        states = await self._store_call(self.store.cost_states())
-        for key, state in (states or {}).items():
-            self._costs[key] = state.usd
-            self._running_since[key] = state.running_since
-        await self._refresh_spend()
+        """Show the last known offers (with their quote ages), instances and costs before the first poll
+        answers. Their providers' health stays "waiting" (and ``is_stale``) until a poll answers."""
+        remembered = await self._store.load_instances()
+        for name in self._live.providers:
+            self._live.set_instances(name, [i for i in remembered if i.provider == name])
+        for name, (_, offers) in (await self._safe_store.load_offers()).items():
+            self._live.set_offers(name, offers, 0)
+        await self.costs.load()
+
+    @engine_side
+    async def start(self) -> None:
+        """Start polling every provider (and the demo's history replay) under the supervisor."""
+        if self._running:
+            return
+        self._running = True
+        for name in self._live.providers:
+            self.polling.start(name)
+        if self._history_replay is not None:
+            replay = self._history_replay
+            self.supervisor.start("history-replay", lambda: self.history.replay(replay),
+                                  max_restarts=REPLAY_RESTARTS)
+
+    @engine_side
+    async def stop(self) -> None:
+        """Stop every background task and wait until each has stopped."""
+        self._running = False
+        await self.supervisor.aclose()
 
     async def run(self) -> None:
-        """Poll every provider until cancelled; providers added later start polling at once."""
-        self._running = True
-        for name in list(self.providers):
-            self._start_loops(name)
-        if self._history_replay is not None:
-            self._tasks["history-replay"] = [asyncio.create_task(self._replay_history(self._history_replay))]
+        """Poll until cancelled (for callers that own the loop: tests, a one-shot command)."""
+        await self.start()
         try:
             await asyncio.Event().wait()
         finally:
-            self._running = False
-            for name in list(self._tasks):
-                self._stop_loops(name)
+            await self.stop()
 
-    async def _replay_history(self, replay: Callable[[], Awaitable[list[PriceStat]]]) -> None:
-        await self.clock.sleep(REPLAY_DELAY_S)  # let the first frame and first polls finish first
-        try:
-            stats = await replay()
-        except Exception:  # noqa: BLE001 - history is a nicety; polling must go on
-            log.exception("replaying demo price history failed")
-            return
-        await self._store_call(self.store.record_price_stats(stats))
-
-    def _start_loops(self, name: str) -> None:
-        self._tasks[name] = [
-            asyncio.create_task(self._loop(name, "instances", self.poll.instances_interval_s)),
-            asyncio.create_task(self._loop(name, "offers", self.poll.offers_interval_s)),
-        ]
-
-    def _stop_loops(self, name: str) -> None:
-        for task in self._tasks.pop(name, []):
-            task.cancel()
-
+    @engine_side_sync
     def set_provider(self, name: str, provider: Provider) -> None:
         """Add or replace a provider (a key was bound or replaced); its old data is dropped."""
-        self.remove_provider(name)
-        self.providers[name] = provider
-        self._offers[name] = []
-        self._instances[name] = []
-        self._health[name] = ProviderHealth(name)
-        self._all_offers = None
-        self.offers_version += 1
+        self.polling.stop(name)
+        self._live.attach(name, provider)
+        health = self._health.reset(name)
         if self._running:
-            self._start_loops(name)
-        self.bus.publish(ProviderHealthChanged(self._health[name]))
+            self.polling.start(name)
+        self.bus.publish(ProviderHealthChanged(health))
 
+    @engine_side_sync
     def remove_provider(self, name: str) -> None:
-        if name not in self.providers:
+        if name not in self._live.providers:
             return
-        self._stop_loops(name)
-        del self.providers[name]
-        for table in (self._offers, self._instances, self._health):
-            table.pop(name, None)  # type: ignore[attr-defined]
-        self._failures = {k: v for k, v in self._failures.items() if k[0] != name}
-        self._all_offers = None
-        self.offers_version += 1
+        self.polling.stop(name)
+        self._live.detach(name)
+        self._health.drop(name)
         self.bus.publish(OffersUpdated(name, 0, self.clock.now()))
         self.bus.publish(InstancesUpdated(name, 0, self.clock.now()))
 
-    async def _loop(self, provider: str, what: str, interval: float) -> None:
-        refresh = self.refresh_instances if what == "instances" else self.refresh_offers
-        throttled_in_a_row = 0
-        while True:
-            await refresh(provider)
-            wait = max(interval, self._retry_after.pop((provider, what), 0.0))
-            failure = self._failures.get((provider, what))
-            if failure is not None and failure[0] == "rate-limited":
-                # Providers that send no Retry-After get an exponential pause, so a 429 storm
-                # costs a handful of requests rather than one per poll.
-                throttled_in_a_row += 1
-                wait = max(wait, min(MAX_THROTTLED_WAIT_S, interval * 2 ** throttled_in_a_row))
-            else:
-                throttled_in_a_row = 0
-            await self.clock.sleep(wait)
+    # -- reads (snapshots, safe from any thread) ----------------------------------------------
 
-    # -- reads ------------------------------------------------------------------------------
-
-    def offers(self) -> list[Offer]:
+    def offers(self) -> tuple[Offer, ...]:
         """Every provider's current offers (last good data for failing providers)."""
-        if self._all_offers is None:
-            self._all_offers = [offer for offers in self._offers.values() for offer in offers]
-        return self._all_offers
+        return self._live.offers
 
-    def instances(self) -> list[Instance]:
-        return [instance for instances in self._instances.values() for instance in instances]
+    def instances(self) -> tuple[Instance, ...]:
+        return self._live.instances
 
     def instance(self, key: str) -> Instance | None:
-        return next((i for i in self.instances() if i.key == key), None)
+        return self._live.instance(key)
 
     def health(self) -> list[ProviderHealth]:
-        return [self._health[name] for name in self.providers]
+        return self._health.in_order(self._live.providers)
 
     def health_of(self, provider: str) -> ProviderHealth:
-        return self._health[provider]
+        return self._health.of(provider)
 
     def capabilities(self, provider: str) -> Capabilities:
-        if provider in self.providers:
-            return self.providers[provider].capabilities
-        return PROVIDER_CAPABILITIES[provider]
+        adapter = self._live.providers.get(provider)
+        return adapter.capabilities if adapter is not None else PROVIDER_CAPABILITIES[provider]
 
     def metric_history(self, key: str) -> Sequence[MetricSample]:
-        return self._metrics.get(key, ())
+        return self.metrics.history(key)
 
     def cost_so_far(self, key: str) -> float:
         """USD booked for ``key`` by every process so far (as of this process's last poll of it)."""
-        return self._costs.get(key, 0.0)
+        return self.costs.cost_so_far(key)
 
     def running_since(self, key: str) -> float | None:
         """When ``key`` last entered a billing-compute state (see ``uptime``); None if it is not in one,
         or that moment is unknown."""
-        instance = self.instance(key)
-        if instance is None or not instance.status.is_billing_compute:
-            return None
-        return self._running_since.get(key)
+        return self.costs.running_since(self.instance(key))
 
     def uptime(self, key: str) -> float | None:
         """Seconds ``key`` has been in a billing-compute state (provisioning, starting, running) since it
         last entered one: the time it has been billing its full price. Stop and start begins a new run;
         a restart does not. Tracked from the status changes this app sees (polls and its own actions) and
         kept in the store, so every process agrees. A machine first seen already running starts from the
-        provider's last-start time where it reports one (RunPod, Vast: ``Instance.running_since``), or our launch time if this app launched
-        it; otherwise the uptime is unknown (None) until it is seen starting. Cost so far for a machine
-        first seen running is estimated from the same moment."""
-        since = self.running_since(key)
-        return None if since is None else max(0.0, self.clock.now() - since)
+        provider's last-start time where it reports one (RunPod, Vast: ``Instance.running_since``), or our
+        launch time if this app launched it; otherwise the uptime is unknown (None) until it is seen
+        starting. Cost so far for a machine first seen running is estimated from the same moment."""
+        return self.costs.uptime(self.instance(key))
 
     def burn_rate(self) -> float:
         """What every instance on every account costs per hour right now (implausible rates left out)."""
-        return sum(rate for instance in self.instances() if (rate := plausible_rate(instance)) is not None)
+        return self.costs.burn_rate(self.instances())
 
     def spend_today(self) -> float:
-        return self._spend_today
+        return self.costs.spend_today
 
-    def is_stale(self, provider: str, what: str = "instances") -> bool:
-        health = self._health[provider]
-        at = health.instances_at if what == "instances" else health.offers_at
-        interval = self.poll.instances_interval_s if what == "instances" else self.poll.offers_interval_s
-        return at is None or self.clock.now() - at > 2 * interval
+    def spend_this_month(self) -> float:
+        return self.costs.spend_this_month
+
+    def is_stale(self, provider: str, what: Feed = "instances") -> bool:
+        return self.polling.is_stale(provider, what)
+
+    def launch_quote(self, offer: Offer, spec: LaunchSpec) -> LaunchQuote:
+        """What launching ``offer`` with ``spec`` would bill per hour at the freshest quote held."""
+        return self.actions.quote(offer, spec)
+
+    def next_best_offer(self, failed: Offer) -> Offer | None:
+        """What to offer instead when ``failed`` has no capacity (see ``policy.next_best_offer``)."""
+        return policy.next_best_offer(failed, self.offers())
 
     # -- polling ----------------------------------------------------------------------------
 
+    @engine_side
     async def refresh_offers(self, provider: str) -> bool:
         """Fetch one provider's offers; on failure keep the last good ones. True on success."""
-        async with self._lock(provider, "offers"):
-            try:
-                offers = await self.providers[provider].list_offers(self.offer_query)
-            except Exception as error:  # noqa: BLE001 - any failure keeps the last good data
-                self._record_failure(provider, "offers", error)
-                return False
-            now = self.clock.now()
-            offers, self.implausible_counts[provider] = split_plausible(offers)
-            self.implausible_counts[provider] += self.providers[provider].dropped_rows
-            self._offers[provider] = offers
-            self._all_offers = None
-            self.offers_version += 1
-            self._set_health(provider, offers_at=now)
-            await self._store_call(self.store.record_price_stats(price_stats(offers, now)))
-            self.bus.publish(OffersUpdated(provider, len(offers), now))
-            return True
+        return await self.polling.refresh_offers(provider)
 
+    @engine_side
     async def refresh_instances(self, provider: str) -> bool:
         """Fetch one provider's instances and live metrics; accrue cost. True on success."""
-        async with self._lock(provider, "instances"):
-            try:
-                instances = await self.providers[provider].list_instances()
-            except Exception as error:  # noqa: BLE001
-                self._record_failure(provider, "instances", error)
-                return False
-            now = self.clock.now()
-            self._instances[provider] = instances
-            self._set_health(provider, instances_at=now)
-            samples = self._collect_metrics(instances)
-            await self._accrue_costs(instances, now)
-            await self._store_call(self.store.save_instances(provider, instances, now))
-            if samples:
-                await self._store_call(self.store.add_metric_samples(samples))
-            self.bus.publish(InstancesUpdated(provider, len(instances), now))
-            if samples:
-                self.bus.publish(MetricsSampled(now, tuple(key for key, _ in samples)))
-            self.bus.publish(SpendUpdated(self.burn_rate(), self._spend_today))
-            return True
+        return await self.polling.refresh_instances(provider)
 
+    @engine_side
     async def refresh_all(self) -> None:
-        await asyncio.gather(*(self.refresh_instances(name) for name in self.providers),
-                             *(self.refresh_offers(name) for name in self.providers))
-
-    def _collect_metrics(self, instances: Iterable[Instance]) -> list[tuple[str, MetricSample]]:
-        samples = []
-        for instance in instances:
-            sample = instance.metrics
-            if sample is None or instance.status is not InstanceStatus.RUNNING:
-                continue
-            history = self._metrics.setdefault(instance.key, deque(maxlen=METRIC_HISTORY_SAMPLES))
-            if history and history[-1].time >= sample.time:
-                continue
-            history.append(sample)
-            samples.append((instance.key, sample))
-        return samples
-
-    async def _accrue_costs(self, instances: Iterable[Instance], now: float) -> None:
-        observations = [
-            Observation(i.key, i.status.is_billing_compute, plausible_rate(i), _last_started_hint(i, now))
-            for i in instances
-        ]
-        for observation in observations:
-            if observation.rate_hour is None and observation.key not in self._unbelievable_rates:
-                self._unbelievable_rates.add(observation.key)
-                log.warning("not booking cost for %s: its hourly price is not believable", observation.key)
-        states = await self._store_call(self.store.accrue(observations, now))
-        for key, state in (states or {}).items():
-            self._costs[key] = state.usd
-            self._running_since[key] = state.running_since
-        if states:
-            await self._refresh_spend()
-
-    async def _record_transition(self, key: str, billing: bool) -> None:
-        state = await self._store_call(self.store.record_transition(key, billing, self.clock.now()))
-        if state is not None:
-            self._costs[key] = state.usd
-            self._running_since[key] = state.running_since
-
-    async def _refresh_spend(self) -> None:
-        now = self.clock.now()
-        midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0)
-        spent = await self._store_call(self.store.spend_between(midnight.timestamp(), now + 1))
-        if spent is not None:
-            self._spend_today = spent
-
-    def _record_failure(self, provider: str, what: str, error: Exception) -> None:
-        if isinstance(error, ProviderError):
-            message = str(error)
-            state = _state_for(error)
-            if isinstance(error, RateLimitedError) and error.retry_after:
-                self._retry_after[(provider, what)] = error.retry_after
-        else:
-            log.exception("unexpected failure polling %s %s", provider, what)
-            message = f"{provider}: internal error while reading {what} ({type(error).__name__})"
-            state = "down"
-        self._failures[(provider, what)] = (state, message)
-        self._set_health(provider)
-
-    def _set_health(self, provider: str, *, offers_at: float | None = None,
-                    instances_at: float | None = None) -> None:
-        """Recompute a provider's health from its latest offers and instances outcomes."""
-        if offers_at is not None:
-            self._failures.pop((provider, "offers"), None)
-        if instances_at is not None:
-            self._failures.pop((provider, "instances"), None)
-        failure = self._failures.get((provider, "instances")) or self._failures.get((provider, "offers"))
-        old = self._health[provider]
-        new = replace(
-            old,
-            state=failure[0] if failure else "ok",
-            last_error=failure[1] if failure else "",
-            offers_at=offers_at if offers_at is not None else old.offers_at,
-            instances_at=instances_at if instances_at is not None else old.instances_at,
-        )
-        self._health[provider] = new
-        if (new.state, new.last_error) != (old.state, old.last_error):
-            self.bus.publish(ProviderHealthChanged(new))
-
-    def _lock(self, provider: str, what: str) -> asyncio.Lock:
-        return self._locks.setdefault((provider, what), asyncio.Lock())
-
-    async def _store_call(self, call: Awaitable[T]) -> T | None:
-        """Store failures (e.g. a full disk) must not stop polling; they are logged and reported
-        once a minute at most."""
-        try:
-            return await call
-        except Exception as error:  # noqa: BLE001
-            log.warning("store write failed: %s", error)
-            self.store_failures += 1
-            self.last_store_error = str(error)
-            now = self.clock.monotonic()
-            if now - self._store_failure_reported_at >= STORE_FAILURE_REPORT_S:
-                self._store_failure_reported_at = now
-                self.bus.publish(StoreFailed(str(error)))
-            return None
+        names = list(self._live.providers)
+        await asyncio.gather(*(self.polling.refresh_instances(name) for name in names),
+                             *(self.polling.refresh_offers(name) for name in names))
 
     # -- history ----------------------------------------------------------------------------
 
+    @engine_side
     async def price_history(self, offer: Offer, window_s: float) -> list[PriceStat]:
         """Recorded min / median / p90 for the offer's configuration over the last ``window_s``."""
-        history = await self._store_call(self.store.price_history(
-            offer.gpu, self.clock.now() - window_s, provider=offer.provider, gpu_count=offer.gpu_count,
-            pricing=offer.pricing.value))
-        return history or []
+        return await self.history.price_history(offer, window_s)
 
+    @engine_side
     async def market_summary(self) -> list[MarketRow]:
         """Per GPU model, the cheapest offer across providers now and its change over 24 h."""
-        now = self.clock.now()
-        offers = self.offers()
-        day_ago: list[PriceStat] = []
-        for gpu in sorted({offer.gpu for offer in offers}):
-            stats = await self._store_call(self.store.price_history(gpu, now - 26 * 3600)) or []
-            day_ago.extend(stat for stat in stats if stat.at <= now - 22 * 3600)
-        return market_summary(offers, day_ago)
+        return await self.history.market_summary(self.offers())
 
     # -- commands ---------------------------------------------------------------------------
 
-    async def launch(self, offer: Offer, spec: LaunchSpec, *, refresh: bool = True) -> str:
-        """Rent ``offer``; returns the new instance key. Raises ProviderError on failure.
+    @engine_side
+    async def launch(self, offer: Offer, spec: LaunchSpec, *, refresh: bool = True, max_price: float | None = None,
+                     actor: str = ACTOR_USER) -> str:
+        """Rent ``offer`` at its freshest quote; returns the new instance key. Raises PriceAboveMaximum
+        (nothing sent) when that quote bills more than ``max_price`` $/h, ProviderError on failure.
         ``refresh`` re-reads the provider's instances at once (the UI wants it; a one-shot CLI
         command does not)."""
-        provider = self.providers[offer.provider]
-        target = offer.key
-        self.bus.publish(ActionStarted("launch", target))
-        try:
-            instance_id = await provider.launch(offer, spec)
-        except ProviderError as error:
-            await self._audit("launch", target, f"{offer.gpu_count}x {offer.gpu} ${offer.price_hour:.3f}/h", str(error))
-            self.bus.publish(ActionFinished("launch", target, False, str(error)))
-            raise
-        key = f"{offer.provider}:{instance_id}"
-        await self._record_transition(key, True)  # its uptime and cost start now, whatever the provider says
-        await self._audit("launch", key, f"{offer.gpu_count}x {offer.gpu} from offer {offer.offer_id} "
-                                         f"at ${offer.price_hour:.3f}/h, image {spec.image}")
-        self.bus.publish(ActionFinished("launch", key, True, f"launched {key}"))
-        if refresh:
-            await self.refresh_instances(offer.provider)
-        return key
+        return await self.actions.launch(offer, spec, refresh=refresh, max_price=max_price, actor=actor)
 
-    async def act(self, action: str, key: str, *, refresh: bool = True) -> ActionResult:
+    @engine_side
+    async def act(self, action: str, key: str, *, refresh: bool = True, actor: str = ACTOR_USER) -> ActionResult:
         """Run start/stop/restart/destroy on one instance; never raises for provider errors."""
-        if action not in ACTIONS:
-            raise ValueError(f"unknown action {action!r}")
-        try:
-            provider_name, instance_id = split_key(key)
-        except ValueError as error:
-            return ActionResult(key, False, str(error))
-        provider = self.providers.get(provider_name)
-        if provider is None:
-            return ActionResult(key, False, f"{provider_name!r} is not a bound provider ({key})")
-        self.bus.publish(ActionStarted(action, key))
-        try:
-            await getattr(provider, action)(instance_id)
-        except ProviderError as error:
-            await self._audit(action, key, "", str(error))
-            self.bus.publish(ActionFinished(action, key, False, str(error)))
-            return ActionResult(key, False, str(error))
-        await self._record_transition(key, BILLING_AFTER_ACTION[action])
-        await self._audit(action, key, "")
-        self.bus.publish(ActionFinished(action, key, True, f"{action} {key}: done"))
-        if refresh:
-            await self.refresh_instances(provider_name)
-        return ActionResult(key, True, f"{action} {key}: done")
+        return await self.actions.act(action, key, refresh=refresh, actor=actor)
 
-    async def act_many(self, action: str, keys: Sequence[str]) -> list[ActionResult]:
+    @engine_side
+    async def act_many(self, action: str, keys: Sequence[str], *, actor: str = ACTOR_USER) -> list[ActionResult]:
         """The same action on a marked set, concurrently; one failure does not stop the others."""
-        return list(await asyncio.gather(*(self.act(action, key) for key in keys)))
+        return await self.actions.act_many(action, keys, actor=actor)
 
+    @engine_side
     async def logs(self, key: str, tail: int = 200) -> str:
-        provider_name, instance_id = split_key(key)
-        if provider_name not in self.providers:
-            raise NotFoundError(provider_name, f"provider {provider_name!r} is not configured")
-        return await self.providers[provider_name].logs(instance_id, tail)
+        return await self.actions.logs(key, tail)
 
+    @engine_side
     async def test_connection(self, provider: str) -> str:
         """A cheap authenticated call; returns a verdict for the settings screen."""
-        return await connection_verdict(self.providers[provider])
-
-    async def _audit(self, action: str, target: str, detail: str, error: str = "") -> None:
-        await self._store_call(self.store.audit(self.clock.now(), "user", action, target,
-                                                detail or error, "error" if error else "ok"))
-
-
-def _last_started_hint(instance: Instance, now: float) -> float | None:
-    """The provider's own "last started" time, where it has one and it is believable."""
-    started = instance.running_since
-    if started is None or not math.isfinite(started):
-        return None
-    if started < now - MAX_UPTIME_S:
-        return None
-    return min(started, now)
-
-
-def _state_for(error: ProviderError) -> str:
-    if isinstance(error, AuthError):
-        return "auth-error"
-    if isinstance(error, RateLimitedError):
-        return "rate-limited"
-    if isinstance(error, CircuitOpenError):
-        return "circuit-open"
-    return "down"
+        return await connection_verdict(self._live.providers[provider])

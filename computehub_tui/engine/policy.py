@@ -1,4 +1,5 @@
-"""The action policy every caller shares: what an action applies to, what it costs, when to confirm."""
+"""The action policy every caller shares: what an action applies to, what it costs, when to confirm, and
+what a launch may cost (the max-price guard) and try next (the next-best offer)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, Instance, InstanceStatus, Offer, PricingKind
+from computehub_tui.domain.pricing import price_at_disk
 
 ACTIONS = ("start", "stop", "restart", "destroy")
 
@@ -141,3 +143,40 @@ def launch_caveats(offer: Offer, capabilities: Capabilities) -> tuple[str, ...]:
 def _mentions_interruption(note: str) -> bool:
     lowered = note.lower()
     return any(word in lowered for word in _INTERRUPTION_WORDS)
+
+
+# -- launching --------------------------------------------------------------------------------
+
+
+class LaunchRefused(Exception):
+    """The policy would not send this launch: nothing reached the provider."""
+
+
+class PriceAboveMaximum(LaunchRefused):
+    def __init__(self, offer: Offer, price_hour: float, maximum: float) -> None:
+        self.offer = offer
+        self.price_hour = price_hour
+        self.maximum = maximum
+        title = PROVIDER_TITLES.get(offer.provider, offer.provider)
+        super().__init__(f"the live quote for offer {offer.offer_id} on {title} is ${price_hour:.3f}/h, "
+                         f"above your max of ${maximum:.3f}/h; nothing was launched")
+
+
+def launch_price(offer: Offer, *, disk_gb: int, planned_disk_gb: int, bid: float | None = None) -> float:
+    """What a launch of ``offer`` bills per hour, all in: the bid for an interruptible bid, else the
+    quote at the chosen disk size (the quote assumed ``planned_disk_gb``)."""
+    return bid if bid is not None else price_at_disk(offer, disk_gb, planned_disk_gb)
+
+
+def check_max_price(offer: Offer, price_hour: float, maximum: float | None) -> None:
+    """Raise PriceAboveMaximum when ``price_hour`` (for the freshest quote of ``offer``) is above ``maximum``."""
+    if maximum is not None and price_hour > maximum:
+        raise PriceAboveMaximum(offer, price_hour, maximum)
+
+
+def next_best_offer(failed: Offer, offers: Sequence[Offer]) -> Offer | None:
+    """After "no capacity": the cheapest other available offer with the same GPU, count and pricing kind."""
+    candidates = [o for o in offers
+                  if o.key != failed.key and o.available and o.gpu == failed.gpu
+                  and o.gpu_count == failed.gpu_count and o.pricing is failed.pricing]
+    return min(candidates, key=lambda o: o.price_hour, default=None)

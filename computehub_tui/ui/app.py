@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import io
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +21,6 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Static
-from textual.worker import WorkerCancelled, WorkerFailed, WorkerState
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
 from computehub_tui.domain.secret import redact
@@ -38,6 +38,7 @@ from computehub_tui.engine.events import (
 )
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.policy import ActionPlan, plan_action
+from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.ui.commands import HubCommands
 from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
 from computehub_tui.ui.messages import EngineEventPosted, HubReady
@@ -50,7 +51,14 @@ from computehub_tui.ui.screens.logs import LogsScreen, WarningsScreen
 from computehub_tui.ui.screens.market import MarketScreen
 from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
-from computehub_tui.ui.terminal import copy_with_local_tool, run_in_terminal
+from computehub_tui.ui.terminal import (
+    copy_with_local_tool,
+    inside_tmux,
+    open_window,
+    run_in_terminal,
+    ssh_argv,
+    tmux_window_argv,
+)
 from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
@@ -74,6 +82,8 @@ COALESCE_S = 0.25
 AGE_TICK_S = 10.0
 """How often quote ages repaint on the Offers pane; everything else repaints on engine events."""
 CRASH_REPORT_NAME = "crash.log"
+CLOSE_TIMEOUT_S = 15.0
+"""Quitting never waits longer than this for the engine to stop polling and close the store."""
 
 
 class ComputeHubApp(App[None]):
@@ -97,8 +107,14 @@ class ComputeHubApp(App[None]):
         self.current_pane = "offers"
         self._unsubscribe: Callable[[], None] | None = None
         self._session_closed = False
+        self._runtime: EngineRuntime | None = None
+        self._session_opening: concurrent.futures.Future[Session] | None = None
+        self._session_closing: concurrent.futures.Future[None] | None = None
         self.terminal_runner: Callable[[App[Any], Sequence[str]], str | None] = run_in_terminal
         """Hands the terminal to a command (ssh); replaceable in tests, where there is no terminal."""
+        self.window_opener: Callable[[Sequence[str]], str | None] = open_window
+        """Starts a command that opens its own window (tmux new-window); replaceable in tests."""
+        self.environ: Mapping[str, str] = os.environ
         self.local_clipboard: Callable[[str], str] = partial(copy_with_local_tool, environ=os.environ)
         """Copies with this machine's clipboard program; returns the program's name or ""."""
         self._refresh_timers: dict[str, Timer] = {}
@@ -128,17 +144,37 @@ class ComputeHubApp(App[None]):
         self.set_interval(AGE_TICK_S, self._tick)
 
     # -- session and engine -----------------------------------------------------------------
+    # The engine runs on its own thread and loop (EngineRuntime): sessions are opened there, so their
+    # store and HTTP clients belong to it, and polling goes on while this loop is blocked (ssh).
+
+    def _engine(self) -> EngineRuntime:
+        if self._runtime is None:
+            self._runtime = EngineRuntime()
+            self._runtime.start()
+        return self._runtime
+
+    async def _new_session(self) -> Session:
+        """Runs on the engine loop: open a session and load what the store remembers."""
+        session = await self.session_factory()
+        try:
+            await session.hub.load_snapshot()
+        except BaseException:
+            # An open store holds a (non-daemon) aiosqlite thread: the process would never exit.
+            await self._close_quietly(session)
+            raise
+        return session
+
+    async def _opened_session(self) -> Session:
+        """Open a session on the engine loop. The opening carries on if this waiter is cancelled (the app
+        quitting meanwhile): ``on_unmount`` then closes what it opened, or the store would stay open."""
+        self._session_opening = self._engine().submit(self._new_session())
+        return await asyncio.shield(asyncio.wrap_future(self._session_opening))
 
     @work(group="session", exit_on_error=False)
     async def _open_session(self) -> None:
-        session: Session | None = None
         try:
-            session = await self.session_factory()
-            await session.hub.load_snapshot()
+            session = await self._opened_session()
         except Exception as error:  # noqa: BLE001 - shown to the user, the app then exits cleanly
-            if session is not None:
-                # An open store holds a (non-daemon) aiosqlite thread: the process would never exit.
-                await self._close_quietly(session)
             self.startup_error = clean_text(str(error) or type(error).__name__, MESSAGE_LIMIT)
             self.exit(return_code=1)
             return
@@ -149,7 +185,8 @@ class ComputeHubApp(App[None]):
         self._session_closed = False
         self._unsubscribe = session.hub.bus.subscribe(self._forward_event)
         self.post_message(HubReady())
-        self._run_engine()
+        # Queued behind HubReady: the panes show what the store remembered before the first poll answers.
+        self.call_later(self._run_engine)
 
     @work(group="session", exclusive=True, exit_on_error=False)
     async def _switch_session(self, expect_real: bool) -> None:
@@ -159,8 +196,7 @@ class ComputeHubApp(App[None]):
         self.session = self.hub = None
         self.notify("Switching session…", timeout=3)
         try:
-            session = await self.session_factory()
-            await session.hub.load_snapshot()
+            session = await self._opened_session()
         except Exception as error:  # noqa: BLE001 - shown to the user; the app keeps running
             self.notify(f"could not open the new session: {error}", title="Session", severity="error", timeout=15)
             return
@@ -178,7 +214,7 @@ class ComputeHubApp(App[None]):
     @work(group="engine", exit_on_error=False)
     async def _run_engine(self) -> None:
         assert self.hub is not None
-        await self.hub.run()
+        await self.hub.start()  # returns at once: the supervisor runs the polls on the engine loop
 
     def _forward_event(self, event: EngineEvent) -> None:
         self.post_message(EngineEventPosted(event))
@@ -261,18 +297,45 @@ class ComputeHubApp(App[None]):
             log.warning("closing the half-open session failed", exc_info=True)
 
     async def _close_session(self) -> None:
-        if self._session_closed:
+        if not self._session_closed:
+            self._session_closed = True
+            if self._unsubscribe:
+                self._unsubscribe()
+            if self.session is not None and self._runtime is not None:
+                self._session_closing = self._runtime.submit(self._stop_and_close(self.session))
+        await self._session_close_done()
+
+    async def _session_close_done(self) -> None:
+        """Wait for the close in progress. It carries on if this waiter is cancelled (a quit during a
+        session switch): a store left open would keep the process from exiting."""
+        closing = self._session_closing
+        if closing is None:
             return
-        self._session_closed = True
-        if self._unsubscribe:
-            self._unsubscribe()
-        engines = [w for w in self.workers if w.group == "engine" and w.node is self and w.state is WorkerState.RUNNING]
-        self.workers.cancel_group(self, "engine")
-        for engine in engines:  # its polls must have stopped before the store closes under them
-            with suppress(WorkerCancelled, WorkerFailed):
-                await engine.wait()
-        if self.session is not None:
-            await self.session.aclose()
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(closing)), CLOSE_TIMEOUT_S)
+        except Exception:  # closing is best effort: the app is going away
+            log.warning("the session did not close cleanly", exc_info=True)
+
+    async def _close_unadopted_session(self) -> None:
+        """A session that finished opening after the app began to quit was never shown: close it."""
+        opening = self._session_opening
+        if opening is None or self._runtime is None:
+            return
+        try:
+            session = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(opening)), CLOSE_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - it did not open (and closed what it had), or will not in time
+            return
+        if session is not self.session:
+            self._session_closing = self._runtime.submit(self._stop_and_close(session))
+            await self._session_close_done()
+
+    @staticmethod
+    async def _stop_and_close(session: Session) -> None:
+        """Runs on the engine loop: polls must have stopped before the store closes under them."""
+        try:
+            await session.hub.stop()
+        finally:
+            await session.aclose()
 
     async def action_quit(self) -> None:
         await self._close_session()
@@ -280,6 +343,9 @@ class ComputeHubApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self._close_session()
+        await self._close_unadopted_session()
+        if self._runtime is not None:
+            self._runtime.stop()
         if self._restore_logging is not None:
             self._restore_logging()
 
@@ -396,16 +462,7 @@ class ComputeHubApp(App[None]):
             if key:
                 self.notify(f"Launched {key}; it appears in Instances (2) as it boots", title="Launch accepted")
 
-        self.push_screen(LaunchScreen(self.hub, offer, self.next_best_offer), launched)
-
-    def next_best_offer(self, failed: Offer) -> Offer | None:
-        """The cheapest other available offer with the same GPU, count and pricing kind."""
-        if self.hub is None:
-            return None
-        candidates = [o for o in self.hub.offers()
-                      if o.key != failed.key and o.available and o.gpu == failed.gpu
-                      and o.gpu_count == failed.gpu_count and o.pricing is failed.pricing]
-        return min(candidates, key=lambda o: o.price_hour, default=None)
+        self.push_screen(LaunchScreen(self.hub, offer), launched)
 
     def request_instance_action(self, action: str, instances: Sequence[Instance]) -> None:
         """The one route for start / stop / restart / destroy, from a key, the palette or marks:
@@ -437,19 +494,21 @@ class ComputeHubApp(App[None]):
         self.run_worker(self.hub.act_many(plan.action, plan.keys), group="actions", exit_on_error=False)
 
     def open_ssh(self, instance: Instance) -> None:
-        """Suspend the UI, run ssh in the real terminal, come back and catch up on what changed."""
+        """SSH in a new tmux window when the app runs inside tmux (the cockpit stays on screen), else in
+        this terminal while the UI is suspended. The engine polls on its own thread all the while."""
         if instance.ssh is None:
             return
         if self.hub is not None and self.hub.demo:
             self.notify(f"This is a simulated DEMO machine, so nothing answers; on a real one this runs: "
                         f"{instance.ssh.command}", title="SSH", timeout=8)
             return
-        argv = instance.ssh.argv
-        error = self.terminal_runner(self, [argv[0], "-o", "ConnectTimeout=15", *argv[1:]])
+        argv = ssh_argv(instance.ssh.argv)
+        if inside_tmux(self.environ):
+            error = self.window_opener(tmux_window_argv(argv, instance.label or instance.key))
+        else:
+            error = self.terminal_runner(self, argv)
         if error:
             self.notify(error, title="SSH", severity="error", timeout=8)
-        if self.hub is not None:
-            self.action_refresh()
 
     def open_logs(self, instance: Instance) -> None:
         if self.hub is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,12 +17,11 @@ from textual.widgets import Button, Input, Label, Select
 from textual.worker import Worker, WorkerState
 
 from computehub_tui.domain.models import PROVIDER_TITLES, LaunchSpec, Offer, PricingKind
-from computehub_tui.domain.pricing import price_at_disk
 from computehub_tui.domain.templates import Template
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine import NoCapacityError, ProviderError
 from computehub_tui.engine.hub import Hub
-from computehub_tui.engine.policy import launch_caveats
+from computehub_tui.engine.policy import LaunchRefused, check_max_price, launch_caveats, launch_price
 from computehub_tui.ui.format import rate
 from computehub_tui.ui.plain import PlainStatic, plain
 
@@ -73,11 +71,10 @@ class LaunchScreen(ModalScreen[str | None]):
     LaunchScreen #launch-buttons Button { margin-left: 2; }
     """
 
-    def __init__(self, hub: Hub, offer: Offer, next_best: Callable[[Offer], Offer | None] | None = None) -> None:
+    def __init__(self, hub: Hub, offer: Offer) -> None:
         super().__init__()
         self.hub = hub
         self.offer = offer
-        self.next_best = next_best
         self.planned_disk = hub.offer_query.disk_gb
         self.alternative: Offer | None = None
         self.shown_price: float | None = None
@@ -189,7 +186,7 @@ class LaunchScreen(ModalScreen[str | None]):
         return LaunchForm(template, image, disk, self._value("#launch-label"), bid, ceiling)
 
     def _total(self, form: LaunchForm) -> float:
-        return form.bid if form.bid is not None else price_at_disk(self.offer, form.disk_gb, self.planned_disk)
+        return launch_price(self.offer, disk_gb=form.disk_gb, planned_disk_gb=self.planned_disk, bid=form.bid)
 
     def _update_price(self) -> None:
         """Validate first, then price: an invalid field shows its problem, never a made-up total."""
@@ -266,7 +263,9 @@ class LaunchScreen(ModalScreen[str | None]):
             self._update_price()
             self._show_error(f"The quote changed to {rate(total)}/h; check the total and press ctrl+s again")
             return
-        if total > form.ceiling:
+        try:
+            check_max_price(self.offer, total, form.ceiling)  # the engine checks again at launch
+        except LaunchRefused:
             self._show_error(f"The price is now {rate(total)}/h, above your max of {rate(form.ceiling)}/h; "
                              "raise the max or pick another offer")
             return
@@ -278,13 +277,13 @@ class LaunchScreen(ModalScreen[str | None]):
         self.query_one("#launch", Button).disabled = True
         title = PROVIDER_TITLES.get(self.offer.provider, self.offer.provider)
         self.query_one("#launch-progress", PlainStatic).update(f"⏳ Launching — waiting for {title} to accept…")
-        self._launch(self.offer, spec)
+        self._launch(self.offer, spec, form.ceiling)
 
     @work(exclusive=True, group="launch", exit_on_error=False)
-    async def _launch(self, offer: Offer, spec: LaunchSpec) -> str | ProviderError:
+    async def _launch(self, offer: Offer, spec: LaunchSpec, ceiling: float) -> str | ProviderError | LaunchRefused:
         try:
-            return await self.hub.launch(offer, spec)
-        except ProviderError as error:
+            return await self.hub.launch(offer, spec, max_price=ceiling)
+        except (ProviderError, LaunchRefused) as error:
             return error
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -296,10 +295,10 @@ class LaunchScreen(ModalScreen[str | None]):
             return
         self.query_one("#launch", Button).disabled = False
         self.query_one("#launch-progress", PlainStatic).update("")
-        self._show_error(str(result) if isinstance(result, ProviderError)
+        self._show_error(str(result) if isinstance(result, (ProviderError, LaunchRefused))
                          else f"internal error while launching: {type(result).__name__}: {result}")
-        if isinstance(result, NoCapacityError) and self.next_best is not None:
-            self.alternative = self.next_best(self.offer)
+        if isinstance(result, NoCapacityError):
+            self.alternative = self.hub.next_best_offer(self.offer)
             if self.alternative is not None:
                 alt = self.alternative
                 self.query_one("#launch-buttons", Horizontal).mount(
