@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -273,7 +275,7 @@ class SettingsScreen(ModalScreen[None]):
         if kind == "error":
             self._status(str(payload), "bold red")
         elif kind == "bindings":
-            self.bindings_by_provider = {b.provider: b for b in payload}  # type: ignore[attr-defined]
+            self.bindings_by_provider = {b.provider: b for b in cast("list[KeyBinding]", payload)}
         elif kind == "verdict":
             provider, verdict = payload  # type: ignore[misc]
             self.verdicts[provider] = verdict

@@ -11,6 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Input, Static
 
 from computehub_tui.domain.filtering import FilterError, OfferFilter, OfferIndex, parse_filter
@@ -127,6 +128,13 @@ class FilterInput(Input):
 
 class OffersPane(Vertical):
     """Filter and sort happen here in the model; the table only ever paints what is visible."""
+
+    class LaunchRequested(Message):
+        """The user asked to launch ``offer`` (Enter on its row, or from its details)."""
+
+        def __init__(self, offer: Offer) -> None:
+            super().__init__()
+            self.offer = offer
 
     BINDINGS = [
         Binding("slash", "start_filter", "Filter", key_display="/"),
@@ -347,12 +355,18 @@ class OffersPane(Vertical):
         if offer is None:
             self.app.notify("No offer selected", severity="warning")
             return
-        self.app.open_launch_dialog(offer)  # type: ignore[attr-defined]
+        self.post_message(self.LaunchRequested(offer))
 
     def action_details(self) -> None:
         offer = self.table.current_row
-        if offer is not None and self.hub is not None:
-            self.app.push_screen(OfferDetailScreen(self.hub, offer))
+        if offer is None or self.hub is None:
+            return
+
+        def closed(launch: bool | None) -> None:
+            if launch:
+                self.post_message(self.LaunchRequested(offer))
+
+        self.app.push_screen(OfferDetailScreen(self.hub, offer), closed)
 
     def action_market(self) -> None:
         if self.hub is None:
