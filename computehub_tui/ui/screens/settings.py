@@ -19,6 +19,7 @@ from computehub_tui.domain.models import PROVIDER_NAMES, PROVIDER_TITLES
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.keys import KeyBinding
 from computehub_tui.ui.format import age
+from computehub_tui.ui.screens.compact import fit_to_height
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 
 VERDICT_STYLE = {"ok": "bold green", "invalid key": "bold red", "rate-limited": "yellow",
@@ -120,6 +121,9 @@ class SettingsScreen(ModalScreen[None]):
         self.hub = hub
         self.on_mount()
 
+    def on_resize(self) -> None:
+        fit_to_height(self)
+
     def on_mount(self) -> None:
         self.render_tables()
         if self.hub.keys is None:
@@ -139,7 +143,7 @@ class SettingsScreen(ModalScreen[None]):
             binding = self.bindings_by_provider.get(name)
             if binding is not None and binding.bound and self.hub.demo:
                 key_text = Text(f"{binding.masked} ({binding.source}) — unused in DEMO", style="yellow")
-            elif self.hub.demo and name in self.hub.providers:
+            elif self.hub.demo and name in health:
                 key_text = Text("demo (no key)", style="yellow")
             elif binding is None:
                 key_text = Text("…", style="dim")
@@ -163,8 +167,8 @@ class SettingsScreen(ModalScreen[None]):
 
         matrix = Table(title="What each marketplace can do", title_justify="left", expand=True, box=None,
                        header_style="bold", padding=(0, 1))
-        for column in ("", "stop/start", "restart", "bills storage when stopped", "interruptible", "logs",
-                       "live GPU metrics"):
+        # Short enough for 80 columns; the notes below spell out what each "yes" costs.
+        for column in ("", "stop/start", "restart", "bills stopped", "spot", "logs", "GPU metrics"):
             matrix.add_column(column)
         for name in PROVIDER_NAMES:
             caps = self.hub.capabilities(name)

@@ -136,7 +136,8 @@ class InstancesPane(Vertical):
     DEFAULT_CSS = """
     InstancesPane { height: 1fr; }
     InstancesPane #instance-status { height: 1; padding: 0 1; background: $panel-darken-1; }
-    InstancesPane #instance-detail { height: 3; padding: 0 1; color: $text-muted; background: $panel-darken-1; }
+    InstancesPane #instance-detail { height: 3; padding: 0 1; color: $text-muted; background: $panel-darken-1;
+                                     text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -208,7 +209,8 @@ class InstancesPane(Vertical):
         if instance is None or self.hub is None:
             detail.update("", layout=False)
             return
-        caps = self.hub.capabilities(instance.provider) if instance.provider in self.hub.providers else None
+        polled = {health.provider for health in self.hub.health()}
+        caps = self.hub.capabilities(instance.provider) if instance.provider in polled else None
         text = plain(instance.key, style="bold")
         for part, style in ((instance.label or "(no label)", ""), (f"{instance.gpu_count}x {instance.gpu}", ""),
                             (instance.provider_status, "dim")):
