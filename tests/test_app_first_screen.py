@@ -3,6 +3,9 @@ provider's first poll answers."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -96,3 +99,37 @@ async def test_remembered_offers_show_their_age_and_say_they_are_refreshing(tmp_
         pane.reload()
         await pilot.pause()
         assert "last known" not in str(pane.query_one("#offer-status", Static).render())
+
+
+FIRST_FRAME_SCRIPT = """
+import asyncio, json, sys, tempfile
+from pathlib import Path
+from computehub_tui.clock import ManualClock
+from computehub_tui.config import Config
+from computehub_tui.ui.app import ComputeHubApp
+from computehub_tui.wiring import open_session
+
+async def main():
+    with tempfile.TemporaryDirectory() as data:
+        app = ComputeHubApp(lambda: open_session(Config(demo_vast_offers=200), Path(data), demo=True,
+                                                 clock=ManualClock()))
+        async with app.run_test(size=(160, 48)) as pilot:
+            while not (app.hub and app.offers_pane.table.rows):
+                await pilot.pause(0.02)
+            print(json.dumps(sorted(sys.modules)))
+
+asyncio.run(main())
+"""
+LATER_ONLY = ("computehub_tui.ui.screens.launch", "computehub_tui.ui.screens.logs", "computehub_tui.ui.screens.market",
+              "computehub_tui.ui.screens.offer_detail", "computehub_tui.ui.screens.copy",
+              "computehub_tui.ui.screens.help", "textual_plotext", "plotext", "rich.pretty", "telegram", "aiosmtplib")
+"""Needed only once the user opens a dialog (or, for alerts, once a channel is configured)."""
+
+
+def test_the_first_frame_does_not_import_what_only_later_screens_need() -> None:
+    result = subprocess.run([sys.executable, "-c", FIRST_FRAME_SCRIPT], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "computehub_tui.ui.widgets.offers_pane" in loaded  # the probe saw the running app
+    assert sorted(loaded & set(LATER_ONLY)) == []

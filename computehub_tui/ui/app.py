@@ -44,12 +44,6 @@ from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
 from computehub_tui.ui.messages import EngineEventPosted, HubReady
 from computehub_tui.ui.plain import MESSAGE_LIMIT, plain_lines
 from computehub_tui.ui.screens.confirm import LISTED_TARGETS, ConfirmScreen, plan_confirmation
-from computehub_tui.ui.screens.copy import CopyScreen
-from computehub_tui.ui.screens.help import HelpScreen, KeySection, describe_bindings
-from computehub_tui.ui.screens.launch import LaunchScreen
-from computehub_tui.ui.screens.logs import LogsScreen, WarningsScreen
-from computehub_tui.ui.screens.market import MarketScreen
-from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
 from computehub_tui.ui.terminal import copy_with_local_tool, run_in_terminal
 from computehub_tui.ui.widgets.header import HubHeader
@@ -334,6 +328,8 @@ class ComputeHubApp(App[None]):
         self.notify(message, title=title, severity="error" if severity == "error" else "warning", timeout=8)
 
     def action_recent_warnings(self) -> None:
+        from computehub_tui.ui.screens.logs import WarningsScreen  # deferred, like every screen pushed later
+
         self.push_screen(WarningsScreen(self.log_handler.recent))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -407,6 +403,12 @@ class ComputeHubApp(App[None]):
             self.push_screen(SettingsScreen(self.hub))
 
     def action_help(self) -> None:
+        from computehub_tui.ui.screens.help import HelpScreen, KeySection, describe_bindings
+        from computehub_tui.ui.screens.launch import LaunchScreen
+        from computehub_tui.ui.screens.logs import LogsScreen
+        from computehub_tui.ui.screens.market import MarketScreen
+        from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
+
         sections: list[KeySection] = [
             ("Everywhere", describe_bindings(self.BINDINGS) + [("ctrl+p", "Command palette (every action)")]),
             ("Offers (1)", describe_bindings(OffersPane.BINDINGS)),
@@ -447,6 +449,8 @@ class ComputeHubApp(App[None]):
         self.copy_text(message.text, message.what)
 
     def open_launch_dialog(self, offer: Offer) -> None:
+        from computehub_tui.ui.screens.launch import LaunchScreen
+
         if self.hub is None:
             return
 
@@ -516,11 +520,15 @@ class ComputeHubApp(App[None]):
             self.notify(f"{PROVIDER_TITLES[instance.provider]} offers no log API; use SSH (c copies the command)",
                         severity="warning")
             return
+        from computehub_tui.ui.screens.logs import LogsScreen
+
         self.push_screen(LogsScreen(self.hub, instance))
 
     def copy_text(self, text: str, what: str) -> None:
         """Send ``text`` to the terminal's clipboard and show it, since no terminal confirms a copy;
         on a local session also try this machine's clipboard program."""
+        from computehub_tui.ui.screens.copy import CopyScreen
+
         self.copy_to_clipboard(text)
         self.push_screen(CopyScreen(text, what, self.local_clipboard))
 

@@ -21,8 +21,6 @@ from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import age, rate
 from computehub_tui.ui.problems import failed, failure_lines
-from computehub_tui.ui.screens.market import MarketScreen
-from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 SORT_BINDINGS: tuple[tuple[str, str, str], ...] = (
@@ -377,6 +375,8 @@ class OffersPane(Vertical):
         self.post_message(self.LaunchRequested(offer))
 
     def action_details(self) -> None:
+        from computehub_tui.ui.screens.offer_detail import OfferDetailScreen  # deferred: not on the first frame
+
         offer = self.table.current_row
         if offer is None or self.hub is None:
             return
@@ -388,6 +388,8 @@ class OffersPane(Vertical):
         self.app.push_screen(OfferDetailScreen(self.hub, offer), closed)
 
     def action_market(self) -> None:
+        from computehub_tui.ui.screens.market import MarketScreen
+
         if self.hub is None:
             return
 
