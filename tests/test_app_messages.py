@@ -11,6 +11,7 @@ import pytest
 from textual import on
 from textual.app import App, ComposeResult
 from textual.message import Message
+from textual.widgets._footer import FooterKey
 from tui import SIZE, ready, small_app, wait_for
 
 import computehub_tui.ui
@@ -23,6 +24,7 @@ from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.screens.launch import LaunchScreen
 from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
+from computehub_tui.ui.widgets.footer import HubFooter
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.offers_pane import OffersPane
 from computehub_tui.wiring import open_session
@@ -148,3 +150,24 @@ async def test_a_pane_repaints_at_once_then_once_at_the_end_of_the_window(
         for callback in pending:
             callback()
         await ready(pilot)
+
+
+async def test_the_footer_rebuilds_only_when_its_keys_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with small_app(tmp_path, ManualClock()).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        footer = app.query_one(HubFooter)
+        rebuilds: list[int] = []
+        recompose = footer.recompose
+
+        async def counted() -> None:
+            rebuilds.append(1)
+            await recompose()
+
+        monkeypatch.setattr(footer, "recompose", counted)
+        for _ in range(5):  # what focus moves and the app regaining focus do
+            app.screen.refresh_bindings()
+            await pilot.pause()
+        assert rebuilds == []
+        await pilot.press("2")
+        await wait_for(pilot, lambda: any(key.description == "Start" for key in footer.query(FooterKey)))
+        assert rebuilds == [1]

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Static
 from textual.worker import WorkerCancelled, WorkerFailed, WorkerState
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
@@ -46,6 +46,7 @@ from computehub_tui.ui.plain import MESSAGE_LIMIT, plain_lines
 from computehub_tui.ui.screens.confirm import LISTED_TARGETS, ConfirmScreen, plan_confirmation
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
 from computehub_tui.ui.terminal import copy_with_local_tool, run_in_terminal
+from computehub_tui.ui.widgets.footer import HubFooter
 from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
@@ -116,7 +117,7 @@ class ComputeHubApp(App[None]):
             yield OffersPane(id="offers")
             yield InstancesPane(id="instances")
             yield MonitorPane(id="monitor")
-        yield Footer()
+        yield HubFooter()
 
     def on_mount(self) -> None:
         self._restore_logging = route_root_logging(self.log_handler)
