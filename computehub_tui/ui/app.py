@@ -210,8 +210,8 @@ class ComputeHubApp(App[None]):
         """Which method shows each kind of engine event: the one place engine events reach the panes."""
         return {
             OffersUpdated: self._offers_updated,
-            InstancesUpdated: self._instances_changed,
-            MetricsSampled: self._instances_changed,
+            InstancesUpdated: self._instances_updated,
+            MetricsSampled: self._metrics_sampled,
             ProviderHealthChanged: self._health_changed,
             StoreFailed: self._store_failed,
             SpendUpdated: self._spend_updated,
@@ -223,9 +223,14 @@ class ComputeHubApp(App[None]):
         self._show_health()  # a provider may also have gone
         self._refresh_soon("offers")
 
-    def _instances_changed(self, event: InstancesUpdated | MetricsSampled) -> None:
-        if isinstance(event, InstancesUpdated):
-            self._show_health()
+    def _instances_updated(self, _: InstancesUpdated) -> None:
+        self._show_health()
+        self._refresh_instance_panes()
+
+    def _metrics_sampled(self, _: MetricsSampled) -> None:
+        self._refresh_instance_panes()
+
+    def _refresh_instance_panes(self) -> None:
         self._refresh_soon("instances")
         self._refresh_soon("monitor")
 
