@@ -72,6 +72,28 @@ def startup_lines(startup: dict[str, Any]) -> list[Line]:
         both("  every provider's offers painted", "median", "all_rows_ms", "first_rows_ms"),
         both("  counted from spawn (with interpreter)", "median", "from_spawn_ms"),
         both("  of which imports", "median", "imports_ms"),
+        *before_lines(startup),
+    ]
+
+
+def before_lines(startup: dict[str, Any]) -> list[Line]:
+    """Today's start-up beside the app before issue 8, measured in the same run (baseline column)."""
+    if "reference" not in startup:
+        return []
+    title = "process start → offers on screen, vs before issue 8 (target ≤ 600 ms)"
+
+    def versus(label: str, ours: str, theirs: str, figure: str) -> Line:
+        return Line(label, "median", pick(startup, ours, figure, "median"),
+                    pick(startup, theirs, figure, "median"), "ms")
+
+    return [
+        versus(title, "app", "reference", "from_spawn_ms"),
+        versus("  from the first line of the script", "app", "reference", "first_rows_ms"),
+        versus("  of which imports", "app", "reference", "imports_ms"),
+        versus("  second start (last run's data dir), from spawn", "app_second", "reference_second",
+               "from_spawn_ms"),
+        versus("  second start, every provider's offers painted", "app_second", "reference_second",
+               "all_rows_ms"),
     ]
 
 
@@ -128,7 +150,7 @@ def render(results: dict[str, Any]) -> str:
              + table_lines(results.get("tables", {}), results.get("memory", {}))
              + idle_lines(results.get("idle", {})))
     width = max(len(line.benchmark) for line in lines)
-    header = (f"{'benchmark':<{width}}  {'stat':<11}  {'computehub':>12}  {'DataTable':>12}  "
+    header = (f"{'benchmark':<{width}}  {'stat':<11}  {'computehub':>12}  {'baseline':>12}  "
               f"{'baseline÷ours':>13}")
     columns, rows = results["settings"]["terminal_size"]
     out = [
@@ -149,8 +171,10 @@ def render(results: dict[str, Any]) -> str:
                    f"{_fmt(line.baseline, line.unit):>12}  {_ratio(line):>13}")
     out += [
         "",
-        "computehub = the app (startup, idle) or its Offers pane (tables); DataTable = a bare",
-        "Textual app doing the same job; baseline÷ours = how many times slower or bigger it is.",
+        "computehub = the app (startup, idle) or its Offers pane (tables); baseline = a bare Textual",
+        "DataTable app doing the same job, except in the \"vs before issue 8\" lines, where it is this app at",
+        (f"{pick(results, 'settings', 'startup_reference') or '?'} run the same way; baseline÷ours = how many "
+         "times slower or bigger it is."),
         *check_lines(results),
         *idle_warnings(results),
         *error_lines(results),

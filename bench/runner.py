@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ IDLE_SECONDS = 10.0
 STARTUP_TIMEOUT_S = 60.0
 TABLE_TIMEOUT_S = 180.0
 IDLE_TIMEOUT_S = 90.0
+REFERENCE_COMMIT = "d5e6558"
+"""The app before issue 8 (the engine reshape): its start-up is measured in the same run, beside today's."""
 
 
 def child_environment(pycache_dir: Path) -> dict[str, str]:
@@ -40,10 +43,12 @@ def child_environment(pycache_dir: Path) -> dict[str, str]:
 @dataclass(frozen=True)
 class Launcher:
     env: dict[str, str]
+    root: Path = ROOT
+    """Where the child runs: its ``computehub_tui`` is the one imported (``-m`` puts the cwd first)."""
 
     def start(self, label: str, module: str, *args: str, timeout_s: float) -> Child:
         spawned_at = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", f"bench.{module}", *args], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "-m", f"bench.{module}", *args], cwd=self.root,
                                    env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True)
         return Child(label, process, spawned_at, timeout_s)
@@ -114,13 +119,46 @@ def with_spawn_time(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def run_startup(launcher: Launcher, rows_path: Path) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"app": [], "datatable": []}
+def export_reference(work_dir: Path) -> Path | None:
+    """The app as it was at ``REFERENCE_COMMIT``, beside a copy of today's bench/, or None when this
+    checkout has no git history to take it from."""
+    target = work_dir / "reference"
+    target.mkdir()
+    try:
+        archive = subprocess.run(["git", "archive", REFERENCE_COMMIT, "computehub_tui"], cwd=ROOT,
+                                 capture_output=True, check=True, timeout=60)
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True, timeout=60)
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return None
+    shutil.copytree(ROOT / "bench", target / "bench", ignore=shutil.ignore_patterns("__pycache__", "*.json"))
+    return target
+
+
+def startup_sides(launcher: Launcher, rows_path: Path, work_dir: Path) -> dict[str, tuple[Launcher, list[str]]]:
+    """Each start-up variant: who runs it and its arguments. A "second start" keeps its data dir
+    from run to run, so it finds what the run before stored (the warm-up run fills it first)."""
+    sides: dict[str, tuple[Launcher, list[str]]] = {
+        "app": (launcher, ["app"]),
+        "app_second": (launcher, ["app", str(work_dir / "second-start")]),
+        "datatable": (launcher, ["datatable", str(rows_path)]),
+    }
+    reference = export_reference(work_dir)
+    if reference is not None:
+        before = replace(launcher, root=reference)
+        sides["reference"] = (before, ["app"])
+        sides["reference_second"] = (before, ["app", str(work_dir / "reference-second-start")])
+    else:
+        progress(f"no git history: start-up before issue 8 ({REFERENCE_COMMIT}) is not measured")
+    return sides
+
+
+def run_startup(launcher: Launcher, rows_path: Path, work_dir: Path) -> dict[str, Any]:
+    sides = startup_sides(launcher, rows_path, work_dir)
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     for attempt in range(STARTUP_WARMUPS + STARTUP_RUNS):
-        for side in ("app", "datatable"):
-            args = [side] if side == "app" else [side, str(rows_path)]
-            result = with_spawn_time(launcher.run(f"startup {side}", "startup_child", *args,
-                                                  timeout_s=STARTUP_TIMEOUT_S))
+        for side, (side_launcher, args) in sides.items():
+            result = with_spawn_time(side_launcher.run(f"startup {side}", "startup_child", *args,
+                                                       timeout_s=STARTUP_TIMEOUT_S))
             if attempt >= STARTUP_WARMUPS:
                 runs[side].append(result)
         progress(f"startup run {attempt + 1 - STARTUP_WARMUPS}/{STARTUP_RUNS}"
@@ -215,7 +253,7 @@ def run_all() -> dict[str, Any]:
         launcher = Launcher(child_environment(Path(work) / "pycache"))
         progress("formatting the demo offers for the DataTable baseline")
         rows_path, demo_offers = write_startup_rows(Path(work))
-        startup = run_startup(launcher, rows_path)
+        startup = run_startup(launcher, rows_path, Path(work))
         tables = run_tables(launcher)
         memory, idle = run_memory_and_idle(launcher, rows_path)
     return {
@@ -228,6 +266,7 @@ def run_all() -> dict[str, Any]:
             "sort_presses": list(SORT_PRESSES),
             "idle_seconds": IDLE_SECONDS,
             "bytecode_cache": "private PYTHONPYCACHEPREFIX, filled by the warm-up run",
+            "startup_reference": REFERENCE_COMMIT,
         },
         "startup": startup,
         "tables": tables,

@@ -1,4 +1,7 @@
-"""One startup run in a fresh process: `python -m bench.startup_child app|datatable [rows.json]`."""
+"""One startup run in a fresh process: `python -m bench.startup_child app [data-dir] | datatable rows.json`.
+
+With a data dir the app keeps what it stores there (a second start finds the last run's data);
+without one it starts from an empty temporary dir (a first start)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ def _ms_since_start(at: float) -> float:
     return (at - STARTED_AT) * 1000.0
 
 
-async def run_app() -> dict[str, Any]:
+async def run_app(data_dir: Path | None) -> dict[str, Any]:
     """The real app in demo mode with default settings, built as the CLI builds it."""
     from computehub_tui.config import Config
     from computehub_tui.ui.app import ComputeHubApp
@@ -35,8 +38,9 @@ async def run_app() -> dict[str, Any]:
     painted_counts: list[tuple[float, int]] = []
     hook_table_lines(VirtualTable, probe, virtual_table_data_row, only_id="offer-table")
 
-    with tempfile.TemporaryDirectory(prefix="chub-bench-") as data_dir:
-        app = ComputeHubApp(lambda: open_session(Config(), Path(data_dir), demo=True))
+    with tempfile.TemporaryDirectory(prefix="chub-bench-") as scratch:
+        data = data_dir or Path(scratch)
+        app = ComputeHubApp(lambda: open_session(Config(), data, demo=True))
         hook_frames(app, probe)
 
         def log_painted_rows(at: float) -> None:
@@ -107,7 +111,7 @@ def main() -> None:
 
     side = sys.argv[1]
     if side == "app":
-        result = asyncio.run(run_app())
+        result = asyncio.run(run_app(Path(sys.argv[2]) if len(sys.argv) > 2 else None))
     elif side == "datatable":
         result = asyncio.run(run_datatable(Path(sys.argv[2])))
     else:

@@ -196,13 +196,23 @@ async def test_monitor_shows_a_block_per_running_instance(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("key", ["q"])
-async def test_quit_closes_the_session(tmp_path: Path, key: str) -> None:
+async def test_quit_closes_the_session(tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     app = small_app(tmp_path, ManualClock())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        session = app.session
+        assert session is not None
+        closed: list[bool] = []
+        close = session.aclose
+
+        async def recorded_close() -> None:
+            closed.append(True)
+            await close()
+
+        monkeypatch.setattr(session, "aclose", recorded_close)
         await pilot.press(key)
-        await pilot.pause()
-    assert app._session_closed
+        # Checked before run_test's own teardown, which would close the session anyway.
+        await wait_for(pilot, lambda: closed == [True] and app.return_code == 0)
 
 
 async def test_settings_binds_a_key_encrypted_and_tests_it(tmp_path: Path) -> None:

@@ -155,7 +155,8 @@ async def test_ctrl_s_launches_only_at_the_price_on_screen(tmp_path: Path) -> No
 
 
 async def test_a_terminal_too_small_for_the_price_refuses_to_launch(tmp_path: Path) -> None:
-    async with small_app(tmp_path).run_test(size=(80, 12)) as pilot:
+    # Borderless fields fit the price on 12 rows; on 10 it is below the edge.
+    async with small_app(tmp_path).run_test(size=(80, 10)) as pilot:
         app, screen = await open_launch(pilot, "provider:lambda")
         started = launches(app)
         assert not on_screen(app, "#launch-price")

@@ -11,19 +11,27 @@ from pathlib import Path
 import pytest
 from loopback import refused_port
 from rich.console import Console
-from tui import SIZE, ready, small_app, wait_for
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 from textual_plotext import PlotextPlot
+from tui import SIZE, ready, screen_lines, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config, VastSettings
 from computehub_tui.domain.filtering import field_reference
 from computehub_tui.domain.history import PriceStat
-from computehub_tui.domain.models import Capabilities, Instance, InstanceStatus, MetricSample, Offer, PricingKind
+from computehub_tui.domain.models import (
+    PROVIDER_TITLES,
+    Capabilities,
+    Instance,
+    InstanceStatus,
+    MetricSample,
+    Offer,
+    PricingKind,
+)
 from computehub_tui.domain.ranking import explain_value
 from computehub_tui.engine.events import ProviderHealth
 from computehub_tui.engine.hub import Hub
@@ -31,6 +39,7 @@ from computehub_tui.store import Store
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 from computehub_tui.ui.screens.help import HelpScreen
+from computehub_tui.ui.screens.launch import LaunchScreen
 from computehub_tui.ui.screens.market import MarketScreen
 from computehub_tui.ui.screens.offer_detail import WINDOWS, OfferDetailScreen
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
@@ -315,14 +324,14 @@ async def test_monitor_cards_scroll_with_the_cursor_and_keep_it_across_reloads(t
         await pilot.pause()
         lines = visible_text(pane)
         # Vast's start time is not "last started", so a machine first seen running has no uptime yet.
-        assert lines[0].startswith("▶ vast:0  train-00000  2x RTX 4090 · running · $0.700/h")
+        assert lines[0].startswith("▶ train-00000  2x RTX 4090 · running · $0.700/h · $0.00 so far  vast:0")
         assert [line.split()[0] for line in lines[1:6]] == ["GPU", "VRAM", "Temp", "CPU", "RAM"]
         assert "[" in lines[1] and "GB" in lines[2] and "°C" in lines[3]
         await pilot.press("j", "down")
         assert pane.current is not None and pane.current.label == "train-00002"
         await pilot.press("G")
         assert pane.current.label == "train-00039"
-        assert any(line.startswith("▶ vast:39") for line in visible_text(pane))  # scrolled into view
+        assert any(line.startswith("▶ train-00039") for line in visible_text(pane))  # scrolled into view
         await hub.refresh_instances("vast")
         pane.reload()
         await pilot.pause()
@@ -383,6 +392,28 @@ async def test_every_dialog_fits_or_scrolls_at_80_by_24(tmp_path: Path) -> None:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         await assert_fits(pilot, VerticalScroll, "Static")
+
+
+async def test_at_80_by_24_the_launch_form_needs_no_scrolling_and_detail_lines_do_not_wrap(tmp_path: Path) -> None:
+    async with small_app(tmp_path, ManualClock()).run_test(size=(80, 24)) as pilot:
+        app = await ready(pilot)
+        lines = screen_lines(pilot)  # the two detail lines sit above the footer, each on its own row
+        assert lines[-3].lstrip().startswith(f"vast:{app.offers_pane.table.rows[0].offer_id}"), lines[-3:]
+        assert "/h all-in" in lines[-2] and lines[-2].rstrip().endswith(("…", "/mo", ")")), lines[-3:]
+        await pilot.press("2")
+        await pilot.pause()
+        lines = screen_lines(pilot)
+        current = app.instances_pane.table.current_row
+        assert current is not None
+        assert lines[-3].lstrip().startswith("SSH:"), lines[-4:]
+        assert lines[-2].lstrip().startswith(f"{PROVIDER_TITLES[current.provider]}:"), lines[-4:]
+        await pilot.press("1")
+        assert app.offers_pane.apply_filter("provider:vast spot:yes")  # every field: image, disk, label, bid, max
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await assert_fits(pilot, VerticalScroll, "#launch-template", "#launch-image", "#launch-disk",
+                          "#launch-label", "#launch-bid", "#launch-max")
+        await assert_fits(pilot, Vertical, "#launch-price", "#launch-caveats", "#launch")
 
 
 # -- 27: wording, chart axes, the key prompt, help, wide terminals --------------------------

@@ -7,6 +7,7 @@ import concurrent.futures
 import io
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -14,13 +15,13 @@ from typing import Any, Protocol
 
 from rich.console import Console
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Static
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
 from computehub_tui.domain.secret import redact
@@ -44,12 +45,6 @@ from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
 from computehub_tui.ui.messages import EngineEventPosted, HubReady
 from computehub_tui.ui.plain import MESSAGE_LIMIT, plain_lines
 from computehub_tui.ui.screens.confirm import LISTED_TARGETS, ConfirmScreen, plan_confirmation
-from computehub_tui.ui.screens.copy import CopyScreen
-from computehub_tui.ui.screens.help import HelpScreen, KeySection, describe_bindings
-from computehub_tui.ui.screens.launch import LaunchScreen
-from computehub_tui.ui.screens.logs import LogsScreen, WarningsScreen
-from computehub_tui.ui.screens.market import MarketScreen
-from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
 from computehub_tui.ui.terminal import (
     copy_with_local_tool,
@@ -59,6 +54,7 @@ from computehub_tui.ui.terminal import (
     ssh_argv,
     tmux_window_argv,
 )
+from computehub_tui.ui.widgets.footer import HubFooter
 from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
@@ -78,7 +74,7 @@ class Session(Protocol):
 PANES: tuple[tuple[str, str, str], ...] = (("1", "offers", "Offers"), ("2", "instances", "Instances"),
                                            ("3", "monitor", "Monitor"))
 COALESCE_S = 0.25
-"""Engine events within this window repaint a pane once."""
+"""A pane repaints for engine events at most once in this window (after the first, at its end)."""
 AGE_TICK_S = 10.0
 """How often quote ages repaint on the Offers pane; everything else repaints on engine events."""
 CRASH_REPORT_NAME = "crash.log"
@@ -118,6 +114,8 @@ class ComputeHubApp(App[None]):
         self.local_clipboard: Callable[[str], str] = partial(copy_with_local_tool, environ=os.environ)
         """Copies with this machine's clipboard program; returns the program's name or ""."""
         self._refresh_timers: dict[str, Timer] = {}
+        self._refreshed_at: dict[str, float] = {}
+        self._event_handlers = self._engine_event_handlers()
         self._stale_panes: set[str] = set()
         self.log_handler = UiLogHandler(self._show_logged)
         """Warnings logged while the app runs; its ``recent`` list backs the palette's warnings view."""
@@ -135,7 +133,7 @@ class ComputeHubApp(App[None]):
             yield OffersPane(id="offers")
             yield InstancesPane(id="instances")
             yield MonitorPane(id="monitor")
-        yield Footer()
+        yield HubFooter()
 
     def on_mount(self) -> None:
         self._restore_logging = route_root_logging(self.log_handler)
@@ -238,47 +236,87 @@ class ComputeHubApp(App[None]):
                         timeout=8)
 
     def on_engine_event_posted(self, message: EngineEventPosted) -> None:
-        event = message.event
-        header = self.query_one_optional(HubHeader)
-        if self.hub is None or header is None:  # an event that arrives while the app is closing
+        if self.hub is None or self.query_one_optional(HubHeader) is None:  # the app is closing
             return
-        if isinstance(event, (OffersUpdated, InstancesUpdated, ProviderHealthChanged)):
-            header.update_state(health=self.hub.health())  # a provider may also have gone
-        if isinstance(event, OffersUpdated):
-            self._refresh_soon("offers")
-        elif isinstance(event, (InstancesUpdated, MetricsSampled)):
-            self._refresh_soon("instances")
-            self._refresh_soon("monitor")
-        elif isinstance(event, ProviderHealthChanged):
-            for _, pane, _ in PANES:
-                self._refresh_soon(pane)  # an empty pane says why it is empty
-            if event.health.state == "auth-error":
-                self.notify(event.health.last_error, title="API key rejected", severity="error", timeout=10)
-        elif isinstance(event, StoreFailed):
-            self.notify(f"{event.message}. The app keeps running; history and costs are not being saved.",
-                        title="Database write failed", severity="warning", timeout=10)
-        elif isinstance(event, SpendUpdated):
-            header.update_state(burn_rate=event.burn_rate_hour, spend_today=event.spend_today)
-        elif isinstance(event, ActionStarted):
-            if event.action != "launch":
-                self.instances_pane.set_pending([event.target], event.action)
-        elif isinstance(event, ActionFinished):
-            self.instances_pane.set_pending([event.target], None)
-            self.notify(event.message, severity="information" if event.ok else "error",
-                        timeout=4 if event.ok else 10)
+        handler = self._event_handlers.get(type(message.event))
+        if handler is not None:
+            handler(message.event)
+
+    def _engine_event_handlers(self) -> dict[type, Callable[[Any], None]]:
+        """Which method shows each kind of engine event: the one place engine events reach the panes."""
+        return {
+            OffersUpdated: self._offers_updated,
+            InstancesUpdated: self._instances_updated,
+            MetricsSampled: self._metrics_sampled,
+            ProviderHealthChanged: self._health_changed,
+            StoreFailed: self._store_failed,
+            SpendUpdated: self._spend_updated,
+            ActionStarted: self._action_started,
+            ActionFinished: self._action_finished,
+        }
+
+    def _offers_updated(self, _: OffersUpdated) -> None:
+        self._show_health()  # a provider may also have gone
+        self._refresh_soon("offers")
+
+    def _instances_updated(self, _: InstancesUpdated) -> None:
+        self._show_health()
+        self._refresh_instance_panes()
+
+    def _metrics_sampled(self, _: MetricsSampled) -> None:
+        self._refresh_instance_panes()
+
+    def _refresh_instance_panes(self) -> None:
+        self._refresh_soon("instances")
+        self._refresh_soon("monitor")
+
+    def _health_changed(self, event: ProviderHealthChanged) -> None:
+        self._show_health()
+        for _, pane, _ in PANES:
+            self._refresh_soon(pane)  # an empty pane says why it is empty
+        if event.health.state == "auth-error":
+            self.notify(event.health.last_error, title="API key rejected", severity="error", timeout=10)
+
+    def _store_failed(self, event: StoreFailed) -> None:
+        self.notify(f"{event.message}. The app keeps running; history and costs are not being saved.",
+                    title="Database write failed", severity="warning", timeout=10)
+
+    def _spend_updated(self, event: SpendUpdated) -> None:
+        self.query_one(HubHeader).update_state(burn_rate=event.burn_rate_hour, spend_today=event.spend_today)
+
+    def _action_started(self, event: ActionStarted) -> None:
+        if event.action != "launch":
+            self.instances_pane.set_pending([event.target], event.action)
+
+    def _action_finished(self, event: ActionFinished) -> None:
+        self.instances_pane.set_pending([event.target], None)
+        self.notify(event.message, severity="information" if event.ok else "error", timeout=4 if event.ok else 10)
+
+    def _show_health(self) -> None:
+        assert self.hub is not None
+        self.query_one(HubHeader).update_state(health=self.hub.health())
 
     def _refresh_soon(self, pane: str) -> None:
-        """Providers answer within moments of each other: repaint a pane once for the whole burst.
-        Hidden Offers and Monitor panes skip the work and catch up when shown; the Instances pane
-        is cheap and always current (its counts feed bulk actions)."""
+        """Repaint a pane at once when it has not repainted for a while (so the first offers show
+        the moment they arrive), otherwise once at the end of the window: providers answer within
+        moments of each other, and a burst costs at most two repaints. Hidden Offers and Monitor
+        panes skip the work and catch up when shown; the Instances pane is cheap and always current
+        (its counts feed bulk actions)."""
         if pane != "instances" and self.current_pane != pane:
             self._stale_panes.add(pane)
-        elif pane not in self._refresh_timers:
-            self._refresh_timers[pane] = self.set_timer(COALESCE_S, partial(self._refresh_pane, pane))
+            return
+        if pane in self._refresh_timers:
+            return
+        since = time.monotonic() - self._refreshed_at.get(pane, float("-inf"))
+        if since >= COALESCE_S:
+            self._refresh_pane(pane)
+        else:
+            self._refresh_timers[pane] = self.set_timer(COALESCE_S - since, partial(self._refresh_pane, pane))
 
     def _refresh_pane(self, pane: str) -> None:
         self._refresh_timers.pop(pane, None)
         self._stale_panes.discard(pane)
+        self._refreshed_at[pane] = time.monotonic()
         kinds: dict[str, type[OffersPane | InstancesPane | MonitorPane]] = {
             "offers": OffersPane, "instances": InstancesPane, "monitor": MonitorPane}
         for widget in self.query(kinds[pane]):  # none once the app is closing and a timer still fires
@@ -362,6 +400,8 @@ class ComputeHubApp(App[None]):
         self.notify(message, title=title, severity="error" if severity == "error" else "warning", timeout=8)
 
     def action_recent_warnings(self) -> None:
+        from computehub_tui.ui.screens.logs import WarningsScreen  # deferred, like every screen pushed later
+
         self.push_screen(WarningsScreen(self.log_handler.recent))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -435,6 +475,12 @@ class ComputeHubApp(App[None]):
             self.push_screen(SettingsScreen(self.hub))
 
     def action_help(self) -> None:
+        from computehub_tui.ui.screens.help import HelpScreen, KeySection, describe_bindings
+        from computehub_tui.ui.screens.launch import LaunchScreen
+        from computehub_tui.ui.screens.logs import LogsScreen
+        from computehub_tui.ui.screens.market import MarketScreen
+        from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
+
         sections: list[KeySection] = [
             ("Everywhere", describe_bindings(self.BINDINGS) + [("ctrl+p", "Command palette (every action)")]),
             ("Offers (1)", describe_bindings(OffersPane.BINDINGS)),
@@ -454,7 +500,29 @@ class ComputeHubApp(App[None]):
 
     # -- actions ----------------------------------------------------------------------------
 
+    @on(OffersPane.LaunchRequested)
+    def _launch_requested(self, message: OffersPane.LaunchRequested) -> None:
+        self.open_launch_dialog(message.offer)
+
+    @on(InstancesPane.ActionRequested)
+    def _action_requested(self, message: InstancesPane.ActionRequested) -> None:
+        self.request_instance_action(message.action, message.instances)
+
+    @on(InstancesPane.SshRequested)
+    def _ssh_requested(self, message: InstancesPane.SshRequested) -> None:
+        self.open_ssh(message.instance)
+
+    @on(InstancesPane.LogsRequested)
+    def _logs_requested(self, message: InstancesPane.LogsRequested) -> None:
+        self.open_logs(message.instance)
+
+    @on(InstancesPane.CopyRequested)
+    def _copy_requested(self, message: InstancesPane.CopyRequested) -> None:
+        self.copy_text(message.text, message.what)
+
     def open_launch_dialog(self, offer: Offer) -> None:
+        from computehub_tui.ui.screens.launch import LaunchScreen
+
         if self.hub is None:
             return
 
@@ -517,11 +585,15 @@ class ComputeHubApp(App[None]):
             self.notify(f"{PROVIDER_TITLES[instance.provider]} offers no log API; use SSH (c copies the command)",
                         severity="warning")
             return
+        from computehub_tui.ui.screens.logs import LogsScreen
+
         self.push_screen(LogsScreen(self.hub, instance))
 
     def copy_text(self, text: str, what: str) -> None:
         """Send ``text`` to the terminal's clipboard and show it, since no terminal confirms a copy;
         on a local session also try this machine's clipboard program."""
+        from computehub_tui.ui.screens.copy import CopyScreen
+
         self.copy_to_clipboard(text)
         self.push_screen(CopyScreen(text, what, self.local_clipboard))
 

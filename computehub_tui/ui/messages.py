@@ -28,6 +28,6 @@ class EngineEventPosted(Message):
         if not isinstance(message, EngineEventPosted):
             return False
         old, new = message.event, self.event
-        if isinstance(new, (OffersUpdated, InstancesUpdated)) and type(old) is type(new):
-            return old.provider == new.provider  # type: ignore[union-attr]
+        if isinstance(new, (OffersUpdated, InstancesUpdated)) and isinstance(old, (OffersUpdated, InstancesUpdated)):
+            return type(old) is type(new) and old.provider == new.provider
         return isinstance(new, MetricsSampled) and isinstance(old, MetricsSampled)

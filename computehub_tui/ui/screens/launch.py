@@ -24,6 +24,7 @@ from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.policy import LaunchRefused, check_max_price, launch_caveats, launch_price
 from computehub_tui.ui.format import rate
 from computehub_tui.ui.plain import PlainStatic, plain
+from computehub_tui.ui.screens.compact import fit_to_height
 
 MAX_DISK_GB = 10_000
 BID_HINT = "your $/h bid for the whole machine; you keep the machine while it wins"
@@ -69,6 +70,9 @@ class LaunchScreen(ModalScreen[str | None]):
     LaunchScreen #launch-progress { color: $accent; height: auto; }
     LaunchScreen #launch-buttons { height: auto; align: right middle; }
     LaunchScreen #launch-buttons Button { margin-left: 2; }
+    LaunchScreen.-compact #launch-offer { padding-top: 0; }
+    LaunchScreen.-compact .field Label { padding-top: 0; }
+    LaunchScreen.-compact #launch-footer { padding-bottom: 0; }
     """
 
     def __init__(self, hub: Hub, offer: Offer) -> None:
@@ -133,6 +137,9 @@ class LaunchScreen(ModalScreen[str | None]):
         self._update_price()
         first = "#launch-image" if self.capabilities.custom_image else "#launch-label"
         self.query_one(first, Input).focus()
+
+    def on_resize(self) -> None:
+        fit_to_height(self)
 
     def _offer_text(self) -> Text:
         offer = self.offer
@@ -303,7 +310,7 @@ class LaunchScreen(ModalScreen[str | None]):
                 alt = self.alternative
                 self.query_one("#launch-buttons", Horizontal).mount(
                     Button(plain(f"Try next best: {alt.gpu_count}x {alt.gpu} {rate(alt.price_hour)}/h", limit=60),
-                           id="alternative", variant="warning"),
+                           id="alternative", variant="warning", compact=self.has_class("-compact")),
                     before=0,
                 )
 

@@ -47,9 +47,11 @@ WINDOWS: dict[str, ChartWindow] = {
 }
 
 
-class OfferDetailScreen(ModalScreen[None]):
+class OfferDetailScreen(ModalScreen[bool]):
+    """Dismisses with True when the user asks to launch the offer."""
+
     BINDINGS = [
-        Binding("escape,q", "dismiss", "Close"),
+        Binding("escape,q", "dismiss(False)", "Close"),
         Binding("d", "window('d')", "24 h"),
         Binding("w", "window('w')", "7 d"),
         Binding("m", "window('m')", "30 d"),
@@ -116,8 +118,7 @@ class OfferDetailScreen(ModalScreen[None]):
         self._load(key)
 
     def action_launch(self) -> None:
-        self.dismiss()
-        self.app.open_launch_dialog(self.offer)  # type: ignore[attr-defined]
+        self.dismiss(True)
 
     @work(group="history", exclusive=True, exit_on_error=False)
     async def _load(self, key: str) -> tuple[str, list[PriceStat]]:

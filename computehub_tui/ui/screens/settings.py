@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -17,6 +19,7 @@ from computehub_tui.domain.models import PROVIDER_NAMES, PROVIDER_TITLES
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.keys import KeyBinding
 from computehub_tui.ui.format import age
+from computehub_tui.ui.screens.compact import fit_to_height
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 
 VERDICT_STYLE = {"ok": "bold green", "invalid key": "bold red", "rate-limited": "yellow",
@@ -118,6 +121,9 @@ class SettingsScreen(ModalScreen[None]):
         self.hub = hub
         self.on_mount()
 
+    def on_resize(self) -> None:
+        fit_to_height(self)
+
     def on_mount(self) -> None:
         self.render_tables()
         if self.hub.keys is None:
@@ -161,8 +167,8 @@ class SettingsScreen(ModalScreen[None]):
 
         matrix = Table(title="What each marketplace can do", title_justify="left", expand=True, box=None,
                        header_style="bold", padding=(0, 1))
-        for column in ("", "stop/start", "restart", "bills storage when stopped", "interruptible", "logs",
-                       "live GPU metrics"):
+        # Short enough for 80 columns; the notes below spell out what each "yes" costs.
+        for column in ("", "stop/start", "restart", "bills stopped", "spot", "logs", "GPU metrics"):
             matrix.add_column(column)
         for name in PROVIDER_NAMES:
             caps = self.hub.capabilities(name)
@@ -266,7 +272,7 @@ class SettingsScreen(ModalScreen[None]):
         if kind == "error":
             self._status(str(payload), "bold red")
         elif kind == "bindings":
-            self.bindings_by_provider = {b.provider: b for b in payload}  # type: ignore[attr-defined]
+            self.bindings_by_provider = {b.provider: b for b in cast("list[KeyBinding]", payload)}
         elif kind == "verdict":
             provider, verdict = payload  # type: ignore[misc]
             self.verdicts[provider] = verdict

@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStatus
 from computehub_tui.domain.pricing import plausible_rate
@@ -89,6 +90,36 @@ def instance_columns(pane: InstancesPane) -> list[Column[Instance]]:
 class InstancesPane(Vertical):
     """Actions apply to the marked rows, or to the row under the cursor when nothing is marked."""
 
+    class ActionRequested(Message):
+        """Start, stop, restart or destroy ``instances`` (the marked ones, or the one under the cursor)."""
+
+        def __init__(self, action: str, instances: list[Instance]) -> None:
+            super().__init__()
+            self.action = action
+            self.instances = instances
+
+    class SshRequested(Message):
+        """Open an SSH session to ``instance``, which has an SSH endpoint."""
+
+        def __init__(self, instance: Instance) -> None:
+            super().__init__()
+            self.instance = instance
+
+    class LogsRequested(Message):
+        """Show ``instance``'s logs."""
+
+        def __init__(self, instance: Instance) -> None:
+            super().__init__()
+            self.instance = instance
+
+    class CopyRequested(Message):
+        """Copy ``text`` to the clipboard; ``what`` names it for the user ("the SSH command")."""
+
+        def __init__(self, text: str, what: str) -> None:
+            super().__init__()
+            self.text = text
+            self.what = what
+
     BINDINGS = [
         Binding("space", "toggle_mark", "Mark"),
         Binding("ctrl+a", "mark_all", "Mark all", show=False),
@@ -105,7 +136,8 @@ class InstancesPane(Vertical):
     DEFAULT_CSS = """
     InstancesPane { height: 1fr; }
     InstancesPane #instance-status { height: 1; padding: 0 1; background: $panel-darken-1; }
-    InstancesPane #instance-detail { height: 3; padding: 0 1; color: $text-muted; background: $panel-darken-1; }
+    InstancesPane #instance-detail { height: 3; padding: 0 1; color: $text-muted; background: $panel-darken-1;
+                                     text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -177,7 +209,8 @@ class InstancesPane(Vertical):
         if instance is None or self.hub is None:
             detail.update("", layout=False)
             return
-        caps = self.hub.capabilities(instance.provider) if instance.provider in self.hub.providers else None
+        polled = {health.provider for health in self.hub.health()}
+        caps = self.hub.capabilities(instance.provider) if instance.provider in polled else None
         text = plain(instance.key, style="bold")
         for part, style in ((instance.label or "(no label)", ""), (f"{instance.gpu_count}x {instance.gpu}", ""),
                             (instance.provider_status, "dim")):
@@ -240,7 +273,7 @@ class InstancesPane(Vertical):
         if not targets:
             self.app.notify("No instance selected", severity="warning")
             return
-        self.app.request_instance_action(action, targets)  # type: ignore[attr-defined]
+        self.post_message(self.ActionRequested(action, targets))
 
     def set_pending(self, keys: list[str], action: str | None) -> None:
         for key in keys:
@@ -253,7 +286,7 @@ class InstancesPane(Vertical):
     def action_logs(self) -> None:
         instance = self.table.current_row
         if instance is not None:
-            self.app.open_logs(instance)  # type: ignore[attr-defined]
+            self.post_message(self.LogsRequested(instance))
 
     def action_ssh(self) -> None:
         instance = self.table.current_row
@@ -261,7 +294,7 @@ class InstancesPane(Vertical):
             self.app.notify("No SSH endpoint for this instance yet (it appears once it is running)",
                             severity="warning")
             return
-        self.app.open_ssh(instance)  # type: ignore[attr-defined]
+        self.post_message(self.SshRequested(instance))
 
     @on(VirtualTable.Activated, "#instance-table")
     def _activated(self, event: VirtualTable.Activated) -> None:
@@ -272,5 +305,5 @@ class InstancesPane(Vertical):
         if instance is None or instance.ssh is None:
             self.app.notify("No SSH endpoint for this instance yet", severity="warning")
             return
-        self.app.copy_text(instance.ssh.command, "the SSH command")  # type: ignore[attr-defined]
+        self.post_message(self.CopyRequested(instance.ssh.command, "the SSH command"))
 

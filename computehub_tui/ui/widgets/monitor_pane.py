@@ -158,12 +158,13 @@ class MonitorPane(ScrollView, can_focus=True):
     def _title(self, instance: Instance, selected: bool) -> list[Piece]:
         uptime = self.hub.uptime(instance.key) if self.hub else None
         cost = self.hub.cost_so_far(instance.key) if self.hub else 0.0
+        # Label, state and money first, the long instance key last: a narrow terminal cuts the key.
         return [
-            ("▶ " if selected else "  ", None), (instance.key, None), (f"  {instance.label or '-'}", "cyan"),
+            ("▶ " if selected else "  ", None), (instance.label or "-", "cyan"),
             (f"  {instance.gpu_count}x {instance.gpu} · ", None),
             (instance.status.value, STATUS_STYLE[instance.status]),
             (f" {duration(uptime)}" if uptime is not None else "", None),
-            (f" · {rate(instance.current_price_hour)}/h · ${cost:.2f} so far", None),
+            (f" · {rate(instance.current_price_hour)}/h · ${cost:.2f} so far", None), (f"  {instance.key}", "dim"),
         ]
 
     def _no_data_message(self, instance: Instance) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
@@ -11,6 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Input, Static
 
 from computehub_tui.domain.filtering import FilterError, OfferFilter, OfferIndex, parse_filter
@@ -20,8 +21,6 @@ from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import age, rate
 from computehub_tui.ui.problems import failed, failure_lines
-from computehub_tui.ui.screens.market import MarketScreen
-from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 SORT_BINDINGS: tuple[tuple[str, str, str], ...] = (
@@ -86,6 +85,16 @@ def offer_columns(now: Callable[[], float], refresh_s: dict[str, float], spare: 
     return columns
 
 
+def _last_known(offers: Sequence[Offer], providers: set[str]) -> dict[str, float]:
+    """For each of ``providers`` that has offers on show, when its newest one was quoted: offers
+    remembered from the last run, shown until the provider's first poll answers."""
+    newest: dict[str, float] = {}
+    for offer in offers:
+        if offer.provider in providers and offer.quoted_at > newest.get(offer.provider, float("-inf")):
+            newest[offer.provider] = offer.quoted_at
+    return newest
+
+
 def filter_error_text(error: FilterError, width: int) -> Text:
     """The filter text, a ``^`` under the offending character, then the message: plain text only.
     A filter wider than the box is shown as a window around the caret so the caret stays on screen."""
@@ -128,6 +137,13 @@ class FilterInput(Input):
 class OffersPane(Vertical):
     """Filter and sort happen here in the model; the table only ever paints what is visible."""
 
+    class LaunchRequested(Message):
+        """The user asked to launch ``offer`` (Enter on its row, or from its details)."""
+
+        def __init__(self, offer: Offer) -> None:
+            super().__init__()
+            self.offer = offer
+
     BINDINGS = [
         Binding("slash", "start_filter", "Filter", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -145,7 +161,8 @@ class OffersPane(Vertical):
     OffersPane #offer-filter-error { height: auto; padding: 0 1; color: $error; display: none; }
     OffersPane #offer-filter-error.visible { display: block; }
     OffersPane #offer-filter-error.incomplete { color: $text-muted; }
-    OffersPane #offer-detail { height: 2; padding: 0 1; color: $text-muted; background: $panel-darken-1; }
+    OffersPane #offer-detail { height: 2; padding: 0 1; color: $text-muted; background: $panel-darken-1;
+                               text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -187,7 +204,7 @@ class OffersPane(Vertical):
         self.reload()
 
     def _set_columns(self) -> None:
-        refresh = {name: self.hub.poll.offers_interval_s for name in self.hub.providers} if self.hub else {}
+        refresh = {h.provider: self.hub.poll.offers_interval_s for h in self.hub.health()} if self.hub else {}
         self.table.set_columns(offer_columns(lambda: self.render_now, refresh, self._spare_columns))
 
     def on_resize(self) -> None:
@@ -208,7 +225,7 @@ class OffersPane(Vertical):
         shown = self.filter.select(index)  # a sorted list filtered stays sorted
         self.table.empty_text = self._empty_text()
         self.table.set_rows(shown)
-        self._update_status(len(shown))
+        self._update_status(len(shown), index.offers)
         self._update_detail()
 
     def _sorted_index(self) -> OfferIndex:
@@ -244,7 +261,7 @@ class OffersPane(Vertical):
             self.render_now = self.hub.clock.now()
             self.table.refresh()
 
-    def _update_status(self, shown: int) -> None:
+    def _update_status(self, shown: int, offers: Sequence[Offer] = ()) -> None:
         text = Text()
         text.append(f"{shown:,}", style="bold")
         text.append(f" of {self.total_offers:,} offers", style="")
@@ -256,10 +273,18 @@ class OffersPane(Vertical):
         if self.hidden_implausible:
             text.append(f"   {self.hidden_implausible} hidden: implausible price", style="yellow")
         hub = self.hub
-        stale = [h.provider for h in hub.health() if h.offers_at and hub.is_stale(h.provider, "offers")] if hub else []
+        health = hub.health() if hub else []
+        waiting = {h.provider for h in health if h.state == "waiting"}
+        remembered = _last_known(offers, waiting) if waiting else {}
+        if remembered and hub is not None:
+            oldest = hub.clock.now() - min(remembered.values())
+            text.append(f"   {', '.join(sorted(remembered))}: last known ({age(oldest)} old), refreshing…",
+                        style="bold yellow")
+        stale = [h.provider for h in health if h.offers_at and h.provider not in waiting
+                 and hub is not None and hub.is_stale(h.provider, "offers")]
         if stale:
             text.append(f"   stale: {', '.join(stale)}", style="bold yellow")
-        failing = [h.provider for h in hub.health() if failed(h)] if hub else []
+        failing = [h.provider for h in health if failed(h)]
         if failing:
             text.append(f"   failing: {', '.join(failing)} (, Settings)", style="bold red")
         self.query_one("#offer-status", Static).update(text, layout=False)
@@ -347,14 +372,24 @@ class OffersPane(Vertical):
         if offer is None:
             self.app.notify("No offer selected", severity="warning")
             return
-        self.app.open_launch_dialog(offer)  # type: ignore[attr-defined]
+        self.post_message(self.LaunchRequested(offer))
 
     def action_details(self) -> None:
+        from computehub_tui.ui.screens.offer_detail import OfferDetailScreen  # deferred: not on the first frame
+
         offer = self.table.current_row
-        if offer is not None and self.hub is not None:
-            self.app.push_screen(OfferDetailScreen(self.hub, offer))
+        if offer is None or self.hub is None:
+            return
+
+        def closed(launch: bool | None) -> None:
+            if launch:
+                self.post_message(self.LaunchRequested(offer))
+
+        self.app.push_screen(OfferDetailScreen(self.hub, offer), closed)
 
     def action_market(self) -> None:
+        from computehub_tui.ui.screens.market import MarketScreen
+
         if self.hub is None:
             return
 
