@@ -69,7 +69,7 @@ def test_no_forbidden_imports(part: str) -> None:
 def test_every_layer_exists() -> None:
     for part in ("domain", "providers", "store", "engine", "ui"):
         assert (PACKAGE_ROOT / part / "__init__.py").exists(), part
-    for module in ("cli/__init__.py", "config.py", "vault.py"):
+    for module in ("cli/__init__.py", "config/__init__.py", "vault.py"):
         assert (PACKAGE_ROOT / module).exists(), module
 
 

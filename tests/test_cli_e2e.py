@@ -587,7 +587,7 @@ def test_errors_are_one_readable_line_with_the_right_exit_code(market: Market) -
     full_lambda.capacity = False
     dead_port = refused_port()
     bare_config = market.tmp_path / "bare.toml"
-    bare_config.write_text("default_disk_gb = 30\n", encoding="utf-8")
+    bare_config.write_text("[offers]\ndisk_gb = 30\n", encoding="utf-8")
     broken_config = market.tmp_path / "broken.toml"
     broken_config.write_text("[lambda\nssh_key_name = 'x'\n", encoding="utf-8")
 

@@ -29,7 +29,7 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def demo_app(tmp_path: Path) -> ComputeHubApp:
-    config = Config(demo_vast_offers=200)  # a small market keeps every snapshot quick
+    config = Config.model_validate({"demo": {"vast_offers": 200}})  # a small market keeps every snapshot quick
     return ComputeHubApp(lambda: open_session(config, tmp_path, demo=True, clock=ManualClock()))
 
 
