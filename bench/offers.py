@@ -52,10 +52,10 @@ async def open_offer_market(data_dir: Path, *, vast_asks: int = BIG_VAST_ASKS,
     every process that builds the market gets the same offers in the same order."""
     config = Config()
     clock = clock or ManualClock()
-    market = DemoMarket(clock, seed=config.demo_seed, vast_offer_count=vast_asks)
+    market = DemoMarket(clock, seed=config.demo.seed, vast_offer_count=vast_asks)
     providers, clients = demo_providers(market, clock)
     store = await Store.open(data_dir / "bench.db")
-    query = OfferQuery(min_reliability=config.min_reliability, disk_gb=config.default_disk_gb,
+    query = OfferQuery(min_reliability=config.offers.min_reliability, disk_gb=config.offers.disk_gb,
                        limit=query_limit)
     hub = Hub(providers, store, clock, HubSettings(offer_query=query, demo=True))
     for name in providers:

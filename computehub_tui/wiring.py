@@ -77,9 +77,9 @@ async def open_session(
     except OSError as error:
         raise StoreError(describe_os_error(error, data_dir, "create the data folder"),
                          "cannot-open") from error
-    query = OfferQuery(min_reliability=config.min_reliability, disk_gb=config.default_disk_gb,
-                       limit=config.offer_limit)
-    poll = PollSettings(config.offers_interval_s, config.instances_interval_s)
+    query = OfferQuery(min_reliability=config.offers.min_reliability, disk_gb=config.offers.disk_gb,
+                       limit=config.offers.limit)
+    poll = PollSettings(config.poll.offers_s, config.poll.instances_s)
     templates, template_errors = load_templates(config.templates_dir)
 
     client = new_http_client()
@@ -109,8 +109,8 @@ async def open_session(
                 return Session(hub, real_store, demo=False, keys=keys, clients=[client],
                                key_sources={name: source for name, (_, source) in bound.items()})
 
-        market = DemoMarket(clock, seed=config.demo_seed if demo_seed is None else demo_seed,
-                            vast_offer_count=config.demo_vast_offers)
+        market = DemoMarket(clock, seed=config.demo.seed if demo_seed is None else demo_seed,
+                            vast_offer_count=config.demo.vast_offers)
         if demo_reset:
             _remove_database(data_dir / DEMO_DATABASE_NAME)
         try:
@@ -118,7 +118,7 @@ async def open_session(
         except DemoWorldError as error:
             raise StoreError(str(error), "corrupt") from None
         demo_adapters, demo_clients = demo_providers(market, clock, world,
-                                                     lambda_ssh_key_name=config.lambda_.ssh_key_name)
+                                                     lambda_ssh_key_name=config.providers.lambda_.ssh_key_name)
         if only_provider is not None:
             demo_adapters = {name: p for name, p in demo_adapters.items() if name == only_provider}
         store = await Store.open(data_dir / DEMO_DATABASE_NAME)
@@ -129,7 +129,7 @@ async def open_session(
             child = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "computehub_tui.providers.demo.history", "--seed", str(seed),
                 "--now", str(clock.now()), "--disk", str(query.disk_gb), "--reliability", str(query.min_reliability),
-                "--vast-offers", str(config.demo_vast_offers), "--limit", str(query.limit),
+                "--vast-offers", str(config.demo.vast_offers), "--limit", str(query.limit),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             )
             output, _ = await child.communicate()

@@ -63,7 +63,7 @@ class OffersHost(App[None]):
 
 
 async def last_runs_offers(tmp_path: Path, clock: ManualClock) -> list[Offer]:
-    session = await open_session(Config(demo_vast_offers=200), tmp_path, demo=True, clock=clock)
+    session = await open_session(Config.model_validate({"demo": {"vast_offers": 200}}), tmp_path, demo=True, clock=clock)
     try:
         for health in session.hub.health():
             assert await session.hub.refresh_offers(health.provider)
@@ -111,7 +111,7 @@ from computehub_tui.wiring import open_session
 
 async def main():
     with tempfile.TemporaryDirectory() as data:
-        app = ComputeHubApp(lambda: open_session(Config(demo_vast_offers=200), Path(data), demo=True,
+        app = ComputeHubApp(lambda: open_session(Config.model_validate({"demo": {"vast_offers": 200}}), Path(data), demo=True,
                                                  clock=ManualClock()))
         async with app.run_test(size=(160, 48)) as pilot:
             while not (app.hub and app.offers_pane.table.rows):

@@ -117,15 +117,15 @@ async def test_lambda_form_and_a_launch_without_an_ssh_key_fails_like_the_real_o
     async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         app, screen = await open_launch(pilot, "provider:lambda avail:yes")
         assert not screen.query("#launch-image") and not screen.query("#launch-disk")
-        assert "(ssh_key_name under [lambda])" in shown(screen, "#launch-caveats")
+        assert "(ssh_key_name under [providers.lambda])" in shown(screen, "#launch-caveats")
         before = len(app.hub.instances())
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: "ssh_key_name under [lambda]" in shown(screen, "#launch-error"))
+        await wait_for(pilot, lambda: "ssh_key_name under [providers.lambda]" in shown(screen, "#launch-error"))
         assert isinstance(app.screen, LaunchScreen) and len(app.hub.instances()) == before
 
 
 async def test_demo_lambda_launch_works_with_the_configured_key(tmp_path: Path) -> None:
-    config = Config.model_validate({"lambda": {"ssh_key_name": "demo-key"}})
+    config = Config.model_validate({"providers": {"lambda": {"ssh_key_name": "demo-key"}}})
     async with small_app(tmp_path, config=config).run_test(size=SIZE) as pilot:
         app, _ = await open_launch(pilot, "provider:lambda avail:yes")
         await pilot.press("ctrl+s")

@@ -58,7 +58,7 @@ class PaneHost(App[None]):
 
 
 async def test_panes_ask_for_launch_ssh_logs_copy_and_actions_by_message(tmp_path: Path) -> None:
-    session = await open_session(Config(demo_vast_offers=200), tmp_path, demo=True, clock=ManualClock())
+    session = await open_session(Config.model_validate({"demo": {"vast_offers": 200}}), tmp_path, demo=True, clock=ManualClock())
     try:
         hub = session.hub
         for health in hub.health():

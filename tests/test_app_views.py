@@ -20,7 +20,7 @@ from textual_plotext import PlotextPlot
 from tui import SIZE, ready, screen_lines, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
-from computehub_tui.config import Config, VastSettings
+from computehub_tui.config import Config
 from computehub_tui.domain.filtering import field_reference
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import (
@@ -184,7 +184,7 @@ async def advance_until(pilot: Pilot, clock: ManualClock, condition: object, tim
 async def test_an_unreachable_key_shows_its_error_and_removing_it_returns_to_the_demo(tmp_path: Path) -> None:
     clock = ManualClock()
     port = refused_port()
-    config = Config(vast=VastSettings(url=f"http://127.0.0.1:{port}"))
+    config = Config.model_validate({"providers": {"vast": {"url": f"http://127.0.0.1:{port}"}}})
     app = ComputeHubApp(lambda: open_session(config, tmp_path, clock=clock))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)

@@ -141,7 +141,7 @@ def test_every_part_on_disk_is_in_the_design() -> None:
 def test_every_layer_exists() -> None:
     for part in ("domain", "providers", "store", "engine", "ui", "cli"):
         assert (PACKAGE_ROOT / part / "__init__.py").exists(), part
-    for module in ("config.py", "clock.py", "vault.py", "wiring.py"):
+    for module in ("config/__init__.py", "clock.py", "vault.py", "wiring.py"):
         assert (PACKAGE_ROOT / module).exists(), module
 
 

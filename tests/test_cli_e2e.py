@@ -587,7 +587,7 @@ def test_errors_are_one_readable_line_with_the_right_exit_code(market: Market) -
     full_lambda.capacity = False
     dead_port = refused_port()
     bare_config = market.tmp_path / "bare.toml"
-    bare_config.write_text("default_disk_gb = 30\n", encoding="utf-8")
+    bare_config.write_text("[offers]\ndisk_gb = 30\n", encoding="utf-8")
     broken_config = market.tmp_path / "broken.toml"
     broken_config.write_text("[lambda\nssh_key_name = 'x'\n", encoding="utf-8")
 
@@ -695,7 +695,7 @@ def test_errors_are_one_readable_line_with_the_right_exit_code(market: Market) -
                 env=market.environment(COMPUTEHUB_CONFIG=str(bare_config)),
             ),
             1,
-            "set ssh_key_name under [lambda] in the config file",
+            "set ssh_key_name under [providers.lambda] in the config file",
         ),
         (
             market.invocation(
@@ -708,14 +708,14 @@ def test_errors_are_one_readable_line_with_the_right_exit_code(market: Market) -
                 env=market.environment(COMPUTEHUB_CONFIG=str(bare_config)),
             ),
             1,
-            "set ssh_public_key under [tensordock] in the config file",
+            "set ssh_public_key under [providers.tensordock] in the config file",
         ),
         (
             market.invocation(
                 "offers", env=market.environment(COMPUTEHUB_CONFIG=str(broken_config))
             ),
             2,
-            f"{broken_config}: not valid TOML",
+            f"{broken_config}:1: not valid TOML",
         ),
         (market.invocation("launch", "vast", "21934711", "--yes"), 2, "required: --image"),
         (market.invocation("destroy", "vast:9104662"), 2, "add --yes"),

@@ -23,7 +23,7 @@ HOUR = 3600.0
 
 
 async def session(data_dir: Path, clock: ManualClock, *, reset: bool = False) -> Session:
-    return await open_session(Config(demo_vast_offers=300), data_dir, demo=True, clock=clock, demo_reset=reset)
+    return await open_session(Config.model_validate({"demo": {"vast_offers": 300}}), data_dir, demo=True, clock=clock, demo_reset=reset)
 
 
 async def rentable_vast_offer(opened: Session) -> Offer:
@@ -156,7 +156,7 @@ def test_a_world_saved_with_another_seed_is_not_mixed_in(tmp_path: Path) -> None
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "config.toml"
-    config.write_text("demo_vast_offers = 300\n")
+    config.write_text("[demo]\nvast_offers = 300\n")
     env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(tmp_path / "data"), "COMPUTEHUB_CONFIG": str(config)}
     return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True,
                           env=env, timeout=60, check=False)

@@ -16,7 +16,7 @@ from fakes.tensordock import FakeTensordock
 from fakes.vast import FakeVast
 
 from computehub_tui.clock import ManualClock
-from computehub_tui.config import Config, TensordockSettings, VastSettings
+from computehub_tui.config import Config
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.keys import DATABASE_NAME, KeyService
@@ -184,7 +184,8 @@ def fakes() -> Iterator[tuple[FakeVast, FakeTensordock]]:
 
 def config_for(fakes: tuple[FakeVast, FakeTensordock]) -> Config:
     vast, tensordock = fakes
-    return Config(vast=VastSettings(url=vast.url), tensordock=TensordockSettings(url=f"{tensordock.url}/api/v2"))
+    return Config.model_validate({"providers": {"vast": {"url": vast.url},
+                                               "tensordock": {"url": f"{tensordock.url}/api/v2"}}})
 
 
 @asynccontextmanager
@@ -251,7 +252,7 @@ async def test_binding_a_key_in_a_real_session_attaches_and_polls_and_removing_d
 async def test_a_demo_session_opens_the_real_database_only_for_keys_and_closes_it(
     tmp_path: Path, opened: list[tuple[str, Store]]
 ) -> None:
-    session = await open_session(Config(demo_vast_offers=100), tmp_path, demo=True, clock=ManualClock(), environ={})
+    session = await open_session(Config.model_validate({"demo": {"vast_offers": 100}}), tmp_path, demo=True, clock=ManualClock(), environ={})
     try:
         assert session.demo and [name for name, _ in opened] == ["demo.db"]
         session.keys.provider_factory = stub_factory()  # no real marketplace to test the key against here

@@ -348,7 +348,7 @@ async def test_launch_without_ssh_key_name_is_a_configuration_error_and_sends_no
     provider, wire, _ = make(reply(200, {"data": {"instance_ids": ["x"]}}), ssh_key_name="")
     with pytest.raises(ConfigurationError) as caught:
         await provider.launch(offer_for("gpu_1x_gh200"), LaunchSpec(image=""))
-    assert "ssh_key_name" in str(caught.value) and "[lambda]" in str(caught.value)
+    assert "ssh_key_name" in str(caught.value) and "[providers.lambda]" in str(caught.value)
     assert "cloud.lambda.ai" in str(caught.value)
     assert wire.requests == []
 
@@ -442,7 +442,7 @@ async def test_invalid_parameters_include_field_errors_and_the_ssh_key_hint() ->
         await provider.launch(offer_for("gpu_1x_gh200"), LaunchSpec(image=""))
     text = str(caught.value)
     assert "ssh_key_names: SSH key 'laptop' does not exist" in text
-    assert "ssh_key_name under [lambda]" in text
+    assert "ssh_key_name under [providers.lambda]" in text
     assert "\n" not in text
 
 

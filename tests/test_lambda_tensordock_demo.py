@@ -132,7 +132,7 @@ async def test_lambda_demo_rejects_an_unknown_ssh_key_name(
     offer = next(o for o in offers if o.available)
     with pytest.raises(RequestRejectedError) as caught:
         await drive(clock, provider.launch(offer, LaunchSpec(image="")))
-    assert "not-registered" in str(caught.value) and "ssh_key_name under [lambda]" in str(
+    assert "not-registered" in str(caught.value) and "ssh_key_name under [providers.lambda]" in str(
         caught.value
     )
     assert market.instances_of("lambda") == []

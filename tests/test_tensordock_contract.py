@@ -415,7 +415,7 @@ async def test_launch_without_public_key_is_a_configuration_error() -> None:
     provider, wire, _ = make(reply(201, {}), ssh_public_key="")
     with pytest.raises(ConfigurationError) as caught:
         await provider.launch(rtx4090_offer(), LaunchSpec(image=""))
-    assert "ssh_public_key" in str(caught.value) and "[tensordock]" in str(caught.value)
+    assert "ssh_public_key" in str(caught.value) and "[providers.tensordock]" in str(caught.value)
     assert wire.requests == []
 
 

@@ -36,7 +36,8 @@ def make_app(tmp_path: Path, clock: ManualClock, prepare: SessionHook | None = N
 def small_app(tmp_path: Path, clock: ManualClock | None = None, prepare: SessionHook | None = None,
               config: Config | None = None) -> ComputeHubApp:
     """``make_app`` on a demo market with fewer Vast offers, for tests that need no big table."""
-    small = (config or Config()).model_copy(update={"demo_vast_offers": SMALL_MARKET_VAST_OFFERS})
+    base = config or Config()
+    small = base.model_copy(update={"demo": base.demo.model_copy(update={"vast_offers": SMALL_MARKET_VAST_OFFERS})})
     return make_app(tmp_path, clock or ManualClock(), prepare, small)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from computehub_tui.cli import instances as instance_commands
 from computehub_tui.cli import market
+from computehub_tui.cli.config import config_command
 from computehub_tui.cli.exits import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -27,7 +28,7 @@ from computehub_tui.cli.output import emit, fail, note, one_line
 from computehub_tui.cli.parser import build_parser
 from computehub_tui.cli.prompts import ask_passphrase
 from computehub_tui.cli.session import Options, open_command_session, store_verdict
-from computehub_tui.config import CONFIG_FILE_NAME, ConfigError, default_config_dir, default_data_dir, load_config
+from computehub_tui.config import ConfigError, config_file_path, default_data_dir, load_config
 from computehub_tui.domain.filtering import FilterError, parse_filter
 from computehub_tui.engine.hub import split_key
 from computehub_tui.engine.keys import DATABASE_NAME
@@ -52,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _one_line_logging(logging.WARNING if args.command is None else logging.ERROR)
     try:
+        if args.command == "config":  # works on a broken config: it is how one is fixed
+            return config_command(args)
         options = _options(args)
         if args.command is None:
             return _run_tui(options)
@@ -79,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _options(args: argparse.Namespace) -> Options:
-    named = getattr(args, "config", None) or _env_path("COMPUTEHUB_CONFIG")
-    config = load_config(named or default_config_dir() / CONFIG_FILE_NAME, must_exist=named is not None)
+    path, named = config_file_path(getattr(args, "config", None))
+    config = load_config(path, must_exist=named, flags=getattr(args, "set", None) or [])
     data_dir = getattr(args, "data_dir", None) or _env_path("COMPUTEHUB_DATA_DIR") or default_data_dir()
     return Options(config, data_dir, demo=getattr(args, "demo", False), demo_reset=getattr(args, "demo_reset", False))
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, NoReturn
 from computehub_tui import __version__
 from computehub_tui.cli.exits import EXIT_USAGE, PROG
 from computehub_tui.cli.output import emit, one_line
-from computehub_tui.config import CONFIG_FILE_NAME, MAX_DISK_GB
+from computehub_tui.config import CONFIG_FILE_NAME
+from computehub_tui.config.schema import MAX_DISK_GB
 from computehub_tui.domain.ids import instance_id_problem
 from computehub_tui.domain.models import PROVIDER_NAMES
 from computehub_tui.domain.ranking import SORT_KEYS
@@ -115,7 +116,11 @@ def _common_options() -> _Parser:
     common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                         help="where the database and the vault key live (default: platform data dir)")
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
-                        help=f"config file (default: <config dir>/{CONFIG_FILE_NAME}); a named file must exist")
+                        help=f"config file (default: $COMPUTEHUB_CONFIG, else <config dir>/{CONFIG_FILE_NAME}); "
+                             "a named file must exist")
+    common.add_argument("--set", action="append", default=argparse.SUPPRESS, metavar="KEY=VALUE",
+                        help="override one setting for this run, e.g. --set poll.instances_s=10 (beats the "
+                             "environment and the file; repeatable)")
     return common
 
 
@@ -188,6 +193,25 @@ def build_parser() -> argparse.ArgumentParser:
         sub = command(action, help_text)
         sub.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
         sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    config = command("config", "show, check and change the config file")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser,
+                                            required=True)
+    config_commands.add_parser("path", parents=[common], help="print where the config file is")
+    show = config_commands.add_parser("show", parents=[common], help="print every effective setting")
+    show.add_argument("--origin", action="store_true",
+                      help="say where each value came from: default, file:line, environment variable or flag")
+    show.add_argument("--defaults", action="store_true", help="print a complete commented example config")
+    validate = config_commands.add_parser("validate", parents=[common],
+                                          help="check a config file; print every problem (exit 2) or ok")
+    validate.add_argument("file", nargs="?", metavar="FILE", help="the file to check (default: the one in use, "
+                                                                  "with the environment and --set)")
+    config_commands.add_parser("edit", parents=[common],
+                               help="open the config file in $EDITOR; it is saved only once it is valid")
+    config_set = config_commands.add_parser("set", parents=[common],
+                                            help="change one setting in the file, keeping its comments")
+    config_set.add_argument("key", metavar="KEY", help="dotted key, e.g. poll.instances_s")
+    config_set.add_argument("value", metavar="VALUE", help="the new value, e.g. 10, \"2d\", true")
+
     logs = command("logs", "print an instance's logs")
     logs.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
     logs.add_argument("--tail", type=_bounded_int(1, MAX_TAIL), default=200, metavar="N",

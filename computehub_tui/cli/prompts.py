@@ -57,6 +57,20 @@ def confirm(question: str, action: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def confirm_default_yes(question: str) -> bool:
+    """Ask ``[Y/n]`` on the terminal: Enter means yes."""
+
+    def ask() -> str:
+        emit(f"{question} [Y/n] ", sys.stderr)
+        sys.stderr.flush()
+        return sys.stdin.readline()
+
+    answer = _prompted(ask)
+    if not answer:
+        raise Cancelled
+    return answer.strip().lower() in ("", "y", "yes")
+
+
 def read_key(provider: str) -> str:
     """An API key from a hidden prompt or one line of stdin, never from argv."""
     if sys.stdin.isatty():

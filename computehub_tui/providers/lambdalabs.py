@@ -46,7 +46,7 @@ SOLD_OUT = "sold out"
 MAX_NAME_LENGTH = 64
 NO_STOP_MESSAGE = "Lambda cannot stop instances — terminate instead; billing runs until terminate"
 SSH_KEY_HINT = (
-    "set ssh_key_name under [lambda] in the config file to the name of an SSH key "
+    "set ssh_key_name under [providers.lambda] in the config file to the name of an SSH key "
     "registered at cloud.lambda.ai"
 )
 
@@ -54,7 +54,7 @@ CAPABILITIES = Capabilities(
     can_stop=False, custom_image=False, custom_disk=False,
     notes=(
         "no stop — terminate only; billing runs until terminate",
-        "launches need an SSH key registered at cloud.lambda.ai (ssh_key_name under [lambda])",
+        "launches need an SSH key registered at cloud.lambda.ai (ssh_key_name under [providers.lambda])",
         "machines boot Lambda Stack; the template's image and on-start script are not applied",
         "no live GPU metrics or logs through the API",
     ),

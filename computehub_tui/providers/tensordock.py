@@ -64,7 +64,7 @@ EXTERNAL_PORT_RANGE = (20000, 60000)
 STOP_WAIT_S = 180.0
 STOP_POLL_S = 3.0
 SSH_KEY_HINT = (
-    "set ssh_public_key under [tensordock] in the config file to your public key text "
+    "set ssh_public_key under [providers.tensordock] in the config file to your public key text "
     "(e.g. the contents of ~/.ssh/id_ed25519.pub)"
 )
 

@@ -45,8 +45,8 @@ class Market:
         self._data_dirs = 0
         self.config = tmp_path / "config.toml"
         self.config.write_text(
-            f'[lambda]\nssh_key_name = "{lambda_wire.SSH_KEY_NAME}"\n'
-            f'[tensordock]\nssh_public_key = "{TENSORDOCK_PUBLIC_KEY}"\n',
+            f'[providers.lambda]\nssh_key_name = "{lambda_wire.SSH_KEY_NAME}"\n'
+            f'[providers.tensordock]\nssh_public_key = "{TENSORDOCK_PUBLIC_KEY}"\n',
             encoding="utf-8",
         )
 

@@ -1,0 +1,191 @@
+"""Every setting, by section: names, types, defaults, bounds and the one-line help users read."""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from computehub_tui.config.durations import DurationError, parse_duration
+
+INTERVAL_CEILING_S = 86_400.0
+"""No refresh interval is longer than a day: anything longer is a typo (or ``inf``)."""
+OFFERS_FLOOR_S = 10.0
+INSTANCES_FLOOR_S = 2.0
+"""Polling faster than this only burns the provider's rate limit (k9s uses the same floor)."""
+MAX_DISK_GB = 10_000
+DAY = 86_400.0
+PANES = ("offers", "instances", "monitor")
+KEY_ACTIONS = (
+    "offers", "instances", "monitor", "help", "settings", "refresh", "quit", "filter", "details", "market",
+    "sort_price", "sort_pergpu", "sort_value", "sort_pflop", "sort_vram", "sort_rel", "sort_age", "sort_gpu",
+)
+"""What ``[ui] keys`` may rebind: the pane keys, the global keys and the Offers sort keys."""
+
+
+class Section(BaseModel):
+    """A table of the config file: unknown keys are errors, numbers must be finite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
+class DurationField:
+    """Marks a field written as a duration ("2d") and held in seconds, so it prints as one."""
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except DurationError as error:
+            raise ValueError(str(error)) from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        # pydantic reports a ValueError (not a TypeError) as a validation message
+        raise ValueError('must be a duration such as "30m", "2d" or "90d"')  # noqa: TRY004
+    return float(value)
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds), DurationField()]
+"""A duration: ``"90d"`` in the file (or a number of seconds), seconds in the program."""
+
+
+def endpoint_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"endpoint URLs are http:// or https:// with a host, not {value!r}")
+    return value
+
+
+class PollSection(Section):
+    offers_s: float = Field(60.0, ge=OFFERS_FLOOR_S, le=INTERVAL_CEILING_S,
+                            description="seconds between offer refreshes (at least 10)")
+    instances_s: float = Field(5.0, ge=INSTANCES_FLOOR_S, le=INTERVAL_CEILING_S,
+                               description="seconds between instance and metric refreshes (at least 2)")
+
+
+class OffersSection(Section):
+    disk_gb: int = Field(20, ge=1, le=MAX_DISK_GB, description="the disk you plan to rent; prices are quoted "
+                                                               "all-in at this size (GB)")
+    min_reliability: float = Field(0.95, ge=0.0, le=1.0, description="hide Vast hosts below this reliability "
+                                                                      "(a fraction, 0–1)")
+    limit: int = Field(10_000, ge=100, le=50_000, description="most offers asked of one provider per refresh")
+
+
+class ProviderSection(Section):
+    enabled: bool = Field(True, description="false keeps the provider off even when a key is bound")
+    api_key_file: str = Field("", description="read the API key from this file instead of the vault")
+    api_key_command: str = Field("", description="run this command and use its output as the API key "
+                                                 "(e.g. \"pass show vast\")")
+
+
+class VastSection(ProviderSection):
+    url: str = Field("https://console.vast.ai", description="API endpoint")
+
+    _check_url = field_validator("url")(endpoint_url)
+
+
+class RunpodSection(ProviderSection):
+    graphql_url: str = Field("https://api.runpod.io/graphql", description="GraphQL endpoint")
+    rest_url: str = Field("https://api.runpod.io/v2", description="REST endpoint (restart, logs)")
+
+    _check_urls = field_validator("graphql_url", "rest_url")(endpoint_url)
+
+
+class LambdaSection(ProviderSection):
+    url: str = Field("https://cloud.lambda.ai/api/v1", description="API endpoint")
+    ssh_key_name: str = Field("", description="name of an SSH key registered at cloud.lambda.ai; Lambda "
+                                              "needs exactly one per launch")
+
+    _check_url = field_validator("url")(endpoint_url)
+
+
+class TensordockSection(ProviderSection):
+    url: str = Field("https://dashboard.tensordock.com/api/v2", description="API endpoint")
+    ssh_public_key: str = Field("", description="public key text (ssh-ed25519 …) put on new TensorDock VMs")
+
+    _check_url = field_validator("url")(endpoint_url)
+
+
+class ProvidersSection(Section):
+    vast: VastSection = VastSection()
+    runpod: RunpodSection = RunpodSection()
+    lambda_: LambdaSection = Field(LambdaSection(), alias="lambda")
+    tensordock: TensordockSection = TensordockSection()
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    def of(self, provider: str) -> ProviderSection:
+        """The section of ``provider`` (``vast``, ``runpod``, ``lambda``, ``tensordock``)."""
+        return {"vast": self.vast, "runpod": self.runpod, "lambda": self.lambda_,
+                "tensordock": self.tensordock}[provider]
+
+
+class DemoSection(Section):
+    seed: int = Field(42, description="the simulated market's seed (the same seed gives the same market)")
+    vast_offers: int = Field(3200, ge=100, le=30_000, description="simulated Vast machines; 18000 fills the "
+                                                                   "table with ~20,000 offers")
+
+
+class UiSection(Section):
+    theme: str = Field("textual-dark", min_length=1, max_length=64,
+                       description="a Textual theme, e.g. textual-dark, textual-light, nord, gruvbox")
+    default_pane: Literal["offers", "instances", "monitor"] = Field("offers", description="the pane shown at start")
+    keys: dict[str, str] = Field(default_factory=dict,
+                                 description="rebind keys, e.g. { sort_pergpu = \"u\", monitor = \"f3\" }")
+
+    @field_validator("keys")
+    @classmethod
+    def _known_actions(cls, keys: dict[str, str]) -> dict[str, str]:
+        for action, key in keys.items():
+            if action not in KEY_ACTIONS:
+                raise ValueError(f"unknown action {action!r}{did_you_mean(action, KEY_ACTIONS)} "
+                                 f"(known: {', '.join(KEY_ACTIONS)})")
+            if not key.strip() or len(key) > 32:
+                raise ValueError(f"key for {action!r} must be a key name such as \"u\" or \"f3\"")
+        return keys
+
+
+class CostsSection(Section):
+    timezone: str = Field("", description="IANA time zone for \"today\" and \"this month\" (empty: the "
+                                          "system's), e.g. Europe/Berlin")
+
+    @field_validator("timezone")
+    @classmethod
+    def _real_zone(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            hint = did_you_mean(value, sorted(available_timezones()))
+            raise ValueError(f"unknown time zone {value!r}{hint}") from None
+        return value
+
+
+class RetentionSection(Section):
+    metrics_raw: Seconds = Field(2 * DAY, gt=0, description="how long every raw metric sample is kept")
+    metrics_1m: Seconds = Field(30 * DAY, gt=0, description="how long one-minute metric rollups are kept")
+    metrics_1h: Seconds = Field(400 * DAY, gt=0, description="how long hourly metric rollups are kept")
+    price_history: Seconds = Field(90 * DAY, gt=0, description="how long offer price statistics are kept")
+    audit: Seconds = Field(365 * DAY, gt=0, description="how long the audit log of actions is kept")
+
+
+class Settings(Section):
+    """The whole config file. Later issues add ``[monitor]``, ``[automation]`` and ``[alerts.*]``."""
+
+    poll: PollSection = PollSection()
+    offers: OffersSection = OffersSection()
+    providers: ProvidersSection = ProvidersSection()
+    demo: DemoSection = DemoSection()
+    ui: UiSection = UiSection()
+    costs: CostsSection = CostsSection()
+    retention: RetentionSection = RetentionSection()
+
+
+def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ""."""
+    close = get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
