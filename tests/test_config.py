@@ -234,3 +234,9 @@ def test_a_new_file_is_created_with_the_setting(tmp_path: Path) -> None:
     path = tmp_path / "fresh" / "config.toml"
     set_value(path, "ui.default_pane", "monitor")
     assert path.read_text() == '[ui]\ndefault_pane = "monitor"\n'
+
+
+def test_a_key_in_the_wrong_section_names_the_right_one(tmp_path: Path) -> None:
+    path = write(tmp_path / "config.toml", "[retention]\nmin_reliability = 0.9\n")
+    assert problems_of(path) == [f"{path}:2: retention.min_reliability: unknown key in [retention] "
+                                 "(it belongs in [offers])"]

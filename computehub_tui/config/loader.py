@@ -310,6 +310,9 @@ def _unknown(key: str) -> str:
     siblings = sorted({leaf.rsplit(".", 1)[-1] for leaf in LEAVES if leaf.rpartition(".")[0] == parent}
                       | {table.rsplit(".", 1)[-1] for table in SECTIONS if table.rpartition(".")[0] == parent})
     hint = did_you_mean(last, siblings) if siblings else did_you_mean(key, sorted(LEAVES))
+    elsewhere = sorted(leaf.rpartition(".")[0] for leaf in LEAVES if leaf.rsplit(".", 1)[-1] == last)
+    if not hint and elsewhere:
+        hint = f" (it belongs in [{elsewhere[0]}])"
     where = f"in [{parent}]" if parent else "at the top level"
     return f"unknown key {where}{hint}"
 
