@@ -213,9 +213,11 @@ async def test_a_file_broken_while_the_app_runs_is_not_overwritten(tmp_path: Pat
 
 
 async def test_a_config_without_a_file_is_never_written(tmp_path: Path, isolated_dirs: Path) -> None:
-    async with small_app(tmp_path).run_test(size=SIZE) as pilot:
+    messages: list[Message] = []
+    async with small_app(tmp_path).run_test(size=SIZE, message_hook=messages.append) as pilot:
         app = await started(pilot)
         app.theme = "nord"
         await run_palette(pilot, "make this pane the default")
-        await wait_for(pilot, lambda: not app.workers or all(w.group != "config" for w in app.workers))
+        await wait_for(pilot, lambda: any("no config file" in text for text in warnings(messages)))
+        await wait_for(pilot, lambda: all(worker.group != "config" for worker in app.workers))
     assert not any(isolated_dirs.rglob("config.toml")) and not any(tmp_path.rglob("config.toml"))
