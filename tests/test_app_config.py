@@ -118,10 +118,10 @@ async def test_a_key_taken_from_another_binding_is_named(tmp_path: Path) -> None
         await pilot.press("1")
         assert app.current_pane == "monitor"
         assert warnings(messages) == [
-            "Config: ui.keys: monitor = '1' takes the key of offers, which no longer answers to it; give offers "
-            "another key in [ui] keys.",
-            "Config: ui.keys: sort_pergpu = 'P' takes the key of sort_price, which no longer answers to it; give "
-            "sort_price another key in [ui] keys."]
+            ("Config: ui.keys: monitor = '1' takes the key of offers, which no longer answers to it; give offers "
+             "another key in [ui] keys."),
+            ("Config: ui.keys: sort_pergpu = 'P' takes the key of sort_price, which no longer answers to it; give "
+             "sort_price another key in [ui] keys.")]
 
 
 async def test_changing_the_theme_writes_only_that_value_into_the_file(tmp_path: Path) -> None:
@@ -161,7 +161,7 @@ async def test_the_palette_makes_the_current_pane_the_default(tmp_path: Path) ->
     async with small_app(tmp_path, config=config).run_test(size=SIZE) as pilot:
         app = await started(pilot)
         await pilot.press("3")
-        await run_palette(pilot, "make this pane the default")
+        await run_palette(pilot, "this pane")
         await wait_for(pilot, lambda: path.read_bytes() != before)
         assert path.read_bytes() == before.replace(b'default_pane = "offers"', b'default_pane = "monitor"')
         assert app.current_pane == "monitor"
@@ -217,7 +217,7 @@ async def test_a_config_without_a_file_is_never_written(tmp_path: Path, isolated
     async with small_app(tmp_path).run_test(size=SIZE, message_hook=messages.append) as pilot:
         app = await started(pilot)
         app.theme = "nord"
-        await run_palette(pilot, "make this pane the default")
+        await app.run_action("make_default_pane")
         await wait_for(pilot, lambda: any("no config file" in text for text in warnings(messages)))
         await wait_for(pilot, lambda: all(worker.group != "config" for worker in app.workers))
     assert not any(isolated_dirs.rglob("config.toml")) and not any(tmp_path.rglob("config.toml"))
