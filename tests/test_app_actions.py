@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.command import CommandList, CommandPalette
 from textual.message import Message
 from textual.notifications import Notify
 from textual.pilot import Pilot
-from tui import SIZE, ready, small_app, wait_for
+from tui import SIZE, ready, run_palette, small_app, wait_for
 
 from computehub_tui.domain.models import Instance, InstanceStatus
 from computehub_tui.engine.events import ActionStarted, EngineEvent
@@ -39,20 +38,6 @@ async def select_row(pilot: Pilot, app: ComputeHubApp, status: InstanceStatus, p
     table.move_to(table.index_of(instance.key))
     await pilot.pause()
     return instance
-
-
-async def run_palette(pilot: Pilot, query: str) -> None:
-    """Type ``query`` into the command palette and press Enter until it runs the top command."""
-    await pilot.press("ctrl+p")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette))
-    palette = pilot.app.screen
-    await pilot.press(*query)
-    await wait_for(pilot, lambda: palette.query_one(CommandList).option_count > 0 and not any(
-        worker.group == CommandPalette._GATHER_COMMANDS_GROUP and worker.is_running for worker in palette.workers))
-    for _ in range(2):  # the first Enter highlights the top hit, the second runs it
-        if pilot.app.screen is palette:
-            await pilot.press("enter")
-            await pilot.pause()
 
 
 async def test_the_palette_never_starts_a_machine_without_the_confirmation(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
 from computehub_tui.clock import ManualClock
@@ -30,7 +31,7 @@ def make_app(tmp_path: Path, clock: ManualClock, prepare: SessionHook | None = N
             await prepare(session)
         return session
 
-    return ComputeHubApp(factory)
+    return ComputeHubApp(factory, config=config)
 
 
 def small_app(tmp_path: Path, clock: ManualClock | None = None, prepare: SessionHook | None = None,
@@ -69,3 +70,17 @@ def screen_lines(pilot: Pilot) -> list[str]:
 
 def screen_text(pilot: Pilot) -> str:
     return "\n".join(screen_lines(pilot))
+
+
+async def run_palette(pilot: Pilot, query: str) -> None:
+    """Type ``query`` into the command palette and press Enter until it runs the top command."""
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette))
+    palette = pilot.app.screen
+    await pilot.press(*query)
+    await wait_for(pilot, lambda: palette.query_one(CommandList).option_count > 0 and not any(
+        worker.group == CommandPalette._GATHER_COMMANDS_GROUP and worker.is_running for worker in palette.workers))
+    for _ in range(2):  # the first Enter highlights the top hit, the second runs it
+        if pilot.app.screen is palette:
+            await pilot.press("enter")
+            await pilot.pause()

@@ -119,7 +119,7 @@ def _run_tui(options: Options) -> int:
         return await open_session(options.config, options.data_dir, demo=options.demo, passphrase=passphrase,
                                   demo_reset=reset)
 
-    app = ComputeHubApp(session_factory)
+    app = ComputeHubApp(session_factory, config=options.config)
     app.run()
     if app.startup_error:
         return fail(app.startup_error, EXIT_FAILED)

@@ -23,7 +23,8 @@ KEY_ACTIONS = (
     "offers", "instances", "monitor", "help", "settings", "refresh", "quit", "filter", "details", "market",
     "sort_price", "sort_pergpu", "sort_value", "sort_pflop", "sort_vram", "sort_rel", "sort_age", "sort_gpu",
 )
-"""What ``[ui] keys`` may rebind: the pane keys, the global keys and the Offers sort keys."""
+"""What ``[ui] keys`` may rebind: the pane keys, the global keys and the Offers sort keys. Each is the id of
+a binding in ui/ (a test there keeps the two equal), so ``config validate`` can check ids without Textual."""
 
 
 class Section(BaseModel):
@@ -131,10 +132,13 @@ class DemoSection(Section):
 
 class UiSection(Section):
     theme: str = Field("textual-dark", min_length=1, max_length=64,
-                       description="a Textual theme, e.g. textual-dark, textual-light, nord, gruvbox")
-    default_pane: Literal["offers", "instances", "monitor"] = Field("offers", description="the pane shown at start")
+                       description="a Textual theme, e.g. textual-dark, textual-light, nord, gruvbox; written back "
+                                   "when you change the theme in the app")
+    default_pane: Literal["offers", "instances", "monitor"] = Field(
+        "offers", description="the pane shown at start; written back by the palette's \"Make this pane the default\"")
     keys: dict[str, str] = Field(default_factory=dict,
-                                 description="rebind keys, e.g. { sort_pergpu = \"u\", monitor = \"f3\" }")
+                                 description=f"rebind keys by id ({', '.join(KEY_ACTIONS)}) to a key or "
+                                             "comma-separated keys, e.g. { sort_pergpu = \"u\", monitor = \"f3\" }")
 
     @field_validator("keys")
     @classmethod

@@ -17,12 +17,15 @@ from rich.console import Console
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Static
 
+from computehub_tui.config import Config, ConfigError
+from computehub_tui.config.editing import set_value
+from computehub_tui.config.schema import did_you_mean
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
 from computehub_tui.domain.secret import redact
 from computehub_tui.domain.text import clean_text
@@ -41,6 +44,7 @@ from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.policy import ActionPlan, plan_action
 from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.ui.commands import HubCommands
+from computehub_tui.ui.keymap import binding_label, clashes, rebindable_ids, split_overrides
 from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
 from computehub_tui.ui.messages import EngineEventPosted, HubReady
 from computehub_tui.ui.plain import MESSAGE_LIMIT, plain_lines
@@ -73,6 +77,19 @@ class Session(Protocol):
 
 PANES: tuple[tuple[str, str, str], ...] = (("1", "offers", "Offers"), ("2", "instances", "Instances"),
                                            ("3", "monitor", "Monitor"))
+PANE_TITLES = {pane: title for _, pane, title in PANES}
+APP_BINDINGS: list[BindingType] = [
+    *[Binding(key, f"show_pane('{pane}')", title, id=pane) for key, pane, title in PANES],
+    Binding("question_mark", "help", "Help", key_display="?", id="help"),
+    Binding("comma", "settings", "Settings", key_display=",", id="settings"),
+    Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
+    Binding("q", "quit", "Quit", id="quit"),
+]
+REBINDABLE: dict[str, Binding] = {binding.id: binding for binding in [*APP_BINDINGS, *OffersPane.BINDINGS]
+                                  if isinstance(binding, Binding) and binding.id is not None}
+"""The bindings ``[ui] keys`` may rebind, by id (the config's KEY_ACTIONS; a test keeps the two equal)."""
+REBINDABLE_IDS = rebindable_ids(REBINDABLE.values())
+SUGGESTED_THEMES = ("textual-dark", "textual-light", "nord", "gruvbox", "dracula", "tokyo-night")
 COALESCE_S = 0.25
 """A pane repaints for engine events at most once in this window (after the first, at its end)."""
 AGE_TICK_S = 10.0
@@ -86,21 +103,22 @@ class ComputeHubApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "computehub"
     COMMANDS = App.COMMANDS | {HubCommands}
-    BINDINGS = [
-        *[Binding(key, f"show_pane('{pane}')", title) for key, pane, title in PANES],
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("comma", "settings", "Settings", key_display=","),
-        Binding("ctrl+r", "refresh", "Refresh"),
-        Binding("q", "quit", "Quit"),
-    ]
+    BINDINGS = APP_BINDINGS
 
-    def __init__(self, session_factory: Callable[[], Awaitable[Session]]) -> None:
+    def __init__(self, session_factory: Callable[[], Awaitable[Session]], *, config: Config | None = None) -> None:
         super().__init__()
         self.session_factory = session_factory
+        self.config = config if config is not None else Config()
+        """The effective settings; ``[ui]`` is applied at start and written back to ``config.path`` (a
+        config with no path, as tests build it, is never written)."""
         self.session: Session | None = None
         self.hub: Hub | None = None
         self.startup_error = ""
-        self.current_pane = "offers"
+        self.current_pane: str = self.config.ui.default_pane
+        self.key_overrides: dict[str, str] = {}
+        """``[ui] keys`` as applied: binding id → key(s)."""
+        self._saved_theme = self.theme
+        self._config_writes = asyncio.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self._session_closed = False
         self._runtime: EngineRuntime | None = None
@@ -129,7 +147,7 @@ class ComputeHubApp(App[None]):
     def compose(self) -> ComposeResult:
         yield HubHeader(id="header")
         yield Static(self._tabs_text(), id="tabs")
-        with ContentSwitcher(initial="offers", id="panes"):
+        with ContentSwitcher(initial=self.current_pane, id="panes"):
             yield OffersPane(id="offers")
             yield InstancesPane(id="instances")
             yield MonitorPane(id="monitor")
@@ -137,7 +155,9 @@ class ComputeHubApp(App[None]):
 
     def on_mount(self) -> None:
         self._restore_logging = route_root_logging(self.log_handler)
-        self.query_one("#offer-table").focus()
+        self._apply_theme(self.config.ui.theme)
+        self._apply_keys(self.config.ui.keys)
+        self._focus_pane(self.current_pane)
         self._open_session()
         self.set_interval(AGE_TICK_S, self._tick)
 
@@ -424,6 +444,83 @@ class ComputeHubApp(App[None]):
             return summary, None
         return summary, path
 
+    # -- [ui] settings: applied at start, written back when changed here ---------------------
+
+    def _apply_theme(self, theme: str) -> None:
+        """Themes are known only at runtime (the config cannot check them): an unknown one keeps the default."""
+        if theme in self.available_themes:
+            self._saved_theme = theme
+            self.theme = theme
+            return
+        names = sorted(self.available_themes)
+        examples = ", ".join(name for name in SUGGESTED_THEMES if name in self.available_themes)
+        self.notify(f"ui.theme: unknown theme {theme!r}{did_you_mean(theme, names)}{self._origin_note('ui.theme')}; "
+                    f"keeping {self.theme}. Themes include {examples} (ctrl+p → Change theme lists all "
+                    f"{len(names)}).", title="Config", severity="warning", timeout=15)
+
+    def _apply_keys(self, keys: Mapping[str, str]) -> None:
+        usable, unknown = split_overrides(keys, REBINDABLE_IDS)
+        if unknown:
+            self.notify(f"ui.keys: no key has the id {', '.join(map(repr, unknown))}"
+                        f"{self._origin_note('ui.keys')}; the ids are: {', '.join(REBINDABLE_IDS)}.",
+                        title="Config", severity="warning", timeout=15)
+        for key, rebound, other in clashes(REBINDABLE, usable):
+            self.notify(f"ui.keys: {rebound} = {key!r} takes the key of {other}, which no longer answers to it; "
+                        f"give {other} another key in [ui] keys.", title="Config", severity="warning", timeout=15)
+        if usable:
+            self.key_overrides = usable
+            self.set_keymap(usable)
+            self.query_one("#tabs", Static).update(self._tabs_text())
+
+    def _origin_note(self, key: str) -> str:
+        origin = self.config.origin(key)
+        return f" (from {origin.where})" if origin.where else ""
+
+    def watch_theme(self, theme: str) -> None:
+        if theme != self._saved_theme:
+            self._saved_theme = theme
+            self._save_setting("ui.theme", theme, f"Theme {theme}")
+
+    def action_make_default_pane(self) -> None:
+        if self.config.path is None:
+            self.notify("This run has no config file to save the default pane in.", title="Config",
+                        severity="warning")
+            return
+        self._save_setting("ui.default_pane", self.current_pane,
+                           f"{PANE_TITLES[self.current_pane]} is now the pane shown at start")
+
+    def _save_setting(self, key: str, value: str, saved: str) -> None:
+        """Write ``key = value`` into the config file off the event loop; a config without a path is
+        never written (so tests and embedders never touch the user's ~/.config)."""
+        if self.config.path is not None:
+            self.run_worker(self._write_setting(self.config.path, key, value, saved), group="config",
+                            exit_on_error=False)
+
+    async def _write_setting(self, path: Path, key: str, value: str, saved: str) -> None:
+        async with self._config_writes:  # in order: the last change is the one the file keeps
+            try:
+                await asyncio.to_thread(set_value, path, key, value)
+            except ConfigError as error:
+                self._not_saved(key, str(error))
+                return
+            except OSError as error:
+                self._not_saved(key, f"cannot write {error.filename or path}: {error.strerror or error}")
+                return
+            except ValueError as error:  # not UTF-8, or TOML that tomlkit cannot read
+                self._not_saved(key, f"cannot read {path}: {error}")
+                return
+        origin = self.config.origin(key)
+        if origin.kind in ("environment", "flag"):
+            self.notify(f"{saved}: saved as {key} in {path}, but {origin.where} overrides the file, so the "
+                        f"next start still uses that while it is set.", title="Config", severity="warning",
+                        timeout=10)
+        else:
+            self.notify(f"{saved} (saved in {path}).", title="Config", timeout=4)
+
+    def _not_saved(self, key: str, reason: str) -> None:
+        self.notify(f"{key} was not saved: {reason}. This run keeps the change.", title="Config not saved",
+                    severity="warning", timeout=12)
+
     # -- panes ------------------------------------------------------------------------------
 
     @property
@@ -442,27 +539,34 @@ class ComputeHubApp(App[None]):
         self.current_pane = pane
         self.query_one(ContentSwitcher).current = pane
         self.query_one("#tabs", Static).update(self._tabs_text())
+        self._focus_pane(pane)
         if pane == "offers":
-            self.query_one("#offer-table").focus()
             if "offers" in self._stale_panes:
                 self._refresh_pane("offers")
             else:
                 self.offers_pane.tick()
+        elif pane == "monitor":
+            self._refresh_pane("monitor")
+
+    def _focus_pane(self, pane: str) -> None:
+        if pane == "offers":
+            self.query_one("#offer-table").focus()
         elif pane == "instances":
             self.query_one("#instance-table").focus()
         else:
-            self._refresh_pane("monitor")
             self.monitor_pane.focus()
 
     def _tabs_text(self) -> Text:
         text = Text(" ")
-        for key, pane, title in PANES:
-            if pane == self.current_pane:
-                text.append(f" {key} {title} ", style="bold reverse")
-            else:
-                text.append(f" {key} {title} ", style="dim")
+        for _, pane, title in PANES:
+            style = "bold reverse" if pane == self.current_pane else "dim"
+            text.append(f" {self.key_shown(pane)} {title} ", style=style)
             text.append(" ")
         return text
+
+    def key_shown(self, binding_id: str) -> str:
+        """The key(s) of a rebindable binding as help, tabs and the palette show them."""
+        return binding_label(REBINDABLE[binding_id], self.key_overrides)
 
     def action_refresh(self) -> None:
         if self.hub is None:
@@ -481,19 +585,21 @@ class ComputeHubApp(App[None]):
         from computehub_tui.ui.screens.market import MarketScreen
         from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
 
+        key = self.key_shown
         sections: list[KeySection] = [
-            ("Everywhere", describe_bindings(self.BINDINGS) + [("ctrl+p", "Command palette (every action)")]),
-            ("Offers (1)", describe_bindings(OffersPane.BINDINGS)),
-            ("Filter box (/)", describe_bindings(FilterInput.BINDINGS)),
-            ("Instances (2)", describe_bindings(InstancesPane.BINDINGS)),
-            ("Monitor (3)", describe_bindings(MonitorPane.BINDINGS)),
+            ("Everywhere", describe_bindings(self.BINDINGS, self.key_overrides)
+             + [("ctrl+p", "Command palette (every action)")]),
+            (f"Offers ({key('offers')})", describe_bindings(OffersPane.BINDINGS, self.key_overrides)),
+            (f"Filter box ({key('filter')})", describe_bindings(FilterInput.BINDINGS)),
+            (f"Instances ({key('instances')})", describe_bindings(InstancesPane.BINDINGS)),
+            (f"Monitor ({key('monitor')})", describe_bindings(MonitorPane.BINDINGS)),
             ("Tables", describe_bindings(VirtualTable.BINDINGS)),
-            ("Offer details (i)", describe_bindings(OfferDetailScreen.BINDINGS)),
-            ("Market summary (m)", describe_bindings(MarketScreen.BINDINGS)),
+            (f"Offer details ({key('details')})", describe_bindings(OfferDetailScreen.BINDINGS)),
+            (f"Market summary ({key('market')})", describe_bindings(MarketScreen.BINDINGS)),
             ("Launch dialog (Enter on an offer)", describe_bindings(LaunchScreen.BINDINGS)),
             ("Logs (l)", describe_bindings(LogsScreen.BINDINGS)),
             ("Confirmations", describe_bindings(ConfirmScreen.BINDINGS)),
-            ("Settings (,)", describe_bindings(SettingsScreen.BINDINGS)),
+            (f"Settings ({key('settings')})", describe_bindings(SettingsScreen.BINDINGS)),
             ("API key prompt (b in Settings)", describe_bindings(KeyInputScreen.BINDINGS)),
         ]
         self.push_screen(HelpScreen(sections))

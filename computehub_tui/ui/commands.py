@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from computehub_tui.ui.widgets.offers_pane import SORT_BINDINGS
+
+if TYPE_CHECKING:
+    from computehub_tui.ui.app import ComputeHubApp
 
 
 class HubCommands(Provider):
@@ -15,20 +19,24 @@ class HubCommands(Provider):
     here exactly as they do from their keys. Textual's system commands add theme, keys, screenshot."""
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
-        app = self.app
+        app = cast("ComputeHubApp", self.app)  # this provider is only registered on ComputeHubApp
         run = app.run_action
+        key = app.key_shown  # the key as rebound by [ui] keys
         commands: list[tuple[str, Callable[[], object], str]] = [
-            ("Go to Offers", partial(run, "show_pane('offers')"), "1"),
-            ("Go to Instances", partial(run, "show_pane('instances')"), "2"),
-            ("Go to Monitor", partial(run, "show_pane('monitor')"), "3"),
-            ("Refresh every provider now", partial(run, "refresh"), "ctrl+r"),
-            ("Show keys (help)", partial(run, "help"), "?"),
-            ("Settings: API keys, provider health, capabilities", partial(run, "settings"), ","),
-            ("Filter offers", partial(self._in_offers, "start_filter"), "/"),
+            ("Go to Offers", partial(run, "show_pane('offers')"), key("offers")),
+            ("Go to Instances", partial(run, "show_pane('instances')"), key("instances")),
+            ("Go to Monitor", partial(run, "show_pane('monitor')"), key("monitor")),
+            ("Make this pane the default (shown at start; saved in the config file)",
+             partial(run, "make_default_pane"), ""),
+            ("Refresh every provider now", partial(run, "refresh"), key("refresh")),
+            ("Show keys (help)", partial(run, "help"), key("help")),
+            ("Settings: API keys, provider health, capabilities", partial(run, "settings"), key("settings")),
+            ("Filter offers", partial(self._in_offers, "start_filter"), key("filter")),
             ("Clear offer filter", partial(self._in_offers, "clear_filter"), "esc"),
             ("Launch selected offer", partial(self._in_offers, "launch"), "enter"),
-            ("Offer details: value rank explained, price history", partial(self._in_offers, "details"), "i"),
-            ("Market summary: cheapest offer per GPU model", partial(self._in_offers, "market"), "m"),
+            ("Offer details: value rank explained, price history", partial(self._in_offers, "details"),
+             key("details")),
+            ("Market summary: cheapest offer per GPU model", partial(self._in_offers, "market"), key("market")),
             ("Mark / unmark instance", partial(self._in_instances, "toggle_mark"), "space"),
             ("Mark all instances", partial(self._in_instances, "mark_all"), "ctrl+a"),
             ("Clear marks", partial(self._in_instances, "clear_marks"), "esc"),
@@ -40,10 +48,11 @@ class HubCommands(Provider):
             ("Show instance logs", partial(self._in_instances, "logs"), "l"),
             ("Copy SSH command", partial(self._in_instances, "copy_ssh"), "c"),
             ("Show recent warnings (logged while the app runs)", partial(run, "recent_warnings"), "-"),
-            ("Quit", partial(run, "quit"), "q"),
+            ("Quit", partial(run, "quit"), key("quit")),
         ]
-        for key, name, title in SORT_BINDINGS:
-            commands.append((f"Sort offers by {title}", partial(self._in_offers, f"sort('{name}')"), key))
+        for _, name, title in SORT_BINDINGS:
+            commands.append((f"Sort offers by {title}", partial(self._in_offers, f"sort('{name}')"),
+                             key(f"sort_{name}")))
         return commands
 
     async def _in_offers(self, action: str) -> None:
@@ -56,11 +65,15 @@ class HubCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, callback, key in self._commands():
-            yield DiscoveryHit(title, callback, help=f"key: {key}")
+            yield DiscoveryHit(title, callback, help=_key_help(key))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, callback, key in self._commands():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=f"key: {key}")
+                yield Hit(score, matcher.highlight(title), callback, help=_key_help(key))
+
+
+def _key_help(key: str) -> str | None:
+    return f"key: {key}" if key else None

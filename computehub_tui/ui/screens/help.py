@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -13,28 +13,22 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from computehub_tui.domain.filtering import field_reference
+from computehub_tui.ui.keymap import binding_label
 
 KeySection = tuple[str, list[tuple[str, str]]]
 
 
-def describe_bindings(bindings: Sequence[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
+def describe_bindings(bindings: Sequence[Binding | tuple[str, ...]],
+                      keymap: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Each binding's key(s) and what it does; ``keymap`` (binding id → keys) shows rebound keys."""
     rows = []
     for entry in bindings:
         if isinstance(entry, Binding):
             binding = entry
         else:
             binding = Binding(entry[0], entry[1], entry[2] if len(entry) > 2 else "")
-        keys = binding.key_display or ", ".join(_pretty_key(key) for key in binding.key.split(","))
-        rows.append((keys, binding.description or binding.action))
+        rows.append((binding_label(binding, keymap or {}), binding.description or binding.action))
     return rows
-
-
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "comma": ",", "escape": "esc", "enter": "Enter", "up": "↑",
-              "down": "↓", "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End", "delete": "Del"}
-
-
-def _pretty_key(key: str) -> str:
-    return _KEY_NAMES.get(key, key)
 
 
 class HelpScreen(ModalScreen[None]):

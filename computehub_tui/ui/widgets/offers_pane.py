@@ -145,12 +145,13 @@ class OffersPane(Vertical):
             self.offer = offer
 
     BINDINGS = [
-        Binding("slash", "start_filter", "Filter", key_display="/"),
+        Binding("slash", "start_filter", "Filter", key_display="/", id="filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "launch", "Launch"),
-        Binding("i", "details", "Details"),
-        Binding("m", "market", "Market"),
-        *[Binding(key, f"sort('{name}')", f"Sort {title}", show=key in "PVUA") for key, name, title in SORT_BINDINGS],
+        Binding("i", "details", "Details", id="details"),
+        Binding("m", "market", "Market", id="market"),
+        *[Binding(key, f"sort('{name}')", f"Sort {title}", show=key in "PVUA", id=f"sort_{name}")
+          for key, name, title in SORT_BINDINGS],
     ]
 
     DEFAULT_CSS = """
