@@ -18,6 +18,7 @@ from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
+from computehub_tui.engine.key_sources import indirections_of
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
@@ -44,7 +45,7 @@ class Session:
     market: DemoMarket | None = None
     clients: list[httpx.AsyncClient] = field(default_factory=list)
     key_sources: dict[str, str] = field(default_factory=dict)
-    """Where each bound provider's key came from: "environment" or "vault"."""
+    """Where each bound provider's key came from: "environment", "file", "command" or "vault"."""
 
     async def aclose(self) -> None:
         for client in self.clients:
@@ -87,7 +88,8 @@ async def open_session(
     def real_provider(name: str, secret: Secret) -> Provider:
         return build_provider(name, client, secret, _settings_of(config, name), clock)
 
-    keys = KeyService(data_dir, clock, real_provider, passphrase=passphrase, environ=environ)
+    keys = KeyService(data_dir, clock, real_provider, passphrase=passphrase, environ=environ,
+                      indirections=indirections_of(config))
 
     def settings(demo: bool) -> HubSettings:
         return HubSettings(offer_query=query, poll=poll, demo=demo, templates=templates,
