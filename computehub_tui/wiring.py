@@ -17,7 +17,7 @@ from computehub_tui.config import Config
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
+from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, RetentionSettings
 from computehub_tui.engine.key_sources import indirections_of
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.private_files import describe_os_error, ensure_private_dir
@@ -81,6 +81,8 @@ async def open_session(
     query = OfferQuery(min_reliability=config.offers.min_reliability, disk_gb=config.offers.disk_gb,
                        limit=config.offers.limit)
     poll = PollSettings(config.poll.offers_s, config.poll.instances_s)
+    retention = RetentionSettings(metrics_raw_s=config.retention.metrics_raw,
+                                  price_history_s=config.retention.price_history, audit_s=config.retention.audit)
     templates, template_errors = load_templates(config.templates_dir)
 
     client = new_http_client()
@@ -93,7 +95,7 @@ async def open_session(
 
     def settings(demo: bool) -> HubSettings:
         return HubSettings(offer_query=query, poll=poll, demo=demo, templates=templates,
-                           template_errors=template_errors)
+                           template_errors=template_errors, retention=retention)
     try:
         if not demo:
             usable = {name: found for name, found in (await keys.resolve()).items()
