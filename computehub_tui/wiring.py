@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -81,6 +82,7 @@ async def open_session(
     query = OfferQuery(min_reliability=config.offers.min_reliability, disk_gb=config.offers.disk_gb,
                        limit=config.offers.limit)
     poll = PollSettings(config.poll.offers_s, config.poll.instances_s)
+    zone = ZoneInfo(config.costs.timezone) if config.costs.timezone else None  # the schema checked the name
     retention = RetentionSettings(metrics_raw_s=config.retention.metrics_raw,
                                   price_history_s=config.retention.price_history, audit_s=config.retention.audit)
     templates, template_errors = load_templates(config.templates_dir)
@@ -95,7 +97,7 @@ async def open_session(
 
     def settings(demo: bool) -> HubSettings:
         return HubSettings(offer_query=query, poll=poll, demo=demo, templates=templates,
-                           template_errors=template_errors, retention=retention)
+                           template_errors=template_errors, zone=zone, retention=retention)
     try:
         if not demo:
             usable = {name: found for name, found in (await keys.resolve()).items()
