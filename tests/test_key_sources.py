@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes.cli import base_environment, run_cli
+from fakes.cli import base_environment, run_cli, run_main
 from fakes.vast import FakeVast
 
 from computehub_tui.cli import entry
@@ -228,7 +228,7 @@ def test_a_key_source_that_cannot_work_is_a_config_error(tmp_path: Path, line: s
 
 def test_config_validate_reports_both_sources_with_file_and_line(tmp_path: Path) -> None:
     path = write_config(tmp_path, '[providers.runpod]\napi_key_command = "pass runpod"\napi_key_file = "/k"\n')
-    run = run_cli(("config", "validate", str(path)), base_environment({}))
+    run = run_main(("config", "validate", str(path)))
     assert run.code == 2, run.describe()
     assert f"{path}:2: providers.runpod.api_key_command: set api_key_file or api_key_command, not both" \
         in run.stderr
