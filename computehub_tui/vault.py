@@ -93,7 +93,7 @@ def read_passphrase_file(environ: Mapping[str, str] | None = None) -> str | None
     if not raw_path:
         return None
     path = Path(raw_path).expanduser()
-    data = _read_private_file(path, f"{PASSPHRASE_FILE_ENV} ({path})")
+    data = read_private_file(path, f"{PASSPHRASE_FILE_ENV} ({path})")
     try:
         passphrase = data.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
@@ -160,7 +160,7 @@ class Vault:
         path = Path(data_dir) / cls.KEY_FILE_NAME
         if not path.exists():
             return False
-        return _parse_key_file(path, _read_private_file(path, str(path))).get("kdf") is not None
+        return _parse_key_file(path, read_private_file(path, str(path))).get("kdf") is not None
 
     @property
     def kdf_name(self) -> str | None:
@@ -229,7 +229,7 @@ class Vault:
 
     @classmethod
     def _load(cls, path: Path, passphrase: _KeyBytes | None) -> Vault:
-        document = _parse_key_file(path, _read_private_file(path, str(path)))
+        document = _parse_key_file(path, read_private_file(path, str(path)))
         key_id = _decode_field(path, document, "key_id", "hex", _KEY_ID_BYTES)
         if document.get("kdf") is None:
             data_key = _KeyBytes(_decode_field(path, document, "data_key", "b64", _DATA_KEY_BYTES))
@@ -382,7 +382,7 @@ def _decode_field(
     return value
 
 
-def _read_private_file(path: Path, label: str) -> bytes:
+def read_private_file(path: Path, label: str) -> bytes:
     """Read a small file, refusing it (as ssh does) if other users can access it."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -17,7 +18,8 @@ from computehub_tui.config import Config
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
+from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, RetentionSettings
+from computehub_tui.engine.key_sources import indirections_of
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
@@ -44,7 +46,7 @@ class Session:
     market: DemoMarket | None = None
     clients: list[httpx.AsyncClient] = field(default_factory=list)
     key_sources: dict[str, str] = field(default_factory=dict)
-    """Where each bound provider's key came from: "environment" or "vault"."""
+    """Where each bound provider's key came from: "environment", "file", "command" or "vault"."""
 
     async def aclose(self) -> None:
         for client in self.clients:
@@ -80,6 +82,9 @@ async def open_session(
     query = OfferQuery(min_reliability=config.offers.min_reliability, disk_gb=config.offers.disk_gb,
                        limit=config.offers.limit)
     poll = PollSettings(config.poll.offers_s, config.poll.instances_s)
+    zone = ZoneInfo(config.costs.timezone) if config.costs.timezone else None  # the schema checked the name
+    retention = RetentionSettings(metrics_raw_s=config.retention.metrics_raw,
+                                  price_history_s=config.retention.price_history, audit_s=config.retention.audit)
     templates, template_errors = load_templates(config.templates_dir)
 
     client = new_http_client()
@@ -87,11 +92,12 @@ async def open_session(
     def real_provider(name: str, secret: Secret) -> Provider:
         return build_provider(name, client, secret, _settings_of(config, name), clock)
 
-    keys = KeyService(data_dir, clock, real_provider, passphrase=passphrase, environ=environ)
+    keys = KeyService(data_dir, clock, real_provider, passphrase=passphrase, environ=environ,
+                      indirections=indirections_of(config))
 
     def settings(demo: bool) -> HubSettings:
         return HubSettings(offer_query=query, poll=poll, demo=demo, templates=templates,
-                           template_errors=template_errors)
+                           template_errors=template_errors, zone=zone, retention=retention)
     try:
         if not demo:
             usable = {name: found for name, found in (await keys.resolve()).items()

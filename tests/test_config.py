@@ -22,6 +22,8 @@ OVERRIDES: dict[str, tuple[str, object]] = {
     "ui.default_pane": ("monitor", "monitor"),
     "ui.keys": ("sort_pergpu=u,monitor=f3", {"sort_pergpu": "u", "monitor": "f3"}),
     "costs.timezone": ("Asia/Tokyo", "Asia/Tokyo"),
+    **{f"providers.{name}.api_key_file": ("~/.secrets/key", "~/.secrets/key")
+       for name in ("vast", "runpod", "lambda", "tensordock")},
     "retention.metrics_raw": ("3d", 3 * 86400.0),
     "retention.metrics_1m": ("14d", 14 * 86400.0),
     "retention.metrics_1h": ("2w", 14 * 86400.0),

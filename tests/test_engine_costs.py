@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from computehub_tui.clock import ManualClock
+from computehub_tui.config import Config
 from computehub_tui.domain.models import Instance, InstanceStatus, Offer, OfferQuery
 from computehub_tui.engine.events import EngineEvent, SpendUpdated
 from computehub_tui.engine.hub import Hub, HubSettings
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
+from computehub_tui.wiring import open_session
 
 NINE_UTC = datetime(2026, 1, 31, 9, 0, tzinfo=UTC).timestamp()
 
@@ -59,3 +61,32 @@ async def test_spend_today_and_this_month_in_the_users_zone(tmp_path: Path, zone
         assert (spend[-1].spend_today, spend[-1].spend_this_month) == pytest.approx((today, month))
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(("timezone", "today", "month"), [
+    ("UTC", 3.0, 3.0),  # 09:00-12:00 on 31 January
+    ("Pacific/Kiritimati", 2.0, 2.0),  # UTC+14: 12:00 UTC is 02:00 on 1 February there, which began at 10:00 UTC
+])
+async def test_the_configured_time_zone_sets_the_sessions_day_boundary(tmp_path: Path, timezone: str, today: float,
+                                                                       month: float) -> None:
+    clock = ManualClock(start=NINE_UTC)
+    config = Config.model_validate({"costs": {"timezone": timezone}, "demo": {"vast_offers": 100}})
+    session = await open_session(config, tmp_path, demo=True, clock=clock, environ={})
+    try:
+        costs = session.hub.costs
+        machine = await OneMachine().list_instances()
+        await costs.accrue(machine, clock.now())
+        await clock.advance(3 * 3600)
+        await costs.accrue(machine, clock.now())
+        assert (costs.spend_today, costs.spend_this_month) == pytest.approx((today, month))
+    finally:
+        await session.aclose()
+
+
+async def test_an_empty_time_zone_is_this_machines_local_time(tmp_path: Path) -> None:
+    session = await open_session(Config.model_validate({"demo": {"vast_offers": 100}}), tmp_path, demo=True,
+                                 clock=ManualClock(), environ={})
+    try:
+        assert session.hub.costs.zone is None
+    finally:
+        await session.aclose()

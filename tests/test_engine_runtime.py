@@ -109,7 +109,7 @@ async def test_the_hub_works_from_another_thread_on_its_own_loop(tmp_path: Path,
     before = hub.offers()
     assert provider.threads == [engine_thread]
     await hub.start()
-    await until(lambda: hub.instances() != () and clock.sleeper_count == 2)  # both loops wait for their time
+    await until(lambda: hub.instances() != () and clock.sleeper_count == 3)  # both loops and maintenance wait
     provider.offers = [offer("1", 0.40), offer("2", 0.35)]
     await clock.advance(60)  # the sleepers are on the engine loop: advance runs there
     await until(lambda: len(hub.offers()) == 2)

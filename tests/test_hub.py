@@ -127,15 +127,15 @@ async def test_poll_loop_follows_the_clock(demo) -> None:  # type: ignore[no-unt
     updates: list[InstancesUpdated] = []
     hub.bus.subscribe(lambda e: updates.append(e) if isinstance(e, InstancesUpdated) else None)
     async with polling(hub):
-        await until(lambda: len(updates) >= 4 and clock.sleeper_count == 8)
-        assert len(updates) == 4  # one instances poll per provider, then every loop sleeps
+        await until(lambda: len(updates) >= 4 and clock.sleeper_count == 9)
+        assert len(updates) == 4  # one instances poll per provider, then every loop (and maintenance) sleeps
         await clock.advance(5)
-        await until(lambda: len(updates) >= 8 and clock.sleeper_count == 8)
+        await until(lambda: len(updates) >= 8 and clock.sleeper_count == 9)
         assert len(updates) == 8
         await clock.advance(4.9)
-        assert clock.sleeper_count == 8 and len(updates) == 8  # nobody is due yet
+        assert clock.sleeper_count == 9 and len(updates) == 8  # nobody is due yet
         await clock.advance(0.2)
-        await until(lambda: len(updates) >= 12 and clock.sleeper_count == 8)
+        await until(lambda: len(updates) >= 12 and clock.sleeper_count == 9)
         assert len(updates) == 12
 
 
@@ -184,13 +184,13 @@ async def test_rate_limited_loop_waits_for_retry_after(tmp_path: Path) -> None:
     async with demo_hub(tmp_path, flaky="vast", only_flaky=True) as (hub, clock, flaky):
         flaky.failure = RateLimitedError("vast", "rate limited", 30.0)
         async with polling(hub):
-            await until(lambda: clock.sleeper_count == 2)
+            await until(lambda: clock.sleeper_count == 3)  # two poll loops and the maintenance task
             first = flaky.calls
             assert first == 2  # instances + offers
             await clock.advance(10)
-            assert clock.sleeper_count == 2 and flaky.calls == first  # not every 5 s while rate limited
+            assert clock.sleeper_count == 3 and flaky.calls == first  # not every 5 s while rate limited
             await clock.advance(21)
-            await until(lambda: flaky.calls == first + 1 and clock.sleeper_count == 2)
+            await until(lambda: flaky.calls == first + 1 and clock.sleeper_count == 3)
             assert flaky.calls == first + 1  # the instances loop retried after 30 s
 
 
@@ -322,17 +322,17 @@ async def test_rate_limits_without_retry_after_back_off_exponentially(tmp_path: 
     ):
         flaky.failure = RateLimitedError("runpod", "rate limit exceeded", None)
         async with polling(hub):
-            await until(lambda: clock.sleeper_count == 2)
+            await until(lambda: clock.sleeper_count == 3)  # two poll loops and the maintenance task
             start_calls = flaky.calls  # one instances and one offers poll
             for _ in range(70):
                 await clock.advance(1)
-                await until(lambda: clock.sleeper_count == 2)
+                await until(lambda: clock.sleeper_count == 3)
             # instances polls at 0, 10, 30 and 70 s instead of every 5 s
             assert flaky.calls - start_calls == 3
             assert hub.health()[0].state == "rate-limited"
             flaky.failure = None
             await clock.advance(80)  # the next instances poll is due at 150 s
-            await until(lambda: hub.health()[0].instances_at is not None and clock.sleeper_count == 2)
+            await until(lambda: hub.health()[0].instances_at is not None and clock.sleeper_count == 3)
             assert flaky.calls - start_calls == 4
 
 

@@ -26,8 +26,8 @@ KEY = "vk-storm-3f9e1a7c5b2d4e60"
 POLL_S = 5.0
 STORM_S = 30.0
 STEP_S = 0.25
-POLL_LOOPS = 2
-"""One provider: an instances loop and an offers loop, each asleep on the clock when idle."""
+SLEEPERS = 3
+"""One provider's instances and offers loops and the hub's maintenance task, each asleep on the clock when idle."""
 REAL_WAIT_LIMIT_S = 10.0
 
 
@@ -40,7 +40,7 @@ class Rig:
     async def settle(self) -> None:
         """Wait (in real time, bounded) until every poll loop is asleep on the manual clock."""
         deadline = time.monotonic() + REAL_WAIT_LIMIT_S
-        while self.clock.sleeper_count < POLL_LOOPS:
+        while self.clock.sleeper_count < SLEEPERS:
             if self.task.done():
                 raise AssertionError(f"the poll loop ended: {self.task.exception()!r}")
             if time.monotonic() > deadline:

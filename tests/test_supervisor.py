@@ -113,7 +113,7 @@ async def test_a_bug_after_a_fetch_shows_as_internal_error_and_polling_goes_on(t
     hub.bus.subscribe(lambda e: updates.append(e) if isinstance(e, InstancesUpdated) else None)
     runner = asyncio.create_task(hub.run())
     try:
-        await until(lambda: len(updates) == 1 and clock.sleeper_count == 2)
+        await until(lambda: len(updates) == 1 and clock.sleeper_count == 3)  # both poll loops and maintenance
         await clock.advance(5)  # the second poll returns something our code chokes on
         await until(lambda: hub.health_of("vast").state is HealthState.INTERNAL_ERROR)
         message = hub.health_of("vast").last_error
@@ -121,7 +121,7 @@ async def test_a_bug_after_a_fetch_shows_as_internal_error_and_polling_goes_on(t
         assert [i.key for i in hub.instances()] == ["vast:1"]  # the last good data stays
         for _ in range(10):  # the loop restarts after its backoff and polls on its schedule again
             await clock.advance(1)
-            await until(lambda: clock.sleeper_count == 2)
+            await until(lambda: clock.sleeper_count == 3)
         await until(lambda: len(updates) >= 2)
         assert provider.polls >= 3 and hub.health_of("vast").state is HealthState.OK
         assert [h.health.state for h in health] == [HealthState.OK, HealthState.INTERNAL_ERROR, HealthState.OK]

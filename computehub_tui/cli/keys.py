@@ -10,6 +10,7 @@ from computehub_tui.cli.prompts import ask_passphrase, new_passphrase, read_key
 from computehub_tui.cli.session import Options, open_command_session
 from computehub_tui.clock import SystemClock
 from computehub_tui.domain.models import PROVIDER_TITLES
+from computehub_tui.engine.key_sources import indirections_of
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.vault import PassphraseRequired, read_passphrase_file
 
@@ -21,7 +22,8 @@ async def keys(args: argparse.Namespace, options: Options) -> int:
         return await _test(args, options)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     # No session: this command only needs the real database, opened once and closed when it ends.
-    service = KeyService(options.data_dir, SystemClock(), passphrase=read_passphrase_file(), actor="cli")
+    service = KeyService(options.data_dir, SystemClock(), passphrase=read_passphrase_file(), actor="cli",
+                         indirections=indirections_of(options.config))
     try:
         return await _run(args, service)
     except PassphraseRequired:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from difflib import get_close_matches
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from computehub_tui.config.durations import DurationError, parse_duration
 
@@ -80,6 +82,30 @@ class ProviderSection(Section):
     api_key_file: str = Field("", description="read the API key from this file instead of the vault")
     api_key_command: str = Field("", description="run this command and use its output as the API key "
                                                  "(e.g. \"pass show vast\")")
+
+    @field_validator("api_key_file")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        # A relative path would depend on the folder the app happens to start in (/ under systemd).
+        if value and not Path(value).expanduser().is_absolute():
+            raise ValueError(f"must be an absolute path or start with ~/, not {value!r}")
+        return value
+
+    @field_validator("api_key_command")
+    @classmethod
+    def _one_key_source(cls, value: str, info: ValidationInfo) -> str:
+        # A field validator rather than a model one: its error names this key, so it gets a file:line.
+        if not value:
+            return value
+        try:
+            words = shlex.split(value)
+        except ValueError as error:
+            raise ValueError(f"cannot be split into words ({error})") from None
+        if not words:
+            raise ValueError("must name a program to run")
+        if info.data.get("api_key_file"):
+            raise ValueError("set api_key_file or api_key_command, not both")
+        return value
 
 
 class VastSection(ProviderSection):
@@ -171,8 +197,10 @@ class CostsSection(Section):
 
 class RetentionSection(Section):
     metrics_raw: Seconds = Field(2 * DAY, gt=0, description="how long every raw metric sample is kept")
-    metrics_1m: Seconds = Field(30 * DAY, gt=0, description="how long one-minute metric rollups are kept")
-    metrics_1h: Seconds = Field(400 * DAY, gt=0, description="how long hourly metric rollups are kept")
+    metrics_1m: Seconds = Field(30 * DAY, gt=0, description="how long one-minute metric rollups are to be kept "
+                                                             "(checked; no rollups yet)")
+    metrics_1h: Seconds = Field(400 * DAY, gt=0, description="how long hourly metric rollups are to be kept "
+                                                              "(checked; no rollups yet)")
     price_history: Seconds = Field(90 * DAY, gt=0, description="how long offer price statistics are kept")
     audit: Seconds = Field(365 * DAY, gt=0, description="how long the audit log of actions is kept")
 

@@ -29,6 +29,7 @@ from computehub_tui.engine.history import REPLAY_DELAY_S, HistoryReplay, History
 from computehub_tui.engine.intake import PollIntake
 from computehub_tui.engine.keys import KeyService, connection_verdict
 from computehub_tui.engine.live import LiveData
+from computehub_tui.engine.maintenance import MaintenanceService, RetentionSettings
 from computehub_tui.engine.metrics import MetricsService
 from computehub_tui.engine.polling import PollingService, PollSettings
 from computehub_tui.engine.safe_store import SafeStore
@@ -37,7 +38,8 @@ from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 
-__all__ = ["REPLAY_DELAY_S", "ActionResult", "Hub", "HubSettings", "LaunchQuote", "PollSettings", "split_key"]
+__all__ = ["REPLAY_DELAY_S", "ActionResult", "Hub", "HubSettings", "LaunchQuote", "PollSettings", "RetentionSettings",
+           "split_key"]
 
 REPLAY_RESTARTS = 2
 """The demo's history replay is a nicety: after this many failed attempts it is left out."""
@@ -55,6 +57,7 @@ class HubSettings:
     """One line per user template file that could not be used."""
     zone: tzinfo | None = None
     """The user's time zone for spend today / this month; None is this machine's local time."""
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 class Hub:
@@ -86,6 +89,7 @@ class Hub:
         self.metrics = MetricsService(self._safe_store)
         self.costs = CostService(self._safe_store, clock, settings.zone)
         self.history = HistoryService(self._safe_store, clock)
+        self.maintenance = MaintenanceService(self._safe_store, clock, settings.retention)
         intake = PollIntake(self._live, self._health, self.metrics, self.costs, self.history, self._safe_store,
                             self.bus)
         self.polling = PollingService(self._live, self._health, intake, self.supervisor, clock, settings.poll,
@@ -154,12 +158,14 @@ class Hub:
 
     @engine_side
     async def start(self) -> None:
-        """Start polling every provider (and the demo's history replay) under the supervisor."""
+        """Start polling every provider, pruning to the retention (and the demo's history replay) under
+        the supervisor."""
         if self._running:
             return
         self._running = True
         for name in self._live.providers:
             self.polling.start(name)
+        self.supervisor.start("maintenance", self.maintenance.run)
         if self._history_replay is not None:
             replay = self._history_replay
             self.supervisor.start("history-replay", lambda: self.history.replay(replay),

@@ -11,6 +11,7 @@ from typing import Protocol, Self
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import PROVIDER_NAMES
 from computehub_tui.domain.secret import Secret
+from computehub_tui.engine.key_sources import COMMAND_TIMEOUT_S, KeyIndirection, read_indirect_key
 from computehub_tui.providers.base import (
     AuthError,
     Provider,
@@ -40,7 +41,7 @@ class ProviderSlots(Protocol):
 class KeyBinding:
     provider: str
     source: str
-    """"environment", "vault" or "" when not bound."""
+    """"environment", "file", "command", "vault" or "" when not bound."""
     masked: str = ""
     updated_at: float | None = None
 
@@ -74,7 +75,8 @@ async def connection_verdict(provider: Provider) -> str:
 
 
 class KeyService:
-    """Keys live sealed in the real database (never the demo one); environment variables win.
+    """Keys live sealed in the real database (never the demo one). A provider's environment variable
+    wins, then the config's ``api_key_file`` / ``api_key_command`` (read once per service), then the vault.
 
     The real database is opened once, on first use, and stays open until ``aclose``: a real session
     adopts that same connection as its store, so a process never holds two connections to it.
@@ -82,7 +84,8 @@ class KeyService:
 
     def __init__(self, data_dir: Path, clock: Clock, provider_factory: ProviderFactory | None = None, *,
                  passphrase: str | None = None, environ: Mapping[str, str] | None = None,
-                 actor: str = "user") -> None:
+                 actor: str = "user", indirections: Mapping[str, KeyIndirection] | None = None,
+                 command_timeout_s: float = COMMAND_TIMEOUT_S) -> None:
         self.data_dir = data_dir
         self.clock = clock
         self.provider_factory = provider_factory
@@ -90,6 +93,10 @@ class KeyService:
         self.environ = environ
         self.actor = actor
         """Who the audit log says changed a key: ``user`` in the app, ``cli`` for a command."""
+        self.indirections = dict(indirections or {})
+        """Providers whose key the config says to read from a file or a command."""
+        self.command_timeout_s = command_timeout_s
+        self._indirect_keys: dict[str, Secret] = {}
         self._store: Store | None = None
         self._opening = asyncio.Lock()
         self._slots: ProviderSlots | None = None
@@ -129,9 +136,9 @@ class KeyService:
         vault = await self._vault(create=False) if stored else None
         result = []
         for provider in PROVIDER_NAMES:
-            env_key = key_from_environment(provider, self.environ)
-            if env_key is not None:
-                result.append(KeyBinding(provider, "environment", env_key.masked))
+            configured = await self._configured_key(provider)
+            if configured is not None:
+                result.append(KeyBinding(provider, configured[1], configured[0].masked))
             elif provider in stored and vault is not None:
                 blob = await store.get_secret(provider, API_KEY_FIELD)
                 secret = vault.unseal(provider, API_KEY_FIELD, blob or b"")
@@ -141,7 +148,8 @@ class KeyService:
         return result
 
     async def resolve(self) -> dict[str, tuple[Secret, str]]:
-        """Every usable key with its source; the environment wins over the vault."""
+        """Every usable key with its source: environment, then file or command, then vault.
+        Raises ConfigError when a configured key file or command gives no key."""
         keys: dict[str, tuple[Secret, str]] = {}
         store = await self.store()
         stored = [provider for provider, field, _ in await store.list_secrets() if field == API_KEY_FIELD]
@@ -152,10 +160,27 @@ class KeyService:
                 if blob is not None:
                     keys[provider] = (vault.unseal(provider, API_KEY_FIELD, blob), "vault")
         for provider in PROVIDER_NAMES:
-            env_key = key_from_environment(provider, self.environ)
-            if env_key is not None:
-                keys[provider] = (env_key, "environment")
+            configured = await self._configured_key(provider)
+            if configured is not None:
+                keys[provider] = configured
         return keys
+
+    async def _configured_key(self, provider: str) -> tuple[Secret, str] | None:
+        """The key that wins over the vault, with its source: the environment's, else the config's file
+        or command (run once per service: it may prompt a password manager)."""
+        env_key = key_from_environment(provider, self.environ)
+        if env_key is not None:
+            return env_key, "environment"
+        indirection = self.indirections.get(provider)
+        if indirection is None:
+            return None
+        if provider not in self._indirect_keys:
+            self._indirect_keys[provider] = await read_indirect_key(indirection, self.command_timeout_s)
+        return self._indirect_keys[provider], indirection.kind
+
+    def _overridden(self, provider: str) -> bool:
+        """Whether a key outside the vault binds ``provider``, so the stored key is not what is polled."""
+        return provider in self.indirections or key_from_environment(provider, self.environ) is not None
 
     async def stored_key(self, provider: str) -> Secret | None:
         blob = await (await self.store()).get_secret(provider, API_KEY_FIELD)
@@ -184,9 +209,9 @@ class KeyService:
         await store.audit(now, self.actor, "replace-key" if replacing else "bind-key", provider, secret.masked)
         verdict = await self.test(provider, key) if self.provider_factory is not None else None
         attached = False
-        # An environment variable still wins over the stored key, so then what is polled does not change.
-        if self._slots is not None and self.provider_factory is not None \
-                and key_from_environment(provider, self.environ) is None:
+        # An environment variable or a key file / command still wins over the stored key: then what is
+        # polled does not change.
+        if self._slots is not None and self.provider_factory is not None and not self._overridden(provider):
             self._slots.set_provider(provider, self.provider_factory(provider, secret))
             attached = True
         return BindResult(KeyBinding(provider, "vault", secret.masked, now), verdict, attached)
@@ -198,19 +223,23 @@ class KeyService:
         return await self.bind(provider, key)
 
     async def remove(self, provider: str) -> bool:
-        """Delete the stored key and stop polling the provider (unless an environment key still binds it).
+        """Delete the stored key and stop polling the provider (unless a key outside the vault binds it).
         True when a key was deleted."""
         store = await self.store()
         removed = await store.delete_secret(provider, API_KEY_FIELD)
         if removed:
             await store.audit(self.clock.now(), self.actor, "remove-key", provider)
-            if self._slots is not None and key_from_environment(provider, self.environ) is None:
+            if self._slots is not None and not self._overridden(provider):
                 self._slots.remove_provider(provider)
         return removed
 
     async def test(self, provider: str, key: str | None = None) -> str:
         """Verdict for ``key`` (or the bound key): ok / invalid key / rate-limited / unreachable / …"""
-        secret = Secret(key) if key else key_from_environment(provider, self.environ) or await self.stored_key(provider)
+        if key:
+            secret: Secret | None = Secret(key)
+        else:
+            configured = await self._configured_key(provider)
+            secret = configured[0] if configured is not None else await self.stored_key(provider)
         if secret is None:
             return "no key bound"
         if self.provider_factory is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import aiosqlite
+
 from computehub_tui.domain.history import AuditEntry
 from computehub_tui.store.connection import StoreConnection
 
@@ -34,3 +36,8 @@ class AuditStore(StoreConnection):
             (limit,),
         )
         return [AuditEntry(*row) for row in rows]
+
+
+async def delete_audit_entries_before(db: aiosqlite.Connection, cutoff: float) -> None:
+    """Drop entries older than ``cutoff``; call inside a write transaction."""
+    await db.execute("DELETE FROM audit_log WHERE at < ?", (cutoff,))
