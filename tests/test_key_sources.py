@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from fakes.cli import base_environment, run_cli, run_main
 from fakes.vast import FakeVast
+from loopback import refused_port
+from textual.widgets import Static
+from tui import SIZE, wait_for
 
 from computehub_tui.cli import entry
 from computehub_tui.cli.session import Options
@@ -20,6 +23,9 @@ from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.key_sources import KeyIndirection, indirections_of, read_indirect_key
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.ui import app as app_module
+from computehub_tui.ui.screens.confirm import ConfirmScreen
+from computehub_tui.ui.screens.settings import SettingsScreen
+from computehub_tui.wiring import open_session
 
 KEY = "vast-indirect-key-7d41c09e2b"
 STORED_KEY = "vast-stored-key-a94be1c3d0"
@@ -290,7 +296,7 @@ def test_a_failing_key_command_ends_the_tui_with_the_same_line(
     path = cli_config(tmp_path, python_command(f"import sys; print('{KEY}'); sys.exit(4)"))
     code = entry._run_tui(Options(load_config(path, {}), tmp_path / "data"))
     err = capsys.readouterr().err
-    assert code != 0
+    assert code == 2
     assert err.strip().splitlines() == [(f"computehub-tui: error: {path}:2: providers.vast.api_key_command: "
                                          f"{Path(sys.executable).name} exited with 4 (run it yourself to see why)")]
     assert KEY not in err
@@ -298,3 +304,21 @@ def test_a_failing_key_command_ends_the_tui_with_the_same_line(
 
 def test_a_plain_config_has_no_indirections() -> None:
     assert indirections_of(Config()) == {}
+
+
+async def test_settings_says_where_a_key_it_cannot_remove_comes_from(tmp_path: Path) -> None:
+    command = python_command(f"print('{KEY}')")
+    config = Config.model_validate({"providers": {"vast": {"url": f"http://127.0.0.1:{refused_port()}",
+                                                           "api_key_command": command}}})
+    app = app_module.ComputeHubApp(lambda: open_session(config, tmp_path, clock=ManualClock(), environ={}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.hub is not None and not app.hub.demo)
+        await pilot.press("comma")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        settings = app.screen
+        assert isinstance(settings, SettingsScreen)
+        await wait_for(pilot, lambda: getattr(settings.bindings_by_provider.get("vast"), "source", "") == "command")
+        await pilot.press("x")
+        status = str(settings.query_one("#settings-status", Static).render())
+        assert "No stored Vast.ai key to remove" in status and "api_key_command in the config file" in status
+        assert not isinstance(app.screen, ConfirmScreen)

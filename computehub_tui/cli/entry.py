@@ -122,7 +122,8 @@ def _run_tui(options: Options) -> int:
     app = ComputeHubApp(session_factory, config=options.config)
     app.run()
     if app.startup_error:
-        return fail(app.startup_error, EXIT_FAILED)
+        # A setting that cannot be used (a failing api_key_command) is the user's to fix, as at load time.
+        return fail(app.startup_error, EXIT_USAGE if isinstance(app.startup_failure, ConfigError) else EXIT_FAILED)
     if app.return_code:  # Textual ended the app on an unhandled error: never report success
         error, report = app.save_crash_report(options.data_dir)
         saved = f"details in {report}" if report else "the details could not be saved"

@@ -114,6 +114,8 @@ class ComputeHubApp(App[None]):
         self.session: Session | None = None
         self.hub: Hub | None = None
         self.startup_error = ""
+        self.startup_failure: Exception | None = None
+        """What ended the start (the session could not open), for the caller's exit code."""
         self.current_pane: str = self.config.ui.default_pane
         self.key_overrides: dict[str, str] = {}
         """``[ui] keys`` as applied: binding id → key(s)."""
@@ -194,6 +196,7 @@ class ComputeHubApp(App[None]):
             session = await self._opened_session()
         except Exception as error:  # noqa: BLE001 - shown to the user, the app then exits cleanly
             self.startup_error = clean_text(str(error) or type(error).__name__, MESSAGE_LIMIT)
+            self.startup_failure = error
             self.exit(return_code=1)
             return
         self._adopt_session(session)

@@ -25,6 +25,13 @@ from computehub_tui.ui.screens.confirm import ConfirmScreen
 VERDICT_STYLE = {"ok": "bold green", "invalid key": "bold red", "rate-limited": "yellow",
                  "unreachable": "red", "TLS error": "red", "no key bound": "dim"}
 
+_WHERE_ELSE = {
+    "environment": " (it comes from the environment; unset the variable instead)",
+    "file": " (it is read from api_key_file in the config file; change it there)",
+    "command": " (it comes from api_key_command in the config file; change it there)",
+}
+"""Why a key that is not in the vault cannot be removed here, by where it comes from."""
+
 
 class KeyInputScreen(ModalScreen[str | None]):
     """A masked input for one API key; the key never appears on screen."""
@@ -220,7 +227,7 @@ class SettingsScreen(ModalScreen[None]):
         provider = self.provider
         binding = self.bindings_by_provider.get(provider)
         if binding is None or binding.source != "vault":
-            hint = " (it comes from the environment; unset the variable instead)" if binding and binding.bound else ""
+            hint = _WHERE_ELSE.get(binding.source, "") if binding else ""
             self._status(f"No stored {PROVIDER_TITLES[provider]} key to remove{hint}", "yellow")
             return
 
