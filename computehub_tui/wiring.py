@@ -148,6 +148,7 @@ async def open_session(
     except BaseException:
         # The real database may be open already (resolve() read it): its thread would keep the process alive.
         await keys.aclose()
+        await client.aclose()
         raise
 
 
