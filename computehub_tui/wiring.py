@@ -33,6 +33,28 @@ from computehub_tui.template_files import load_templates
 DEMO_DATABASE_NAME = "demo.db"
 
 
+class LazyHttpClient:
+    """The HTTP client for the real marketplaces, built on first use: its TLS context costs ~50 ms, which a
+    demo session spends only once a key is bound or tested."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def built(self) -> bool:
+        return self._client is not None
+
+    def get(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_http_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
 @dataclass
 class Session:
     """Everything one run of the app or one CLI command owns; close it when done."""
@@ -45,12 +67,16 @@ class Session:
     that database only once keys are first needed."""
     market: DemoMarket | None = None
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+    real_client: LazyHttpClient | None = None
+    """The real marketplaces' client; a demo session builds it only if a key is bound or tested."""
     key_sources: dict[str, str] = field(default_factory=dict)
     """Where each bound provider's key came from: "environment", "file", "command" or "vault"."""
 
     async def aclose(self) -> None:
         for client in self.clients:
             await client.aclose()
+        if self.real_client is not None:
+            await self.real_client.aclose()
         await self.keys.aclose()
         await self.store.close()
 
@@ -87,10 +113,10 @@ async def open_session(
                                   price_history_s=config.retention.price_history, audit_s=config.retention.audit)
     templates, template_errors = load_templates(config.templates_dir)
 
-    client = new_http_client()
+    client = LazyHttpClient()
 
     def real_provider(name: str, secret: Secret) -> Provider:
-        return build_provider(name, client, secret, _settings_of(config, name), clock)
+        return build_provider(name, client.get(), secret, _settings_of(config, name), clock)
 
     keys = KeyService(data_dir, clock, real_provider, passphrase=passphrase, environ=environ,
                       indirections=indirections_of(config))
@@ -112,7 +138,7 @@ async def open_session(
                 }
                 hub = Hub(providers, real_store, clock, settings(demo=False), keys=keys)
                 keys.attach_to(hub)
-                return Session(hub, real_store, demo=False, keys=keys, clients=[client],
+                return Session(hub, real_store, demo=False, keys=keys, real_client=client,
                                key_sources={name: source for name, (_, source) in bound.items()})
 
         market = DemoMarket(clock, seed=config.demo.seed if demo_seed is None else demo_seed,
@@ -144,7 +170,8 @@ async def open_session(
             return [PriceStat(*row) for row in json.loads(output)]
 
         hub = Hub(demo_adapters, store, clock, settings(demo=True), keys=keys, history_replay=replay)
-        return Session(hub, store, demo=True, keys=keys, market=market, clients=[*demo_clients, client])
+        return Session(hub, store, demo=True, keys=keys, market=market, clients=demo_clients,
+                       real_client=client)
     except BaseException:
         # The real database may be open already (resolve() read it): its thread would keep the process alive.
         await keys.aclose()

@@ -286,3 +286,16 @@ def test_keys_set_from_the_cli_is_audited_as_the_cli(tmp_path: Path) -> None:
     run = run_cli(("keys", "set", "vast", "--data-dir", str(data_dir)), base_environment({}), VAST_KEY + "\n")
     assert run.code == 0, run.describe()
     assert audit_rows(data_dir) == [("cli", "bind-key", "vast", Secret(VAST_KEY).masked)]
+
+
+async def test_a_demo_session_builds_the_real_http_client_only_for_a_real_provider(tmp_path: Path) -> None:
+    config = Config.model_validate({"demo": {"vast_offers": 100}})
+    session = await open_session(config, tmp_path, demo=True, clock=ManualClock(), environ={})
+    try:
+        assert session.real_client is not None and not session.real_client.built
+        assert session.keys.provider_factory is not None
+        session.keys.provider_factory("vast", Secret(VAST_KEY))  # what bind and test do first
+        assert session.real_client.built
+    finally:
+        await session.aclose()
+    assert not session.real_client.built
