@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from waiting import until
+from waiting import polling, until
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
@@ -73,18 +72,6 @@ async def demo_hub(tmp_path: Path, *, flaky: str | None = None, only_flaky: bool
         for client in clients:
             await client.aclose()
         await store.close()
-
-
-@asynccontextmanager
-async def polling(hub: Hub) -> AsyncIterator[None]:
-    """Run the Hub's poll loops for the duration of the block."""
-    runner = asyncio.create_task(hub.run())
-    try:
-        yield
-    finally:
-        runner.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await runner
 
 
 @pytest.fixture

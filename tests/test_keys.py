@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,6 +13,7 @@ import pytest
 from fakes.cli import base_environment, run_cli
 from fakes.tensordock import FakeTensordock
 from fakes.vast import FakeVast
+from waiting import polling
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
@@ -188,17 +188,6 @@ def config_for(fakes: tuple[FakeVast, FakeTensordock]) -> Config:
                                                "tensordock": {"url": f"{tensordock.url}/api/v2"}}})
 
 
-@asynccontextmanager
-async def running(hub: Hub) -> AsyncIterator[None]:
-    runner = asyncio.create_task(hub.run())
-    try:
-        yield
-    finally:
-        runner.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await runner
-
-
 async def advance_until(clock: ManualClock, condition: Any, timeout: float = 10.0) -> None:
     """Move the clock in small steps (adapters pace their requests on it) and let loopback HTTP and
     aiosqlite threads work, until ``condition`` holds; fail after ``timeout`` real seconds."""
@@ -224,7 +213,7 @@ async def test_binding_a_key_in_a_real_session_attaches_and_polls_and_removing_d
     try:
         hub, keys = session.hub, session.keys
         assert not session.demo and hub.keys is keys
-        async with running(hub):
+        async with polling(hub):
             await advance_until(clock, lambda: polled(hub, "vast"))
             assert not polled(hub, "tensordock") and tensordock.server.requests == []
 

@@ -45,30 +45,27 @@ def confirm(question: str, action: str) -> bool:
     """Ask on stderr (stdout stays clean for scripts); a non-interactive shell must pass --yes."""
     if not sys.stdin.isatty():
         raise UsageError(f"refusing to {action} without confirmation in a non-interactive shell; add --yes")
-
-    def ask() -> str:
-        emit(f"{question} [y/N] ", sys.stderr)
-        sys.stderr.flush()
-        return sys.stdin.readline()
-
-    answer = _prompted(ask)
-    if not answer:
-        raise Cancelled
-    return answer.strip().lower() in ("y", "yes")
+    return _yes_or_no(question, default_yes=False)
 
 
 def confirm_default_yes(question: str) -> bool:
     """Ask ``[Y/n]`` on the terminal: Enter means yes."""
+    return _yes_or_no(question, default_yes=True)
+
+
+def _yes_or_no(question: str, *, default_yes: bool) -> bool:
+    choices = "[Y/n]" if default_yes else "[y/N]"
 
     def ask() -> str:
-        emit(f"{question} [Y/n] ", sys.stderr)
+        emit(f"{question} {choices} ", sys.stderr)
         sys.stderr.flush()
         return sys.stdin.readline()
 
     answer = _prompted(ask)
-    if not answer:
+    if not answer:  # end of input: nobody is there to say yes
         raise Cancelled
-    return answer.strip().lower() in ("", "y", "yes")
+    reply = answer.strip().lower()
+    return reply in ("y", "yes") or (default_yes and reply == "")
 
 
 def read_key(provider: str) -> str:
