@@ -13,11 +13,10 @@ from tui import ready, screen_text, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config.schema import INSTANCES_FLOOR_S
-from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample, SshEndpoint
+from computehub_tui.domain.models import Instance, InstanceStatus, SshEndpoint
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen, port_links
 from computehub_tui.ui.screens.logs import LogsScreen
-from computehub_tui.ui.widgets.monitor_pane import MonitorPane
 
 HOSTILE = "[bold]x[/] [@click=app.quit]q[/] \x1b]52;c;aGk=\x07"
 

@@ -152,9 +152,11 @@ class InstanceDetailScreen(ModalScreen[None]):
             at = datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
             text.append(f" for {duration(self.hub.clock.now() - since)} (since {at})")
         if instance.provider_status:
-            text.append_text(plain(f" · provider says {instance.provider_status}", style="dim", limit=80))
+            text.append(" · provider says ", style="dim")
+            text.append_text(plain(instance.provider_status, style="dim", limit=80))
         if instance.status_message:
-            text.append_text(plain(f" — {instance.status_message}", style="dim", limit=160))
+            text.append(" — ", style="dim")
+            text.append_text(plain(instance.status_message, style="dim", limit=160))
         return text
 
     # -- keys -------------------------------------------------------------------------------

@@ -46,6 +46,11 @@ class TextViewScreen(ModalScreen[None]):
         with Vertical():
             yield PlainStatic(self.view_title, classes="view-title")
             yield RichLog(highlight=False, markup=False, wrap=False, id="logs")
+            yield from self.compose_below()
+
+    def compose_below(self) -> ComposeResult:
+        """Widgets under the text, inside the dialog (a status line, a search box)."""
+        yield from ()
 
     def show_lines(self, lines: Iterable[str]) -> None:
         log = self.query_one(RichLog)
@@ -89,8 +94,7 @@ class LogsScreen(TextViewScreen):
         """Indexes of the lines that contain ``query_text``."""
         self.match_index = -1
 
-    def compose(self) -> ComposeResult:
-        yield from super().compose()
+    def compose_below(self) -> ComposeResult:
         yield PlainStatic("", classes="view-status", id="log-status")
         yield Input(placeholder="search the logs (enter to find, esc to close)", id="log-search")
 
