@@ -4,7 +4,6 @@ same way: CPU % of one core (utime + stime of every thread, from /proc) and term
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import select
