@@ -45,7 +45,7 @@ from computehub_tui.ui.screens.offer_detail import WINDOWS, OfferDetailScreen
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
 from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
-from computehub_tui.ui.widgets.monitor_pane import CARD_HEIGHT, MonitorPane
+from computehub_tui.ui.widgets.monitor_pane import SUMMARY_LINES, MonitorPane
 from computehub_tui.ui.widgets.offers_pane import SORT_BINDINGS, WAITING_TEXT, OffersPane
 from computehub_tui.ui.widgets.virtual_table import VirtualTable
 from computehub_tui.wiring import open_session
@@ -309,9 +309,9 @@ async def test_five_thousand_instances_paint_and_repaint_in_well_under_a_second(
         pane.reload()
         await pilot.pause()
         repaint = time.perf_counter() - started
-        assert len(pane.watched) == 5000 and pane.virtual_size.height == 5000 * CARD_HEIGHT
+        assert len(pane.watched) == 5000 and pane.virtual_size.height == SUMMARY_LINES + 5000 * 6  # title, readout, column titles, two GPUs, blank
         assert first_paint < 1.0 and repaint < 1.0, (first_paint, repaint)
-        assert any("GPU util" in line for line in visible_text(pane))
+        assert any(line.startswith("  GPU1") for line in visible_text(pane))
     await hub.store.close()
 
 
@@ -324,9 +324,10 @@ async def test_monitor_cards_scroll_with_the_cursor_and_keep_it_across_reloads(t
         await pilot.pause()
         lines = visible_text(pane)
         # Vast's start time is not "last started", so a machine first seen running has no uptime yet.
-        assert lines[0].startswith("▶ train-00000  2x RTX 4090 · running · $0.700/h · $0.00 so far  vast:0")
-        assert [line.split()[0] for line in lines[1:6]] == ["GPU", "VRAM", "Temp", "CPU", "RAM"]
-        assert "[" in lines[1] and "GB" in lines[2] and "°C" in lines[3]
+        assert lines[0].startswith(" 40 running · GPUs: ")
+        assert lines[1].startswith("▶ train-00000  2x RTX 4090 · running · $0.700/h · $0.00 so far  vast:0")
+        assert lines[3].split() == ["util", "%", "VRAM", "%", "temp", "°C", "(20–95)"]
+        assert [line.split()[0] for line in lines[4:6]] == ["GPU0", "GPU1"]
         await pilot.press("j", "down")
         assert pane.current is not None and pane.current.label == "train-00002"
         await pilot.press("G")
@@ -347,7 +348,7 @@ async def test_monitor_says_when_a_provider_has_no_live_metrics(tmp_path: Path) 
         pane = pilot.app.query_one(MonitorPane)
         pane.attach(hub)
         await pilot.pause()
-        assert "Vast.ai reports no live GPU metrics; SSH in and run nvidia-smi" in visible_text(pane)[1]
+        assert "Vast.ai reports no live GPU metrics; SSH in and run nvidia-smi" in visible_text(pane)[2]
     await hub.store.close()
 
 

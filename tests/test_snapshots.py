@@ -21,6 +21,7 @@ from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 from computehub_tui.ui.screens.copy import CopyScreen
 from computehub_tui.ui.screens.help import HelpScreen
+from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen
 from computehub_tui.ui.screens.launch import LaunchScreen
 from computehub_tui.ui.screens.logs import LogsScreen, WarningsScreen
 from computehub_tui.ui.screens.market import MarketScreen
@@ -130,6 +131,15 @@ async def monitor(pilot: Pilot) -> None:
     await pilot.press("3")
 
 
+async def instance_detail(pilot: Pilot) -> None:
+    def charts_drawn(app: ComputeHubApp) -> bool:
+        return isinstance(app.screen, InstanceDetailScreen) and "loading" not in str(
+            app.screen.query_one("#instance-chart-note").render())
+
+    await instance_row(pilot, provider="runpod")  # RunPod maps its ports: the URLs show
+    await press_until(pilot, "i", until=charts_drawn)
+
+
 async def help_screen(pilot: Pilot) -> None:
     await press_until(pilot, "question_mark", until=showing(HelpScreen))
 
@@ -154,7 +164,7 @@ async def recent_warnings(pilot: Pilot) -> None:
 
 SCREENS: dict[str, Steps] = {step.__name__: step for step in (
     offers, offers_filtered, offers_filter_error, offer_detail, market_summary, launch_dialog, instances,
-    confirm_start, confirm_destroy, logs, copy_ssh, monitor, help_screen, settings, key_prompt, recent_warnings,
+    confirm_start, confirm_destroy, logs, copy_ssh, monitor, instance_detail, help_screen, settings, key_prompt, recent_warnings,
 )}
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.text import Text
@@ -64,6 +64,9 @@ from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
 from computehub_tui.ui.widgets.offers_pane import FilterInput, OffersPane
 from computehub_tui.ui.widgets.virtual_table import VirtualTable
+
+if TYPE_CHECKING:
+    from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen
 
 log = logging.getLogger(__name__)
 
@@ -583,6 +586,7 @@ class ComputeHubApp(App[None]):
 
     def action_help(self) -> None:
         from computehub_tui.ui.screens.help import HelpScreen, KeySection, describe_bindings
+        from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen
         from computehub_tui.ui.screens.launch import LaunchScreen
         from computehub_tui.ui.screens.logs import LogsScreen
         from computehub_tui.ui.screens.market import MarketScreen
@@ -600,6 +604,8 @@ class ComputeHubApp(App[None]):
             (f"Offer details ({key('details')})", describe_bindings(OfferDetailScreen.BINDINGS)),
             (f"Market summary ({key('market')})", describe_bindings(MarketScreen.BINDINGS)),
             ("Launch dialog (Enter on an offer)", describe_bindings(LaunchScreen.BINDINGS)),
+            ("Instance details (i in Instances, enter or i in Monitor)",
+             describe_bindings(InstanceDetailScreen.BINDINGS)),
             ("Logs (l)", describe_bindings(LogsScreen.BINDINGS)),
             ("Confirmations", describe_bindings(ConfirmScreen.BINDINGS)),
             (f"Settings ({key('settings')})", describe_bindings(SettingsScreen.BINDINGS)),
@@ -628,6 +634,23 @@ class ComputeHubApp(App[None]):
     @on(InstancesPane.CopyRequested)
     def _copy_requested(self, message: InstancesPane.CopyRequested) -> None:
         self.copy_text(message.text, message.what)
+
+    @on(InstancesPane.DetailsRequested)
+    @on(MonitorPane.DetailsRequested)
+    def _details_requested(self, message: InstancesPane.DetailsRequested | MonitorPane.DetailsRequested) -> None:
+        self.open_instance_detail(message.instance)
+
+    def open_instance_detail(self, instance: Instance) -> None:
+        from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen
+
+        if self.hub is not None:
+            self.push_screen(InstanceDetailScreen(self.hub, instance))
+
+    def on_instance_detail_screen_copy_requested(self, message: InstanceDetailScreen.CopyRequested) -> None:
+        self.copy_text(message.text, message.what)
+
+    def on_instance_detail_screen_logs_requested(self, message: InstanceDetailScreen.LogsRequested) -> None:
+        self.open_logs(message.instance)
 
     def open_launch_dialog(self, offer: Offer) -> None:
         from computehub_tui.ui.screens.launch import LaunchScreen

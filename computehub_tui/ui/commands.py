@@ -46,6 +46,9 @@ class HubCommands(Provider):
             ("Destroy selected / marked instances", partial(self._in_instances, "instance_action('destroy')"), "d"),
             ("SSH into the selected instance", partial(self._in_instances, "ssh"), "enter"),
             ("Show instance logs", partial(self._in_instances, "logs"), "l"),
+            ("Instance details: GPU charts, spend, ports and URLs, logs", partial(self._in_instances, "details"),
+             "i"),
+            ("Monitor: details of the selected instance", partial(self._in_monitor, "details"), "enter"),
             ("Copy SSH command", partial(self._in_instances, "copy_ssh"), "c"),
             ("Show recent warnings (logged while the app runs)", partial(run, "recent_warnings"), "-"),
             ("Quit", partial(run, "quit"), key("quit")),
@@ -62,6 +65,10 @@ class HubCommands(Provider):
     async def _in_instances(self, action: str) -> None:
         await self.app.run_action("show_pane('instances')")
         await self.app.run_action(action, self.app.query_one("#instances"))
+
+    async def _in_monitor(self, action: str) -> None:
+        await self.app.run_action("show_pane('monitor')")
+        await self.app.run_action(action, self.app.query_one("#monitor"))
 
     async def discover(self) -> Hits:
         for title, callback, key in self._commands():

@@ -112,6 +112,13 @@ class InstancesPane(Vertical):
             super().__init__()
             self.instance = instance
 
+    class DetailsRequested(Message):
+        """Open the detail screen of ``instance``: charts, ports, logs."""
+
+        def __init__(self, instance: Instance) -> None:
+            super().__init__()
+            self.instance = instance
+
     class CopyRequested(Message):
         """Copy ``text`` to the clipboard; ``what`` names it for the user ("the SSH command")."""
 
@@ -131,6 +138,7 @@ class InstancesPane(Vertical):
         Binding("enter", "ssh", "SSH"),
         Binding("l", "logs", "Logs"),
         Binding("c", "copy_ssh", "Copy SSH"),
+        Binding("i", "details", "Details"),
     ]
 
     DEFAULT_CSS = """
@@ -287,6 +295,11 @@ class InstancesPane(Vertical):
         instance = self.table.current_row
         if instance is not None:
             self.post_message(self.LogsRequested(instance))
+
+    def action_details(self) -> None:
+        instance = self.table.current_row
+        if instance is not None:
+            self.post_message(self.DetailsRequested(instance))
 
     def action_ssh(self) -> None:
         instance = self.table.current_row

@@ -1,0 +1,143 @@
+"""`python -m bench.pty_monitor [SECONDS]`: the TUI in a real pty on the Monitor pane with 50 running demo
+instances and a 5 s poll, beside a plain Textual app of 10 stock Sparklines updated every 2 s, measured the
+same way: CPU % of one core (utime + stime of every thread, from /proc) and terminal output in KB/s."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.child import TERMINAL_SIZE
+
+RUNNING_INSTANCES = 50
+POLL_S = 5.0
+SETTLE_S = 30.0
+"""Start-up, the first polls and every demo machine booting happen before the measured window."""
+SPARKLINES = 10
+SPARKLINE_EVERY_S = 2.0
+TARGET_CPU_PERCENT = 2.0
+TARGET_KB_S = 5.0
+
+
+# -- the two apps, run as the pty's child ------------------------------------------------------------
+
+
+def run_monitor_app(data_dir: Path) -> None:
+    from computehub_tui.config import Config
+    from computehub_tui.ui.app import ComputeHubApp
+    from computehub_tui.wiring import open_session
+
+    base = Config()
+    config = base.model_copy(update={"ui": base.ui.model_copy(update={"default_pane": "monitor"}),
+                                     "poll": base.poll.model_copy(update={"instances_s": POLL_S})})
+
+    async def factory() -> Any:
+        session = await open_session(config, data_dir, demo=True, demo_reset=True)
+        assert session.market is not None
+        running = sum(1 for i in session.market.instances.values() if i.intended == "running")
+        for n in range(RUNNING_INSTANCES - running):
+            machine = session.market.launch("vast", gpu_name="RTX 4090", gpu_count=1 + n % 2, vram_gb=24.0,
+                                            price_hour=0.4, label=f"bench-{n:02d}")
+            machine.stuck, machine.crash_after_s = False, None  # fifty that stay running
+        return session
+
+    ComputeHubApp(factory, config=config).run()
+
+
+def run_sparkline_app() -> None:
+    import random
+
+    from textual.app import App, ComposeResult
+    from textual.widgets import Sparkline
+
+    class Sparklines(App[None]):
+        def compose(self) -> ComposeResult:
+            for _ in range(SPARKLINES):
+                yield Sparkline([random.random() for _ in range(60)])
+
+        def on_mount(self) -> None:
+            self.set_interval(SPARKLINE_EVERY_S, self.step)
+
+        def step(self) -> None:
+            for line in self.query(Sparkline):
+                line.data = [*list(line.data or [])[1:], random.random()]
+
+    Sparklines().run()
+
+
+# -- the parent: a pty, a byte count, /proc CPU ----------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(fd: int, until: float) -> int:
+    count = 0
+    while (left := until - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if ready:
+            try:
+                count += len(os.read(fd, 65536))
+            except OSError:
+                break
+    return count
+
+
+def measure(side: str, seconds: float, settle_s: float) -> dict[str, Any]:
+    master, slave = os.openpty()
+    columns, rows = TERMINAL_SIZE
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    with tempfile.TemporaryDirectory(prefix="chub-pty-") as data_dir:
+        process = subprocess.Popen([sys.executable, "-m", "bench.pty_monitor", "--child", side, data_dir],
+                                   stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        try:
+            drain(master, time.monotonic() + settle_s)
+            cpu_before, started = cpu_seconds(process.pid), time.monotonic()
+            written = drain(master, started + seconds)
+            cpu, wall = cpu_seconds(process.pid) - cpu_before, time.monotonic() - started
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            os.close(master)
+    return {"side": side, "seconds": wall, "cpu_percent": 100.0 * cpu / wall, "kb_per_s": written / 1000.0 / wall,
+            "bytes": written}
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--child"]:
+        if argv[1] == "monitor":
+            run_monitor_app(Path(argv[2]))
+        else:
+            run_sparkline_app()
+        return 0
+    seconds = float(argv[0]) if argv else 60.0
+    settle_s = float(argv[1]) if len(argv) > 1 else SETTLE_S
+    print(f"{'':<34} {'CPU % of a core':>16} {'terminal KB/s':>14}   over {seconds:g} s after {settle_s:g} s")
+    for side, title in (("monitor", f"Monitor pane, {RUNNING_INSTANCES} running, {POLL_S:g} s poll"),
+                        ("sparklines", f"{SPARKLINES} Sparklines every {SPARKLINE_EVERY_S:g} s (baseline)")):
+        result = measure(side, seconds, settle_s)
+        print(f"{title:<34} {result['cpu_percent']:>14.2f} % {result['kb_per_s']:>11.2f} KB/s", flush=True)
+    print(f"targets: ≤ {TARGET_CPU_PERCENT:g} % of one core, ≤ {TARGET_KB_S:g} KB/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,45 @@
+"""What the Monitor pane and the instance detail read about metrics and spend: the one place that
+knows which Hub calls supply them (switch these when the sampler and rollup calls land)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from computehub_tui.domain.models import Instance, MetricSample
+from computehub_tui.engine.hub import Hub
+
+
+def recent_history(hub: Hub, key: str) -> Sequence[MetricSample]:
+    """The in-memory samples the Monitor pane draws (newest last); cheap, read on every repaint."""
+    return hub.metric_history(key)
+
+
+async def history_for_window(hub: Hub, key: str, window_s: float) -> list[MetricSample]:
+    """Samples over the last ``window_s`` for a chart. Today: the store's raw samples (the rollup
+    helper's call picks the resolution that fits the window)."""
+    return await hub.store.metric_history(key, hub.clock.now() - window_s)
+
+
+def gpu_power_w(sample: MetricSample) -> Sequence[float | None]:
+    """Each GPU's power draw in W; empty until MetricSample carries power (the SSH sampler adds it)."""
+    return ()
+
+
+def sample_problem(hub: Hub, key: str) -> str:
+    """Why ``key``'s metrics are partial or missing (a sample's error, the SSH sampler's state); "" when
+    nothing is wrong or nothing says."""
+    return ""
+
+
+def spend_points(hub: Hub, instance: Instance, window_s: float) -> list[tuple[float, float]]:
+    """(time, USD spent so far) over the last ``window_s`` for the $ chart. Today an estimate: the cost
+    booked so far, run back at the current $/h to the start of the current run (or of the window)."""
+    now = hub.clock.now()
+    spent = hub.cost_so_far(instance.key)
+    since = hub.running_since(instance.key)
+    start = now - window_s
+    rate = instance.current_price_hour
+    if since is None or rate <= 0:
+        return [(start, spent), (now, spent)]
+    begin = max(start, since)
+    return [(begin, max(0.0, spent - rate * (now - begin) / 3600.0)), (now, spent)]

@@ -1,0 +1,239 @@
+"""One instance in full: status, SSH command and ready URLs for its ports, and charts of its GPUs and spend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.worker import Worker, WorkerState
+
+from computehub_tui.domain.models import PROVIDER_TITLES, Instance, MetricSample, valid_host, valid_port
+from computehub_tui.engine.hub import Hub
+from computehub_tui.ui.format import duration, money, rate
+from computehub_tui.ui.metrics_source import history_for_window, spend_points
+from computehub_tui.ui.plain import PlainStatic, plain
+from computehub_tui.ui.screens.offer_detail import ChartWindow
+
+WINDOWS: dict[str, ChartWindow] = {
+    "1": ChartWindow("15 m", 900.0, "minutes", 60.0, 5),
+    "2": ChartWindow("1 h", 3600.0, "minutes", 60.0, 15),
+    "3": ChartWindow("24 h", 86400.0, "hours", 3600.0, 6),
+    "4": ChartWindow("7 d", 7 * 86400.0, "days", 86400.0, 1),
+}
+KNOWN_SERVICES = {8888: "Jupyter", 8188: "ComfyUI", 8000: "vLLM"}
+SSH_PORT = 22
+MAX_CHART_POINTS = 400
+"""Plotext redraws every point on each paint: a week of 5 s samples is thinned to this."""
+CHART_GPUS = 8
+CHARTS = (("util", "GPU util %"), ("vram", "VRAM GB used"), ("temp", "temperature °C"), ("spend", "$ spent"))
+
+
+@dataclass(frozen=True, slots=True)
+class PortLink:
+    """A container port the provider maps to a public address, and the URL that opens it."""
+
+    container_port: int
+    url: str
+    service: str
+
+
+def port_links(instance: Instance) -> list[PortLink]:
+    """A link per mapped port whose public host and port both validate (SSH is left to its own line);
+    the known services (Jupyter, ComfyUI, vLLM) first, then the rest by port."""
+    links = []
+    for container, public in instance.ports.items():
+        port = valid_port(container.split("/", 1)[0])
+        host_text, _, port_text = public.rpartition(":")
+        host, public_port = valid_host(host_text), valid_port(port_text)
+        if port is None or port == SSH_PORT or host is None or public_port is None:
+            continue
+        shown_host = f"[{host}]" if ":" in host else host
+        links.append(PortLink(port, f"http://{shown_host}:{public_port}", KNOWN_SERVICES.get(port, "")))
+    return sorted(links, key=lambda link: (link.service == "", link.container_port))
+
+
+def thinned(samples: Sequence[MetricSample], limit: int = MAX_CHART_POINTS) -> list[MetricSample]:
+    step = max(1, -(-len(samples) // limit))
+    return list(samples[::step])
+
+
+class InstanceDetailScreen(ModalScreen[None]):
+    """Charts load in a worker when a window is picked; nothing here polls."""
+
+    class CopyRequested(Message):
+        """Copy ``text`` (the SSH command, the URLs) through the app's copy dialog."""
+
+        def __init__(self, text: str, what: str) -> None:
+            super().__init__()
+            self.text = text
+            self.what = what
+
+    class LogsRequested(Message):
+        def __init__(self, instance: Instance) -> None:
+            super().__init__()
+            self.instance = instance
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "dismiss", "Close"),
+        *[Binding(key, f"window('{key}')", window.label) for key, window in WINDOWS.items()],
+        Binding("c", "copy_ssh", "Copy SSH"),
+        Binding("u", "copy_urls", "Copy URLs"),
+        Binding("l", "logs", "Logs"),
+    ]
+    DEFAULT_CSS = """
+    InstanceDetailScreen { align: center middle; }
+    InstanceDetailScreen > VerticalScroll { width: 100%; max-width: 160; height: 100%; border: thick $accent;
+                                            background: $surface; }
+    InstanceDetailScreen #instance-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
+    InstanceDetailScreen #instance-body { height: auto; padding: 0 1; }
+    InstanceDetailScreen #instance-chart-note { height: auto; padding: 0 1; color: $text-muted; }
+    InstanceDetailScreen Grid { grid-size: 2; grid-rows: 14; height: auto; }
+    InstanceDetailScreen PlotextPlot { height: 14; }
+    """
+
+    def __init__(self, hub: Hub, instance: Instance) -> None:
+        super().__init__()
+        self.hub = hub
+        self.instance = instance
+        self.window = "2"
+
+    def compose(self) -> ComposeResult:
+        from textual_plotext import PlotextPlot  # deferred: plotext is only needed on demand
+
+        instance = self.instance
+        title = plain(instance.label or "(no label)")
+        title.append(f" · {instance.key}   (1–4 chart window, c copy SSH, u copy URLs, l logs, esc close)")
+        with VerticalScroll():
+            yield PlainStatic(title, id="instance-title")
+            yield PlainStatic(self._body(), id="instance-body")
+            yield PlainStatic("", id="instance-chart-note")
+            with Grid():
+                for name, _ in CHARTS:
+                    yield PlotextPlot(id=f"chart-{name}")
+
+    def on_mount(self) -> None:
+        self.action_window(self.window)
+
+    def _body(self) -> Text:
+        instance, hub = self.instance, self.hub
+        rows: list[tuple[str, Text]] = [
+            ("Machine", plain(f"{instance.gpu_count}x {instance.gpu} · "
+                              f"{PROVIDER_TITLES.get(instance.provider, instance.provider)} · {instance.location or '-'}")),
+            ("Status", self._status()),
+            ("Money", Text(f"{rate(instance.current_price_hour)}/h now · {money(hub.cost_so_far(instance.key))} so far")),
+            ("SSH", plain(instance.ssh.command, style="bold") if instance.ssh else Text("not available yet", "dim")),
+        ]
+        links = port_links(instance)
+        for n, link in enumerate(links):
+            line = Text(f"{link.container_port:>5} → ")
+            line.append(link.url, style="bold")
+            if link.service:
+                line.append(f"  {link.service}", style="green")
+            rows.append(("Ports" if n == 0 else "", line))
+        if not links:
+            rows.append(("Ports", Text("no mapped web ports", style="dim")))
+        return Text("\n").join(Text.assemble((f"{label:<9}", "bold"), value) for label, value in rows)
+
+    def _status(self) -> Text:
+        """The current status and since when: the app keeps no history of status changes yet."""
+        instance = self.instance
+        text = Text(instance.status.value, style="bold")
+        since = self.hub.running_since(instance.key)
+        if since is not None:
+            at = datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+            text.append(f" for {duration(self.hub.clock.now() - since)} (since {at})")
+        if instance.provider_status:
+            text.append(" · provider says ", style="dim")
+            text.append_text(plain(instance.provider_status, style="dim", limit=80))
+        if instance.status_message:
+            text.append(" — ", style="dim")
+            text.append_text(plain(instance.status_message, style="dim", limit=160))
+        return text
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def action_window(self, key: str) -> None:
+        self.window = key
+        self.query_one("#instance-chart-note", PlainStatic).update(f"Last {WINDOWS[key].label}: loading…")
+        self._load(key)
+
+    def action_copy_ssh(self) -> None:
+        if self.instance.ssh is None:
+            self.notify("No SSH endpoint for this instance yet", severity="warning")
+            return
+        self.post_message(self.CopyRequested(self.instance.ssh.command, "the SSH command"))
+
+    def action_copy_urls(self) -> None:
+        links = port_links(self.instance)
+        if not links:
+            self.notify("This instance maps no web ports", severity="warning")
+            return
+        self.post_message(self.CopyRequested("\n".join(link.url for link in links), "the port URLs"))
+
+    def action_logs(self) -> None:
+        self.post_message(self.LogsRequested(self.instance))
+
+    # -- charts -----------------------------------------------------------------------------
+
+    @work(group="instance-history", exclusive=True, exit_on_error=False)
+    async def _load(self, key: str) -> tuple[str, list[MetricSample]]:
+        return key, await history_for_window(self.hub, self.instance.key, WINDOWS[key].seconds)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "instance-history" or event.state is not WorkerState.SUCCESS:
+            return
+        if event.worker.result is not None:
+            key, samples = event.worker.result
+            self._draw(key, thinned(samples))
+
+    def _draw(self, key: str, samples: list[MetricSample]) -> None:
+        from textual_plotext import PlotextPlot
+
+        window = WINDOWS[key]
+        now = self.hub.clock.now()
+        xs = [(sample.time - now) / window.unit_s for sample in samples]
+        gpus = min(CHART_GPUS, max((len(s.gpu_util) for s in samples), default=0))
+        series = {
+            "util": [[_at(s.gpu_util, n) for s in samples] for n in range(gpus)],
+            "vram": [[_at(s.vram_used_gb, n) for s in samples] for n in range(gpus)],
+            "temp": [[_at(s.gpu_temp_c, n) for s in samples] for n in range(gpus)],
+        }
+        limits = {"util": (0.0, 100.0), "temp": (20.0, 95.0)}
+        for name, title in CHARTS:
+            chart = self.query_one(f"#chart-{name}", PlotextPlot)
+            plt = chart.plt
+            plt.clear_data()
+            plt.clear_figure()
+            plt.title(title)
+            if name == "spend":
+                points = spend_points(self.hub, self.instance, window.seconds)
+                plt.plot([(at - now) / window.unit_s for at, _ in points], [usd for _, usd in points], color="green")
+            else:
+                for n, values in enumerate(series[name]):
+                    known = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+                    if known:
+                        plt.plot([x for x, _ in known], [v for _, v in known], label=f"GPU{n}")
+                if name in limits:
+                    plt.ylim(*limits[name])
+            plt.xlim(-window.span, 0)
+            plt.xticks(*window.ticks())
+            plt.xlabel(f"{window.unit} ago")
+            chart.refresh()
+        note = (f"Last {window.label}: {len(samples)} samples" if samples else
+                f"Last {window.label}: no samples recorded in this window")
+        self.query_one("#instance-chart-note", PlainStatic).update(
+            f"{note}; $ spent is estimated from the current $/h since this run began.")
+
+
+def _at(values: Sequence[float], index: int) -> float | None:
+    return values[index] if index < len(values) else None
+
