@@ -13,7 +13,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStatus, MetricSample
+from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStatus, MetricSample, known
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import duration, level_style, rate, spark
 from computehub_tui.ui.problems import failure_lines
@@ -182,8 +182,8 @@ def _metric_lines(tail: list[MetricSample], width: int) -> list[list[Piece]]:
     vram = [s.vram_pct for s in tail]
     temps = [s.max_gpu_temp for s in tail]
     util, vram_now, temp = utils[-1], vram[-1], temps[-1]
-    per_gpu = " ".join(f"{u:.0f}" for u in latest.gpu_util)
-    used, total = sum(latest.vram_used_gb), sum(latest.vram_total_gb)
+    per_gpu = " ".join("?" if u is None else f"{u:.0f}" for u in latest.gpu_util)
+    used, total = sum(known(latest.vram_used_gb)), sum(known(latest.vram_total_gb))
     return [
         _metric("GPU util", utils, width, "-" if util is None else f"{util:5.1f}%  [{per_gpu}]", level_style(util)),
         _metric("VRAM", vram, width, "-" if vram_now is None else f"{vram_now:5.1f}%  {used:.1f}/{total:.0f} GB",
