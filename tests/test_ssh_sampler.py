@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from computehub_tui.clock import ManualClock
+from computehub_tui.config import Config
 from computehub_tui.domain.models import (
     Capabilities,
     Instance,
@@ -27,6 +29,7 @@ from computehub_tui.engine.events import MetricsSampled
 from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, SshSettings
 from computehub_tui.engine.sampler_state import SamplerStatus
 from computehub_tui.store import Store
+from computehub_tui.wiring import open_session
 from tests.waiting import until
 
 FAKE_SSH = Path(__file__).parent / "fakes" / "ssh.py"
@@ -210,3 +213,24 @@ async def test_with_no_ssh_providers_the_sampler_never_starts(tmp_path: Path) ->
     finally:
         await hub.stop()
         await store.close()
+
+
+async def test_the_demos_lambda_and_tensordock_get_metrics_through_the_sampler(tmp_path: Path) -> None:
+    clock = ManualClock(time.time())  # the demo's stand-in ssh reads the real clock
+    session = await open_session(Config.model_validate({"demo": {"vast_offers": 100}}), tmp_path, demo=True,
+                                 clock=clock, environ={})
+    hub = session.hub
+    try:
+        await hub.refresh_all()
+        wanted = [i.key for i in hub.instances() if i.provider in ("lambda", "tensordock")
+                  and i.status is InstanceStatus.RUNNING]
+        assert len(wanted) == 2
+        await hub.start()
+        await until(lambda: all(hub.metric_history(key) for key in wanted))
+        for key in wanted:
+            (sample,) = hub.metric_history(key)
+            assert sample.source == "ssh" and sample.gpu_util and sample.gpu_names[0].startswith("NVIDIA ")
+            assert hub.metrics.sampler_state(key).status is SamplerStatus.OK
+    finally:
+        await hub.stop()
+        await session.aclose()
