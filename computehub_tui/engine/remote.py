@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +114,9 @@ async def _read_bounded(stream: asyncio.StreamReader) -> bytes:
 
 async def _kill(child: asyncio.subprocess.Process) -> None:
     if child.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            child.kill()
+        # The whole group: a wrapper such as "tsh ssh" runs the real ssh as its own child.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
     # Shielded so a cancelled caller still reaps its child: no zombie is left behind.
     await asyncio.shield(child.wait())
 
