@@ -110,7 +110,8 @@ async def test_a_sample_runs_ssh_in_batch_mode_with_a_shared_connection_and_is_k
         r.hub.bus.subscribe(events.append)
         await r.hub.refresh_instances("lambda")
         await r.hub.start()
-        await until(lambda: (state := state_of(r.hub)) is not None and state.status is SamplerStatus.OK)
+        await until(lambda: any(isinstance(event, MetricsSampled) for event in events))  # kept, saved, announced
+        assert state_of(r.hub).status is SamplerStatus.OK
 
         (argv,) = r.calls()
         pairs = {argv[n + 1] for n, word in enumerate(argv) if word == "-o"}
@@ -178,6 +179,8 @@ async def test_polling_goes_on_while_a_sample_hangs_and_stopping_kills_it(tmp_pa
         r.mode("hang")
         await r.hub.start()
         await until(lambda: (r.folder / "pid").exists())
+        # Both poll loops, maintenance and the sampler's schedule are asleep on the clock.
+        await until(lambda: r.clock.sleeper_count == 4)
         polls = r.provider.polls
         await r.clock.advance(5.0)
         await until(lambda: r.provider.polls > polls)  # the next instances poll ran while the sample hangs
@@ -226,7 +229,8 @@ async def test_the_demos_lambda_and_tensordock_get_metrics_through_the_sampler(t
                   and i.status is InstanceStatus.RUNNING]
         assert len(wanted) == 2
         await hub.start()
-        await until(lambda: all(hub.metric_history(key) for key in wanted))
+        await until(lambda: all((state := hub.metrics.sampler_state(key)) is not None
+                                and state.status is SamplerStatus.OK for key in wanted))
         for key in wanted:
             (sample,) = hub.metric_history(key)
             assert sample.source == "ssh" and sample.gpu_util and sample.gpu_names[0].startswith("NVIDIA ")

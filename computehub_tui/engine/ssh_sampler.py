@@ -94,9 +94,23 @@ class SshSampler:
             self._running.clear()
 
     async def sample_now(self, instance: Instance) -> MetricSample:
-        """One fresh sample of ``instance`` over SSH, kept in its history and the store and announced.
+        """One fresh sample of ``instance`` over SSH, kept in its history and the store and announced; its
+        sampler state (and next due time) follows the outcome.
 
         Raises SampleFailed."""
+        try:
+            sample = await self._take(instance)
+        except SampleFailed as error:
+            self._failed(instance.key, str(error))
+            raise
+        kept = self._metrics.record(instance.key, sample)
+        self._succeeded(instance.key, sample)
+        if kept:
+            await self._metrics.save([(instance.key, sample)])
+            self._bus.publish(MetricsSampled(sample.time, (instance.key,)))
+        return sample
+
+    async def _take(self, instance: Instance) -> MetricSample:
         if instance.ssh is None:
             raise SampleFailed(f"{instance.key} has no SSH address yet")
         argv = ssh_argv(self.settings.command, instance.ssh, QUERY_ARGV, user=self.settings.user,
@@ -111,11 +125,7 @@ class SshSampler:
             reading = parse_nvidia_smi(answer.stdout if answer.stdout.strip() else answer.stderr)
         except NvidiaSmiError as error:
             raise SampleFailed(str(error)) from None
-        sample = reading.sample(self._clock.now())
-        if self._metrics.record(instance.key, sample):
-            await self._metrics.save([(instance.key, sample)])
-            self._bus.publish(MetricsSampled(sample.time, (instance.key,)))
-        return sample
+        return reading.sample(self._clock.now())
 
     # -- the schedule ---------------------------------------------------------------------------
 
@@ -145,14 +155,12 @@ class SshSampler:
         try:
             async with self._slots:
                 try:
-                    sample = await self.sample_now(instance)
-                except SampleFailed as error:
-                    self._failed(key, str(error))
+                    await self.sample_now(instance)
+                except SampleFailed:
+                    pass  # sample_now recorded it as the instance's state
                 except Exception as error:  # a bug here must not end sampling of the rest
                     log.exception("sampling %s over SSH failed unexpectedly", key)
                     self._failed(key, f"internal error: {type(error).__name__}")
-                else:
-                    self._succeeded(key, sample)
         finally:
             if self._running.get(key) is asyncio.current_task():
                 del self._running[key]
