@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,9 +19,10 @@ from computehub_tui.config import Config
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, RetentionSettings
+from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, RetentionSettings, SshSettings
 from computehub_tui.engine.key_sources import indirections_of
 from computehub_tui.engine.keys import KeyService
+from computehub_tui.engine.remote import control_dir
 from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.demo import demo_providers
@@ -31,6 +33,7 @@ from computehub_tui.store import Store, StoreError
 from computehub_tui.template_files import load_templates
 
 DEMO_DATABASE_NAME = "demo.db"
+DEMO_SSH_MODULE = "computehub_tui.providers.demo.ssh"
 
 
 class LazyHttpClient:
@@ -123,7 +126,8 @@ async def open_session(
 
     def settings(demo: bool) -> HubSettings:
         return HubSettings(offer_query=query, poll=poll, demo=demo, templates=templates,
-                           template_errors=template_errors, zone=zone, retention=retention)
+                           template_errors=template_errors, zone=zone, retention=retention,
+                           ssh=ssh_settings(config, data_dir, environ, demo=demo))
     try:
         if not demo:
             usable = {name: found for name, found in (await keys.resolve()).items()
@@ -177,6 +181,19 @@ async def open_session(
         await keys.aclose()
         await client.aclose()
         raise
+
+
+def ssh_settings(config: Config, data_dir: Path, environ: Mapping[str, str], *, demo: bool) -> SshSettings:
+    """The SSH sampler's settings from ``[monitor]``. The demo's hosts answer through a stand-in for ssh
+    that reads the demo world, unless the user named an ssh command of their own."""
+    monitor = config.monitor
+    command = tuple(shlex.split(monitor.ssh_command))  # the schema checked that it splits
+    if demo and config.origin("monitor.ssh_command").kind == "default":
+        command = (sys.executable, "-m", DEMO_SSH_MODULE, "--world", str(data_dir))
+    providers = tuple(monitor.ssh_providers)
+    return SshSettings(command=command, user=monitor.ssh_user, identity=monitor.ssh_identity,
+                       interval_s=monitor.interval_s, providers=providers,
+                       control_dir=control_dir(environ, data_dir) if providers else None)
 
 
 def _settings_of(config: Config, provider: str) -> dict[str, str]:

@@ -348,7 +348,8 @@ async def test_monitor_says_when_a_provider_has_no_live_metrics(tmp_path: Path) 
         pane = pilot.app.query_one(MonitorPane)
         pane.attach(hub)
         await pilot.pause()
-        assert "Vast.ai reports no live GPU metrics; SSH in and run nvidia-smi" in visible_text(pane)[2]
+        assert ('Vast.ai reports no live GPU metrics; add "vast" to [monitor] ssh_providers to sample it over SSH'
+                in visible_text(pane)[2])
     await hub.store.close()
 
 

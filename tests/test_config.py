@@ -29,6 +29,8 @@ OVERRIDES: dict[str, tuple[str, object]] = {
     "retention.metrics_1h": ("2w", 14 * 86400.0),
     "retention.price_history": ("30d", 30 * 86400.0),
     "retention.audit": ("12h", 12 * 3600.0),
+    "monitor.ssh_identity": ("~/.ssh/id_ed25519", "~/.ssh/id_ed25519"),
+    "monitor.ssh_providers": ("lambda,vast", ["lambda", "vast"]),
 }
 """Values for settings whose type alone does not give a valid non-default one."""
 

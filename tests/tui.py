@@ -19,6 +19,9 @@ SMALL_MARKET_VAST_OFFERS = 200
 
 SessionHook = Callable[[Session], Awaitable[None]]
 
+NO_SSH_SAMPLER = Config.model_validate({"monitor": {"ssh_providers": []}})
+"""The demo's SSH stand-in reads the real clock, so screens tested on a manual clock leave it off."""
+
 
 def make_app(tmp_path: Path, clock: ManualClock, prepare: SessionHook | None = None,
              config: Config | None = None) -> ComputeHubApp:
@@ -26,7 +29,7 @@ def make_app(tmp_path: Path, clock: ManualClock, prepare: SessionHook | None = N
     the store) before the app loads it."""
 
     async def factory() -> Session:
-        session = await open_session(config or Config(), tmp_path, demo=True, clock=clock)
+        session = await open_session(config or NO_SSH_SAMPLER, tmp_path, demo=True, clock=clock)
         if prepare is not None:
             await prepare(session)
         return session
@@ -37,7 +40,7 @@ def make_app(tmp_path: Path, clock: ManualClock, prepare: SessionHook | None = N
 def small_app(tmp_path: Path, clock: ManualClock | None = None, prepare: SessionHook | None = None,
               config: Config | None = None) -> ComputeHubApp:
     """``make_app`` on a demo market with fewer Vast offers, for tests that need no big table."""
-    base = config or Config()
+    base = config or NO_SSH_SAMPLER
     small = base.model_copy(update={"demo": base.demo.model_copy(update={"vast_offers": SMALL_MARKET_VAST_OFFERS})})
     return make_app(tmp_path, clock or ManualClock(), prepare, small)
 

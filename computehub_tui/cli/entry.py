@@ -12,6 +12,7 @@ from pathlib import Path
 
 from computehub_tui.cli import instances as instance_commands
 from computehub_tui.cli import market
+from computehub_tui.cli import metrics as metric_commands
 from computehub_tui.cli.config import config_command
 from computehub_tui.cli.exits import (
     EXIT_FAILED,
@@ -44,7 +45,7 @@ Handler = Callable[[argparse.Namespace, Session], Awaitable[int]]
 HANDLERS: dict[str, Handler] = {
     "offers": market.offers, "launch": market.launch, "instances": instance_commands.instances,
     "start": instance_commands.act, "stop": instance_commands.act, "restart": instance_commands.act,
-    "destroy": instance_commands.act, "logs": instance_commands.logs,
+    "destroy": instance_commands.act, "logs": instance_commands.logs, "metrics": metric_commands.metrics,
 }
 
 

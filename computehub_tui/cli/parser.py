@@ -212,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_set.add_argument("key", metavar="KEY", help="dotted key, e.g. poll.instances_s")
     config_set.add_argument("value", metavar="VALUE", help="the new value, e.g. 10, \"2d\", true")
 
+    metrics = command("metrics", "print the latest GPU sample of one instance (fresh over SSH where the provider has "
+                                 "no metrics API)")
+    metrics.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
+    metrics.add_argument("--json", action="store_true",
+                         help="print one JSON object (unknown values null, VRAM in GiB)")
+
     logs = command("logs", "print an instance's logs")
     logs.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
     logs.add_argument("--tail", type=_bounded_int(1, MAX_TAIL), default=200, metavar="N",

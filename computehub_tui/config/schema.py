@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shlex
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -18,6 +20,8 @@ INTERVAL_CEILING_S = 86_400.0
 OFFERS_FLOOR_S = 10.0
 INSTANCES_FLOOR_S = 2.0
 """Polling faster than this only burns the provider's rate limit (k9s uses the same floor)."""
+MONITOR_FLOOR_S = 5.0
+"""Sampling over SSH faster than this costs the hosts more than the readings are worth."""
 MAX_DISK_GB = 10_000
 DAY = 86_400.0
 PANES = ("offers", "instances", "monitor")
@@ -62,6 +66,14 @@ def endpoint_url(value: str) -> str:
     return value
 
 
+def absolute_path(value: str) -> str:
+    """An absolute path, one starting with ~/, or empty."""
+    # A relative path would depend on the folder the app happens to start in (/ under systemd).
+    if value and not Path(value).expanduser().is_absolute():
+        raise ValueError(f"must be an absolute path or start with ~/, not {value!r}")
+    return value
+
+
 class PollSection(Section):
     offers_s: float = Field(60.0, ge=OFFERS_FLOOR_S, le=INTERVAL_CEILING_S,
                             description="seconds between offer refreshes (at least 10)")
@@ -83,13 +95,7 @@ class ProviderSection(Section):
     api_key_command: str = Field("", description="run this command and use its output as the API key "
                                                  "(e.g. \"pass show vast\")")
 
-    @field_validator("api_key_file")
-    @classmethod
-    def _absolute_path(cls, value: str) -> str:
-        # A relative path would depend on the folder the app happens to start in (/ under systemd).
-        if value and not Path(value).expanduser().is_absolute():
-            raise ValueError(f"must be an absolute path or start with ~/, not {value!r}")
-        return value
+    _check_key_file = field_validator("api_key_file")(absolute_path)
 
     @field_validator("api_key_command")
     @classmethod
@@ -205,8 +211,68 @@ class RetentionSection(Section):
     audit: Seconds = Field(365 * DAY, gt=0, description="how long the audit log of actions is kept")
 
 
+def _word_list(value: object) -> object:
+    """A list as TOML writes it, or as text from the environment or --set: ``["a", "b"]`` or ``a,b``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed: Any = json.loads(text)
+        except ValueError:
+            raise ValueError('write a list such as ["lambda", "tensordock"] or lambda,tensordock') from None
+        return parsed
+    return [word.strip() for word in text.split(",") if word.strip()]
+
+
+WordList = Annotated[list[str], BeforeValidator(_word_list)]
+_SSH_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+
+
+class MonitorSection(Section):
+    ssh_command: str = Field("ssh", description="the ssh program, or a command line such as \"tsh ssh\"; it is "
+                                                "run as COMMAND -p PORT [-i IDENTITY] USER@HOST nvidia-smi …")
+    ssh_user: str = Field("", description="log in as this user (empty: the provider's usual one, e.g. ubuntu on "
+                                          "Lambda, root on Vast and RunPod)")
+    ssh_identity: str = Field("", description="private key file passed as -i (empty: ssh's own choice)")
+    interval_s: float = Field(15.0, ge=MONITOR_FLOOR_S, le=INTERVAL_CEILING_S,
+                              description="seconds between nvidia-smi samples of one instance (at least 5)")
+    ssh_providers: WordList = Field(["lambda", "tensordock"],
+                                    description="providers sampled over SSH (vast and runpod only when their own "
+                                                "metrics are empty); [] turns the sampler off")
+
+    @field_validator("ssh_command")
+    @classmethod
+    def _a_command_line(cls, value: str) -> str:
+        try:
+            words = shlex.split(value)
+        except ValueError as error:
+            raise ValueError(f"cannot be split into words ({error})") from None
+        if not words:
+            raise ValueError("must name a program to run, e.g. \"ssh\"")
+        return value
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _a_user_name(cls, value: str) -> str:
+        if value and not _SSH_USER.fullmatch(value):
+            raise ValueError(f"must be a user name (letters, digits, _ . -), not {value!r}")
+        return value
+
+    _check_identity = field_validator("ssh_identity")(absolute_path)
+
+    @field_validator("ssh_providers")
+    @classmethod
+    def _known_providers(cls, names: list[str]) -> list[str]:
+        known = tuple(field.alias or name for name, field in ProvidersSection.model_fields.items())
+        for name in names:
+            if name not in known:
+                raise ValueError(f"unknown provider {name!r}{did_you_mean(name, known)} (known: {', '.join(known)})")
+        return list(dict.fromkeys(names))
+
+
 class Settings(Section):
-    """The whole config file. Later issues add ``[monitor]``, ``[automation]`` and ``[alerts.*]``."""
+    """The whole config file. Later issues add ``[automation]`` and ``[alerts.*]``."""
 
     poll: PollSection = PollSection()
     offers: OffersSection = OffersSection()
@@ -215,6 +281,7 @@ class Settings(Section):
     ui: UiSection = UiSection()
     costs: CostsSection = CostsSection()
     retention: RetentionSection = RetentionSection()
+    monitor: MonitorSection = MonitorSection()
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:

@@ -29,6 +29,9 @@ MAX_CLOCK_SKEW_S = 86_400.0
 """A provider's clock may run ahead of ours, but not by more than a day."""
 MAX_DURATION_S = 20 * 365 * 86_400.0
 
+MAX_GPU_POWER_W = 2_000.0
+"""The hungriest GPUs draw about 1,000 W (B200, MI355X); twice that is a broken reading."""
+
 MIN_TEMPERATURE_C = -40.0
 MAX_TEMPERATURE_C = 150.0
 MAX_PERCENT = 100.0
@@ -87,6 +90,15 @@ def percent(value: float | None, ceiling: float = MAX_PERCENT) -> float | None:
 
 def temperature_c(value: float | None) -> float | None:
     return within(value, MIN_TEMPERATURE_C, MAX_TEMPERATURE_C)
+
+
+def gpu_power_w(value: float | None) -> float | None:
+    return within(value, 0.0, MAX_GPU_POWER_W)
+
+
+def vram_gb(value: float | None) -> float | None:
+    """One GPU's memory (used or total) in GB, 0 to MAX_VRAM_GB_PER_GPU, else None."""
+    return within(value, 0.0, MAX_VRAM_GB_PER_GPU)
 
 
 def size_or_zero(value: float | None, ceiling: float) -> float:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from computehub_tui.domain.models import MetricSample
+from computehub_tui.domain.models import MetricSample, known
 
 IDLE_BELOW_PCT = 5.0
 """A GPU under this utilisation does no useful work."""
@@ -70,7 +70,8 @@ def idle_readout(samples: Sequence[MetricSample], now: float, gpu_count: int = 0
 
 
 def _utils(sample: MetricSample, gpus: int) -> list[float | None]:
-    reported: list[float | None] = [u if 0.0 <= u <= 100.0 else None for u in sample.gpu_util[:gpus]]
+    reported: list[float | None] = [u if u is not None and 0.0 <= u <= 100.0 else None
+                                    for u in sample.gpu_util[:gpus]]
     return reported + [None] * (gpus - len(reported))
 
 
@@ -88,7 +89,7 @@ def _idle_since(samples: Sequence[MetricSample], gpus: int, idle_below_pct: floa
 def _vram(sample: MetricSample) -> str:
     if not sample.vram_used_gb or not sample.vram_total_gb:
         return ""
-    used, total = sum(sample.vram_used_gb), sum(sample.vram_total_gb)
+    used, total = sum(known(sample.vram_used_gb)), sum(known(sample.vram_total_gb))
     return f", VRAM {used:.1f} / {total:.0f} GB" if total > 0 else ""
 
 

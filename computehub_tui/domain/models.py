@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 PROVIDER_NAMES: tuple[str, ...] = ("vast", "runpod", "lambda", "tensordock")
 """Every provider we know, in display order. Instance keys are ``provider:id``."""
@@ -208,32 +208,67 @@ def public_address(host: object, port: object) -> str | None:
     return f"[{clean_host}]:{clean_port}" if ":" in clean_host else f"{clean_host}:{clean_port}"
 
 
+MetricSource = Literal["provider", "ssh"]
+
+
 @dataclass(frozen=True, slots=True)
 class MetricSample:
-    """One reading of an instance's live usage. Lists are per GPU; missing values are None."""
+    """One reading of an instance's live usage. Per-GPU tuples are aligned by GPU position (index); a GPU
+    whose reading is unknown holds None there, and the helpers below leave unknown out (never 0)."""
 
     time: float
-    gpu_util: tuple[float, ...] = ()
-    vram_used_gb: tuple[float, ...] = ()
-    vram_total_gb: tuple[float, ...] = ()
-    gpu_temp_c: tuple[float, ...] = ()
+    gpu_util: tuple[float | None, ...] = ()
+    vram_used_gb: tuple[float | None, ...] = ()
+    """GiB (MiB / 1024), the unit a "24 GB" card is sold in; the same for ``vram_total_gb``."""
+    vram_total_gb: tuple[float | None, ...] = ()
+    gpu_temp_c: tuple[float | None, ...] = ()
     cpu_pct: float | None = None
     ram_pct: float | None = None
+    gpu_power_w: tuple[float | None, ...] = ()
+    gpu_names: tuple[str, ...] = ()
+    """Per-GPU model names where the source reports them (nvidia-smi), already made safe."""
+    source: MetricSource = "provider"
+    """Where it came from: the provider's API, or nvidia-smi over SSH."""
+    error: str | None = None
+    """What a partial sample is missing (e.g. "GPU 1 unreadable"), one safe line."""
 
     @property
     def mean_gpu_util(self) -> float | None:
-        return sum(self.gpu_util) / len(self.gpu_util) if self.gpu_util else None
+        return _mean(known(self.gpu_util))
 
     @property
     def vram_pct(self) -> float | None:
-        total = sum(self.vram_total_gb)
-        if not self.vram_used_gb or total <= 0:
+        pairs = [(used, total) for used, total in zip(self.vram_used_gb, self.vram_total_gb, strict=False)
+                 if used is not None and total is not None]
+        total = sum(total for _, total in pairs)
+        if not pairs or total <= 0:
             return None
-        return 100.0 * sum(self.vram_used_gb) / total
+        return 100.0 * sum(used for used, _ in pairs) / total
 
     @property
     def max_gpu_temp(self) -> float | None:
-        return max(self.gpu_temp_c) if self.gpu_temp_c else None
+        temps = known(self.gpu_temp_c)
+        return max(temps) if temps else None
+
+    @property
+    def total_power_w(self) -> float | None:
+        """Sum over the GPUs whose draw is known; None if none is."""
+        draws = known(self.gpu_power_w)
+        return sum(draws) if draws else None
+
+    @property
+    def gpu_count(self) -> int:
+        return max(len(self.gpu_util), len(self.vram_used_gb), len(self.vram_total_gb), len(self.gpu_temp_c),
+                   len(self.gpu_power_w), len(self.gpu_names))
+
+
+def known(values: tuple[float | None, ...]) -> list[float]:
+    """The readings that are known, in order."""
+    return [value for value in values if value is not None]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,14 @@ from computehub_tui.engine.maintenance import MaintenanceService, RetentionSetti
 from computehub_tui.engine.metrics import MetricsService
 from computehub_tui.engine.polling import PollingService, PollSettings
 from computehub_tui.engine.safe_store import SafeStore
+from computehub_tui.engine.ssh_sampler import SampleFailed, SshSampler, SshSettings
 from computehub_tui.engine.supervisor import Supervisor
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 
 __all__ = ["REPLAY_DELAY_S", "ActionResult", "Hub", "HubSettings", "LaunchQuote", "PollSettings", "RetentionSettings",
-           "split_key"]
+           "SshSettings", "split_key"]
 
 REPLAY_RESTARTS = 2
 """The demo's history replay is a nicety: after this many failed attempts it is left out."""
@@ -58,6 +59,8 @@ class HubSettings:
     zone: tzinfo | None = None
     """The user's time zone for spend today / this month; None is this machine's local time."""
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    ssh: SshSettings = field(default_factory=SshSettings)
+    """The SSH sampler ([monitor]); off unless it names providers."""
 
 
 class Hub:
@@ -94,6 +97,7 @@ class Hub:
                             self.bus)
         self.polling = PollingService(self._live, self._health, intake, self.supervisor, clock, settings.poll,
                                       settings.offer_query)
+        self.ssh_sampler = SshSampler(settings.ssh, self._live, self.metrics, self.bus, clock, self.capabilities)
         self.actions = ActionService(self._live, self.costs, self._safe_store, self.bus, clock,
                                      self.polling.refresh_instances, settings.offer_query.disk_gb)
         self._keys = keys
@@ -166,6 +170,8 @@ class Hub:
         for name in self._live.providers:
             self.polling.start(name)
         self.supervisor.start("maintenance", self.maintenance.run)
+        if self.settings.ssh.providers:
+            self.supervisor.start("ssh-sampler", self.ssh_sampler.run)
         if self._history_replay is not None:
             replay = self._history_replay
             self.supervisor.start("history-replay", lambda: self.history.replay(replay),
@@ -229,6 +235,15 @@ class Hub:
 
     def metric_history(self, key: str) -> Sequence[MetricSample]:
         return self.metrics.history(key)
+
+    @engine_side
+    async def sample_over_ssh(self, key: str) -> MetricSample:
+        """A fresh nvidia-smi sample of instance ``key`` over SSH (kept and announced like any other).
+        Raises SampleFailed with one readable line (also when the instance is unknown)."""
+        instance = self.instance(key)
+        if instance is None:
+            raise SampleFailed(f"{key}: not found")
+        return await self.ssh_sampler.sample_now(instance)
 
     def cost_so_far(self, key: str) -> float:
         """USD booked for ``key`` by every process so far (as of this process's last poll of it)."""

@@ -65,8 +65,10 @@ def decode_instance(text: str) -> Instance:
         raise SnapshotDecodeError(f"unreadable instance snapshot: {error}") from error
 
 
-MetricRow = tuple[float, str, str, str, str, float | None, float | None]
-"""(at, gpu_util, vram_used_gb, vram_total_gb, gpu_temp_c, cpu_pct, ram_pct) as stored."""
+MetricRow = tuple[float, str, str, str, str, float | None, float | None, str | None, str | None, str | None,
+                  str | None]
+"""(at, gpu_util, vram_used_gb, vram_total_gb, gpu_temp_c, cpu_pct, ram_pct, gpu_power_w, gpu_names, source,
+error) as stored; the last four are NULL when empty (and the source when it is the provider)."""
 
 
 def encode_metric_sample(sample: MetricSample) -> MetricRow:
@@ -78,11 +80,15 @@ def encode_metric_sample(sample: MetricSample) -> MetricRow:
         encode_floats(sample.gpu_temp_c),
         sample.cpu_pct,
         sample.ram_pct,
+        encode_floats(sample.gpu_power_w) if sample.gpu_power_w else None,
+        _compact_json(list(sample.gpu_names)) if sample.gpu_names else None,
+        None if sample.source == "provider" else sample.source,
+        sample.error,
     )
 
 
 def decode_metric_sample(row: Sequence[Any]) -> MetricSample:
-    at, gpu_util, vram_used, vram_total, gpu_temp, cpu_pct, ram_pct = row
+    at, gpu_util, vram_used, vram_total, gpu_temp, cpu_pct, ram_pct, power, names, source, error = row
     return MetricSample(
         time=float(at),
         gpu_util=decode_floats(gpu_util),
@@ -91,6 +97,10 @@ def decode_metric_sample(row: Sequence[Any]) -> MetricSample:
         gpu_temp_c=decode_floats(gpu_temp),
         cpu_pct=_optional_float(cpu_pct),
         ram_pct=_optional_float(ram_pct),
+        gpu_power_w=decode_floats(power),
+        gpu_names=tuple(str(name) for name in json.loads(names or "[]")),
+        source="ssh" if source == "ssh" else "provider",
+        error=None if error is None else str(error),
     )
 
 
@@ -99,10 +109,10 @@ def encode_floats(values: Sequence[float | None]) -> str:
     return _compact_json(list(values))
 
 
-def decode_floats(text: str | None) -> tuple[float, ...]:
+def decode_floats(text: str | None) -> tuple[float | None, ...]:
     if not text:
         return ()
-    return tuple(None if value is None else float(value) for value in json.loads(text))  # type: ignore[misc]
+    return tuple(None if value is None else float(value) for value in json.loads(text))
 
 
 def _compact_json(value: Any) -> str:

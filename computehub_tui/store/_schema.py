@@ -128,6 +128,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=4,
+        description="per-GPU power draw, GPU names, where a metric sample came from, and what it is missing",
+        # NULL for "none" and for the provider source: a NULL costs no bytes in a row, and rows are many.
+        statements=(
+            "ALTER TABLE metric_samples ADD COLUMN gpu_power_w TEXT",
+            "ALTER TABLE metric_samples ADD COLUMN gpu_names TEXT",
+            "ALTER TABLE metric_samples ADD COLUMN source TEXT",
+            "ALTER TABLE metric_samples ADD COLUMN error TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,4 +1,4 @@
-"""Metric history: per instance and time, each GPU's utilisation, VRAM and temperature, plus CPU and RAM."""
+"""Metric history: per instance and time, each GPU's utilisation, VRAM, temperature and power, plus CPU and RAM."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from computehub_tui.domain.models import MetricSample
 from computehub_tui.store._codec import decode_metric_sample, encode_metric_sample
 from computehub_tui.store.connection import StoreConnection
 
-_METRIC_COLUMNS = "at, gpu_util, vram_used_gb, vram_total_gb, gpu_temp_c, cpu_pct, ram_pct"
+_METRIC_COLUMNS = ("at, gpu_util, vram_used_gb, vram_total_gb, gpu_temp_c, cpu_pct, ram_pct, gpu_power_w, gpu_names, "
+                   "source, error")
 
 
 class MetricStore(StoreConnection):
@@ -19,7 +20,7 @@ class MetricStore(StoreConnection):
         async with self._transaction("record metrics") as db:
             await db.executemany(
                 f"INSERT OR REPLACE INTO metric_samples (instance_key, {_METRIC_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from computehub_tui.domain.models import Instance, MetricSample
 from computehub_tui.engine.hub import Hub
+from computehub_tui.engine.sampler_state import SamplerStatus
 
 
 def recent_history(hub: Hub, key: str) -> Sequence[MetricSample]:
@@ -21,14 +22,18 @@ async def history_for_window(hub: Hub, key: str, window_s: float) -> list[Metric
 
 
 def gpu_power_w(sample: MetricSample) -> Sequence[float | None]:
-    """Each GPU's power draw in W; empty until MetricSample carries power (the SSH sampler adds it)."""
-    return ()
+    """Each GPU's power draw in W (empty when the source reports none)."""
+    return sample.gpu_power_w
 
 
 def sample_problem(hub: Hub, key: str) -> str:
     """Why ``key``'s metrics are partial or missing (a sample's error, the SSH sampler's state); "" when
     nothing is wrong or nothing says."""
-    return ""
+    state = hub.metrics.sampler_state(key)
+    if state is not None and state.status is SamplerStatus.FAILED:
+        return state.message
+    history = hub.metric_history(key)
+    return history[-1].error or "" if history else ""
 
 
 def spend_points(hub: Hub, instance: Instance, window_s: float) -> list[tuple[float, float]]:

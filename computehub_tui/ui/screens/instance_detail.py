@@ -234,6 +234,6 @@ class InstanceDetailScreen(ModalScreen[None]):
             f"{note}; $ spent is estimated from the current $/h since this run began.")
 
 
-def _at(values: Sequence[float], index: int) -> float | None:
+def _at(values: Sequence[float | None], index: int) -> float | None:
     return values[index] if index < len(values) else None
 

@@ -23,6 +23,7 @@ from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStat
 from computehub_tui.domain.pricing import plausible_rate
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.hub import Hub
+from computehub_tui.engine.sampler_state import SamplerStatus
 from computehub_tui.ui.format import BARS, duration, level_style, rate
 from computehub_tui.ui.metrics_source import gpu_power_w, recent_history, sample_problem
 from computehub_tui.ui.problems import failure_lines
@@ -77,7 +78,7 @@ class Gauge:
 
 
 def _vram_pcts(sample: MetricSample) -> list[float | None]:
-    return [100.0 * used / total if total > 0 else None
+    return [100.0 * used / total if used is not None and total is not None and total > 0 else None
             for used, total in zip(sample.vram_used_gb, sample.vram_total_gb, strict=False)]
 
 
@@ -300,9 +301,17 @@ class MonitorPane(ScrollView, can_focus=True):
                 (f"   {problem}" if problem else "", "yellow")]
 
     def _no_data_message(self, instance: Instance) -> str:
-        if self.hub is not None and not self.hub.capabilities(instance.provider).live_metrics:
+        hub = self.hub
+        sampled = hub is not None and hub.ssh_sampler.covers(instance.provider)
+        state = hub.metrics.sampler_state(instance.key) if hub is not None else None
+        if state is not None and state.status is SamplerStatus.FAILED:
+            return clean_text(f"SSH sample failed: {state.message}", 200)
+        if hub is not None and not sampled and not hub.capabilities(instance.provider).live_metrics:
             title = PROVIDER_TITLES.get(instance.provider, instance.provider)
-            return f"{title} reports no live GPU metrics; SSH in and run nvidia-smi (c in Instances copies the command)"
+            return (f"{title} reports no live GPU metrics; add \"{instance.provider}\" to [monitor] ssh_providers "
+                    "to sample it over SSH")
+        if sampled and instance.status is InstanceStatus.RUNNING:
+            return "waiting for the first SSH sample (nvidia-smi)…"
         if instance.status is InstanceStatus.RUNNING:
             return "waiting for the first sample…"
         return f"{instance.status.value}: metrics start once it is running"
