@@ -30,7 +30,7 @@ from computehub_tui.engine.intake import PollIntake
 from computehub_tui.engine.keys import KeyService, connection_verdict
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.maintenance import MaintenanceService, RetentionSettings
-from computehub_tui.engine.metrics import MetricsService
+from computehub_tui.engine.metrics import MetricsService, MetricWindow
 from computehub_tui.engine.polling import PollingService, PollSettings
 from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.engine.supervisor import Supervisor
@@ -86,7 +86,7 @@ class Hub:
         self._safe_store = SafeStore(store, clock, self.bus)
         self._live = LiveData(providers)
         self._health = HealthBook(self.bus, providers)
-        self.metrics = MetricsService(self._safe_store)
+        self.metrics = MetricsService(self._safe_store, clock=clock, retention=settings.retention)
         self.costs = CostService(self._safe_store, clock, settings.zone)
         self.history = HistoryService(self._safe_store, clock)
         self.maintenance = MaintenanceService(self._safe_store, clock, settings.retention)
@@ -229,6 +229,12 @@ class Hub:
 
     def metric_history(self, key: str) -> Sequence[MetricSample]:
         return self.metrics.history(key)
+
+    @engine_side
+    async def metric_chart(self, key: str, window_s: float) -> MetricWindow:
+        """``key``'s stored metrics over the last ``window_s`` at the resolution that fits the window (raw
+        up to 2 h, one-minute rollups up to 2 days, hourly beyond)."""
+        return await self.metrics.chart(key, window_s)
 
     def cost_so_far(self, key: str) -> float:
         """USD booked for ``key`` by every process so far (as of this process's last poll of it)."""
