@@ -112,7 +112,8 @@ async def open_session(
                        limit=config.offers.limit)
     poll = PollSettings(config.poll.offers_s, config.poll.instances_s)
     zone = ZoneInfo(config.costs.timezone) if config.costs.timezone else None  # the schema checked the name
-    retention = RetentionSettings(metrics_raw_s=config.retention.metrics_raw,
+    retention = RetentionSettings(metrics_raw_s=config.retention.metrics_raw, metrics_1m_s=config.retention.metrics_1m,
+                                  metrics_1h_s=config.retention.metrics_1h,
                                   price_history_s=config.retention.price_history, audit_s=config.retention.audit)
     templates, template_errors = load_templates(config.templates_dir)
 

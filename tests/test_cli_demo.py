@@ -11,7 +11,7 @@ from pathlib import Path
 OFFER_KEYS = {"provider", "offer_id", "gpu", "gpu_count", "vram_gb", "vcpus", "ram_gb", "disk_gb", "price_hour",
               "price_per_gpu_hour", "pricing", "location", "reliability", "available", "quoted_at"}
 INSTANCE_KEYS = {"provider", "id", "label", "status", "provider_status", "gpu", "gpu_count", "price_hour", "ssh",
-                 "gpu_util", "started_at", "cost_so_far", "uptime_s", "current_price_hour"}
+                 "gpu_util", "started_at", "cost_so_far", "uptime_s", "current_price_hour", "project", "billing_while_stopped"}
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -134,6 +134,7 @@ async def test_a_session_takes_its_retention_from_the_config(tmp_path: Path) -> 
     session = await open_session(config, tmp_path, demo=True, clock=ManualClock(), environ={})
     try:
         assert session.hub.maintenance.retention == RetentionSettings(
-            metrics_raw_s=3 * 3600.0, price_history_s=7 * 86400.0, audit_s=30 * 86400.0)
+            metrics_raw_s=3 * 3600.0, metrics_1m_s=86400.0, metrics_1h_s=90 * 86400.0, price_history_s=7 * 86400.0,
+            audit_s=30 * 86400.0)
     finally:
         await session.aclose()

@@ -31,6 +31,9 @@ EXPECTED_TABLES = {
     "spend_hourly",
     "price_stats",
     "metric_samples",
+    "metric_rollups_1m",
+    "metric_rollups_1h",
+    "instance_projects",
     "offers_snapshot",
     "audit_log",
     "secrets",
@@ -675,7 +678,8 @@ async def test_prune_drops_old_rows_and_gives_the_space_back(store: Store) -> No
     await store.record_price_stats([make_stat(now - 100 * 86400), make_stat(now - 86400)])
     pages_before = (await store.diagnostics())["page_count"]
 
-    await store.prune(now, metrics_keep_s=7 * 86400, prices_keep_s=90 * 86400, audit_keep_s=365 * 86400)
+    await store.prune(now, metrics_keep_s=7 * 86400, metrics_1m_keep_s=7 * 86400, metrics_1h_keep_s=90 * 86400,
+                      prices_keep_s=90 * 86400, audit_keep_s=365 * 86400)
 
     assert await store.metric_history("vast:1", 0) == [make_sample(now - 60)]
     assert await store.metric_history("vast:2", 0) == []
@@ -691,14 +695,14 @@ async def test_prune_honours_custom_retention(store: Store) -> None:
     for at in (T0 + 699, T0 + 700):
         await store.audit(at, "user", "stop", "vast:a")
 
-    await store.prune(T0 + 900, metrics_keep_s=600, prices_keep_s=100, audit_keep_s=200)
+    await store.prune(T0 + 900, metrics_keep_s=600, metrics_1m_keep_s=600, metrics_1h_keep_s=600, prices_keep_s=100, audit_keep_s=200)
 
     # Rows exactly at the cut-off stay; only older ones go.
     assert [s.time for s in await store.metric_history("vast:a", 0)] == [T0 + 600]
     assert await store.price_history("A100 SXM", 0) == []
     assert [entry.at for entry in await store.audit_log()] == [T0 + 700]
 
-    await store.prune(T0 + 1200, metrics_keep_s=600, prices_keep_s=100, audit_keep_s=100)
+    await store.prune(T0 + 1200, metrics_keep_s=600, metrics_1m_keep_s=600, metrics_1h_keep_s=600, prices_keep_s=100, audit_keep_s=100)
     assert [s.time for s in await store.metric_history("vast:a", 0)] == [T0 + 600]
 
 
@@ -799,9 +803,9 @@ async def test_disk_full_is_a_clear_error_and_the_store_keeps_working(db_path: P
         await capped.audit(T0, "user", "stop", "vast:a")
         assert [entry.action for entry in await capped.audit_log()] == ["stop"]
         # Freeing space makes big writes possible again (as big as the cap leaves room for beside the tables).
-        await capped.prune(T0 + 10 * 86400, metrics_keep_s=7 * 86400, prices_keep_s=90 * 86400,
-                           audit_keep_s=365 * 86400)
-        await capped.add_metric_samples(flood[:1800])
+        await capped.prune(T0 + 10 * 86400, metrics_keep_s=7 * 86400, metrics_1m_keep_s=7 * 86400,
+                           metrics_1h_keep_s=7 * 86400, prices_keep_s=90 * 86400, audit_keep_s=365 * 86400)
+        await capped.add_metric_samples(flood[:1000])
         assert len(await capped.metric_history("vast:3", 0)) == 200
 
 

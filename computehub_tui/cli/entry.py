@@ -13,6 +13,7 @@ from pathlib import Path
 from computehub_tui.cli import instances as instance_commands
 from computehub_tui.cli import market
 from computehub_tui.cli import metrics as metric_commands
+from computehub_tui.cli.costs import costs
 from computehub_tui.cli.config import config_command
 from computehub_tui.cli.exits import (
     EXIT_FAILED,
@@ -27,6 +28,7 @@ from computehub_tui.cli.exits import (
 from computehub_tui.cli.keys import keys
 from computehub_tui.cli.output import emit, fail, note, one_line
 from computehub_tui.cli.parser import build_parser
+from computehub_tui.cli.projects import project
 from computehub_tui.cli.prompts import ask_passphrase
 from computehub_tui.cli.session import Options, open_command_session, store_verdict
 from computehub_tui.config import ConfigError, config_file_path, default_data_dir, load_config
@@ -46,6 +48,7 @@ HANDLERS: dict[str, Handler] = {
     "offers": market.offers, "launch": market.launch, "instances": instance_commands.instances,
     "start": instance_commands.act, "stop": instance_commands.act, "restart": instance_commands.act,
     "destroy": instance_commands.act, "logs": instance_commands.logs, "metrics": metric_commands.metrics,
+    "costs": costs, "project": project,
 }
 
 

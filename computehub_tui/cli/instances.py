@@ -24,10 +24,12 @@ INSTANCE_COLUMNS = (
 
 
 def instance_json(hub: Hub, instance: Instance) -> dict[str, Any]:
-    """``Instance.to_json()`` plus what the engine knows: spend so far (USD) and uptime (seconds)."""
+    """``Instance.to_json()`` plus what the engine knows: spend so far (USD), uptime (seconds), its project
+    and whether it bills storage while stopped."""
     uptime = hub.uptime(instance.key)
     return {**instance.to_json(), "cost_so_far": round(hub.cost_so_far(instance.key), 4),
-            "uptime_s": None if uptime is None else round(uptime, 1)}
+            "uptime_s": None if uptime is None else round(uptime, 1), "project": hub.projects.project_of(instance),
+            "billing_while_stopped": hub.costs.billing_while_stopped(instance)}
 
 
 async def instances(args: argparse.Namespace, session: Session) -> int:
@@ -35,6 +37,7 @@ async def instances(args: argparse.Namespace, session: Session) -> int:
     refreshed = await refresh_every_provider(hub, "instances")
     if refreshed.all_failed:
         return EXIT_FAILED
+    await hub.projects.load()
     listed = sorted(hub.instances(), key=lambda i: (i.provider, i.label, i.instance_id))
     if args.json:
         print_json([instance_json(hub, instance) for instance in listed])

@@ -13,11 +13,14 @@ from computehub_tui import __version__
 from computehub_tui.cli.exits import EXIT_USAGE, PROG
 from computehub_tui.cli.output import emit, one_line
 from computehub_tui.config import CONFIG_FILE_NAME
+from computehub_tui.config.durations import DurationError, parse_duration
 from computehub_tui.config.schema import MAX_DISK_GB
 from computehub_tui.domain.ids import instance_id_problem
 from computehub_tui.domain.models import PROVIDER_NAMES
+from computehub_tui.domain.projects import ProjectNameError, project_name
 from computehub_tui.domain.ranking import SORT_KEYS
 from computehub_tui.domain.text import clean_text
+from computehub_tui.engine.costs import SPEND_DIMENSIONS
 from computehub_tui.engine.hub import split_key
 
 if TYPE_CHECKING:
@@ -31,6 +34,7 @@ MAX_TAIL = 5000
 MAX_LABEL = 64
 MAX_IMAGE = 512
 MAX_TEXT = 200
+MAX_SPEND_WINDOW_S = 3650 * 86400.0
 
 EPILOG = f"""\
 Instance IDs are provider:id, e.g. vast:9104662; `{PROG} instances` prints them in full.
@@ -89,6 +93,23 @@ def _one_line_text(limit: int, what: str, *, spaces: bool = True, empty: bool = 
                                              f"{'' if spaces else ' without spaces'}")
         return value
     return parse
+
+
+def _window(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except DurationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not 0 < seconds <= MAX_SPEND_WINDOW_S:
+        raise argparse.ArgumentTypeError(f"must be longer than 0 and at most 3650d, not {text!r}")
+    return seconds
+
+
+def _project_name(text: str) -> str:
+    try:
+        return project_name(text)
+    except ProjectNameError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def instance_key(text: str) -> str:
@@ -217,6 +238,25 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
     metrics.add_argument("--json", action="store_true",
                          help="print one JSON object (unknown values null, VRAM in GiB)")
+
+    costs = command("costs", "spend by day, provider or project (in the [costs] time zone)")
+    costs.add_argument("--by", choices=SPEND_DIMENSIONS, default="day", help="how to group spend (default day)")
+    costs.add_argument("--since", type=_window, default=30 * 86400.0, metavar="DURATION",
+                       help="how far back, e.g. 7d, 12h, 2w (default 30d)")
+    costs.add_argument("--json", action="store_true", help="print JSON (USD; rows, total, today and this month)")
+
+    project = command("project", "put instances in projects (default: the label up to its last -<number>)")
+    project_commands = project.add_subparsers(dest="project_command", metavar="ACTION", parser_class=_Parser,
+                                              required=True)
+    project_set = project_commands.add_parser("set", parents=[common], help="put an instance in a project")
+    project_set.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
+    project_set.add_argument("name", metavar="NAME", type=_project_name,
+                             help="1-40 characters of a-z, 0-9, '.', '_' and '-' (case-folded)")
+    project_clear = project_commands.add_parser("clear", parents=[common],
+                                                help="take an instance out of its project (its label's applies)")
+    project_clear.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
+    project_list = project_commands.add_parser("list", parents=[common], help="every instance's project")
+    project_list.add_argument("--json", action="store_true", help="print a JSON list")
 
     logs = command("logs", "print an instance's logs")
     logs.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")

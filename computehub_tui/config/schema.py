@@ -203,10 +203,8 @@ class CostsSection(Section):
 
 class RetentionSection(Section):
     metrics_raw: Seconds = Field(2 * DAY, gt=0, description="how long every raw metric sample is kept")
-    metrics_1m: Seconds = Field(30 * DAY, gt=0, description="how long one-minute metric rollups are to be kept "
-                                                             "(checked; no rollups yet)")
-    metrics_1h: Seconds = Field(400 * DAY, gt=0, description="how long hourly metric rollups are to be kept "
-                                                              "(checked; no rollups yet)")
+    metrics_1m: Seconds = Field(7 * DAY, gt=0, description="how long one-minute metric rollups are kept")
+    metrics_1h: Seconds = Field(90 * DAY, gt=0, description="how long hourly metric rollups are kept")
     price_history: Seconds = Field(90 * DAY, gt=0, description="how long offer price statistics are kept")
     audit: Seconds = Field(365 * DAY, gt=0, description="how long the audit log of actions is kept")
 

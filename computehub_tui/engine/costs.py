@@ -1,19 +1,23 @@
-"""Money: cost accrual per instance (booked in the store, shared by every process), uptime, and spend
-today and this month in the user's time zone."""
+"""Money: cost accrual per instance (booked in the store, shared by every process), uptime, storage billed
+while stopped, and spend today, this month and by day / provider / project in the user's time zone."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from types import MappingProxyType
+from typing import Literal
 
 from computehub_tui.clock import Clock
-from computehub_tui.domain.models import Instance
+from computehub_tui.domain.models import Capabilities, Instance, InstanceStatus
 from computehub_tui.domain.pricing import plausible_rate
+from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
-from computehub_tui.store import CostState, Observation
+from computehub_tui.store import CostState, Observation, SpendRow
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +36,29 @@ def month_start(at: float, zone: tzinfo | None) -> float:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
+SpendDimension = Literal["day", "provider", "project"]
+SPEND_DIMENSIONS: tuple[SpendDimension, ...] = ("day", "provider", "project")
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLine:
+    """Spend of one group: ``keys`` holds one value per dimension asked for, in order (a day as
+    ``YYYY-MM-DD`` in the user's zone, a provider name, a project name or None for no project)."""
+
+    keys: tuple[str | None, ...]
+    usd: float
+
+
 class CostService:
     """What each instance has cost so far and since when it bills its full price. The store does the
     booking (idempotent across processes); this service keeps the latest answers for quick reads."""
 
-    def __init__(self, store: SafeStore, clock: Clock, zone: tzinfo | None = None) -> None:
+    def __init__(self, store: SafeStore, clock: Clock, zone: tzinfo | None, *,
+                 capabilities: Callable[[str], Capabilities], projects: ProjectService) -> None:
         self._store = store
         self._clock = clock
+        self._capabilities = capabilities
+        self._projects = projects
         self.zone = zone
         """The user's time zone for "today" and "this month"; None is this machine's local time."""
         self._states: Mapping[str, CostState] = MappingProxyType({})
@@ -64,10 +84,42 @@ class CostService:
         since = self.running_since(instance)
         return None if since is None else max(0.0, self._clock.now() - since)
 
-    @staticmethod
-    def burn_rate(instances: Iterable[Instance]) -> float:
+    def billing_while_stopped(self, instance: Instance) -> bool:
+        """True when ``instance`` is stopped (or exited) and its provider still bills its storage: it costs
+        money while doing nothing (the instance list flags it)."""
+        return (instance.status in (InstanceStatus.STOPPED, InstanceStatus.EXITED)
+                and self._capabilities(instance.provider).bills_storage_while_stopped
+                and (plausible_rate(instance) or 0.0) > 0)
+
+    def rate_now(self, instance: Instance) -> float | None:
+        """What ``instance`` is billed per hour now: its plausible current price, except that a stopped one
+        costs nothing where the provider does not bill stopped storage; None when not believable."""
+        rate = plausible_rate(instance)
+        if rate and not instance.status.is_billing_compute and not self.billing_while_stopped(instance):
+            return 0.0
+        return rate
+
+    def burn_rate(self, instances: Iterable[Instance]) -> float:
         """What these instances cost per hour right now (implausible rates left out)."""
-        return sum(rate for instance in instances if (rate := plausible_rate(instance)) is not None)
+        return sum(rate for instance in instances if (rate := self.rate_now(instance)) is not None)
+
+    async def spend_by(self, dimensions: Sequence[SpendDimension], since: float,
+                       until: float | None = None) -> list[SpendLine]:
+        """Spend booked in the hours that began in ``[since, until)`` (until: now), summed per group of
+        ``dimensions`` and sorted by them. An hour counts on the day (in the user's zone) it began."""
+        end = self._clock.now() + 1 if until is None else until
+        rows = await self._store.call(self._store.store.spend_rows(since, end)) or []
+        totals: dict[tuple[str | None, ...], float] = defaultdict(float)
+        for row in rows:
+            totals[tuple(self._group_of(row, dimension) for dimension in dimensions)] += row.usd
+        return [SpendLine(keys, usd) for keys, usd in sorted(totals.items(), key=lambda item: _sort_key(item[0]))]
+
+    def _group_of(self, row: SpendRow, dimension: SpendDimension) -> str | None:
+        if dimension == "day":
+            return datetime.fromtimestamp(row.hour_start, self.zone).date().isoformat()
+        if dimension == "provider":
+            return row.instance_key.split(":", 1)[0]
+        return self._projects.project_for(row.instance_key, row.label)
 
     async def load(self) -> None:
         """The books as the store has them (before the first poll answers)."""
@@ -78,7 +130,7 @@ class CostService:
     async def accrue(self, instances: Iterable[Instance], now: float) -> None:
         """Book what these instances have cost since they were last booked, by any process."""
         observations = [
-            Observation(i.key, i.status.is_billing_compute, plausible_rate(i), _last_started_hint(i, now))
+            Observation(i.key, i.status.is_billing_compute, self.rate_now(i), _last_started_hint(i, now))
             for i in instances
         ]
         for observation in observations:
@@ -108,6 +160,11 @@ class CostService:
     def _merge(self, states: Mapping[str, CostState]) -> None:
         if states:
             self._states = MappingProxyType({**self._states, **states})
+
+
+def _sort_key(keys: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
+    """None (no project) after every name."""
+    return tuple((key is None, key or "") for key in keys)
 
 
 def _last_started_hint(instance: Instance, now: float) -> float | None:

@@ -30,8 +30,9 @@ from computehub_tui.engine.intake import PollIntake
 from computehub_tui.engine.keys import KeyService, connection_verdict
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.maintenance import MaintenanceService, RetentionSettings
-from computehub_tui.engine.metrics import MetricsService
+from computehub_tui.engine.metrics import MetricsService, MetricWindow
 from computehub_tui.engine.polling import PollingService, PollSettings
+from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.engine.ssh_sampler import SampleFailed, SshSampler, SshSettings
 from computehub_tui.engine.supervisor import Supervisor
@@ -89,16 +90,18 @@ class Hub:
         self._safe_store = SafeStore(store, clock, self.bus)
         self._live = LiveData(providers)
         self._health = HealthBook(self.bus, providers)
-        self.metrics = MetricsService(self._safe_store)
-        self.costs = CostService(self._safe_store, clock, settings.zone)
+        self.metrics = MetricsService(self._safe_store, clock=clock, retention=settings.retention)
+        self._projects = ProjectService(self._safe_store, clock)
+        self._costs = CostService(self._safe_store, clock, settings.zone, capabilities=self.capabilities,
+                                  projects=self._projects)
         self.history = HistoryService(self._safe_store, clock)
         self.maintenance = MaintenanceService(self._safe_store, clock, settings.retention)
-        intake = PollIntake(self._live, self._health, self.metrics, self.costs, self.history, self._safe_store,
+        intake = PollIntake(self._live, self._health, self.metrics, self._costs, self.history, self._safe_store,
                             self.bus)
         self.polling = PollingService(self._live, self._health, intake, self.supervisor, clock, settings.poll,
                                       settings.offer_query)
         self.ssh_sampler = SshSampler(settings.ssh, self._live, self.metrics, self.bus, clock, self.capabilities)
-        self.actions = ActionService(self._live, self.costs, self._safe_store, self.bus, clock,
+        self.actions = ActionService(self._live, self._costs, self._safe_store, self.bus, clock,
                                      self.polling.refresh_instances, settings.offer_query.disk_gb)
         self._keys = keys
         self._history_replay = history_replay
@@ -114,6 +117,16 @@ class Hub:
     @keys.setter
     def keys(self, service: KeyService | None) -> None:
         self._keys = service
+
+    @property
+    def costs(self) -> CostService:
+        """Accrual, spend by day / provider / project (``spend_by``), ``billing_while_stopped``."""
+        return carried(self._costs, self.home_loop)
+
+    @property
+    def projects(self) -> ProjectService:
+        """Which project each instance is in: ``project_of``, ``set``, ``clear``, ``listing``."""
+        return carried(self._projects, self.home_loop)
 
     @property
     def store(self) -> Store:
@@ -158,7 +171,8 @@ class Hub:
             self._live.set_instances(name, [i for i in remembered if i.provider == name])
         for name, (_, offers) in (await self._safe_store.load_offers()).items():
             self._live.set_offers(name, offers, 0)
-        await self.costs.load()
+        await self._projects.load()
+        await self._costs.load()
 
     @engine_side
     async def start(self) -> None:
@@ -245,14 +259,20 @@ class Hub:
             raise SampleFailed(f"{key}: not found")
         return await self.ssh_sampler.sample_now(instance)
 
+    @engine_side
+    async def metric_chart(self, key: str, window_s: float) -> MetricWindow:
+        """``key``'s stored metrics over the last ``window_s`` at the resolution that fits the window (raw
+        up to 2 h, one-minute rollups up to 2 days, hourly beyond)."""
+        return await self.metrics.chart(key, window_s)
+
     def cost_so_far(self, key: str) -> float:
         """USD booked for ``key`` by every process so far (as of this process's last poll of it)."""
-        return self.costs.cost_so_far(key)
+        return self._costs.cost_so_far(key)
 
     def running_since(self, key: str) -> float | None:
         """When ``key`` last entered a billing-compute state (see ``uptime``); None if it is not in one,
         or that moment is unknown."""
-        return self.costs.running_since(self.instance(key))
+        return self._costs.running_since(self.instance(key))
 
     def uptime(self, key: str) -> float | None:
         """Seconds ``key`` has been in a billing-compute state (provisioning, starting, running) since it
@@ -262,17 +282,17 @@ class Hub:
         provider's last-start time where it reports one (RunPod, Vast: ``Instance.running_since``), or our
         launch time if this app launched it; otherwise the uptime is unknown (None) until it is seen
         starting. Cost so far for a machine first seen running is estimated from the same moment."""
-        return self.costs.uptime(self.instance(key))
+        return self._costs.uptime(self.instance(key))
 
     def burn_rate(self) -> float:
         """What every instance on every account costs per hour right now (implausible rates left out)."""
-        return self.costs.burn_rate(self.instances())
+        return self._costs.burn_rate(self.instances())
 
     def spend_today(self) -> float:
-        return self.costs.spend_today
+        return self._costs.spend_today
 
     def spend_this_month(self) -> float:
-        return self.costs.spend_this_month
+        return self._costs.spend_this_month
 
     def is_stale(self, provider: str, what: Feed = "instances") -> bool:
         return self.polling.is_stale(provider, what)

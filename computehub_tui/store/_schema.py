@@ -139,6 +139,41 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE metric_samples ADD COLUMN error TEXT",
         ),
     ),
+    Migration(
+        version=5,
+        description="one-minute and hourly metric rollups; instance projects",
+        statements=(
+            # Per-GPU columns are JSON arrays like metric_samples'; NULL inside one means unknown.
+            *(f"""
+            CREATE TABLE {table} (
+                instance_key   TEXT NOT NULL,
+                bucket         INTEGER NOT NULL,
+                samples        INTEGER NOT NULL,
+                gpu_util_mean  TEXT NOT NULL,
+                gpu_util_max   TEXT NOT NULL,
+                vram_used_mean TEXT NOT NULL,
+                vram_used_max  TEXT NOT NULL,
+                vram_total     TEXT NOT NULL,
+                gpu_temp_mean  TEXT NOT NULL,
+                gpu_temp_max   TEXT NOT NULL,
+                power_mean     TEXT NOT NULL DEFAULT '[]',
+                power_max      TEXT NOT NULL DEFAULT '[]',
+                cpu_pct        REAL,
+                ram_pct        REAL,
+                PRIMARY KEY (instance_key, bucket)
+            ) WITHOUT ROWID
+            """ for table in ("metric_rollups_1m", "metric_rollups_1h")),
+            "CREATE INDEX metric_rollups_1m_by_bucket ON metric_rollups_1m (bucket)",
+            "CREATE INDEX metric_rollups_1h_by_bucket ON metric_rollups_1h (bucket)",
+            """
+            CREATE TABLE instance_projects (
+                instance_key TEXT PRIMARY KEY,
+                project      TEXT NOT NULL,
+                set_at       REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -50,6 +50,17 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class SpendRow:
+    """What one instance cost in one UTC hour."""
+
+    hour_start: int
+    instance_key: str
+    usd: float
+    label: str
+    """The instance's label as last seen ("" when never seen)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CostState:
     usd: float
     """Cost so far, in USD."""
@@ -116,6 +127,17 @@ class CostStore(StoreConnection):
             (start, end),
         )
         return float(rows[0][0])
+
+    async def spend_rows(self, start: float, end: float) -> list[SpendRow]:
+        """Every instance's hour buckets whose start lies in ``[start, end)``, with its last label."""
+        rows = await self._fetch(
+            "read spend",
+            "SELECT s.hour_start, s.instance_key, s.usd, coalesce(json_extract(i.snapshot, '$.label'), '') "
+            "FROM spend_hourly AS s LEFT JOIN instances AS i ON i.key = s.instance_key "
+            "WHERE s.hour_start >= ? AND s.hour_start < ? ORDER BY s.hour_start, s.instance_key",
+            (start, end),
+        )
+        return [SpendRow(int(hour), key, float(usd), str(label)) for hour, key, usd, label in rows]
 
 
 async def _accrue(db: aiosqlite.Connection, observations: Sequence[Observation], now: float) -> dict[str, CostState]:

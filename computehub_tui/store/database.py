@@ -1,4 +1,4 @@
-"""The ``Store``: every concern's tables (instances, costs, offers, prices, metrics, audit, secrets) on one connection."""
+"""The ``Store``: every concern's tables (instances, costs, metrics and rollups, projects, …) on one connection."""
 
 from __future__ import annotations
 
@@ -8,20 +8,28 @@ from computehub_tui.store.instances import InstanceStore
 from computehub_tui.store.metrics import MetricStore, delete_metric_samples_before
 from computehub_tui.store.offers import OfferStore
 from computehub_tui.store.prices import PriceStore, delete_price_stats_before
+from computehub_tui.store.projects import ProjectStore
+from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, RollupStore, delete_rollups_before, roll_up
 from computehub_tui.store.secrets import SecretStore
 
 
-class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, AuditStore, SecretStore):
+class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, RollupStore, ProjectStore, AuditStore,
+            SecretStore):
     """The app's database. Open with ``await Store.open(path)``; close with ``await store.close()``.
 
     One writer connection per process: every concern's methods share the connection and its lock
     (see ``StoreConnection``), so a process never holds two write transactions against itself.
     """
 
-    async def prune(self, now: float, *, metrics_keep_s: float, prices_keep_s: float, audit_keep_s: float) -> None:
-        """Drop metric samples, price stats and audit entries older than their retention, then give space back."""
+    async def prune(self, now: float, *, metrics_keep_s: float, metrics_1m_keep_s: float, metrics_1h_keep_s: float,
+                    prices_keep_s: float, audit_keep_s: float) -> None:
+        """Roll metric samples up into minutes and hours, drop samples, rollups, price stats and audit
+        entries older than their retention, then give the space back."""
         async with self._transaction("prune old history") as db:
+            await roll_up(db, now, raw_keep_s=metrics_keep_s, minutes_keep_s=metrics_1m_keep_s)
             await delete_metric_samples_before(db, now - metrics_keep_s)
+            await delete_rollups_before(db, ROLLUP_1M, now - metrics_1m_keep_s)
+            await delete_rollups_before(db, ROLLUP_1H, now - metrics_1h_keep_s)
             await delete_price_stats_before(db, now - prices_keep_s)
             await delete_audit_entries_before(db, now - audit_keep_s)
         await self._incremental_vacuum()

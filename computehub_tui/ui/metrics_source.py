@@ -1,5 +1,5 @@
 """What the Monitor pane and the instance detail read about metrics and spend: the one place that
-knows which Hub calls supply them (switch these when the sampler and rollup calls land)."""
+knows which Hub calls supply them."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def recent_history(hub: Hub, key: str) -> Sequence[MetricSample]:
 
 
 async def history_for_window(hub: Hub, key: str, window_s: float) -> list[MetricSample]:
-    """Samples over the last ``window_s`` for a chart. Today: the store's raw samples (the rollup
-    helper's call picks the resolution that fits the window)."""
-    return await hub.store.metric_history(key, hub.clock.now() - window_s)
+    """Samples over the last ``window_s`` for a chart, at the resolution that fits the window (raw, then
+    one-minute, then hourly means)."""
+    return list((await hub.metric_chart(key, window_s)).samples)
 
 
 def gpu_power_w(sample: MetricSample) -> Sequence[float | None]:
