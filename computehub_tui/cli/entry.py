@@ -13,8 +13,8 @@ from pathlib import Path
 from computehub_tui.cli import instances as instance_commands
 from computehub_tui.cli import market
 from computehub_tui.cli import metrics as metric_commands
-from computehub_tui.cli.costs import costs
 from computehub_tui.cli.config import config_command
+from computehub_tui.cli.costs import costs
 from computehub_tui.cli.exits import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -23,6 +23,7 @@ from computehub_tui.cli.exits import (
     EXIT_USAGE,
     PROG,
     Cancelled,
+    CommandFailed,
     UsageError,
 )
 from computehub_tui.cli.keys import keys
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, options))
     except (ConfigError, UsageError, FilterError) as error:
         return fail(str(error), EXIT_USAGE)
-    except (ProviderError, StoreError, VaultError) as error:
+    except (ProviderError, StoreError, VaultError, CommandFailed) as error:
         return fail(str(error), EXIT_FAILED)
     except Cancelled:
         note("cancelled")

@@ -17,5 +17,9 @@ class UsageError(Exception):
     """The user asked for something malformed; exit code 2."""
 
 
+class CommandFailed(Exception):
+    """The command cannot go on (a provider failed, the target does not exist); exit code 1."""
+
+
 class Cancelled(Exception):
     """The user pressed Ctrl+C (or closed the input) at a prompt; exit code 130."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG
+from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from computehub_tui.cli.output import Column, emit, fail, note, out, print_json, table
 from computehub_tui.cli.prompts import confirm
-from computehub_tui.cli.session import bound_provider_of, refresh_every_provider
-from computehub_tui.domain.models import PROVIDER_TITLES, Instance
+from computehub_tui.cli.session import bound_provider_of, fresh_instance, refresh_every_provider
+from computehub_tui.domain.models import Instance
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.actions import ACTOR_CLI
 from computehub_tui.engine.hub import Hub
@@ -63,13 +63,7 @@ def _instance_row(hub: Hub, instance: Instance) -> list[str]:
 async def act(args: argparse.Namespace, session: Session) -> int:
     """Re-read the instance, let the shared policy decide, ask when it says so, then send."""
     hub = session.hub
-    provider = bound_provider_of(args.instance_id, session)
-    if not await hub.refresh_instances(provider):
-        return fail(hub.health_of(provider).last_error, EXIT_FAILED)
-    instance = hub.instance(args.instance_id)
-    if instance is None:
-        return fail(f"{args.instance_id}: not found on {PROVIDER_TITLES[provider]} "
-                    f"(run `{PROG} instances --provider {provider}`)", EXIT_FAILED)
+    instance = await fresh_instance(args.instance_id, session)
     plan = plan_action(args.command, [instance], hub.capabilities)
     if plan.skipped:
         (skipped,) = plan.skipped

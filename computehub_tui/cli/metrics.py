@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, PROG
+from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK
 from computehub_tui.cli.output import Column, fail, out, print_json, table, warn
-from computehub_tui.cli.session import bound_provider_of
+from computehub_tui.cli.session import fresh_instance
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, InstanceStatus, MetricSample, iso_utc
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.hub import Hub
@@ -24,13 +24,7 @@ class NoSample(Exception):
 
 async def metrics(args: argparse.Namespace, session: Session) -> int:
     hub = session.hub
-    provider = bound_provider_of(args.instance_id, session)
-    if not await hub.refresh_instances(provider):
-        return fail(hub.health_of(provider).last_error, EXIT_FAILED)
-    instance = hub.instance(args.instance_id)
-    if instance is None:
-        return fail(f"{args.instance_id}: not found on {PROVIDER_TITLES[provider]} "
-                    f"(run `{PROG} instances --provider {provider}`)", EXIT_FAILED)
+    instance = await fresh_instance(args.instance_id, session)
     try:
         sample = await latest_sample(hub, instance)
     except NoSample as error:

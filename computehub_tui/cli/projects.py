@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, PROG
-from computehub_tui.cli.output import Column, fail, note, out, print_json, table
-from computehub_tui.cli.session import bound_provider_of, refresh_every_provider
-from computehub_tui.domain.models import PROVIDER_TITLES
+from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK
+from computehub_tui.cli.output import Column, note, out, print_json, table
+from computehub_tui.cli.session import bound_provider_of, fresh_instance, refresh_every_provider
 from computehub_tui.engine.actions import ACTOR_CLI
 from computehub_tui.wiring import Session
 
@@ -24,12 +23,7 @@ async def project(args: argparse.Namespace, session: Session) -> int:
 
 async def _set(args: argparse.Namespace, session: Session) -> int:
     hub = session.hub
-    provider = bound_provider_of(args.instance_id, session)
-    if not await hub.refresh_instances(provider):
-        return fail(hub.health_of(provider).last_error, EXIT_FAILED)
-    if hub.instance(args.instance_id) is None:
-        return fail(f"{args.instance_id}: not found on {PROVIDER_TITLES[provider]} "
-                    f"(run `{PROG} instances --provider {provider}`)", EXIT_FAILED)
+    await fresh_instance(args.instance_id, session)
     name = await hub.projects.set(args.instance_id, args.name, actor=ACTOR_CLI)
     out(f"{args.instance_id}: project {name}")
     return EXIT_OK

@@ -6,10 +6,11 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, PROG, UsageError
+from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, PROG, CommandFailed, UsageError
 from computehub_tui.cli.output import fail, note, warn
 from computehub_tui.cli.prompts import ask_passphrase
 from computehub_tui.config import Config
+from computehub_tui.domain.models import PROVIDER_TITLES, Instance
 from computehub_tui.engine.hub import Hub, split_key
 from computehub_tui.vault import PassphraseRequired, read_passphrase_file
 from computehub_tui.wiring import Session, open_session
@@ -55,6 +56,19 @@ def bound_provider_of(key: str, session: Session) -> str:
     if provider not in session.hub.providers:
         raise UsageError(not_bound(provider))
     return provider
+
+
+async def fresh_instance(key: str, session: Session) -> Instance:
+    """Instance ``key`` as its provider reports it now; CommandFailed when the provider fails or has none."""
+    hub = session.hub
+    provider = bound_provider_of(key, session)
+    if not await hub.refresh_instances(provider):
+        raise CommandFailed(hub.health_of(provider).last_error)
+    instance = hub.instance(key)
+    if instance is None:
+        raise CommandFailed(f"{key}: not found on {PROVIDER_TITLES[provider]} (run `{PROG} instances --provider "
+                            f"{provider}`)")
+    return instance
 
 
 @dataclass(frozen=True, slots=True)
