@@ -218,17 +218,21 @@ class InstanceDetailScreen(ModalScreen[None]):
                 points = spend_points(self.hub, self.instance, window.seconds)
                 plt.plot([(at - now) / window.unit_s for at, _ in points], [usd for _, usd in points], color="green")
             else:
+                plotted = False
                 for n, values in enumerate(series[name]):
                     known = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
                     if known:
                         plt.plot([x for x, _ in known], [v for _, v in known], label=f"GPU{n}")
+                        plotted = True
+                if not plotted:  # an empty frame alone would read as "zero"
+                    plt.title(f"{title}: not reported in this window")
                 if name in limits:
                     plt.ylim(*limits[name])
             plt.xlim(-window.span, 0)
             plt.xticks(*window.ticks())
             plt.xlabel(f"{window.unit} ago")
             chart.refresh()
-        note = (f"Last {window.label}: {len(samples)} samples" if samples else
+        note = (f"Last {window.label}: {len(samples)} sample{'s' if len(samples) != 1 else ''}" if samples else
                 f"Last {window.label}: no samples recorded in this window")
         self.query_one("#instance-chart-note", PlainStatic).update(
             f"{note}; $ spent is estimated from the current $/h since this run began.")
