@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState
 
@@ -97,11 +97,11 @@ class CostScreen(ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     CostScreen { align: center middle; }
-    CostScreen > VerticalScroll { width: 100%; max-width: 160; height: 100%; border: thick $accent;
-                                  background: $surface; }
+    CostScreen > Vertical { width: 100%; max-width: 160; height: 100%; border: thick $accent; background: $surface; }
     CostScreen #costs-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
     CostScreen #costs-note { height: auto; padding: 0 1; color: $text-muted; }
-    CostScreen PlotextPlot { height: 16; }
+    CostScreen PlotextPlot { height: 1fr; min-height: 8; max-height: 24; }
+    CostScreen VerticalScroll { height: auto; max-height: 40%; }
     CostScreen #costs-table { height: auto; padding: 0 1; }
     """
 
@@ -116,11 +116,12 @@ class CostScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         from textual_plotext import PlotextPlot  # deferred: plotext is only needed on demand
 
-        with VerticalScroll():
+        with Vertical():
             yield PlainStatic("Spend by day   (g group by project / provider, r reload, esc close)", id="costs-title")
             yield PlainStatic("loading…", id="costs-note")
             yield PlotextPlot(id="costs-chart")
-            yield PlainStatic("", id="costs-table")
+            with VerticalScroll():  # many projects scroll here; the chart keeps its room
+                yield PlainStatic("", id="costs-table")
 
     def on_mount(self) -> None:
         self.action_reload()
@@ -185,6 +186,7 @@ class CostScreen(ModalScreen[None]):
         positions = list(range(-CHART_DAYS + 1, 1))
         # textual-plotext's stub names the legend argument "label"; plotext 5.3 itself takes "labels".
         plt.stacked_bar(positions, series, labels=names)  # type: ignore[call-arg]
+        plt.xlim(-CHART_DAYS + 0.5, 0.5)  # whole bars at both ends
         ticks = positions[::-5][::-1]
         plt.xticks([float(p) for p in ticks], [summary.days[p + CHART_DAYS - 1].strftime("%m-%d") for p in ticks])
         chart.refresh()
