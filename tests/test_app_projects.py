@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_app_safety import HOSTILE_LABELS, relabel, select_labelled
 from textual.pilot import Pilot
 from textual.widgets import Input
 from tui import ready, run_palette, screen_lines, screen_text, small_app, wait_for
@@ -20,7 +21,7 @@ from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.screens.costs import NO_SPEND_TEXT, CostScreen
 from computehub_tui.ui.screens.projects import ProjectFilterScreen, ProjectScreen
 from computehub_tui.ui.widgets.header import HubHeader
-from computehub_tui.ui.widgets.virtual_table import VirtualTable
+from computehub_tui.ui.widgets.virtual_table import Column, VirtualTable, columns_that_fit
 from computehub_tui.wiring import Session
 
 SIZE = (160, 48)
@@ -257,3 +258,42 @@ async def ready_without_instances(pilot: Pilot) -> ComputeHubApp:
     assert isinstance(app, ComputeHubApp)
     await wait_for(pilot, lambda: app.hub is not None and all(h.instances_at for h in app.hub.health()))
     return app
+
+
+def test_a_narrow_table_drops_the_highest_priorities_first_rightmost_first_and_never_priority_zero() -> None:
+    def column(key: str, width: int, priority: int) -> Column[object]:
+        return Column(key, key.upper(), width, lambda row: ("", None), priority=priority)
+
+    columns = [column("a", 9, 0), column("b", 9, 1), column("c", 9, 2), column("d", 9, 2), column("e", 9, 0)]
+    assert [c.key for c in columns_that_fit(columns, 50)] == ["a", "b", "c", "d", "e"]
+    assert [c.key for c in columns_that_fit(columns, 40)] == ["a", "b", "c", "e"]
+    assert [c.key for c in columns_that_fit(columns, 30)] == ["a", "b", "e"]
+    assert [c.key for c in columns_that_fit(columns, 5)] == ["a", "e"]
+
+
+async def test_at_80_columns_the_instances_table_fits_with_project_and_money_and_no_sideways_scroll(
+        tmp_path: Path) -> None:
+    async with small_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        app = await ready(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.instances_pane.table
+        assert [c.key for c in table.columns] == ["mark", "label", "status", "project", "gpu", "price", "cost"]
+        assert table.total_width <= table.size.width
+        await pilot.resize_terminal(160, 48)
+        await wait_for(pilot, lambda: "location" in [c.key for c in table.columns])
+
+
+async def test_hostile_labels_are_shown_literally_in_the_project_dialog_and_imply_no_project(tmp_path: Path) -> None:
+    async with small_app(tmp_path, prepare=relabel).run_test(size=SIZE) as pilot:
+        app = await ready(pilot)
+        for label in HOSTILE_LABELS:
+            instance = await select_labelled(pilot, app, label)
+            assert cell(app.instances_pane.table, "project", instance) == ("-", "dim")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: isinstance(app.screen, ProjectScreen))
+            await pilot.pause()
+            assert f"Project of {instance.key} ({label})" in screen_text(pilot)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, ProjectScreen))
+        assert app.is_running

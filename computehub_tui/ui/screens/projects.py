@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList
@@ -48,7 +49,8 @@ _DIALOG_CSS = """
 class ProjectScreen(ModalScreen[str | None]):
     """Dismisses with the project name (folded by the domain rule), "" to clear the set project, or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+c", "cancel", "Cancel", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"),
+                                             Binding("ctrl+c", "cancel", "Cancel", priority=True)]
     DEFAULT_CSS = _DIALOG_CSS.format(screen="ProjectScreen")
 
     def __init__(self, what: str, current: str, fallback: str) -> None:
@@ -84,8 +86,10 @@ class ProjectScreen(ModalScreen[str | None]):
 class ProjectFilterScreen(ModalScreen[FilterPick | None]):
     """The projects present to pick from (↑↓ Enter), or a name typed; dismisses with None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+c", "cancel", "Cancel", priority=True),
-                Binding("up", "move(-1)", "Previous", show=False), Binding("down", "move(1)", "Next", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"), Binding("ctrl+c", "cancel", "Cancel", priority=True),
+        Binding("up", "move(-1)", "Previous", show=False), Binding("down", "move(1)", "Next", show=False),
+    ]
     DEFAULT_CSS = _DIALOG_CSS.format(screen="ProjectFilterScreen")
 
     def __init__(self, present: Sequence[tuple[str | None, int]], active: ProjectFilter | None) -> None:
