@@ -264,8 +264,8 @@ async def test_the_instances_pane_shows_the_hubs_uptime_and_no_unbelievable_pric
     ])
     async with process(tmp_path / "db", clock, runpod) as hub:
         await hub.refresh_instances("runpod")
-        pane = SimpleNamespace(hub=hub, render_now=clock.now(), marked=set(), pending={},
-                               cost_of=hub.cost_so_far, util_history=lambda key: [])
+        pane = SimpleNamespace(hub=hub, render_now=clock.now(), marked=set(), pending={}, billing_stopped={},
+                               assignments={}, cost_of=hub.cost_so_far, util_history=lambda key: [])
         cells = {column.key: column.cell for column in instance_columns(pane)}  # type: ignore[arg-type]
         ok, absurd = (hub.instance(f"runpod:{name}") for name in ("ok", "absurd"))
         assert cells["uptime"](ok)[0] == "1h30m"  # type: ignore[arg-type]

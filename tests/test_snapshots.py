@@ -20,12 +20,14 @@ from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 from computehub_tui.ui.screens.copy import CopyScreen
+from computehub_tui.ui.screens.costs import CostScreen
 from computehub_tui.ui.screens.help import HelpScreen
 from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen
 from computehub_tui.ui.screens.launch import LaunchScreen
 from computehub_tui.ui.screens.logs import LogsScreen, WarningsScreen
 from computehub_tui.ui.screens.market import MarketScreen
 from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
+from computehub_tui.ui.screens.projects import ProjectFilter, ProjectScreen
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
 
 Steps = Callable[[Pilot], Awaitable[None]]
@@ -140,6 +142,30 @@ async def instance_detail(pilot: Pilot) -> None:
     await press_until(pilot, "i", until=charts_drawn)
 
 
+async def instances_by_project(pilot: Pilot) -> None:
+    """Two instances put in one project (normal text; the others' projects, implied by labels, are dim),
+    then the list filtered to it."""
+    app = app_of(pilot)
+    assert app.hub is not None
+    for instance in app.hub.instances():
+        if instance.label in ("llama-finetune", "sd-webui"):
+            await app.hub.projects.set(instance.key, "llm-train", actor="user")
+    app.instances_pane.set_project_filter(ProjectFilter("llm-train"))
+    await instance_row(pilot)
+
+
+async def project_dialog(pilot: Pilot) -> None:
+    await instance_row(pilot)
+    await press_until(pilot, "p", until=showing(ProjectScreen))
+    app_of(pilot).screen.query_one(Input).value = "llm train"
+    await pilot.press("enter")  # refused: the rule shows in the dialog
+
+
+async def spend_by_day(pilot: Pilot) -> None:
+    await press_until(pilot, "dollar_sign", until=lambda app: isinstance(app.screen, CostScreen)
+                      and app.screen.summary is not None)
+
+
 async def help_screen(pilot: Pilot) -> None:
     await press_until(pilot, "question_mark", until=showing(HelpScreen))
 
@@ -165,6 +191,7 @@ async def recent_warnings(pilot: Pilot) -> None:
 SCREENS: dict[str, Steps] = {step.__name__: step for step in (
     offers, offers_filtered, offers_filter_error, offer_detail, market_summary, launch_dialog, instances,
     confirm_start, confirm_destroy, logs, copy_ssh, monitor, instance_detail, help_screen, settings, key_prompt, recent_warnings,
+    instances_by_project, project_dialog, spend_by_day,
 )}
 
 

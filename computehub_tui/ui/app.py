@@ -86,6 +86,7 @@ APP_BINDINGS: list[BindingType] = [
     Binding("question_mark", "help", "Help", key_display="?", id="help"),
     Binding("comma", "settings", "Settings", key_display=",", id="settings"),
     Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
+    Binding("dollar_sign", "costs", "Spend by day", key_display="$", show=False),
     Binding("q", "quit", "Quit", id="quit"),
 ]
 REBINDABLE: dict[str, Binding] = {binding.id: binding for binding in [*APP_BINDINGS, *OffersPane.BINDINGS]
@@ -584,7 +585,14 @@ class ComputeHubApp(App[None]):
         if self.hub is not None:
             self.push_screen(SettingsScreen(self.hub))
 
+    def action_costs(self) -> None:
+        from computehub_tui.ui.screens.costs import CostScreen
+
+        if self.hub is not None:
+            self.push_screen(CostScreen(self.hub))
+
     def action_help(self) -> None:
+        from computehub_tui.ui.screens.costs import CostScreen
         from computehub_tui.ui.screens.help import HelpScreen, KeySection, describe_bindings
         from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen
         from computehub_tui.ui.screens.launch import LaunchScreen
@@ -607,6 +615,7 @@ class ComputeHubApp(App[None]):
             ("Instance details (i in Instances, enter or i in Monitor)",
              describe_bindings(InstanceDetailScreen.BINDINGS)),
             ("Logs (l)", describe_bindings(LogsScreen.BINDINGS)),
+            ("Spend by day ($)", describe_bindings(CostScreen.BINDINGS)),
             ("Confirmations", describe_bindings(ConfirmScreen.BINDINGS)),
             (f"Settings ({key('settings')})", describe_bindings(SettingsScreen.BINDINGS)),
             ("API key prompt (b in Settings)", describe_bindings(KeyInputScreen.BINDINGS)),

@@ -50,6 +50,11 @@ class HubCommands(Provider):
              "i"),
             ("Monitor: details of the selected instance", partial(self._in_monitor, "details"), "enter"),
             ("Copy SSH command", partial(self._in_instances, "copy_ssh"), "c"),
+            ("Set the project of the selected / marked instances", partial(self._in_instances, "set_project"), "p"),
+            ("Filter instances by project…", partial(self._in_instances, "filter_project"), "f"),
+            ("Clear the project filter (show every instance)", partial(self._in_instances, "clear_project_filter"),
+             "esc"),
+            ("Spend by day: chart and totals by project or provider", partial(run, "costs"), "$"),
             ("Show recent warnings (logged while the app runs)", partial(run, "recent_warnings"), "-"),
             ("Quit", partial(run, "quit"), key("quit")),
         ]

@@ -33,6 +33,19 @@ class Column(Generic[RowT]):
     cell: Callable[[RowT], Cell]
     align: str = "left"
     """left | right"""
+    priority: int = 0
+    """Where a table drops columns to fit a narrow terminal, the highest numbers go first."""
+
+
+def columns_that_fit(columns: Sequence[Column[RowT]], width: int) -> list[Column[RowT]]:
+    """``columns`` in their order, less the lowest-priority ones that do not fit in ``width`` cells."""
+    kept = list(columns)
+    by_priority = sorted(enumerate(columns), key=lambda numbered: (-numbered[1].priority, -numbered[0]))
+    for _, dropped in by_priority:
+        if sum(column.width + 1 for column in kept) <= width or dropped.priority == 0:
+            break
+        kept.remove(dropped)
+    return kept
 
 
 class TableMessage(Message):
