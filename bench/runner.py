@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.child import RESULT_MARKER, TERMINAL_SIZE
 from bench.offers import default_demo_rows
+from bench.poll_cycle import CYCLES, INSTANCES, LATENCY_S, PROVIDERS
 from bench.scenario import FILTER_KEYSTROKES, SORT_PRESSES
 from bench.stats import latency_summary, run_summary
 
@@ -27,6 +28,7 @@ IDLE_SECONDS = 10.0
 STARTUP_TIMEOUT_S = 60.0
 TABLE_TIMEOUT_S = 180.0
 IDLE_TIMEOUT_S = 90.0
+POLL_CYCLE_TIMEOUT_S = 300.0
 REFERENCE_COMMIT = "d5e6558"
 """The app before issue 8 (the engine reshape): its start-up is measured in the same run, beside today's."""
 
@@ -248,6 +250,26 @@ def run_memory_and_idle(launcher: Launcher,
     return memory, idle
 
 
+# -- 4. one full instances poll --------------------------------------------------------------------
+
+
+def run_poll_cycle(cycles: int = CYCLES) -> dict[str, Any]:
+    """Each side alone in a fresh process: the providers polled together (as their schedules run), one after
+    another, and the app at REFERENCE_COMMIT polling them together (left out without git history)."""
+    with tempfile.TemporaryDirectory(prefix="chub-poll-") as work:
+        launcher = Launcher(child_environment(Path(work) / "pycache"))
+        sides = {"together": (launcher, "together"), "one_by_one": (launcher, "one-by-one")}
+        reference = export_reference(Path(work))
+        if reference is not None:
+            sides["reference"] = (replace(launcher, root=reference), "together")
+        results = {}
+        for side, (side_launcher, order) in sides.items():
+            progress(f"poll cycle: {side}")
+            results[side] = side_launcher.run(f"poll cycle {side}", "poll_cycle", "--child", order, str(cycles),
+                                              timeout_s=POLL_CYCLE_TIMEOUT_S)
+    return results
+
+
 def run_all() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chub-bench-") as work:
         launcher = Launcher(child_environment(Path(work) / "pycache"))
@@ -256,6 +278,7 @@ def run_all() -> dict[str, Any]:
         startup = run_startup(launcher, rows_path, Path(work))
         tables = run_tables(launcher)
         memory, idle = run_memory_and_idle(launcher, rows_path)
+    poll_cycle = run_poll_cycle()
     return {
         "settings": {
             "terminal_size": list(TERMINAL_SIZE),
@@ -267,9 +290,12 @@ def run_all() -> dict[str, Any]:
             "idle_seconds": IDLE_SECONDS,
             "bytecode_cache": "private PYTHONPYCACHEPREFIX, filled by the warm-up run",
             "startup_reference": REFERENCE_COMMIT,
+            "poll_cycle": {"instances": INSTANCES, "providers": list(PROVIDERS), "latency_s": LATENCY_S,
+                           "cycles": CYCLES},
         },
         "startup": startup,
         "tables": tables,
         "memory": memory,
         "idle": idle,
+        "poll_cycle": poll_cycle,
     }

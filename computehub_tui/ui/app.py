@@ -137,7 +137,8 @@ class ComputeHubApp(App[None]):
         self.environ: Mapping[str, str] = os.environ
         self.local_clipboard: Callable[[str], str] = partial(copy_with_local_tool, environ=os.environ)
         """Copies with this machine's clipboard program; returns the program's name or ""."""
-        self._refresh_timers: dict[str, Timer] = {}
+        self._refresh_timers: dict[str, Timer | None] = {}
+        """Panes with a repaint coming: at the end of the window (a Timer) or once the queue is read (None)."""
         self._refreshed_at: dict[str, float] = {}
         self._event_handlers = self._engine_event_handlers()
         self._stale_panes: set[str] = set()
@@ -336,7 +337,10 @@ class ComputeHubApp(App[None]):
             return
         since = time.monotonic() - self._refreshed_at.get(pane, float("-inf"))
         if since >= COALESCE_S:
-            self._refresh_pane(pane)
+            # Behind the messages already queued: the events one poll publishes together (instances,
+            # then their metrics) cost one repaint, not one now and another at the end of the window.
+            self._refresh_timers[pane] = None
+            self.call_later(self._refresh_pane, pane)
         else:
             self._refresh_timers[pane] = self.set_timer(COALESCE_S - since, partial(self._refresh_pane, pane))
 

@@ -36,6 +36,7 @@ class HubHeader(Widget):
         """None until a session is open."""
         self.burn_rate = 0.0
         self.spend_today = 0.0
+        self._shown_before: tuple[object, ...] | None = None
 
     @property
     def status(self) -> str:
@@ -54,7 +55,14 @@ class HubHeader(Widget):
             self.burn_rate = burn_rate
         if spend_today is not None:
             self.spend_today = spend_today
-        self.refresh()
+        shown = self._shown()
+        if shown != self._shown_before:  # every poll reports health and spend; most change nothing shown
+            self._shown_before = shown
+            self.refresh()
+
+    def _shown(self) -> tuple[object, ...]:
+        chips = tuple((h.provider, h.state) for h in self.health) if self.health is not None else None
+        return self.demo, chips, rate(self.burn_rate), money(self.spend_today)
 
     def render(self) -> Text:
         narrow = self.size.width < NARROW_WIDTH

@@ -13,7 +13,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -161,6 +161,8 @@ class MonitorPane(ScrollView, can_focus=True):
         self._starts: list[int] = [0]
         """Each card's first row (and the total after the last), for the rows on screen."""
         self._cards: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(CACHED_CARDS)
+        self._painted: dict[int, Strip] = {}
+        """What each line on screen was last rendered as, so a reload repaints only the lines that changed."""
 
     # -- data -------------------------------------------------------------------------------
 
@@ -195,8 +197,22 @@ class MonitorPane(ScrollView, can_focus=True):
         self._starts = [0, *accumulate(card.height for card in self.cards)]
         self._cards.clear()
         rows = SUMMARY_LINES + self._starts[-1] if watched else len(self.empty_lines)
+        resized = rows != self.virtual_size.height
         self.virtual_size = Size(0, rows)
-        self.refresh()
+        self._repaint_changed_lines(everything=resized)
+
+    def _repaint_changed_lines(self, *, everything: bool) -> None:
+        """Textual writes every cell of a refreshed region to the terminal, and a poll changes a few lines of
+        each card (sparklines, readings, uptime): refresh only those, each up to its last changed cell."""
+        painted, self._painted = self._painted, {}
+        height = self.size.height
+        if everything or not self.is_mounted or any(y not in painted for y in range(height)):
+            self.refresh()
+            return
+        for y in range(height):
+            end = changed_width(painted[y], self.render_line(y))
+            if end:
+                self.refresh(Region(0, y, end, 1))
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -232,6 +248,11 @@ class MonitorPane(ScrollView, can_focus=True):
     # -- rendering --------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
+        strip = self._line(y)
+        self._painted[y] = strip
+        return strip
+
+    def _line(self, y: int) -> Strip:
         width = self.size.width
         base = self.rich_style
         if not self.watched:
@@ -372,6 +393,22 @@ def _spark_pieces(values: Sequence[float | None], width: int, gauge: Gauge) -> l
         else:
             pieces.append((bar, style))
     return pieces
+
+
+def changed_width(old: Strip, new: Strip) -> int:
+    """How many cells from the left a repaint must write so that a line showing ``old`` shows ``new``
+    (Textual writes a refreshed line from its left edge): 0 when they are the same."""
+    if old == new:
+        return 0
+    # The shortest common tail, by bisection: a tail equal from x is equal from x + 1 too.
+    differs, same = 0, max(old.cell_length, new.cell_length)
+    while same - differs > 1:
+        middle = (differs + same) // 2
+        if old.crop(middle) == new.crop(middle):
+            same = middle
+        else:
+            differs = middle
+    return same
 
 
 def _strip(pieces: list[Piece], base: Style, width: int) -> Strip:
