@@ -11,6 +11,7 @@ import math
 import random
 import string
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from computehub_tui.clock import Clock
@@ -318,8 +319,7 @@ class DemoMarket:
         self.clock = clock
         self.seed = seed
         self._rng = random.Random(seed)
-        self.vast_asks: list[VastAsk] = self._make_vast_asks(vast_offer_count)
-        self.vast_asks_by_id: dict[int, VastAsk] = {ask.ask_id: ask for ask in self.vast_asks}
+        self._vast_offer_count = vast_offer_count
         self.rented_asks: set[int] = set()
         self.runpod_gpu_types: tuple[RunpodGpuType, ...] = _RUNPOD_TYPES
         self.lambda_types: tuple[LambdaType, ...] = _LAMBDA_TYPES
@@ -332,6 +332,16 @@ class DemoMarket:
         self._next_vast_id = 9_104_000 + self._rng.randrange(1000)
         if seed_instances:
             self._seed_instances()
+
+    @cached_property
+    def vast_asks(self) -> list[VastAsk]:
+        """The Vast machines on offer, built when first asked for: commands that only list instances never
+        pay for thousands of them (they have their own random stream, so the market is the same)."""
+        return self._make_vast_asks(self._vast_offer_count)
+
+    @cached_property
+    def vast_asks_by_id(self) -> dict[int, VastAsk]:
+        return {ask.ask_id: ask for ask in self.vast_asks}
 
     # -- prices and availability ----------------------------------------------------------
 
