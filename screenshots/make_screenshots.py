@@ -78,6 +78,13 @@ async def capture() -> list[Path]:
         await pilot.press("3")
         await pilot.pause(0.5)
         shot("monitor")
+        await pilot.press("down", "enter", "2")  # a RunPod card, its last hour
+        await pilot.pause(1.0)
+        shot("instance-detail")
+        await pilot.press("escape", "dollar_sign")
+        await pilot.pause(1.0)
+        shot("spend")
+        await pilot.press("escape")
         await pilot.press("comma")
         await pilot.pause(0.5)
         shot("settings")
