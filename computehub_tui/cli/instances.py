@@ -8,7 +8,7 @@ from typing import Any
 from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from computehub_tui.cli.output import Column, emit, fail, note, out, print_json, table
 from computehub_tui.cli.prompts import confirm
-from computehub_tui.cli.session import bound_provider_of, fresh_instance, refresh_every_provider
+from computehub_tui.cli.session import bound_provider_of, every_instance, fresh_instance
 from computehub_tui.domain.models import Instance
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.actions import ACTOR_CLI
@@ -34,11 +34,9 @@ def instance_json(hub: Hub, instance: Instance) -> dict[str, Any]:
 
 async def instances(args: argparse.Namespace, session: Session) -> int:
     hub = session.hub
-    refreshed = await refresh_every_provider(hub, "instances")
+    listed, refreshed = await every_instance(hub)
     if refreshed.all_failed:
         return EXIT_FAILED
-    await hub.projects.load()
-    listed = sorted(hub.instances(), key=lambda i: (i.provider, i.label, i.instance_id))
     if args.json:
         print_json([instance_json(hub, instance) for instance in listed])
     elif listed:

@@ -6,7 +6,7 @@ import argparse
 
 from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK
 from computehub_tui.cli.output import Column, note, out, print_json, table
-from computehub_tui.cli.session import bound_provider_of, fresh_instance, refresh_every_provider
+from computehub_tui.cli.session import bound_provider_of, every_instance, fresh_instance
 from computehub_tui.engine.actions import ACTOR_CLI
 from computehub_tui.wiring import Session
 
@@ -40,11 +40,9 @@ async def _clear(args: argparse.Namespace, session: Session) -> int:
 
 async def _list(args: argparse.Namespace, session: Session) -> int:
     hub = session.hub
-    refreshed = await refresh_every_provider(hub, "instances")
+    listed, refreshed = await every_instance(hub)
     if refreshed.all_failed:
         return EXIT_FAILED
-    await hub.projects.load()
-    listed = sorted(hub.instances(), key=lambda i: (i.provider, i.label, i.instance_id))
     assignments = hub.projects.listing(listed)
     if args.json:
         print_json([{"id": instance.key, "label": instance.label, "project": a.project, "source": a.source}

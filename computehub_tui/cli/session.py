@@ -102,6 +102,16 @@ async def refresh_every_provider(hub: Hub, what: str) -> Refreshed:
     return outcome
 
 
+async def every_instance(hub: Hub) -> tuple[list[Instance], Refreshed]:
+    """Every provider's instances as read now, in a stable order (provider, label, id), with their
+    projects loaded; the outcome says which providers failed."""
+    refreshed = await refresh_every_provider(hub, "instances")
+    if refreshed.all_failed:
+        return [], refreshed
+    await hub.projects.load()
+    return sorted(hub.instances(), key=lambda i: (i.provider, i.label, i.instance_id)), refreshed
+
+
 def store_verdict(hub: Hub, code: int) -> int:
     """A command whose results could not be saved did not fully succeed."""
     if hub.store_failures <= 0:
