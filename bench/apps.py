@@ -13,16 +13,15 @@ from typing import Protocol
 from rich.text import Text
 from textual.app import App, ComposeResult
 
+from bench.datatable_app import TABLE_ID, OfferDataTableApp, styled_cell
+from bench.offers import column_specs, offer_cells, table_columns
+from bench.probe import data_table_settled
 from computehub_tui.domain.filtering import OfferFilter, OfferIndex, parse_filter
 from computehub_tui.domain.models import Offer
 from computehub_tui.domain.ranking import sort_key
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.widgets.offers_pane import OffersPane
 from computehub_tui.ui.widgets.virtual_table import Column
-
-from bench.datatable_app import TABLE_ID, OfferDataTableApp, styled_cell
-from bench.offers import column_specs, offer_cells, table_columns
-from bench.probe import data_table_settled
 
 
 class Side(Protocol):

@@ -15,8 +15,8 @@ from typing import Any
 from bench.child import emit
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import MetricSample
-from computehub_tui.engine.maintenance import MaintenanceService, RetentionSettings
 from computehub_tui.engine.events import EventBus
+from computehub_tui.engine.maintenance import MaintenanceService, RetentionSettings
 from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.store import Store
 

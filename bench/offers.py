@@ -11,17 +11,16 @@ from pathlib import Path
 
 import httpx
 
+from bench.datatable_app import CellText, ColumnSpec
 from computehub_tui.clock import Clock, ManualClock, SystemClock
 from computehub_tui.config import Config
 from computehub_tui.domain.models import Offer, OfferQuery
 from computehub_tui.engine.hub import Hub, HubSettings
-from computehub_tui.providers.demo import demo_providers
+from computehub_tui.providers.demo.adapters import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.store import Store
 from computehub_tui.ui.widgets.offers_pane import offer_columns
 from computehub_tui.ui.widgets.virtual_table import Column
-
-from bench.datatable_app import CellText, ColumnSpec
 
 BIG_VAST_ASKS = 18_000
 """Asks in the big demo market; with the query below this yields ~20,300 offers (Vast asks

@@ -71,7 +71,7 @@ async def timed_cycles(poll: Callable[[], Awaitable[None]], cycles: int) -> dict
 async def measure_side(order: str, cycles: int, profile: Path | None) -> dict[str, Any]:
     from computehub_tui.clock import SystemClock
     from computehub_tui.engine.hub import Hub
-    from computehub_tui.providers.demo import demo_providers
+    from computehub_tui.providers.demo.adapters import demo_providers
     from computehub_tui.providers.demo.market import DemoMarket
     from computehub_tui.store import Store
 

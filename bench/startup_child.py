@@ -24,13 +24,12 @@ def _ms_since_start(at: float) -> float:
 
 async def run_app(data_dir: Path | None) -> dict[str, Any]:
     """The real app in demo mode with default settings, built as the CLI builds it."""
+    from bench.child import TERMINAL_SIZE, wait_until
+    from bench.probe import PaintProbe, hook_frames, hook_table_lines, virtual_table_data_row
     from computehub_tui.config import Config
     from computehub_tui.ui.app import ComputeHubApp
     from computehub_tui.ui.widgets.virtual_table import VirtualTable
     from computehub_tui.wiring import open_session
-
-    from bench.child import TERMINAL_SIZE, wait_until
-    from bench.probe import PaintProbe, hook_frames, hook_table_lines, virtual_table_data_row
 
     imported_at = time.perf_counter()
     probe = PaintProbe(need_data_rows=True)
@@ -76,8 +75,8 @@ async def run_datatable(rows_path: Path) -> dict[str, Any]:
     """A bare Textual app whose DataTable is filled on mount from pre-formatted rows."""
     from textual.widgets import DataTable
 
-    from bench.datatable_app import OfferDataTableApp
     from bench.child import TERMINAL_SIZE, wait_until
+    from bench.datatable_app import OfferDataTableApp
     from bench.probe import (
         PaintProbe,
         data_table_data_row,

@@ -20,9 +20,6 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from computehub_tui.engine.hub import Hub
-from computehub_tui.ui.widgets.virtual_table import VirtualTable
-
 from bench.apps import DataTableSide, PaneApp, PaneSide, Side, datatable_app_for
 from bench.child import TERMINAL_SIZE, emit, time_to_paint
 from bench.datatable_app import TABLE_ID, OfferDataTableApp
@@ -36,6 +33,8 @@ from bench.probe import (
     virtual_table_data_row,
 )
 from bench.scenario import FILTER_KEYSTROKES, SORT_PRESSES
+from computehub_tui.engine.hub import Hub
+from computehub_tui.ui.widgets.virtual_table import VirtualTable
 
 SIDES = ("virtual", "datatable")
 MODES = ("timing", "memory")

@@ -25,7 +25,7 @@ from computehub_tui.engine.keys import KeyService
 from computehub_tui.engine.remote import control_dir
 from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
-from computehub_tui.providers.demo import demo_providers
+from computehub_tui.providers.demo.adapters import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.providers.demo.world import DemoWorld, DemoWorldError
 from computehub_tui.providers.registry import build_provider, new_http_client

@@ -18,7 +18,7 @@ from computehub_tui.domain.models import Instance, InstanceStatus
 from computehub_tui.engine.events import EngineEvent, InstancesUpdated
 from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.engine.keys import KeyService
-from computehub_tui.providers.demo import demo_providers
+from computehub_tui.providers.demo.adapters import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.store import Store
 from computehub_tui.ui.app import ComputeHubApp

@@ -21,7 +21,7 @@ from computehub_tui.engine.events import (
 )
 from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, split_key
 from computehub_tui.providers.base import AuthError, Provider, RateLimitedError, UnavailableError
-from computehub_tui.providers.demo import demo_providers
+from computehub_tui.providers.demo.adapters import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.store import Store
 from computehub_tui.wiring import Session, open_session

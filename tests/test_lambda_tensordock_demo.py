@@ -14,7 +14,7 @@ from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import Instance, InstanceStatus, LaunchSpec, Offer, OfferQuery
 from computehub_tui.domain.secret import Secret
 from computehub_tui.providers.base import NoCapacityError, RequestRejectedError, UnsupportedError
-from computehub_tui.providers.demo import DEMO_SSH_PUBLIC_KEY, demo_providers
+from computehub_tui.providers.demo.adapters import DEMO_SSH_PUBLIC_KEY, demo_providers
 from computehub_tui.providers.demo.lambda_api import make_lambda_handler
 from computehub_tui.providers.demo.market import LAMBDA_REGIONS, DemoMarket
 from computehub_tui.providers.demo.tensordock_api import make_tensordock_handler

@@ -216,7 +216,7 @@ async def test_runpod_uptime_follows_its_last_start_and_agrees_with_cost(tmp_pat
 
 
 async def test_a_machine_launched_here_has_uptime_even_where_the_provider_reports_none(tmp_path: Path) -> None:
-    from computehub_tui.providers.demo import demo_providers
+    from computehub_tui.providers.demo.adapters import demo_providers
     from computehub_tui.providers.demo.market import DemoMarket
 
     clock = ManualClock()

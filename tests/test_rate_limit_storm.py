@@ -11,6 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakes import vast as vast_wire
+from fakes.vast import FakeVast
+from loopback import RecordedRequest, Reply, refused_port
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.secret import Secret
@@ -18,9 +21,6 @@ from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.providers.http import HttpPolicy
 from computehub_tui.providers.vastai import VAST_ENDPOINT_INTERVALS, VastProvider
 from computehub_tui.store import Store
-from fakes import vast as vast_wire
-from fakes.vast import FakeVast
-from loopback import RecordedRequest, Reply, refused_port
 
 KEY = "vk-storm-3f9e1a7c5b2d4e60"
 POLL_S = 5.0

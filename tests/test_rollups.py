@@ -4,11 +4,10 @@ fits their window."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import os
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from fakes.cli import CliRun, Invocation, base_environment, run_all, run_cli
 from fakes.vast import FakeVast
 

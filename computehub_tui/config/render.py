@@ -9,9 +9,9 @@ from typing import Any
 
 import tomlkit
 
+from computehub_tui.config.durations import format_duration
 from computehub_tui.config.loader import LEAVES, Leaf, Origin, type_name, value_at
 from computehub_tui.config.schema import Settings
-from computehub_tui.config.durations import format_duration
 
 EXAMPLE_HEADER = """\
 # computehub-tui configuration. Every key is optional: the values below are the defaults.

@@ -6,8 +6,9 @@ import copy
 import re
 from typing import Any
 
-from fakes import FakeMarketplace, json_body
 from loopback import RecordedRequest, Reply
+
+from fakes import FakeMarketplace, json_body
 
 SSH_KEY_NAME = "laptop-ed25519"
 NEW_INSTANCE_ID = "5c2f7b0e9a1d4e3f8b6a0c9d2e1f4a7b"

@@ -7,8 +7,9 @@ import json
 import re
 from typing import Any
 
-from fakes import FakeMarketplace, json_body
 from loopback import RecordedRequest, Reply
+
+from fakes import FakeMarketplace, json_body
 
 CAPACITY_MESSAGE = (
     "There are no longer any instances available with the requested specifications. "

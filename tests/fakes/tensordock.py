@@ -6,8 +6,9 @@ import copy
 import re
 from typing import Any
 
-from fakes import FakeMarketplace, json_body
 from loopback import RecordedRequest, Reply
+
+from fakes import FakeMarketplace, json_body
 
 NEW_VM_ID = "3e8a1c44-5b7d-4f20-9c6e-2d1b0a9f8e7d"
 

@@ -6,8 +6,9 @@ import copy
 import re
 from typing import Any
 
-from fakes import FakeMarketplace, json_body
 from loopback import RecordedRequest, Reply
+
+from fakes import FakeMarketplace, json_body
 
 LOG_TOKEN = "7c1de0b4a9f24e0b8f0d2e6a5b3c9d11"
 INSTANCE_API_KEY = "c0ntainer-only-key-5f2a9e7d41b3"

@@ -10,7 +10,7 @@ from computehub_tui.clock import ManualClock
 from computehub_tui.domain.history import PriceStat, price_stats
 from computehub_tui.domain.models import OfferQuery
 from computehub_tui.domain.pricing import split_plausible
-from computehub_tui.providers.demo import demo_providers
+from computehub_tui.providers.demo.adapters import demo_providers
 from computehub_tui.providers.demo.market import DemoMarket
 
 HOUR = 3600.0
