@@ -1,9 +1,10 @@
-"""Shared fixtures: isolated config/data dirs so no test touches the developer's home."""
+"""Shared fixtures: isolated config/data dirs so no test touches the developer's home, and a pinned time zone."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -34,3 +35,14 @@ async def clients() -> AsyncIterator[list[httpx.AsyncClient]]:
     yield opened
     for client in opened:
         await client.aclose()
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Pin the local zone to UTC: "today" is a day in the user's zone, so the books and the header read the
+    same on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

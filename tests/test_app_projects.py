@@ -4,8 +4,6 @@ flag, and the cost view whose totals agree with the header."""
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +25,7 @@ from computehub_tui.wiring import Session
 SIZE = (160, 48)
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """"Today" is a day in the user's zone: pin it so the books read the same everywhere."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 async def on_row(pilot: Pilot, app: ComputeHubApp, label: str) -> Instance:

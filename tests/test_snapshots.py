@@ -7,8 +7,7 @@ Regenerate with ``pytest tests/test_snapshots.py --snapshot-update``, then look 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -34,14 +33,7 @@ Steps = Callable[[Pilot], Awaitable[None]]
 SIZES = {"160x48": (160, 48), "80x24": (80, 24)}
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """"Spent today" starts at local midnight: pin the zone so the header is the same everywhere."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def app_of(pilot: Pilot) -> ComputeHubApp:

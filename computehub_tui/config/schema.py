@@ -59,6 +59,17 @@ Seconds = Annotated[float, BeforeValidator(_seconds), DurationField()]
 """A duration: ``"90d"`` in the file (or a number of seconds), seconds in the program."""
 
 
+def command_line(value: str, when_empty: str) -> str:
+    """``value`` if it splits into words (as it will be run: no shell) and names a program."""
+    try:
+        words = shlex.split(value)
+    except ValueError as error:
+        raise ValueError(f"cannot be split into words ({error})") from None
+    if not words:
+        raise ValueError(when_empty)
+    return value
+
+
 def endpoint_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -103,12 +114,7 @@ class ProviderSection(Section):
         # A field validator rather than a model one: its error names this key, so it gets a file:line.
         if not value:
             return value
-        try:
-            words = shlex.split(value)
-        except ValueError as error:
-            raise ValueError(f"cannot be split into words ({error})") from None
-        if not words:
-            raise ValueError("must name a program to run")
+        command_line(value, "must name a program to run")
         if info.data.get("api_key_file"):
             raise ValueError("set api_key_file or api_key_command, not both")
         return value
@@ -242,13 +248,7 @@ class MonitorSection(Section):
     @field_validator("ssh_command")
     @classmethod
     def _a_command_line(cls, value: str) -> str:
-        try:
-            words = shlex.split(value)
-        except ValueError as error:
-            raise ValueError(f"cannot be split into words ({error})") from None
-        if not words:
-            raise ValueError("must name a program to run, e.g. \"ssh\"")
-        return value
+        return command_line(value, "must name a program to run, e.g. \"ssh\"")
 
     @field_validator("ssh_user")
     @classmethod
