@@ -47,10 +47,11 @@ class PtyApp:
         self.output += chunk
         return bool(chunk)
 
-    def read_until(self, needle: bytes, timeout: float = 20.0) -> None:
-        """Read until ``needle`` has been written; AssertionError with the tail of the output if not."""
+    def read_until(self, needle: bytes, timeout: float = 20.0, since: int = 0) -> None:
+        """Read until ``needle`` has been written (after byte ``since`` of the output); AssertionError with the
+        tail of the output if not."""
         deadline = time.monotonic() + timeout
-        while needle not in self.output:
+        while needle not in self.output[since:]:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._read_once(min(remaining, 0.5)):
                 raise AssertionError(f"{needle!r} never appeared; last output: {bytes(self.output[-800:])!r}")

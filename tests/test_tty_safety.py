@@ -45,3 +45,34 @@ def test_hostile_provider_text_never_reaches_the_terminal_raw(hostile_vast: Fake
     output = bytes(app.output)
     leaked = [sequence for sequence in FORBIDDEN if sequence in output]
     assert leaked == [], f"reached the terminal raw: {leaked}"
+
+
+@pytest.mark.timeout(90)
+def test_the_new_screens_at_80_by_24_keep_hostile_text_and_absurd_numbers_plain(
+        hostile_vast: FakeVast, tmp_path: Path) -> None:
+    running = hostile_vast.instances[RUNNING["id"]]
+    running["label"] = f"[bold]pwnlabel[/] [@click=app.quit]q[/]{ATTACK}"
+    running["gpu_util"], running["gpu_temp"], running["gpu_ram"] = 1e308, -5e9, float("nan")
+    env = base_environment({"VAST_API_KEY": KEY, **hostile_vast.endpoint_env()})
+    with PtyApp(["--data-dir", str(tmp_path / "data")], env, size=(80, 24)) as app:
+        app.read_until(b"RTX")  # offers on screen (at 80 columns LOCATION is dropped)
+        app.send(b"2")
+        app.read_until(b"pwnlabel")
+        app.send(b"$")  # spend by day
+        app.read_until(b"Spend by day")
+        closing = len(app.output)
+        app.send(b"\x1b")
+        app.read_until(b"Instances", since=closing)  # the pane is drawn again: the dialog is gone
+        app.send(b"3")
+        app.read_until(b"so far")
+        app.send(b"\r")  # the instance detail of the first card
+        app.read_until(b"chart window")
+        closing = len(app.output)
+        app.send(b"\x1b")
+        app.read_until(b"Monitor", since=closing)
+        app.send(b"q")
+        assert app.wait() == 0  # the drawn "q" of the label's markup never quit anything: q did
+    output = bytes(app.output)
+    leaked = [sequence for sequence in FORBIDDEN if sequence in output]
+    assert leaked == [], f"reached the terminal raw: {leaked}"
+    assert b"[bold]pwnlabel[/]" in output  # markup shown as text, not applied
