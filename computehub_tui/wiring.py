@@ -169,7 +169,14 @@ async def open_session(
                 "--vast-offers", str(config.demo.vast_offers), "--limit", str(query.limit),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             )
-            output, _ = await child.communicate()
+            try:
+                output, _ = await child.communicate()
+            except BaseException:
+                # Stopped (the app quits, the session switches): the child would go on for seconds of CPU.
+                if child.returncode is None:
+                    child.kill()
+                    await asyncio.shield(child.wait())
+                raise
             if child.returncode != 0:
                 raise RuntimeError(f"price-history replay exited with {child.returncode}")
             return [PriceStat(*row) for row in json.loads(output)]
