@@ -77,9 +77,9 @@ def test_redaction_of_a_long_text_stays_fast() -> None:
     import time
 
     text = ("log line with nothing secret in it; " * 60_000) + KEY[:12]
-    started = time.perf_counter()
+    started = time.thread_time()  # this thread's CPU: other tests sharing the cores do not count
     shown = redact(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
     assert leaked(shown, KEY) == []
 
 
