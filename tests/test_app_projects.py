@@ -138,15 +138,16 @@ async def test_the_project_filter_shows_only_that_projects_instances_and_esc_cle
         await on_row(pilot, app, "sd-webui")
         await run_palette(pilot, "Filter instances by project")
         await wait_for(pilot, lambda: isinstance(app.screen, ProjectFilterScreen))
-        await pilot.pause()
-        assert "team-a  2 instances" in screen_text(pilot)  # the projects present, to pick from
+        # The projects present, to pick from (waited for: the list paints after the dialog opens).
+        await wait_for(pilot, lambda: "team-a  2 instances" in screen_text(pilot))
         app.screen.query_one(Input).value = "team-a"
         await pilot.press("enter")
         await wait_for(pilot, lambda: {i.key for i in pane.table.rows} == {i.key for i in chosen})
-        assert status_line(pilot).startswith(f"project team-a   2 instances of {len(everyone)}, 2 running")
+        await wait_for(pilot, lambda: status_line(pilot).startswith(
+            f"project team-a   2 instances of {len(everyone)}, 2 running"))
         await pilot.press("escape")
         await wait_for(pilot, lambda: {i.key for i in pane.table.rows} == everyone)
-        assert status_line(pilot).startswith(f"{len(everyone)} instances, ")
+        await wait_for(pilot, lambda: status_line(pilot).startswith(f"{len(everyone)} instances, "))
 
 
 async def test_the_project_filter_picks_from_the_projects_present_and_hides_marked_rows(tmp_path: Path) -> None:
