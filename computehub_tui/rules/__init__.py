@@ -1,0 +1,1 @@
+"""The rule language: grammar, parser with positioned errors, compiled rules and a pure evaluator."""
