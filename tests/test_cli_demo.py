@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from fakes.cli import run_completed
 
 OFFER_KEYS = {"provider", "offer_id", "gpu", "gpu_count", "vram_gb", "vcpus", "ram_gb", "disk_gb", "price_hour",
               "price_per_gpu_hour", "pricing", "location", "reliability", "available", "quoted_at"}
@@ -14,14 +15,13 @@ INSTANCE_KEYS = {"provider", "id", "label", "status", "provider_status", "gpu", 
                  "gpu_util", "started_at", "cost_so_far", "uptime_s", "current_price_hour", "project", "billing_while_stopped"}
 
 
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "config.toml"
     if not config.exists():
         config.write_text("", encoding="utf-8")  # a named config file must exist
     env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(tmp_path / "data"),
            "COMPUTEHUB_CONFIG": str(tmp_path / "config.toml")}
-    return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True, check=False,
-                          env=env, timeout=60)
+    return run_completed(args, env, process=process)
 
 
 def test_offers_json_limit(tmp_path: Path) -> None:
@@ -63,8 +63,9 @@ def test_instances_json(tmp_path: Path) -> None:
 
 
 def test_usage_errors_and_version(tmp_path: Path) -> None:
-    assert run(tmp_path, "--version").stdout.startswith("computehub-tui ")
-    bad_id = run(tmp_path, "stop", "12345", "--demo")
+    """The first two as real ``python -m computehub_tui`` processes: the entry point and its exit codes."""
+    assert run(tmp_path, "--version", process=True).stdout.startswith("computehub-tui ")
+    bad_id = run(tmp_path, "stop", "12345", "--demo", process=True)
     assert bad_id.returncode == 2 and "provider:id" in bad_id.stderr and bad_id.stderr.count("\n") == 1
     no_image = run(tmp_path, "launch", "vast", "1")
     assert no_image.returncode == 2 and "--image" in no_image.stderr and no_image.stderr.count("\n") == 1

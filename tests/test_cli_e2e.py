@@ -1,4 +1,5 @@
-"""The real-marketplace path end to end: the CLI as a subprocess against loopback fakes of all four.
+"""The real-marketplace path end to end: the CLI (``fakes.cli``: its ``main`` with its own environment and byte
+streams; ``COMPUTEHUB_TEST_CLI_PROCESS=1`` makes each a real process) against loopback fakes of all four.
 
 Each fake speaks its provider's documented wire format with payloads written for this file's
 fakes (``tests/fakes``); the CLI reaches them through the ``COMPUTEHUB_*_URL`` endpoint

@@ -1,4 +1,4 @@
-"""``metrics PROVIDER:ID`` on the demo in a subprocess: Lambda over SSH (the demo's stand-in ssh), RunPod from its API,
+"""``metrics PROVIDER:ID`` on the demo as a user runs it (``fakes.cli``): Lambda over SSH (the demo's stand-in ssh), RunPod from its API,
 and one-line failures when no sample can be had."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes.cli import run_completed
+
 FAKE_SSH = Path(__file__).parent / "fakes" / "ssh.py"
 SAMPLE_KEYS = {"instance", "at", "source", "gpus", "cpu_pct", "ram_pct", "error"}
 GPU_KEYS = {"index", "name", "util_pct", "vram_used_gb", "vram_total_gb", "temp_c", "power_w"}
@@ -19,8 +21,7 @@ GPU_KEYS = {"index", "name", "util_pct", "vram_used_gb", "vram_total_gb", "temp_
 def run(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "COMPUTEHUB_DATA_DIR": str(data), **env}
     environ.pop("COMPUTEHUB_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "computehub_tui", *args, "--demo"], capture_output=True, text=True,
-                          check=False, env=environ, timeout=60)
+    return run_completed([*args, "--demo"], environ)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Labels, locations, GPU names, logs and error bodies carry OSC 52 (clipboard), OSC 0 (window title),
 ``ESC[2J``, ``\\r``, 8-bit C1 controls, NUL and the U+202E bidi override. The loopback fakes serve
-them; the assertions are on the raw bytes the CLI subprocess wrote.
+them; the assertions are on the raw bytes the CLI wrote.
 """
 
 from __future__ import annotations

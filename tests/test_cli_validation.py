@@ -82,7 +82,7 @@ def test_refusals_in_a_real_process_send_nothing(market: Market) -> None:
         (market.invocation("offers", env=market.environment(COMPUTEHUB_RUNPOD_REST_URL="ftp://127.0.0.1/v2")),
          "COMPUTEHUB_RUNPOD_REST_URL: providers.runpod.rest_url: endpoint URLs are http:// or https://"),
     ]
-    runs = market.run_all(*(invocation for invocation, _ in scenarios))
+    runs = market.run_all(*(invocation for invocation, _ in scenarios), process=True)
     for run, (_, expected) in zip(runs, scenarios, strict=True):
         assert expected in one_error_line(run, 2), run.describe()
         assert run.stdout == "", run.describe()

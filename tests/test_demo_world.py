@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.providers.demo.world import WORLD_FILE_NAME, DemoWorld
 from computehub_tui.store import StoreError
 from computehub_tui.wiring import Session, open_session
+
+from fakes.cli import run_completed
 
 HOUR = 3600.0
 
@@ -158,8 +159,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "config.toml"
     config.write_text("[demo]\nvast_offers = 300\n")
     env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(tmp_path / "data"), "COMPUTEHUB_CONFIG": str(config)}
-    return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return run_completed(args, env)
 
 
 def test_the_readme_flow_works_in_the_demo(tmp_path: Path) -> None:

@@ -99,8 +99,8 @@ class Market:
         self.runs.append(result)
         return result
 
-    def run_all(self, *invocations: Invocation) -> list[CliRun]:
-        results = run_all(invocations)
+    def run_all(self, *invocations: Invocation, process: bool = False) -> list[CliRun]:
+        results = run_all(invocations, process=process)
         self.runs.extend(results)
         return results
 

@@ -1,4 +1,6 @@
-"""Runs ``python -m computehub_tui`` as a subprocess, alone or several at once."""
+"""Runs the command line as a user would: in this process by default (the same ``main`` a process runs, with
+its own environment, stdin and byte streams), or as a real ``python -m computehub_tui`` process where a test is
+about the process itself. ``COMPUTEHUB_TEST_CLI_PROCESS=1`` runs every command as a real process."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import traceback
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
@@ -77,8 +81,13 @@ def base_environment(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def run_cli(args: Sequence[str], env: Mapping[str, str], stdin: str = "") -> CliRun:
-    """Run one command with a piped (non-interactive) stdin."""
+ALWAYS_A_PROCESS = os.environ.get("COMPUTEHUB_TEST_CLI_PROCESS") == "1"
+
+
+def run_cli(args: Sequence[str], env: Mapping[str, str], stdin: str = "", *, process: bool = False) -> CliRun:
+    """Run one command with a piped (non-interactive) stdin; ``process`` starts a real interpreter."""
+    if not (process or ALWAYS_A_PROCESS):
+        return run_in_this_process(args, env, stdin)
     completed = subprocess.run(
         [sys.executable, "-m", "computehub_tui", *args],
         input=stdin.encode("utf-8"),
@@ -90,10 +99,13 @@ def run_cli(args: Sequence[str], env: Mapping[str, str], stdin: str = "") -> Cli
     return CliRun(tuple(args), completed.returncode, completed.stdout, completed.stderr)
 
 
-def run_all(invocations: Sequence[Invocation]) -> list[CliRun]:
-    """Run independent commands concurrently (each must use its own data dir); keep the order."""
+def run_all(invocations: Sequence[Invocation], *, process: bool = False) -> list[CliRun]:
+    """Run independent commands (each must use its own data dir); keep the order. Real processes run
+    concurrently; in-process runs share this process's environment and streams, so they take turns."""
+    if not (process or ALWAYS_A_PROCESS):
+        return [run_in_this_process(i.args, i.env, i.stdin) for i in invocations]
     with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_RUNS, len(invocations)))) as pool:
-        return list(pool.map(lambda i: run_cli(i.args, i.env, i.stdin), invocations))
+        return list(pool.map(lambda i: run_cli(i.args, i.env, i.stdin, process=True), invocations))
 
 
 def run_main(args: Sequence[str]) -> CliRun:
@@ -112,3 +124,56 @@ def run_main(args: Sequence[str]) -> CliRun:
         root.handlers[:] = handlers
         root.setLevel(level)
     return CliRun(tuple(args), code, stdout.getvalue().encode(), stderr.getvalue().encode())
+
+
+def run_in_this_process(args: Sequence[str], env: Mapping[str, str], stdin: str = "") -> CliRun:
+    """What ``python -m computehub_tui ARGS`` does, without starting an interpreter: ``main`` runs on a thread of
+    its own (it calls ``asyncio.run``, and the caller may be inside a loop) with exactly ``env`` as the
+    environment, ``stdin`` piped, and stdout / stderr captured as bytes with a process's encodings. An
+    exception that escapes ``main`` is what a process would print and exit 1 with."""
+    stdout, stderr = io.BytesIO(), io.BytesIO()
+    out = io.TextIOWrapper(stdout, encoding="utf-8", write_through=True)
+    err = io.TextIOWrapper(stderr, encoding="utf-8", errors="backslashreplace", write_through=True)
+    result: list[int] = []
+
+    def body() -> None:
+        try:
+            result.append(main(list(args)))
+        except SystemExit as exit_:
+            code = exit_.code
+            if isinstance(code, str):
+                err.write(code + "\n")
+            result.append(code if isinstance(code, int) else (0 if code is None else 1))
+        except BaseException:  # noqa: BLE001 - a process prints any escape and exits 1
+            err.write(traceback.format_exc())
+            result.append(1)
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    saved_env = dict(os.environ)
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), out, err
+        worker = threading.Thread(target=body, name="cli-main")
+        worker.start()
+        worker.join(60)
+        if worker.is_alive():
+            raise TimeoutError(f"computehub-tui {' '.join(args)} did not finish in 60 s")
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.environ.clear()
+        os.environ.update(saved_env)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    out.flush()
+    err.flush()
+    return CliRun(tuple(args), result[0], stdout.getvalue(), stderr.getvalue())
+
+
+def run_completed(args: Sequence[str], env: Mapping[str, str], *, process: bool = False
+                  ) -> subprocess.CompletedProcess[str]:
+    """``run_cli`` in the shape ``subprocess.run(..., text=True)`` returns, for tests written against it."""
+    run = run_cli(args, env, process=process)
+    return subprocess.CompletedProcess(["computehub-tui", *args], run.code, run.stdout, run.stderr)
