@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakes.cli import run_completed
 
 FAKE_SSH = Path(__file__).parent / "fakes" / "ssh.py"

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fakes.cli import run_completed
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
@@ -17,8 +18,6 @@ from computehub_tui.providers.demo.market import DemoMarket
 from computehub_tui.providers.demo.world import WORLD_FILE_NAME, DemoWorld
 from computehub_tui.store import StoreError
 from computehub_tui.wiring import Session, open_session
-
-from fakes.cli import run_completed
 
 HOUR = 3600.0
 
