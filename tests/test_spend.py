@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from fakes.cli import run_completed
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import Instance, InstanceStatus, Offer, OfferQuery
@@ -148,6 +148,23 @@ async def test_a_set_project_wins_over_the_label_is_kept_and_audited_and_clearin
     assert log == [("cli", "project set", "vast:1", "research"), ("user", "project clear", "vast:1", "")]
 
 
+
+async def test_a_project_set_by_another_process_shows_after_the_next_instances_poll(tmp_path: Path) -> None:
+    clock = ManualClock(start=ONE_PM_UTC)
+    instance = machine("vast", "1", "llm-train-3", 1.0)
+    mine, theirs = await Store.open(tmp_path / "shared.db"), await Store.open(tmp_path / "shared.db")
+    try:
+        hub = Hub({"vast": Machines("vast", instance)}, mine, clock)  # type: ignore[dict-item]
+        await hub.load_snapshot()
+        other = Hub({}, theirs, clock)  # what `computehub-tui project set` opens in its own process
+        await other.projects.set("vast:1", "research", actor="cli")
+        assert hub.projects.project_of(instance) == "llm-train"  # not seen before a poll
+        await hub.refresh_instances("vast")
+        assert hub.projects.project_of(instance) == "research"
+    finally:
+        await mine.close()
+        await theirs.close()
+
 # -- the commands on the demo market ----------------------------------------------------------
 
 
@@ -156,8 +173,7 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if not config.exists():
         config.write_text('[costs]\ntimezone = "America/Los_Angeles"\n[demo]\nvast_offers = 100\n', encoding="utf-8")
     env = {**os.environ, "COMPUTEHUB_DATA_DIR": str(tmp_path / "data"), "COMPUTEHUB_CONFIG": str(config)}
-    return subprocess.run([sys.executable, "-m", "computehub_tui", *args], capture_output=True, text=True,
-                          check=False, env=env, timeout=60)
+    return run_completed(args, env)
 
 
 def json_of(result: subprocess.CompletedProcess[str]) -> object:

@@ -97,7 +97,7 @@ class Hub:
         self.history = HistoryService(self._safe_store, clock)
         self.maintenance = MaintenanceService(self._safe_store, clock, settings.retention)
         intake = PollIntake(self._live, self._health, self.metrics, self._costs, self.history, self._safe_store,
-                            self.bus)
+                            self.bus, self._projects)
         self.polling = PollingService(self._live, self._health, intake, self.supervisor, clock, settings.poll,
                                       settings.offer_query)
         self.ssh_sampler = SshSampler(settings.ssh, self._live, self.metrics, self.bus, clock, self.capabilities)

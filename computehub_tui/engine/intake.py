@@ -12,13 +12,15 @@ from computehub_tui.engine.health import HealthBook
 from computehub_tui.engine.history import HistoryService
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.metrics import MetricsService
+from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
 
 
 class PollIntake:
     def __init__(self, live: LiveData, health: HealthBook, metrics: MetricsService, costs: CostService,
-                 history: HistoryService, store: SafeStore, bus: EventBus) -> None:
+                 history: HistoryService, store: SafeStore, bus: EventBus, projects: ProjectService) -> None:
         self._live = live
+        self._projects = projects
         self._health = health
         self._metrics = metrics
         self._costs = costs
@@ -38,6 +40,8 @@ class PollIntake:
         self._live.set_instances(provider, instances)
         self._health.succeeded(provider, "instances", at)
         samples = self._metrics.take(instances)
+        # Another process (the CLI's `project set`, a daemon) may have moved instances between projects.
+        await self._projects.load()
         await self._costs.accrue(instances, at)
         await self._store.call(self._store.store.save_instances(provider, list(instances), at))
         await self._metrics.save(samples)
