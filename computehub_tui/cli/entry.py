@@ -14,6 +14,7 @@ from computehub_tui.cli import instances as instance_commands
 from computehub_tui.cli import market
 from computehub_tui.cli import metrics as metric_commands
 from computehub_tui.cli.config import config_command
+from computehub_tui.cli.audit import audit
 from computehub_tui.cli.costs import costs
 from computehub_tui.cli.exits import (
     EXIT_FAILED,
@@ -49,7 +50,7 @@ HANDLERS: dict[str, Handler] = {
     "offers": market.offers, "launch": market.launch, "instances": instance_commands.instances,
     "start": instance_commands.act, "stop": instance_commands.act, "restart": instance_commands.act,
     "destroy": instance_commands.act, "logs": instance_commands.logs, "metrics": metric_commands.metrics,
-    "costs": costs, "project": project,
+    "costs": costs, "project": project, "audit": audit,
 }
 
 

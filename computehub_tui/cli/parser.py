@@ -35,6 +35,8 @@ MAX_LABEL = 64
 MAX_IMAGE = 512
 MAX_TEXT = 200
 MAX_SPEND_WINDOW_S = 3650 * 86400.0
+MAX_AUDIT = 100_000
+MAX_ACTOR = 80
 
 EPILOG = f"""\
 Instance IDs are provider:id, e.g. vast:9104662; `{PROG} instances` prints them in full.
@@ -69,6 +71,13 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be between {low} and {high}, not {value}")
         return value
     return parse
+
+
+def _actor(text: str) -> str:
+    actor = clean_text(text, MAX_ACTOR + 1)
+    if not actor or len(actor) > MAX_ACTOR or (actor not in ("user", "cli", "rule") and not actor.startswith("rule:")):
+        raise argparse.ArgumentTypeError(f"expected user, cli, rule or rule:NAME, not {clean_text(text, 40)!r}")
+    return actor
 
 
 def _price(text: str) -> float:
@@ -257,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     project_clear.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
     project_list = project_commands.add_parser("list", parents=[common], help="every instance's project")
     project_list.add_argument("--json", action="store_true", help="print a JSON list")
+
+    audit = command("audit", "who did what: user, cli and rule actions, newest first")
+    audit.add_argument("--limit", type=_bounded_int(1, MAX_AUDIT), default=50, metavar="N",
+                       help=f"entries (default 50, at most {MAX_AUDIT})")
+    audit.add_argument("--since", type=_window, default=None, metavar="DURATION", help="only the last, e.g. 1d, 6h")
+    audit.add_argument("--actor", type=_actor, default=None, metavar="WHO",
+                       help="only one actor: user, cli, rule (every rule) or rule:NAME")
+    audit.add_argument("--json", action="store_true", help="print a JSON list (times in UTC)")
 
     logs = command("logs", "print an instance's logs")
     logs.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")

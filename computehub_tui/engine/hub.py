@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from computehub_tui.clock import Clock
-from computehub_tui.domain.history import PriceStat
+from computehub_tui.domain.history import AuditEntry, PriceStat
 from computehub_tui.domain.market import MarketRow
 from computehub_tui.domain.models import Capabilities, Instance, LaunchSpec, MetricSample, Offer, OfferQuery
 from computehub_tui.domain.templates import Template
@@ -290,6 +290,12 @@ class Hub:
 
     def spend_today(self) -> float:
         return self._costs.spend_today
+
+    @engine_side
+    async def audit_log(self, limit: int = 100, *, since: float | None = None,
+                        actor: str | None = None) -> list[AuditEntry]:
+        """Who did what, newest first (``actor`` ``rule`` means every rule); raises ``StoreError``."""
+        return await self._store.audit_log(limit, since=since, actor=actor)
 
     def spend_this_month(self) -> float:
         return self._costs.spend_this_month

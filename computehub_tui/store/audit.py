@@ -25,15 +25,23 @@ class AuditStore(StoreConnection):
                 (at, actor, action, target, detail, outcome),
             )
 
-    async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
-        """The newest ``limit`` entries, newest first."""
+    async def audit_log(self, limit: int = 100, *, since: float | None = None,
+                        actor: str | None = None) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first; from ``since`` on, and by ``actor`` if given
+        (``rule`` means every rule, ``rule:NAME`` one)."""
         if limit <= 0:
             return []
+        where, params = ["at >= ?"], [float("-inf") if since is None else since]
+        if actor == "rule":
+            where.append("actor LIKE 'rule:%'")
+        elif actor is not None:
+            where.append("actor = ?")
+            params.append(actor)
         rows = await self._fetch(
             "read the audit log",
-            "SELECT at, actor, action, target, detail, outcome FROM audit_log "
+            f"SELECT at, actor, action, target, detail, outcome FROM audit_log WHERE {' AND '.join(where)} "
             "ORDER BY at DESC, id DESC LIMIT ?",
-            (limit,),
+            (*params, limit),
         )
         return [AuditEntry(*row) for row in rows]
 
