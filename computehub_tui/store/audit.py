@@ -31,7 +31,8 @@ class AuditStore(StoreConnection):
         (``rule`` means every rule, ``rule:NAME`` one)."""
         if limit <= 0:
             return []
-        where, params = ["at >= ?"], [float("-inf") if since is None else since]
+        where = ["at >= ?"]
+        params: list[float | str] = [float("-inf") if since is None else since]
         if actor == "rule":
             where.append("actor LIKE 'rule:%'")
         elif actor is not None:
