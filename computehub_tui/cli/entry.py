@@ -16,6 +16,7 @@ from computehub_tui.cli import metrics as metric_commands
 from computehub_tui.cli.config import config_command
 from computehub_tui.cli.audit import audit
 from computehub_tui.cli.costs import costs
+from computehub_tui.cli.daemon import daemon
 from computehub_tui.cli.exits import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -50,7 +51,7 @@ HANDLERS: dict[str, Handler] = {
     "offers": market.offers, "launch": market.launch, "instances": instance_commands.instances,
     "start": instance_commands.act, "stop": instance_commands.act, "restart": instance_commands.act,
     "destroy": instance_commands.act, "logs": instance_commands.logs, "metrics": metric_commands.metrics,
-    "costs": costs, "project": project, "audit": audit,
+    "costs": costs, "project": project, "audit": audit, "daemon": daemon,
 }
 
 

@@ -267,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     project_list = project_commands.add_parser("list", parents=[common], help="every instance's project")
     project_list.add_argument("--json", action="store_true", help="print a JSON list")
 
+    daemon = command("daemon", "run the engine without a screen (polling, costs, automation): one line per event "
+                               "on stdout; SIGTERM stops it")
+    daemon.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                        help="the rule file (default: [automation] rules_file)")
+
     audit = command("audit", "who did what: user, cli and rule actions, newest first")
     audit.add_argument("--limit", type=_bounded_int(1, MAX_AUDIT), default=50, metavar="N",
                        help=f"entries (default 50, at most {MAX_AUDIT})")

@@ -1,0 +1,120 @@
+"""``computehub-tui daemon``: the engine without a screen, one flushed line per event on stdout until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from computehub_tui.cli.exits import EXIT_OK
+from computehub_tui.domain.models import iso_utc
+from computehub_tui.domain.text import clean_text
+from computehub_tui.engine.events import (
+    ActionFinished,
+    ActionStarted,
+    EngineEvent,
+    InstancesUpdated,
+    MetricsSampled,
+    OffersUpdated,
+    ProviderHealthChanged,
+    SpendUpdated,
+    StoreFailed,
+)
+from computehub_tui.wiring import Session
+
+DETAIL_LIMIT = 300
+"""One event line stays one readable line in journalctl, whatever a provider put in an error."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+QUIET_REPEATS = frozenset({"offers", "instances", "metrics", "spend"})
+"""Poll results that say the same as last time are not repeated: a journal of changes, not of every poll."""
+
+Describe = Callable[[EngineEvent], tuple[str, str, str]]
+
+
+def describe(event: EngineEvent) -> tuple[str, str, str]:
+    """(kind, instance or provider, details) of one engine event."""
+    match event:
+        case OffersUpdated(provider=provider, count=count):
+            return "offers", provider, f"count={count}"
+        case InstancesUpdated(provider=provider, count=count):
+            return "instances", provider, f"count={count}"
+        case MetricsSampled(instance_keys=keys):
+            return "metrics", "-", f"instances={len(keys)}"
+        case ProviderHealthChanged(health=health):
+            detail = f"state={health.state}" + (f" error={health.last_error}" if health.last_error else "")
+            return "health", health.provider, detail
+        case ActionStarted(action=action, target=target):
+            return "action-started", target, f"action={action}"
+        case ActionFinished(action=action, target=target, ok=ok, message=message):
+            return "action", target, f"action={action} result={'ok' if ok else 'failed'}" + (
+                f" {message}" if message else "")
+        case SpendUpdated(burn_rate_hour=burn, spend_today=today, spend_this_month=month):
+            return "spend", "-", f"burn_rate=${burn:.2f}/h today=${today:.2f} month=${month:.2f}"
+        case StoreFailed(message=message):
+            return "store-failed", "-", message
+    return type(event).__name__, "-", ""
+
+
+def event_line(at: float, kind: str, subject: str, detail: str) -> str:
+    """``<ISO time> <kind> <instance or provider> <details>``, made safe and bounded."""
+    return " ".join(part for part in (iso_utc(at), clean_text(kind, 40), clean_text(subject, 120) or "-",
+                                      clean_text(detail, DETAIL_LIMIT)) if part)
+
+
+class EventPrinter:
+    """Writes each event as one line and flushes at once, so `journalctl -f` shows it live."""
+
+    def __init__(self, session: Session, stream: TextIO, describe_event: Describe = describe) -> None:
+        self._session = session
+        self._stream = stream
+        self._describe = describe_event
+        self._last: dict[tuple[str, str], str] = {}
+
+    def __call__(self, event: EngineEvent) -> None:
+        kind, subject, detail = self._describe(event)
+        if kind in QUIET_REPEATS:
+            if self._last.get((kind, subject)) == detail:
+                return
+            self._last[(kind, subject)] = detail
+        self.line(kind, subject, detail)
+
+    def line(self, kind: str, subject: str, detail: str = "") -> None:
+        try:
+            self._stream.write(event_line(self._session.hub.clock.now(), kind, subject, detail) + "\n")
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reader has gone: the daemon goes on acting, it only stops saying so
+
+
+async def daemon(args: argparse.Namespace, session: Session, stream: TextIO | None = None) -> int:
+    """Run the engine until a stop signal; stopping is orderly (tasks stopped, store closed by the caller)."""
+    printer = EventPrinter(session, stream or sys.stdout)
+    hub = session.hub
+    stop = asyncio.Event()
+    received: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    def on_signal(number: signal.Signals) -> None:
+        received.append(number.name)
+        stop.set()
+
+    for number in STOP_SIGNALS:
+        loop.add_signal_handler(number, on_signal, number)
+    unsubscribe = hub.bus.subscribe(printer)
+    providers = ",".join(hub.providers) or "none"
+    printer.line("started", "-", f"pid={os.getpid()} providers={providers}" + (" demo=yes" if session.demo else ""))
+    try:
+        await hub.load_snapshot()
+        await hub.start()
+        await stop.wait()
+    finally:
+        await hub.stop()
+        unsubscribe()
+        for number in STOP_SIGNALS:
+            loop.remove_signal_handler(number)
+    printer.line("stopped", "-", f"signal={received[0] if received else 'none'}")
+    return EXIT_OK
