@@ -360,7 +360,8 @@ class _RuleBuilder:
         allowed_ops = NUMBER_OPS if spec.kind is Kind.NUMBER else TEXT_OPS
         if op not in allowed_ops:
             what = "~ matches text patterns" if op == "~" else f"{op} compares numbers"
-            self.error(op_token, f"{what}, but {field_name} is {"a number" if spec.kind is Kind.NUMBER else "text"}; use {', '.join(allowed_ops)}")
+            kind = "a number" if spec.kind is Kind.NUMBER else "text"
+            self.error(op_token, f"{what}, but {field_name} is {kind}; use {', '.join(allowed_ops)}")
             return None
         is_list = isinstance(node, Tree) and node.data == "list"
         if op in ("in", "not in") and not is_list:
