@@ -74,6 +74,9 @@ _TERMINAL_WORDS = {
     "WARN": "WARN", "$END": "the end of the rule",
 }
 _VALUE_START = frozenset({"STRING", "QUANTITY", "MONEY", "LSQB", "LPAR"})
+_DIGITS = re.compile(r"-?\d+(?:\.\d+)?")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"?|\'(?:[^\'\\\n]|\\.)*\'?')
+_THEN_BEFORE = re.compile(r"\bthen\b", re.IGNORECASE)
 _KEYWORD_BEFORE = re.compile(r"\b(for|warn)\s*$", re.IGNORECASE)
 _VALUE_WORDS = 'a value like 5, 20%, $2.5, 30m or "running"'
 
@@ -81,7 +84,7 @@ _VALUE_WORDS = 'a value like 5, 20%, $2.5, 30m or "running"'
 @cache
 def _lark() -> Lark:
     grammar = resources.files("computehub_tui.rules").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", maybe_placeholders=False)
+    return Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False)
 
 
 class _RuleSyntaxError(Exception):
@@ -236,21 +239,19 @@ def _describe_syntax_error(error: UnexpectedInput, text: str) -> tuple[int, int,
     if isinstance(error, UnexpectedToken):
         token = error.token
         line, column = (token.end_line, token.end_column) if token.type == "$END" else (token.line, token.column)
-        previous = _token_before(text, token)
-        return line or 1, column or 1, "expected " + _expected_words(set(error.expected), previous)
+        offset = len(text) if token.type == "$END" else (token.start_pos or 0)
+        return line or 1, column or 1, "expected " + _expected_words(set(error.expected), text[:offset])
     return error.line, error.column, "this rule cannot be read"
 
 
-def _token_before(text: str, token: Token) -> str | None:
-    """The keyword just before ``token``, if it is FOR or WARN (for "... after FOR")."""
-    offset = len(text) if token.type == "$END" else (token.start_pos or 0)
-    match = _KEYWORD_BEFORE.search(text[:offset])
-    return match.group(1).upper() if match else None
-
-
-def _expected_words(expected: set[str], previous: str | None) -> str:
-    if expected == {"QUANTITY"} and previous in ("FOR", "WARN"):
-        return f"a duration like 30m after {previous}"
+def _expected_words(expected: set[str], before: str) -> str:
+    """What the parser wanted, in words. LALR merges states, so the condition after IF and the one after
+    ``where`` share lookaheads: the text before the spot says which side of THEN it is on."""
+    before = _STRING.sub('""', before)
+    expected -= {"SEMICOLON", "$END"} if _THEN_BEFORE.search(before) is None else {"THEN"}
+    previous = _KEYWORD_BEFORE.search(before)
+    if expected == {"QUANTITY"} and previous is not None:
+        return f"a duration like 30m after {previous.group(1).upper()}"
     if "WARN" in expected:
         return "an action such as stop, restart or notify telegram"
     if expected >= {"NAME", "NOT", "LPAR"}:
@@ -259,6 +260,8 @@ def _expected_words(expected: set[str], previous: str | None) -> str:
         return _TERMINAL_WORDS["OP"]
     if expected >= _VALUE_START - {"LPAR"}:
         return _VALUE_WORDS
+    if "SEMICOLON" in expected:
+        return "; before the next action, or the end of the rule"
     if "THEN" in expected:
         return "AND, OR, FOR or THEN" if "FOR" in expected else "AND, OR or THEN"
     if expected >= {"IF"}:
@@ -437,7 +440,7 @@ class _RuleBuilder:
             return _Literal(self.text(token), None, token)
         if token.type == "MONEY":
             return self.number(token, token[1:], Unit.DOLLARS)
-        digits = token.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%")
+        digits = _DIGITS.match(token).group(0)  # type: ignore[union-attr]
         suffix = token[len(digits):].lower()
         if not suffix:
             return self.number(token, digits, None)
