@@ -153,7 +153,7 @@ def _judge_window(comparison: Comparison, spec: FieldSpec, instance: InstanceFac
     assert comparison.window_s is not None
     if series is None:
         return Verdict(Truth.UNKNOWN, ((spec.name, "no samples"),), f"no {spec.name} samples")
-    result = scan_window(series, spec, comparison.op, comparison.value, comparison.window_s, now)
+    result = scan_window(series, spec, comparison.op, comparison.value, comparison.window_s, now, measure_hold=True)
     if result.truth is not Truth.TRUE:
         return Verdict(result.truth, ((spec.name, result.reason),), result.reason)
     seen = f"{_seen(comparison, result.extreme)} for {format_duration_words(result.held_s)}"
@@ -161,13 +161,14 @@ def _judge_window(comparison: Comparison, spec: FieldSpec, instance: InstanceFac
 
 
 def scan_window(series: Series, spec: FieldSpec, op: str, value: Scalar | tuple[Scalar, ...], window_s: float,
-                now: float) -> WindowResult:
+                now: float, measure_hold: bool = False) -> WindowResult:
     """Did ``op value`` hold on every sample of the last ``window_s``, with samples covering all of it?
 
     Read from the newest sample back; the first thing that breaks the window decides: a sample that fails the
     comparison (FALSE), an unknown sample, a gap longer than GAP_INTERVALS intervals (the window restarts
     after it), or too little history (all UNKNOWN: a data gap never counts as idle). TRUE needs the oldest
-    sample in the window no later than one interval after the window's start."""
+    sample in the window no later than one interval after the window's start. ``measure_hold`` reads on past
+    the window to say how long a TRUE comparison has held (the runner's fast path does not need it)."""
     interval = series.interval_s
     name = spec.name
     if not (math.isfinite(interval) and interval > 0):
@@ -205,7 +206,22 @@ def scan_window(series: Series, spec: FieldSpec, op: str, value: Scalar | tuple[
         index -= 1
     if oldest is None or oldest > start + interval:
         return _not_covered(name, 0.0 if oldest is None else now - oldest, window_s)
+    if measure_hold:
+        oldest = _held_since(points, index, oldest, spec, holds, max_gap)
     return WindowResult(Truth.TRUE, now - oldest, extreme)
+
+
+def _held_since(points: tuple[tuple[float, Value], ...], index: int, oldest: float, spec: FieldSpec,
+                holds: Predicate, max_gap: float) -> float:
+    """How far before the window the comparison went on holding, for the evidence ("for 41m")."""
+    while index >= 0:
+        at, raw = points[index]
+        actual = normalize(spec, raw)
+        if oldest - at > max_gap or actual is None or not holds(actual):
+            break
+        oldest = at
+        index -= 1
+    return oldest
 
 
 def _not_covered(name: str, covered_s: float, window_s: float) -> WindowResult:
