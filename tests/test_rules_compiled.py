@@ -55,6 +55,13 @@ def random_series(rng: random.Random, now: float, values: tuple[Value, ...]) -> 
         if rng.random() > 0.02:  # a dropped sample now and then; sometimes a gap
             points.append((at, maybe(rng, level) if rng.random() < 0.05 else level))
         at += 15.0 if rng.random() > 0.01 else 90.0
+    if rng.random() < 0.1 and isinstance(values[0], float):  # odd values the facts builder should not send
+        index = rng.randrange(len(points))
+        points[index] = (points[index][0], rng.choice((math.nan, math.inf, True, 3)))
+    if rng.random() < 0.05:
+        points.append((now + 60.0, values[0]))  # a sample from the future (clock skew)
+    if rng.random() < 0.05:
+        points = points[:-10]  # stale
     return Series(tuple(points), 15.0)
 
 
@@ -81,7 +88,7 @@ def random_fleet(rng: random.Random, count: int, now: float) -> list[InstanceFac
     return fleet
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(6))
 def test_the_fast_path_finds_exactly_what_the_evaluator_finds(seed: int) -> None:
     rng = random.Random(seed)
     now = 100_000.0
@@ -112,24 +119,45 @@ def test_account_rules_match_once_without_an_instance_and_only_true_is_returned(
     assert rules.evaluate_all([], AccountFacts({}), 0.0) == []
 
 
-def test_a_window_shared_by_rules_is_scanned_once_per_instance_and_only_where_the_rest_may_hold(
+def test_a_window_shared_by_rules_is_judged_once_per_instance_and_only_where_the_rest_may_hold(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    scan = compiled.scan_window
+    judged: list[int] = []
+    hold = compiled._Tick.hold
 
-    def counting(series: Series, *args: object, **kwargs: object) -> object:
-        calls.append(series.points[0][1])  # type: ignore[arg-type]
-        return scan(series, *args, **kwargs)  # type: ignore[arg-type]
+    def counting(tick: compiled._Tick, index: int, *args: object) -> object:
+        judged.append(index)
+        return hold(tick, index, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(compiled, "scan_window", counting)
+    monkeypatch.setattr(compiled._Tick, "hold", counting)
     rules = compile_rules(parse_rules('rule "a": IF status == "running" AND gpu_util < 5 FOR 30m THEN stop\n'
                                       'rule "b": IF gpu_util < 5 FOR 30m AND status == "running" THEN notify toast'))
     idle = Series(tuple((float(at), 0.0) for at in range(0, 3601, 15)), 15.0)
-    fleet = [InstanceFacts(f"vast:{n}", {"status": "running" if n == 3 else "exited"}, {"gpu_util": idle})
-             for n in range(10)]
+    busy = Series(tuple((float(at), 0.0 if at < 3000 else 90.0) for at in range(0, 3601, 15)), 15.0)
+    fleet = [InstanceFacts(f"vast:{n}", {"status": "running" if n in (3, 4) else "exited"},
+                           {"gpu_util": busy if n == 4 else idle}) for n in range(10)]
     matches = rules.evaluate_all(fleet, AccountFacts({}), 3600.0)
     assert [(match.rule.name, match.key) for match in matches] == [("a", "vast:3"), ("b", "vast:3")]
-    assert len(calls) == 1
+    # Only the running idle one is read back; the running busy one is settled by its newest sample.
+    assert judged == [3]
+
+
+def test_one_run_of_samples_answers_every_threshold_and_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[bool] = []
+    build_run = compiled.build_run
+
+    def counting(*args: object, whole: bool) -> object:
+        built.append(whole)
+        return build_run(*args, whole=whole)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compiled, "build_run", counting)
+    text = "\n".join(f'rule "r{n}": IF gpu_util {op} {limit} FOR {window} THEN stop'
+                     for n, (op, limit, window) in enumerate([("<", 5, "10m"), ("<", 10, "30m"), ("<=", 3, "45m"),
+                                                               (">", -1, "5m"), (">=", 0, "1h")]))
+    idle = Series(tuple((float(at), 1.0) for at in range(0, 3601, 15)), 15.0)
+    matches = compile_rules(parse_rules(text)).evaluate_all([InstanceFacts("vast:1", {}, {"gpu_util": idle})],
+                                                             AccountFacts({}), 3600.0)
+    assert [match.rule.name for match in matches] == ["r0", "r1", "r2", "r3", "r4"]
+    assert built == [False, True]  # the newest samples first, then the whole hour once
 
 
 def test_nan_in_a_column_is_unknown_on_the_fast_path_too() -> None:

@@ -176,8 +176,8 @@ def test_the_issue_error_example_with_line_column_and_caret() -> None:
     ("IF gpu_utl < 5 THEN stop", 4, "unknown field 'gpu_utl'; did you mean 'gpu_util'?"),
     ("IF gpu_util < 5 THEN stp", 22, "unknown action 'stp'; did you mean 'stop'?"),
     ("IF gpu_util < 5 THEN notify telegrm", 29, "unknown channel 'telegrm'; did you mean 'telegram'?"),
-    ('IF gpu_util < 5 THEN migrate(provder="vast")', 30, "unknown migrate argument 'provder'; did you mean "
-                                                         "'provider'?"),
+    ('IF gpu_util < 5 THEN migrate(provder="vast")', 30,
+     "unknown migrate argument 'provder'; did you mean 'provider'?"),
     ('IF gpu_util < 5 THEN migrate(provider="vst")', 39, "unknown provider 'vst'; did you mean 'vast'?"),
     ('IF status == "runing" THEN stop', 14, '"runing" is not a status; did you mean "running"?'),
     ('IF pricing == "spot" THEN stop', 15, '"spot" is not a pricing'),

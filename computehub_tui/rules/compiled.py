@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from typing import NamedTuple
 
-from computehub_tui.rules.evaluate import Normal, evaluate, normalize, predicate, scan_window
-from computehub_tui.rules.fields import FIELDS, FieldSpec, Scope
+from computehub_tui.rules.evaluate import GAP_INTERVALS, Normal, evaluate, normalize, predicate
+from computehub_tui.rules.fields import FIELDS, FieldSpec, Kind, Scope
 from computehub_tui.rules.model import (
     AccountFacts,
     AllOf,
@@ -19,8 +22,10 @@ from computehub_tui.rules.model import (
     RuleSet,
     Scalar,
     Truth,
+    Value,
     Verdict,
 )
+from computehub_tui.rules.windows import Hold, Run, build_run, hold_of, hold_truth, newest_index, run_truth
 
 Masks = tuple[int, int]
 """(TRUE, UNKNOWN) as bit masks over the tick's instances (bit i is instances[i]); the rest is FALSE."""
@@ -29,16 +34,35 @@ Node = Callable[["_Tick", int], Masks]
 LeafKey = tuple[str, str, Scalar | tuple[Scalar, ...], float | None]
 
 _BITS = bytes.maketrans(b"\x00\x01", b"01")
+_FLAGS = bytes.maketrans(b"01", b"\x00\x01")
 _WINDOW_COST, _SCALAR_COST = 1, 0
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """A rule whose condition is TRUE now: for an instance (``key``), or once for the account (``key`` None)."""
+class Match(NamedTuple):
+    """A rule whose condition is TRUE now: for an instance (``key``), or once for the account (``key`` None).
+
+    ``verdict`` (the evidence, from ``evaluate``) is worked out when read: a tick finds every match, but the
+    runner needs the evidence only of those it acts on or logs, so the tick does not pay for the rest."""
 
     rule: Rule
     key: str | None
-    verdict: Verdict
+    facts: InstanceFacts | None
+    account: AccountFacts
+    now: float
+
+    @property
+    def verdict(self) -> Verdict:
+        return evaluate(self.rule.condition, self.facts, self.account, self.now)
+
+
+@dataclass
+class _Newest:
+    """Every instance's newest sample of one field: its value (None when unknown), its age, and the mask of
+    instances whose window is unknown before reading further (no series, no recent sample, unknown value)."""
+
+    values: list[Normal]
+    ages: list[float]
+    unknown: int
 
 
 @dataclass
@@ -48,18 +72,81 @@ class _Tick:
     instances: Sequence[InstanceFacts]
     account: AccountFacts
     now: float
+    limits: Mapping[str, float]
+    """The longest window any rule asks of each field."""
     columns: dict[str, list[Normal]] = field(default_factory=dict)
     unknown: dict[str, int] = field(default_factory=dict)
     leaves: dict[LeafKey, Masks] = field(default_factory=dict)
-    windows: dict[LeafKey, dict[int, Truth]] = field(default_factory=dict)
+    masks: dict[tuple[object, ...], int] = field(default_factory=dict)
+    newest: dict[str, _Newest] = field(default_factory=dict)
+    runs: dict[tuple[int, str], Run] = field(default_factory=dict)
+    holds: dict[tuple[str, str, Scalar | tuple[Scalar, ...]], dict[int, Hold]] = field(default_factory=dict)
 
     def column(self, spec: FieldSpec) -> list[Normal]:
         column = self.columns.get(spec.name)
         if column is None:
-            column = self.columns[spec.name] = [normalize(spec, facts.values.get(spec.name))
-                                                for facts in self.instances]
+            column = self.columns[spec.name] = _normalized(spec, [facts.values.get(spec.name)
+                                                                  for facts in self.instances])
             self.unknown[spec.name] = _mask([value is None for value in column])
         return column
+
+    def newest_of(self, spec: FieldSpec) -> _Newest:
+        found = self.newest.get(spec.name)
+        if found is None:
+            values: list[Normal] = []
+            ages: list[float] = []
+            now, name, gap = self.now, spec.name, GAP_INTERVALS
+            for facts in self.instances:
+                series = facts.series.get(name)
+                if series is None:
+                    values.append(None)
+                    ages.append(math.inf)
+                    continue
+                points, interval = series.points, series.interval_s
+                if points and points[-1][0] <= now:
+                    at, raw = points[-1]
+                else:
+                    index = newest_index(series, now)
+                    at, raw = points[index] if index >= 0 else (-math.inf, None)
+                age = now - at
+                if 0.0 < interval < math.inf and age <= gap * interval:
+                    values.append(raw)
+                    ages.append(age)
+                else:
+                    values.append(None)
+                    ages.append(math.inf)
+            values = _normalized(spec, values)
+            found = self.newest[spec.name] = _Newest(values, ages, _mask([value is None for value in values]))
+        return found
+
+    def mask(self, key: tuple[object, ...], flags: Callable[[], list[bool]]) -> int:
+        found = self.masks.get(key)
+        if found is None:
+            found = self.masks[key] = _mask(flags())
+        return found
+
+    def hold(self, index: int, spec: FieldSpec, op: str, value: Scalar | tuple[Scalar, ...]) -> Hold:
+        """``op value`` on instance ``index``: from its newest samples if they settle it, else from them all."""
+        hold = hold_of(self.run(index, spec, whole=False), op, value)
+        if hold is None:
+            hold = hold_of(self.run(index, spec, whole=True), op, value)
+        assert hold is not None
+        self.holds[(spec.name, op, value)][index] = hold
+        return hold
+
+    def run(self, index: int, spec: FieldSpec, whole: bool) -> Run:
+        run = self.runs.get((index, spec.name))
+        if run is None or (whole and not run.complete):
+            series = self.instances[index].series[spec.name]
+            run = self.runs[(index, spec.name)] = build_run(series, spec, self.now, self.limits[spec.name], whole=whole)
+        return run
+
+
+def _normalized(spec: FieldSpec, raw: list[Value]) -> list[Normal]:
+    """``normalize`` over a column, with the common case (a finite float, a string) kept inline."""
+    if spec.kind is Kind.NUMBER:
+        return [value if type(value) is float and value - value == 0.0 else normalize(spec, value) for value in raw]
+    return [value.casefold() if type(value) is str else None for value in raw]
 
 
 def _mask(flags: list[bool]) -> int:
@@ -67,7 +154,9 @@ def _mask(flags: list[bool]) -> int:
 
 
 def _indices(mask: int) -> list[int]:
-    return [index for index, bit in enumerate(bin(mask)[:1:-1]) if bit == "1"]
+    """The set bits of ``mask``, lowest first (done in C: this runs for every rule every tick)."""
+    flags = bin(mask)[:1:-1].encode("ascii").translate(_FLAGS)
+    return list(compress(range(len(flags)), flags))
 
 
 def _flags(op: str, value: Scalar | tuple[Scalar, ...], column: list[Normal]) -> list[bool]:
@@ -113,21 +202,25 @@ def _scalar_leaf(comparison: Comparison) -> Node:
 
 
 def _window_leaf(comparison: Comparison) -> Node:
+    """A FOR comparison: settled from each instance's newest sample where that is enough (a busy GPU fails an
+    idle window at once), read back through the samples only where the newest sample holds."""
     spec = FIELDS[comparison.field]
-    window_s = comparison.window_s
+    op, value, window_s = comparison.op, comparison.value, comparison.window_s
     assert window_s is not None
-    key: LeafKey = (comparison.field, comparison.op, comparison.value, window_s)
 
     def window_leaf(tick: _Tick, candidates: int) -> Masks:
-        known = tick.windows.setdefault(key, {})
-        true_mask = unknown_mask = 0
-        for index in _indices(candidates):
-            truth = known.get(index)
+        newest = tick.newest_of(spec)
+        holds_now = tick.mask(("newest", spec.name, op, value), lambda: _flags(op, value, newest.values))
+        too_old = tick.mask(("older than", spec.name, window_s), lambda: [age > window_s for age in newest.ages])
+        unknown_mask = (newest.unknown | too_old) & candidates
+        holds = tick.holds.setdefault((spec.name, op, value), {})
+        start = tick.now - window_s
+        true_mask = 0
+        for index in _indices(candidates & holds_now & ~unknown_mask):
+            hold = holds.get(index) or tick.hold(index, spec, op, value)
+            truth = hold_truth(hold, start)
             if truth is None:
-                series = tick.instances[index].series.get(spec.name)
-                truth = known[index] = (Truth.UNKNOWN if series is None else
-                                        scan_window(series, spec, comparison.op, comparison.value, window_s,
-                                                    tick.now).truth)
+                truth = run_truth(tick.run(index, spec, whole=True), op, value, window_s, tick.now)
             if truth is Truth.TRUE:
                 true_mask |= 1 << index
             elif truth is Truth.UNKNOWN:
@@ -197,27 +290,48 @@ class CompiledRules:
     rules: tuple[Rule, ...]
     _nodes: dict[str, Node] = field(repr=False, compare=False, default_factory=dict)
     """Each instance-scope rule's compiled condition, by rule name."""
+    _limits: dict[str, float] = field(repr=False, compare=False, default_factory=dict)
+    """The longest FOR window on each field, over every rule."""
 
     def evaluate_all(self, instances: Sequence[InstanceFacts], account: AccountFacts, now: float) -> list[Match]:
         """Only the TRUE ones, in rule order: account rules once (``key`` None), instance rules per instance in
-        ``instances`` order. Each Match carries the full Verdict (evidence) from ``evaluate``."""
-        tick = _Tick(instances, account, now)
+        ``instances`` order. A Match's ``verdict`` is ``evaluate``'s, worked out when read."""
+        tick = _Tick(instances, account, now, self._limits)
         everyone = (1 << len(instances)) - 1
         matches: list[Match] = []
         for rule in self.rules:
             if rule.account_scope:
-                verdict = evaluate(rule.condition, None, account, now)
-                if verdict.truth is Truth.TRUE:
-                    matches.append(Match(rule, None, verdict))
+                match = Match(rule, None, None, account, now)
+                if match.verdict.truth is Truth.TRUE:
+                    matches.append(match)
                 continue
             true_mask, _ = self._nodes[rule.name](tick, everyone)
-            for index in _indices(true_mask):
-                facts = instances[index]
-                matches.append(Match(rule, facts.key, evaluate(rule.condition, facts, account, now)))
+            matches.extend([Match(rule, instances[index].key, instances[index], account, now)
+                            for index in _indices(true_mask)])
         return matches
 
 
 def compile_rules(rule_set: RuleSet | Sequence[Rule]) -> CompiledRules:
     """Compile once per rule file change; the result is immutable and safe to share."""
     rules = tuple(rule_set.rules if isinstance(rule_set, RuleSet) else rule_set)
-    return CompiledRules(rules, {rule.name: _compile(rule.condition)[0] for rule in rules if not rule.account_scope})
+    limits: dict[str, float] = {}
+    for rule in rules:
+        for comparison in _comparisons(rule):
+            if comparison.window_s is not None:
+                limits[comparison.field] = max(limits.get(comparison.field, 0.0), comparison.window_s)
+    nodes = {rule.name: _compile(rule.condition)[0] for rule in rules if not rule.account_scope}
+    return CompiledRules(rules, nodes, limits)
+
+
+def _comparisons(rule: Rule) -> list[Comparison]:
+    found: list[Comparison] = []
+    pending: list[Condition] = [rule.condition]
+    while pending:
+        condition = pending.pop()
+        if isinstance(condition, Comparison):
+            found.append(condition)
+        elif isinstance(condition, Negation):
+            pending.append(condition.part)
+        else:
+            pending.extend(condition.parts)
+    return found

@@ -15,7 +15,6 @@ from computehub_tui.rules.messages import format_duration_words, format_value
 from computehub_tui.rules.model import (
     AccountFacts,
     AllOf,
-    AnyOf,
     Comparison,
     Condition,
     InstanceFacts,

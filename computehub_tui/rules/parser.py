@@ -218,7 +218,8 @@ def _parse_chunk(chunk: _Chunk, report: _Report) -> Rule | None:
         return None
     deep = _too_deep(tree)
     if deep is not None:
-        report.add(chunk.first_line + deep.line - 1, deep.column, f"conditions nest deeper than {MAX_DEPTH} levels")
+        report.add(chunk.first_line + (deep.line or 1) - 1, deep.column or 1,
+                   f"conditions nest deeper than {MAX_DEPTH} levels")
         return None
     before = len(report.errors)
     rule = _RuleBuilder(chunk, report).build(tree)
@@ -230,8 +231,8 @@ def _parse_chunk(chunk: _Chunk, report: _Report) -> Rule | None:
 
 def _describe_syntax_error(error: UnexpectedInput, text: str) -> tuple[int, int, str]:
     if isinstance(error, UnexpectedCharacters):
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
-        if char in "\"'":
+        char = text[error.pos_in_stream or 0: (error.pos_in_stream or 0) + 1]
+        if char in ("\"", "'"):
             return error.line, error.column, f"this text has no closing {char}"
         if char == "$":
             return error.line, error.column, "expected an amount like $2.5 after $"
