@@ -271,6 +271,17 @@ def test_control_characters_are_refused_and_shown_visibly() -> None:
     assert "\u202e" not in second.render() and "<U+202E>" in second.render()
 
 
+def test_a_rule_with_an_unreadable_line_is_left_out_whole_and_the_next_rule_still_parses() -> None:
+    result = parse_rules('IF gpu_util < 5\n'
+                         '   AND label == "\x1b[31mkeep"\n'
+                         '   THEN stop\n'
+                         'IF status == "exited" THEN restart\n'
+                         'IF label == "\x07" THEN stop\n'
+                         '   AND nothing else\n')
+    assert [rule.position.line for rule in result.rules] == [4]
+    assert [(error.position.line, error.position.column) for error in result.errors] == [(2, 18), (5, 14)]
+
+
 def test_a_long_line_is_an_error_with_a_short_excerpt_and_the_caret_on_its_column() -> None:
     text = "IF gpu_util < 5 THEN stop # " + "x" * 5000
     error = only_error(text)

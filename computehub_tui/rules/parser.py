@@ -99,6 +99,8 @@ class _Chunk:
 
     first_line: int
     lines: list[str] = field(default_factory=list)
+    unreadable: bool = False
+    """A line of it is too long or holds a control character (already reported)."""
 
     @property
     def text(self) -> str:
@@ -166,32 +168,31 @@ def _bounded(errors: list[RuleError]) -> tuple[RuleError, ...]:
 
 def _chunks(lines: list[str], report: _Report) -> Iterator[_Chunk]:
     """Split the file into rules: a line that starts at column 1 starts one, an indented line continues it;
-    blank and comment lines belong to no rule unless an indented line follows them."""
+    blank and comment lines belong to no rule unless an indented line follows them. A rule with a line that
+    cannot be read is left out whole: read without that line it would be a different rule."""
     current: _Chunk | None = None
     pending: list[str] = []
     for number, line in enumerate(lines, start=1):
-        if not _line_is_clean(number, line, report):
-            if current is not None and not line[:1].isspace():
-                yield current
-                current = None
-            pending = []
-            continue
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             pending.append(line)
+            _line_is_clean(number, line, report)
             continue
-        if line[0].isspace():
-            if current is None:
-                report.add(number, len(line) - len(line.lstrip()) + 1,
-                           "an indented line continues the rule above it, but there is no rule above")
-            else:
-                current.lines += [*pending, line]
-            pending = []
+        continues = line[0].isspace()
+        if continues and current is None:
+            report.add(number, len(line) - len(line.lstrip()) + 1,
+                       "an indented line continues the rule above it, but there is no rule above")
             continue
-        if current is not None:
-            yield current
-        current, pending = _Chunk(number, [line]), []
-    if current is not None:
+        if not continues:
+            if current is not None and not current.unreadable:
+                yield current
+            current, pending = _Chunk(number), []
+        assert current is not None
+        current.lines += [*pending, line]
+        pending = []
+        if not _line_is_clean(number, line, report):
+            current.unreadable = True
+    if current is not None and not current.unreadable:
         yield current
 
 
@@ -199,6 +200,8 @@ def _line_is_clean(number: int, line: str, report: _Report) -> bool:
     if len(line) > MAX_LINE_CHARS:
         report.add(number, MAX_LINE_CHARS + 1, f"the line is longer than {MAX_LINE_CHARS:,} characters")
         return False
+    if line.isprintable() or line.replace("\t", " ").isprintable():
+        return True
     for column, char in enumerate(line, start=1):
         if char != "\t" and unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
             report.add(number, column, f"control character U+{ord(char):04X} is not allowed in a rule file")
