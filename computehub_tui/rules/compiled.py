@@ -31,7 +31,8 @@ Masks = tuple[int, int]
 """(TRUE, UNKNOWN) as bit masks over the tick's instances (bit i is instances[i]); the rest is FALSE."""
 Node = Callable[["_Tick", int], Masks]
 """A compiled condition: its masks over the candidate instances it is given (a mask too)."""
-LeafKey = tuple[str, str, Scalar | tuple[Scalar, ...], float | None]
+LeafKey = tuple[str, str, Scalar | tuple[Scalar, ...]]
+"""A comparison without its position: identical ones in different rules share their work."""
 
 _BITS = bytes.maketrans(b"\x00\x01", b"01")
 _FLAGS = bytes.maketrans(b"01", b"\x00\x01")
@@ -80,7 +81,7 @@ class _Tick:
     masks: dict[tuple[object, ...], int] = field(default_factory=dict)
     newest: dict[str, _Newest] = field(default_factory=dict)
     runs: dict[tuple[int, str], Run] = field(default_factory=dict)
-    holds: dict[tuple[str, str, Scalar | tuple[Scalar, ...]], dict[int, Hold]] = field(default_factory=dict)
+    holds: dict[LeafKey, dict[int, Hold]] = field(default_factory=dict)
 
     def column(self, spec: FieldSpec) -> list[Normal]:
         column = self.columns.get(spec.name)
@@ -138,7 +139,8 @@ class _Tick:
         run = self.runs.get((index, spec.name))
         if run is None or (whole and not run.complete):
             series = self.instances[index].series[spec.name]
-            run = self.runs[(index, spec.name)] = build_run(series, spec, self.now, self.limits[spec.name], whole=whole)
+            limit = self.limits[spec.name]
+            run = self.runs[(index, spec.name)] = build_run(series, spec, self.now, limit, whole=whole)
         return run
 
 
@@ -181,7 +183,7 @@ def _flags(op: str, value: Scalar | tuple[Scalar, ...], column: list[Normal]) ->
 
 def _scalar_leaf(comparison: Comparison) -> Node:
     spec = FIELDS[comparison.field]
-    key: LeafKey = (comparison.field, comparison.op, comparison.value, None)
+    key: LeafKey = (comparison.field, comparison.op, comparison.value)
     if spec.scope is Scope.ACCOUNT:
         def account_leaf(tick: _Tick, candidates: int) -> Masks:
             masks = tick.leaves.get(key)
@@ -288,8 +290,8 @@ class CompiledRules:
     instance (tests compare them), much faster."""
 
     rules: tuple[Rule, ...]
-    _nodes: dict[str, Node] = field(repr=False, compare=False, default_factory=dict)
-    """Each instance-scope rule's compiled condition, by rule name."""
+    _nodes: tuple[Node | None, ...] = field(repr=False, compare=False, default=())
+    """Each rule's compiled condition, in ``rules`` order (None for account rules, judged once by ``evaluate``)."""
     _limits: dict[str, float] = field(repr=False, compare=False, default_factory=dict)
     """The longest FOR window on each field, over every rule."""
 
@@ -299,13 +301,13 @@ class CompiledRules:
         tick = _Tick(instances, account, now, self._limits)
         everyone = (1 << len(instances)) - 1
         matches: list[Match] = []
-        for rule in self.rules:
-            if rule.account_scope:
+        for rule, node in zip(self.rules, self._nodes, strict=True):
+            if node is None:
                 match = Match(rule, None, None, account, now)
                 if match.verdict.truth is Truth.TRUE:
                     matches.append(match)
                 continue
-            true_mask, _ = self._nodes[rule.name](tick, everyone)
+            true_mask, _ = node(tick, everyone)
             matches.extend([Match(rule, instances[index].key, instances[index], account, now)
                             for index in _indices(true_mask)])
         return matches
@@ -319,7 +321,7 @@ def compile_rules(rule_set: RuleSet | Sequence[Rule]) -> CompiledRules:
         for comparison in _comparisons(rule):
             if comparison.window_s is not None:
                 limits[comparison.field] = max(limits.get(comparison.field, 0.0), comparison.window_s)
-    nodes = {rule.name: _compile(rule.condition)[0] for rule in rules if not rule.account_scope}
+    nodes = tuple(None if rule.account_scope else _compile(rule.condition)[0] for rule in rules)
     return CompiledRules(rules, nodes, limits)
 
 
