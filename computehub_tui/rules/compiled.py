@@ -42,8 +42,9 @@ _WINDOW_COST, _SCALAR_COST = 1, 0
 class Match(NamedTuple):
     """A rule whose condition is TRUE now: for an instance (``key``), or once for the account (``key`` None).
 
-    ``verdict`` (the evidence, from ``evaluate``) is worked out when read: a tick finds every match, but the
-    runner needs the evidence only of those it acts on or logs, so the tick does not pay for the rest."""
+    ``verdict`` (the evidence, from ``evaluate``) is worked out on each read: a tick finds every match, but the
+    runner needs the evidence only of those it acts on or logs, so the tick does not pay for the rest (read it
+    once and keep it)."""
 
     rule: Rule
     key: str | None
