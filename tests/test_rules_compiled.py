@@ -142,12 +142,12 @@ def test_a_window_shared_by_rules_is_judged_once_per_instance_and_only_where_the
 
 
 def test_one_run_of_samples_answers_every_threshold_and_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    built: list[bool] = []
+    built: list[float] = []
     build_run = compiled.build_run
 
-    def counting(*args: object, whole: bool) -> object:
-        built.append(whole)
-        return build_run(*args, whole=whole)  # type: ignore[arg-type]
+    def counting(*args: object) -> object:
+        built.append(args[3])  # type: ignore[arg-type]
+        return build_run(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(compiled, "build_run", counting)
     text = "\n".join(f'rule "r{n}": IF gpu_util {op} {limit} FOR {window} THEN stop'
@@ -157,7 +157,7 @@ def test_one_run_of_samples_answers_every_threshold_and_window(monkeypatch: pyte
     matches = compile_rules(parse_rules(text)).evaluate_all([InstanceFacts("vast:1", {}, {"gpu_util": idle})],
                                                              AccountFacts({}), 3600.0)
     assert [match.rule.name for match in matches] == ["r0", "r1", "r2", "r3", "r4"]
-    assert built == [False, True]  # the newest samples first, then the whole hour once
+    assert built == [3600.0]  # one run, as far back as the longest window
 
 
 def test_nan_in_a_column_is_unknown_on_the_fast_path_too() -> None:

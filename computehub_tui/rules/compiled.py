@@ -25,7 +25,7 @@ from computehub_tui.rules.model import (
     Value,
     Verdict,
 )
-from computehub_tui.rules.windows import Hold, Run, build_run, hold_of, hold_truth, newest_index, run_truth
+from computehub_tui.rules.windows import Hold, Run, build_run, hold_of, hold_truth, newest_index, quick_hold, run_truth
 
 Masks = tuple[int, int]
 """(TRUE, UNKNOWN) as bit masks over the tick's instances (bit i is instances[i]); the rest is FALSE."""
@@ -128,20 +128,17 @@ class _Tick:
         return found
 
     def hold(self, index: int, spec: FieldSpec, op: str, value: Scalar | tuple[Scalar, ...]) -> Hold:
-        """``op value`` on instance ``index``: from its newest samples if they settle it, else from them all."""
-        hold = hold_of(self.run(index, spec, whole=False), op, value)
-        if hold is None:
-            hold = hold_of(self.run(index, spec, whole=True), op, value)
-        assert hold is not None
+        """``op value`` on instance ``index``: from its newest samples if they settle it, else from its run."""
+        series = self.instances[index].series[spec.name]
+        hold = quick_hold(series, spec, op, value, self.now) or hold_of(self.run(index, spec), op, value)
         self.holds[(spec.name, op, value)][index] = hold
         return hold
 
-    def run(self, index: int, spec: FieldSpec, whole: bool) -> Run:
+    def run(self, index: int, spec: FieldSpec) -> Run:
         run = self.runs.get((index, spec.name))
-        if run is None or (whole and not run.complete):
+        if run is None:
             series = self.instances[index].series[spec.name]
-            limit = self.limits[spec.name]
-            run = self.runs[(index, spec.name)] = build_run(series, spec, self.now, limit, whole=whole)
+            run = self.runs[(index, spec.name)] = build_run(series, spec, self.now, self.limits[spec.name])
         return run
 
 
@@ -223,7 +220,7 @@ def _window_leaf(comparison: Comparison) -> Node:
             hold = holds.get(index) or tick.hold(index, spec, op, value)
             truth = hold_truth(hold, start)
             if truth is None:
-                truth = run_truth(tick.run(index, spec, whole=True), op, value, window_s, tick.now)
+                truth = run_truth(tick.run(index, spec), op, value, window_s, tick.now)
             if truth is Truth.TRUE:
                 true_mask |= 1 << index
             elif truth is Truth.UNKNOWN:

@@ -12,8 +12,8 @@ from computehub_tui.rules.evaluate import GAP_INTERVALS, normalize, predicate
 from computehub_tui.rules.fields import FieldSpec, Kind
 from computehub_tui.rules.model import Scalar, Series, Truth, Value
 
-FIRST_CHUNK = 24
-"""Samples read first: a busy GPU breaks an idle comparison within them, so most runs stop there."""
+FIRST_CHUNK = 8
+"""Samples read one by one before the whole run is built: a busy GPU fails an idle comparison within them."""
 
 
 def _time(point: tuple[float, Value]) -> float:
@@ -39,8 +39,6 @@ class Run:
     """Normalised: finite floats, or casefolded text."""
     stop_time: float | None
     """When the sample that cut the run was taken (unknown, or the far side of a gap); None if nothing cut it."""
-    complete: bool
-    """False when only the newest FIRST_CHUNK samples were read and nothing cut them."""
     interval_s: float
     longest_step_s: float
     """The longest time between two samples of the run (at most GAP_INTERVALS intervals)."""
@@ -66,26 +64,21 @@ class Run:
         return found
 
 
-def build_run(series: Series, spec: FieldSpec, now: float, limit_s: float, whole: bool) -> Run:
-    """The run back to ``now - limit_s`` (the longest window any rule asks of this field); only the first
-    FIRST_CHUNK samples unless ``whole``."""
+def build_run(series: Series, spec: FieldSpec, now: float, limit_s: float) -> Run:
+    """The run back to ``now - limit_s`` (the longest window any rule asks of this field)."""
     points, interval = series.points, series.interval_s
     newest = newest_index(series, now)
     if newest < 0:
-        return Run((), (), None, True, interval, 0.0)
-    start = 0 if whole else max(0, newest - FIRST_CHUNK + 1)
-    if points[start][0] < now - limit_s:
-        start = bisect_left(points, now - limit_s, lo=start, hi=newest + 1, key=_time)
-    reached_end = start == 0 or points[start - 1][0] < now - limit_s
+        return Run((), (), None, interval, 0.0)
+    start = bisect_left(points, now - limit_s, hi=newest + 1, key=_time)
     segment = points[start:newest + 1][::-1]
     times, raw = (tuple(part) for part in zip(*segment)) if segment else ((), ())
     values, cut = _known_prefix(spec, raw)
-    gap = _first_gap(times, GAP_INTERVALS * interval)
-    cut = min(cut, gap)
+    cut = min(cut, _first_gap(times, GAP_INTERVALS * interval))
     stop_time = times[cut] if cut < len(times) else None
     kept = times[:cut]
     longest_step = max(map(operator.sub, kept[:-1], kept[1:]), default=0.0)
-    return Run(kept, values[:cut], stop_time, reached_end or stop_time is not None, interval, longest_step)
+    return Run(kept, values[:cut], stop_time, interval, longest_step)
 
 
 def _known_prefix(spec: FieldSpec, raw: tuple[Value, ...]) -> tuple[tuple[float | str, ...], int]:
@@ -113,17 +106,14 @@ def _first_gap(times: tuple[float, ...], max_gap: float) -> int:
     return next(index + 1 for index in range(len(times) - 1) if times[index] - times[index + 1] > max_gap)
 
 
-def run_truth(run: Run, op: str, value: Scalar | tuple[Scalar, ...], window_s: float, now: float) -> Truth | None:
-    """``op value FOR window_s`` over ``run``, or None when the run must be read whole to know. Only for a
-    series whose newest sample is recent (the caller settles stale ones as UNKNOWN first)."""
+def run_truth(run: Run, op: str, value: Scalar | tuple[Scalar, ...], window_s: float, now: float) -> Truth:
+    """``op value FOR window_s`` over ``run``. Only for a series whose newest sample is recent (the caller
+    settles stale ones as UNKNOWN first)."""
     start = now - window_s
-    count = len(run.times)
     broken = run.first_break(op, value)
-    if broken < count:
+    if broken < len(run.times):
         if run.times[broken] >= start:
             return Truth.FALSE
-    elif not run.complete:
-        return None
     elif run.stop_time is not None and run.stop_time >= start:
         return Truth.UNKNOWN
     inside = bisect_right(run.times, -start, 0, broken, key=operator.neg)
@@ -149,14 +139,40 @@ class Hold:
     interval_s: float
 
 
-def hold_of(run: Run, op: str, value: Scalar | tuple[Scalar, ...]) -> Hold | None:
-    """The Hold of ``op value`` over ``run``, or None when the run must be read whole to know."""
+def quick_hold(series: Series, spec: FieldSpec, op: str, value: Scalar | tuple[Scalar, ...], now: float) -> Hold | None:
+    """The Hold from the newest FIRST_CHUNK samples alone, when a failing sample among them settles it (a busy
+    GPU fails an idle comparison within a sample or two); None when the run must be read."""
+    points, interval = series.points, series.interval_s
+    max_gap = GAP_INTERVALS * interval
+    holds = predicate(op, value)
+    index = newest_index(series, now)
+    lowest = max(-1, index - FIRST_CHUNK)
+    later: float | None = None
+    longest = 0.0
+    while index > lowest:
+        at, raw = points[index]
+        if later is not None:
+            step = later - at
+            if step > max_gap:
+                return None
+            if step > longest:
+                longest = step
+        actual = raw if type(raw) is float and raw - raw == 0.0 else normalize(spec, raw)
+        if actual is None:
+            return None
+        if not holds(actual):
+            return Hold(at, True, later, longest <= interval * (1 + 1e-9), interval)
+        later = at
+        index -= 1
+    return None
+
+
+def hold_of(run: Run, op: str, value: Scalar | tuple[Scalar, ...]) -> Hold:
+    """The Hold of ``op value`` over ``run``."""
     broken, count = run.first_break(op, value), len(run.times)
     regular = run.longest_step_s <= run.interval_s * (1 + 1e-9)
     if broken < count:
         return Hold(run.times[broken], True, run.times[broken - 1] if broken else None, regular, run.interval_s)
-    if not run.complete:
-        return None
     block = -math.inf if run.stop_time is None else run.stop_time
     return Hold(block, False, run.times[-1] if count else None, regular, run.interval_s)
 
