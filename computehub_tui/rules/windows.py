@@ -155,8 +155,7 @@ def quick_hold(series: Series, spec: FieldSpec, op: str, value: Scalar | tuple[S
             step = later - at
             if step > max_gap:
                 return None
-            if step > longest:
-                longest = step
+            longest = max(longest, step)
         actual = raw if type(raw) is float and raw - raw == 0.0 else normalize(spec, raw)
         if actual is None:
             return None
