@@ -170,6 +170,8 @@ def rules_lines(rules: dict[str, Any], polls: dict[str, Any]) -> list[Line]:
 
     tick = median_ms(pick(rules, "tick_s"))
     return [Line(title, "median", tick, median_ms(pick(rules, "naive_s")), "ms"),
+            Line(title, "CPU median", median_ms(pick(rules, "tick_cpu_s")), median_ms(pick(rules, "naive_cpu_s")),
+                 "ms"),
             Line("  beside one full instances poll", "median", tick, median_ms(pick(polls, "together", "wall_s")),
                  "ms")]
 
