@@ -157,6 +157,25 @@ def poll_lines(polls: dict[str, Any], settings: dict[str, Any]) -> list[Line]:
     return lines
 
 
+def rules_lines(rules: dict[str, Any], polls: dict[str, Any]) -> list[Line]:
+    """One tick of every rule on every instance: the compiled fast path beside the naive evaluator, then beside
+    one full instances poll (the tick runs after every poll)."""
+    if not rules:
+        return []
+    title = (f"rules tick, {rules.get('rules', '?')} rules x {rules.get('instances', 0):,} instances "
+             "(target ≤ 50 ms)")
+
+    def median_ms(values: list[float] | None) -> float | None:
+        return None if not values else 1000.0 * statistics.median(values)
+
+    tick = median_ms(pick(rules, "tick_s"))
+    return [Line(title, "median", tick, median_ms(pick(rules, "naive_s")), "ms"),
+            Line(title, "CPU median", median_ms(pick(rules, "tick_cpu_s")), median_ms(pick(rules, "naive_cpu_s")),
+                 "ms"),
+            Line("  beside one full instances poll", "median", tick, median_ms(pick(polls, "together", "wall_s")),
+                 "ms")]
+
+
 def _max(values: list[float] | None) -> float | None:
     return max(values) if values else None
 
@@ -169,7 +188,8 @@ def render(results: dict[str, Any]) -> str:
     lines = (startup_lines(results.get("startup", {}))
              + table_lines(results.get("tables", {}), results.get("memory", {}))
              + idle_lines(results.get("idle", {}))
-             + poll_lines(results.get("poll_cycle", {}), pick(results, "settings", "poll_cycle") or {}))
+             + poll_lines(results.get("poll_cycle", {}), pick(results, "settings", "poll_cycle") or {})
+             + rules_lines(results.get("rules_eval", {}), results.get("poll_cycle", {})))
     width = max(len(line.benchmark) for line in lines)
     header = (f"{'benchmark':<{width}}  {'stat':<11}  {'computehub':>12}  {'baseline':>12}  "
               f"{'baseline÷ours':>13}")
@@ -198,6 +218,7 @@ def render(results: dict[str, Any]) -> str:
          "times slower or bigger it is."),
         "full instances poll: baseline = the same poll with the providers polled one after another (or the app",
         "before issue 8); target ≤ 1,000 ms.",
+        "rules tick: baseline = evaluate() for each rule on each instance, then one full instances poll.",
         *check_lines(results),
         *idle_warnings(results),
         *error_lines(results),
@@ -225,6 +246,8 @@ def error_lines(results: dict[str, Any]) -> list[str]:
         for side, result in (results.get(section) or {}).items():
             if isinstance(result, dict) and "error" in result:
                 errors.append(f"{section}/{side} failed: {result['error']}")
+    if "error" in (results.get("rules_eval") or {}):
+        errors.append(f"rules_eval failed: {results['rules_eval']['error']}")
     for side, summary in (results.get("startup") or {}).items():
         errors += [f"startup/{side} failed: {error}" for error in summary.get("errors", [])]
     return errors

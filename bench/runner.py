@@ -29,6 +29,7 @@ STARTUP_TIMEOUT_S = 60.0
 TABLE_TIMEOUT_S = 180.0
 IDLE_TIMEOUT_S = 90.0
 POLL_CYCLE_TIMEOUT_S = 300.0
+RULES_EVAL_TIMEOUT_S = 300.0
 REFERENCE_COMMIT = "d5e6558"
 """The app before issue 8 (the engine reshape): its start-up is measured in the same run, beside today's."""
 
@@ -270,6 +271,17 @@ def run_poll_cycle(cycles: int = CYCLES) -> dict[str, Any]:
     return results
 
 
+# -- 5. rules: 100 rules x 1,000 instances per tick -------------------------------------------------------------
+
+
+def run_rules_eval() -> dict[str, Any]:
+    """Alone in a fresh process, after the poll cycle it is shown beside."""
+    with tempfile.TemporaryDirectory(prefix="chub-rules-") as work:
+        progress("rules: 100 rules x 1,000 instances, compiled and naive")
+        return Launcher(child_environment(Path(work) / "pycache")).run("rules eval", "rules_eval", "--child",
+                                                                      timeout_s=RULES_EVAL_TIMEOUT_S)
+
+
 def run_all() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chub-bench-") as work:
         launcher = Launcher(child_environment(Path(work) / "pycache"))
@@ -279,6 +291,7 @@ def run_all() -> dict[str, Any]:
         tables = run_tables(launcher)
         memory, idle = run_memory_and_idle(launcher, rows_path)
     poll_cycle = run_poll_cycle()
+    rules_eval = run_rules_eval()
     return {
         "settings": {
             "terminal_size": list(TERMINAL_SIZE),
@@ -298,4 +311,5 @@ def run_all() -> dict[str, Any]:
         "memory": memory,
         "idle": idle,
         "poll_cycle": poll_cycle,
+        "rules_eval": rules_eval,
     }

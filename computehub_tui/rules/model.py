@@ -132,10 +132,14 @@ class RuleError:
     message: str
     source_line: str
     """The offending line, for the caret."""
+    caret_column: int | None = None
+    """Where the caret goes in ``source_line`` when that is a safe, shortened excerpt of the line (1-based);
+    None means ``position.column``."""
 
     def render(self) -> str:
         """Three lines: where and what, the source line, a caret under the column."""
-        caret = " " * max(0, self.position.column - 1) + "^"
+        column = self.position.column if self.caret_column is None else self.caret_column
+        caret = " " * max(0, column - 1) + "^"
         return f"line {self.position.line}, col {self.position.column}: {self.message}\n  {self.source_line}\n  {caret}"
 
 
