@@ -173,7 +173,8 @@ class AutomationStore(StoreConnection):
     async def _journal_where(self, clause: str, params: tuple[Any, ...]) -> list[JournalEntry]:
         rows = await self._fetch("read the action journal",
                                  f"SELECT {_JOURNAL_COLUMNS} FROM action_journal WHERE {clause}", params)
-        return [JournalEntry(*row[:11], dry_run=bool(row[11])) for row in rows]
+        return [JournalEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10],
+                             bool(row[11])) for row in rows]
 
     # -- the lease ------------------------------------------------------------------------------
 
