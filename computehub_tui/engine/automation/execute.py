@@ -121,7 +121,7 @@ class Executor:
 
     async def _relaunch(self, actor: str, key: str) -> Outcome:
         instance = self._live.instance(key)
-        launch = self._launch_settings(key, instance)
+        launch = await self._launch_settings(key)
         if isinstance(launch, Outcome):
             return launch
         previous, spec = launch
@@ -140,7 +140,9 @@ class Executor:
             return Outcome(True, f"relaunched {key} as {new_key} on offer {offer.offer_id}")
         return Outcome(False, f"relaunch {key}: {last_error}")
 
-    def _launch_settings(self, key: str, instance: Instance | None) -> tuple[Offer, LaunchSpec] | Outcome:
+    async def _launch_settings(self, key: str) -> tuple[Offer, LaunchSpec] | Outcome:
+        if key not in self.launches:  # launched since the records were read (by this process or another)
+            await self.load()
         record = self.launches.get(key)
         if record is not None:
             return offer_of(record), spec_of(record)
@@ -150,7 +152,7 @@ class Executor:
     async def migrate(self, actor: str, action: Action, key: str) -> Outcome:
         """Launch the replacement, wait until it runs, then destroy ``key``; if the replacement fails or does not
         run in time, destroy the replacement and keep ``key``."""
-        launch = self._launch_settings(key, self._live.instance(key))
+        launch = await self._launch_settings(key)
         if isinstance(launch, Outcome):
             return launch
         previous, spec = launch
