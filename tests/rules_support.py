@@ -197,6 +197,8 @@ class Machines:
         return list(self.offers)
 
     async def list_instances(self) -> list[Instance]:
+        if "list" in self.fail:
+            raise self.fail["list"]
         now = self.clock.now()
         listed = []
         for key, machine in self.machines.items():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from computehub_tui.clock import Clock
-from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, Instance, InstanceStatus, LaunchSpec, Offer
+from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, InstanceStatus, LaunchSpec, Offer
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.actions import ActionService
 from computehub_tui.engine.automation.launches import offer_of, replacement_offers, spec_of
