@@ -38,8 +38,8 @@ async def test_a_training_trace_with_short_zero_dips_is_never_stopped(tmp_path: 
     machines = Machines()
     machines.add("1", util=95.0)
     async with session(tmp_path / "db", machines, rules(IDLE_STOP)) as s:
-        # Checkpointing: 0 % for 4 minutes out of every 20, for four hours.
-        await s.minutes(240, lambda minute: machines.util.__setitem__("1", 0.0 if minute % 20 < 4 else 95.0))
+        # Checkpointing: 0 % for 4 minutes out of every 20, for two hours.
+        await s.minutes(120, lambda minute: machines.util.__setitem__("1", 0.0 if minute % 20 < 4 else 95.0))
         assert s.calls("stop") == []
 
 
