@@ -49,15 +49,17 @@ class StatusHistory:
         self._kept = kept
         self._points: dict[str, deque[tuple[float, str]]] = {}
 
-    def observe(self, instances: Iterable[Instance], at: float) -> None:
-        for instance in instances:
+    def observe(self, provider: str, instances: Iterable[Instance], at: float) -> None:
+        """``provider``'s instances as one poll at ``at`` saw them; its instances not among them are forgotten."""
+        listed = list(instances)
+        present = {instance.key for instance in listed}
+        prefix = f"{provider}:"
+        for key in [k for k in self._points if k.startswith(prefix) and k not in present]:
+            del self._points[key]
+        for instance in listed:
             points = self._points.setdefault(instance.key, deque(maxlen=self._kept))
             if not points or points[-1][0] < at:
                 points.append((at, instance.status.value))
-
-    def forget(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self._points.pop(key, None)
 
     def series(self, key: str, interval_s: float) -> Series:
         return Series(tuple(self._points.get(key, ())), interval_s)
@@ -86,7 +88,8 @@ class FactsBuilder:
     def __init__(self, sources: FactSources) -> None:
         self._sources = sources
         self._price_change: Mapping[tuple[str, str], float] = {}
-        self._project_spend: Mapping[str | None, float] = {}
+        self._project_spend: Mapping[str | None, float] | None = None
+        """None until first read: unknown, not zero."""
 
     def set_price_changes(self, changes: Mapping[tuple[str, str], float]) -> None:
         """Percent change over 24 h of the per-GPU median price, by (provider, gpu)."""
@@ -111,11 +114,13 @@ class FactsBuilder:
             "running_count": float(sum(1 for i in instances if i.status is InstanceStatus.RUNNING)),
         }, fresh=all(self.fresh(name) for name in sources.live.providers))
 
-    def instances(self, now: float) -> list[InstanceFacts]:
-        return [self.instance(instance, now) for instance in self._sources.live.instances
+    def instances(self, now: float, windows: Mapping[str, float] | None = None) -> list[InstanceFacts]:
+        """Every instance's facts. ``windows`` (field → longest ``FOR`` window the rules read it over) says
+        which series to build and how far back; None builds every series over all the history held."""
+        return [self.instance(instance, now, windows) for instance in self._sources.live.instances
                 if instance.status is not InstanceStatus.TERMINATED]
 
-    def instance(self, instance: Instance, now: float) -> InstanceFacts:
+    def instance(self, instance: Instance, now: float, windows: Mapping[str, float] | None = None) -> InstanceFacts:
         sources = self._sources
         history = sources.metrics.history(instance.key)
         interval = sample_interval(history, sources.poll_interval_s)
@@ -134,14 +139,25 @@ class FactsBuilder:
             "uptime": sources.costs.uptime(instance),
             "idle_for": _idle_for(history, now, instance.gpu_count),
             "price_change_24h": self._price_change.get((instance.provider, instance.gpu)),
-            "project_spend_today": self._project_spend.get(project, 0.0) if self._project_spend else None,
+            "project_spend_today": None if self._project_spend is None else self._project_spend.get(project, 0.0),
         }
         for name, read in METRIC_FIELDS.items():
             values[name] = read(latest) if latest is not None else None
-        series = {name: Series(tuple((s.time, read(s)) for s in history), interval)
-                  for name, read in METRIC_FIELDS.items()}
-        series["status"] = sources.statuses.series(instance.key, sources.poll_interval_s)
+        series: dict[str, Series] = {}
+        for name, read in METRIC_FIELDS.items():
+            if windows is None or name in windows:
+                since = _series_start(now, windows, name, interval)
+                series[name] = Series(tuple((s.time, read(s)) for s in history if s.time >= since), interval)
+        if windows is None or "status" in windows:
+            series["status"] = sources.statuses.series(instance.key, sources.poll_interval_s)
         return InstanceFacts(instance.key, values, series, fresh=self.fresh(instance.provider))
+
+
+def _series_start(now: float, windows: Mapping[str, float] | None, name: str, interval_s: float) -> float:
+    """The oldest sample a window can need: its start, less the gaps that may precede its first sample."""
+    if windows is None:
+        return float("-inf")
+    return now - windows[name] - 4 * interval_s
 
 
 def sample_interval(history: Sequence[MetricSample], fallback_s: float) -> float:

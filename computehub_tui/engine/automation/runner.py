@@ -31,9 +31,11 @@ from computehub_tui.rules.model import (
     AccountFacts,
     Action,
     ActionKind,
+    Comparison,
     Condition,
     InstanceFacts,
     Mode,
+    Negation,
     Rule,
     RuleSet,
     Truth,
@@ -153,7 +155,9 @@ class RuleRunner:
         self._executor = executor
         self.settings = settings
         self._evaluate = evaluate
-        self.rule_set = RuleSet()
+        self._rule_set = RuleSet()
+        self.windows: dict[str, float] = {}
+        """Each field the rules read over a ``FOR`` window, with the longest window (facts build only these)."""
         self.states: dict[str, RuleState] = {}
         self.paused = False
         self.pause_reason = ""
@@ -176,6 +180,15 @@ class RuleRunner:
         if self._evaluate is None:
             self._evaluate = default_evaluator()
         return self._evaluate
+
+    @property
+    def rule_set(self) -> RuleSet:
+        return self._rule_set
+
+    @rule_set.setter
+    def rule_set(self, rule_set: RuleSet) -> None:
+        self._rule_set = rule_set
+        self.windows = windowed_fields(rule_set)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -228,7 +241,7 @@ class RuleRunner:
             await self._reconcile(now, report)
             if self.paused:
                 return report
-            instances = self.facts.instances(now)
+            instances = self.facts.instances(now, self.windows)
             account = self.facts.account()
             for rule in self.rule_set.rules:
                 if self.enabled(rule):
@@ -375,6 +388,7 @@ class RuleRunner:
         self._bus.publish(RuleFired(plan.rule.name, plan.target, plan.action_id, outcome.message, outcome.ok, dry,
                                     plan.evidence, now))
         if dry:
+            log.info("dry-run: rule %s would %s %s (%s)", plan.rule.name, plan.action_id, plan.target, plan.evidence)
             self._bus.publish(RuleNotify(plan.rule.name, plan.target, "alert",
                                          f"dry-run: rule {plan.rule.name} would {plan.action_id} {plan.target}"))
 
@@ -497,6 +511,28 @@ _DONE_WHEN: dict[str, Callable[[InstanceStatus | None], bool]] = {
     "start": lambda status: status is not None and status.is_billing_compute,
 }
 """How a provider's current status confirms an action that was in flight when a process ended."""
+
+
+def windowed_fields(rule_set: RuleSet) -> dict[str, float]:
+    """Field → the longest ``FOR`` window any rule (condition or ``where``) reads it over."""
+    found: dict[str, float] = {}
+
+    def visit(condition: Condition) -> None:
+        if isinstance(condition, Comparison):
+            if condition.window_s is not None:
+                found[condition.field] = max(found.get(condition.field, 0.0), condition.window_s)
+        elif isinstance(condition, Negation):
+            visit(condition.part)
+        else:
+            for part in condition.parts:
+                visit(part)
+
+    for rule in rule_set.rules:
+        visit(rule.condition)
+        for action in rule.actions:
+            if action.where is not None:
+                visit(action.where)
+    return found
 
 
 def _evidence(verdict: Verdict) -> str:

@@ -27,6 +27,7 @@ from computehub_tui.engine.automation.runner import (
     RuleRunner,
     Spawn,
     TickReport,
+    windowed_fields,
 )
 from computehub_tui.engine.costs import CostService, day_start
 from computehub_tui.engine.events import EngineEvent, EventBus, InstancesUpdated, MetricsSampled
@@ -187,7 +188,7 @@ class RulesService:
         rule_set = self.parse(source) if isinstance(source, str) else source or self.runner.rule_set
         now = self._clock.now()
         facts = self.runner.facts
-        instances, account = facts.instances(now), facts.account()
+        instances, account = facts.instances(now, windowed_fields(rule_set)), facts.account()
         previews = []
         for rule in rule_set.rules:
             if rule.account_scope:
@@ -297,7 +298,8 @@ class RulesService:
 
     def _on_event(self, event: EngineEvent) -> None:
         if isinstance(event, InstancesUpdated):
-            self._statuses.observe((i for i in self._live.instances if i.provider == event.provider), event.at)
+            self._statuses.observe(event.provider, (i for i in self._live.instances if i.provider == event.provider),
+                                   event.at)
             self._wanted.set()
         elif isinstance(event, MetricsSampled):
             self._wanted.set()
