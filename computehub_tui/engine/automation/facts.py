@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import statistics
 from collections import deque
@@ -65,6 +66,35 @@ class StatusHistory:
         return Series(tuple(self._points.get(key, ())), interval_s)
 
 
+class MetricPoints:
+    """Each (instance, field)'s points, computed once per sample: a tick reads the new samples only."""
+
+    def __init__(self) -> None:
+        self._points: dict[tuple[str, str], list[tuple[float, Value]]] = {}
+
+    def window(self, key: str, name: str, history: Sequence[MetricSample], since: float) -> tuple[tuple[float, Value],
+                                                                                                   ...]:
+        """``name``'s points from ``history`` (oldest first) at or after ``since``."""
+        points = self._points.setdefault((key, name), [])
+        last = points[-1][0] if points else float("-inf")
+        new = []
+        for sample in reversed(history):
+            if sample.time <= last:
+                break
+            new.append(sample)
+        read = METRIC_FIELDS[name]
+        points.extend((sample.time, read(sample)) for sample in reversed(new))
+        held = bisect.bisect_left(points, history[0].time if history else float("inf"), key=lambda point: point[0])
+        if held:
+            del points[:held]  # what the history itself no longer holds
+        start = bisect.bisect_left(points, since, key=lambda point: point[0])
+        return tuple(points[start:])
+
+    def keep(self, keys: set[str]) -> None:
+        """Forget every instance but ``keys``."""
+        self._points = {pair: points for pair, points in self._points.items() if pair[0] in keys}
+
+
 @dataclass(frozen=True, slots=True)
 class FactSources:
     """The engine parts facts are read from (all in memory: building facts does no I/O)."""
@@ -90,6 +120,7 @@ class FactsBuilder:
         self._price_change: Mapping[tuple[str, str], float] = {}
         self._project_spend: Mapping[str | None, float] | None = None
         """None until first read: unknown, not zero."""
+        self._points = MetricPoints()
 
     def set_price_changes(self, changes: Mapping[tuple[str, str], float]) -> None:
         """Percent change over 24 h of the per-GPU median price, by (provider, gpu)."""
@@ -117,8 +148,10 @@ class FactsBuilder:
     def instances(self, now: float, windows: Mapping[str, float] | None = None) -> list[InstanceFacts]:
         """Every instance's facts. ``windows`` (field → longest ``FOR`` window the rules read it over) says
         which series to build and how far back; None builds every series over all the history held."""
-        return [self.instance(instance, now, windows) for instance in self._sources.live.instances
-                if instance.status is not InstanceStatus.TERMINATED]
+        facts = [self.instance(instance, now, windows) for instance in self._sources.live.instances
+                 if instance.status is not InstanceStatus.TERMINATED]
+        self._points.keep({f.key for f in facts})
+        return facts
 
     def instance(self, instance: Instance, now: float, windows: Mapping[str, float] | None = None) -> InstanceFacts:
         sources = self._sources
@@ -144,10 +177,10 @@ class FactsBuilder:
         for name, read in METRIC_FIELDS.items():
             values[name] = read(latest) if latest is not None else None
         series: dict[str, Series] = {}
-        for name, read in METRIC_FIELDS.items():
+        for name in METRIC_FIELDS:
             if windows is None or name in windows:
                 since = _series_start(now, windows, name, interval)
-                series[name] = Series(tuple((s.time, read(s)) for s in history if s.time >= since), interval)
+                series[name] = Series(self._points.window(instance.key, name, history, since), interval)
         if windows is None or "status" in windows:
             series["status"] = sources.statuses.series(instance.key, sources.poll_interval_s)
         return InstanceFacts(instance.key, values, series, fresh=self.fresh(instance.provider))

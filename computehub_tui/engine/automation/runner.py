@@ -420,10 +420,6 @@ class RuleRunner:
             self.warnings[warning_id] = PendingWarning(warning_id, plan.rule.name, plan.target, plan.action_id, due,
                                                        plan.evidence)
             self._bus.publish(RuleWarningPending(warning_id, plan.rule.name, plan.target, plan.action_id, due))
-            self._bus.publish(RuleNotify(plan.rule.name, plan.target, "alert",
-                                         f"rule {plan.rule.name} will {plan.action_id} {plan.target} in "
-                                         f"{plan.action.warn_s:g} s unless the condition clears, or you snooze or "
-                                         "cancel it"))
             return False
         if now < warning.due_at:
             return False
