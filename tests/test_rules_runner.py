@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from computehub_tui.domain.models import InstanceStatus
+from computehub_tui.domain.models import InstanceStatus, LaunchSpec
 from computehub_tui.engine.events import (
     AutomationPaused,
     AutomationResumed,
@@ -15,8 +15,9 @@ from computehub_tui.engine.events import (
 from computehub_tui.providers.base import UnavailableError
 from computehub_tui.rules.model import ActionKind, Mode, Position, RuleError, RuleSet, Truth
 from computehub_tui.store import Store
-from computehub_tui.store.automation import JOURNAL_DRY_RUN, JOURNAL_FAILED, JOURNAL_HELD
-from tests.rules_support import MINUTE, Machines, act, cmp, rule, rules, session
+from computehub_tui.store.automation import JOURNAL_DONE, JOURNAL_DRY_RUN, JOURNAL_FAILED, JOURNAL_HELD
+from tests.rules_support import MINUTE, Machines, act, cmp, offer, rule, rules, session
+from tests.waiting import until
 
 STOP_RUNNING = rule("stop-running", 'IF status == "running" THEN stop', cmp("status", "==", "running"),
                     act(ActionKind.STOP))
@@ -121,6 +122,24 @@ async def test_pause_and_resume_are_kept_in_the_store(tmp_path: Path) -> None:
         assert s.calls("stop") == ["1"]
 
 
+async def test_a_pause_or_a_switch_set_by_another_process_is_seen_at_the_next_tick(tmp_path: Path) -> None:
+    machines = Machines()
+    machines.add("1")
+    machines.add("2")
+    async with session(tmp_path / "db", machines, rules(STOP_RUNNING)) as daemon:
+        async with await Store.open(tmp_path / "db") as cli:  # `computehub-tui rules pause`, another process
+            await cli.set_flag("automation.paused", "paused by the user", daemon.clock.now())
+        await daemon.poll()
+        assert daemon.calls("stop") == [] and daemon.hub.rules.paused
+        assert [e.reason for e in daemon.of(AutomationPaused)] == ["paused by the user"]
+        async with await Store.open(tmp_path / "db") as cli:  # `rules disable stop-running`, then `rules resume`
+            await cli.set_rule_switches("stop-running", enabled=False)
+            await cli.set_flag("automation.paused", None, daemon.clock.now())
+        await daemon.poll()
+        assert daemon.calls("stop") == [] and not daemon.hub.rules.paused
+        assert len(daemon.of(AutomationResumed)) == 1
+
+
 async def test_switches_are_kept_by_rule_name(tmp_path: Path) -> None:
     machines = Machines()
     machines.add("1")
@@ -213,3 +232,48 @@ async def test_label_is_kept_locally_and_says_so(tmp_path: Path) -> None:
         assert fired.ok and "locally" in fired.result and "\x1b" not in fired.result
         assert await s.hub.store.flag("label:vast:1") == "crashed"
         assert [j.state for j in await s.hub.rules.recent_firings()] != [JOURNAL_FAILED]
+
+
+async def test_stop_all_where_stops_only_what_matches(tmp_path: Path, utc: None) -> None:
+    cap = rule("cap", 'IF spend_today > 0.5 THEN stop_all where label ~ "dev*"', cmp("spend_today", ">", 0.5),
+               act(ActionKind.STOP_ALL, where=cmp("label", "~", "dev*")), account_scope=True, may_act_on_fleet=True)
+    machines = Machines()
+    for n, label in enumerate(("dev-a", "dev-b", "prod", "dev-c")):
+        machines.add(str(n), label=label)
+    async with session(tmp_path / "db", machines, rules(cap)) as s:
+        await s.poll()
+        await s.minutes(10)
+        assert sorted(s.calls("stop")) == ["0", "1", "3"]
+
+
+async def test_migrate_launches_waits_until_the_replacement_runs_then_destroys_the_old_one(tmp_path: Path) -> None:
+    move = rule("cheaper", 'IF cost_per_hour > $2.0 THEN migrate(max_price=1.8)', cmp("cost_per_hour", ">", 2.0),
+                act(ActionKind.MIGRATE, max_price=1.8))
+    machines = Machines()
+    machines.offers = [offer("dear", 3.0, machine_id=1), offer("cheap", 1.5, machine_id=2)]
+    async with session(tmp_path / "db", machines, rules(move)) as s:
+        await s.poll()
+        old = (await s.hub.launch(machines.offers[0], LaunchSpec(image="vllm/vllm"), refresh=False)).partition(":")[2]
+        machines.set(old, InstanceStatus.RUNNING)
+        await s.minutes(1)
+        await until(lambda: len(machines.machines) == 2)  # the migration runs as its own task
+        [new] = [i for i in machines.machines if i != old]
+        assert s.calls("destroy") == []  # the replacement is still provisioning
+        machines.set(new, InstanceStatus.RUNNING)
+        await s.minutes(2)
+        assert s.calls("destroy") == [old]
+        [entry] = await s.hub.rules.recent_firings()
+        assert entry.state == JOURNAL_DONE and f"migrated vast:{old} to vast:{new}" in entry.result
+
+
+async def test_relaunch_without_recorded_settings_is_held_with_an_alert(tmp_path: Path) -> None:
+    spot = rule("spot-refill", 'IF status == "exited" THEN relaunch', cmp("status", "==", "exited"),
+                act(ActionKind.RELAUNCH))
+    machines = Machines()
+    machines.add("1", status=InstanceStatus.EXITED)  # made elsewhere: this app never saw its launch
+    async with session(tmp_path / "db", machines, rules(spot)) as s:
+        await s.minutes(3)
+        assert [c for c in machines.calls if c[0] == "launch"] == []
+        [entry] = await s.hub.rules.recent_firings()
+        assert entry.state == JOURNAL_HELD and entry.attempts == 1
+        assert any("launch settings were not recorded" in a for a in alerts(s))

@@ -42,6 +42,7 @@ from computehub_tui.rules.model import (
     Value,
     Verdict,
 )
+from computehub_tui.store import StoreError
 from computehub_tui.store.automation import (
     JOURNAL_DONE,
     JOURNAL_DRY_RUN,
@@ -217,6 +218,20 @@ class RuleRunner:
         stored = self.states.get(rule.name)
         return stored is None or stored.enabled
 
+    async def _read_switches(self) -> None:
+        """Pick up what other processes set (``rules pause``, ``rules disable NAME`` from the CLI)."""
+        store = self._store.store
+        states = await self._store.call(store.rule_states())
+        if states is not None:
+            self.states = states
+        try:
+            flag = await store.flag(PAUSED_FLAG)
+        except StoreError:  # unreadable is not "not paused": keep what was known
+            return
+        if (flag is not None) != self.paused:
+            self.paused, self.pause_reason = flag is not None, flag or ""
+            self._bus.publish(AutomationPaused(flag) if flag is not None else AutomationResumed())
+
     async def pause(self, reason: str) -> None:
         self.paused, self.pause_reason = True, reason
         await self._store.call(self._store.store.set_flag(PAUSED_FLAG, reason, self._clock.now()))
@@ -227,10 +242,6 @@ class RuleRunner:
         await self._store.call(self._store.store.set_flag(PAUSED_FLAG, None, self._clock.now()))
         self._bus.publish(AutomationResumed())
 
-    def open_windows(self) -> list[JournalEntry]:
-        now = self._clock.now()
-        return [entry for entry in self._windows.values() if entry.closes_at > now]
-
     # -- a tick --------------------------------------------------------------------------------
 
     async def tick(self) -> TickReport:
@@ -238,6 +249,7 @@ class RuleRunner:
         async with self._lock:
             report = TickReport()
             now = self._clock.now()
+            await self._read_switches()
             await self._reconcile(now, report)
             if self.paused:
                 return report
@@ -277,7 +289,7 @@ class RuleRunner:
                        f"than {self.settings.fleet_share:.0%} of the fleet); nothing was done")
             await self._alert_once((rule.name, "fleet", "guard"), rule.name, "fleet", message, now)
             report.held.append(message)
-            new = [p for p in new if p.target not in acting]
+            new = []
         for plan in retries:
             await self._attempt(plan, self._windows[plan.window_key], now, report)
         for plan in new:
