@@ -145,15 +145,21 @@ class FactsBuilder:
             "running_count": float(sum(1 for i in instances if i.status is InstanceStatus.RUNNING)),
         }, fresh=all(self.fresh(name) for name in sources.live.providers))
 
-    def instances(self, now: float, windows: Mapping[str, float] | None = None) -> list[InstanceFacts]:
+    def instances(self, now: float, windows: Mapping[str, float] | None = None, *,
+                  private: bool = False) -> list[InstanceFacts]:
         """Every instance's facts. ``windows`` (field → longest ``FOR`` window the rules read it over) says
-        which series to build and how far back; None builds every series over all the history held."""
-        facts = [self.instance(instance, now, windows) for instance in self._sources.live.instances
+        which series to build and how far back; None builds every series over all the history held.
+        ``private`` builds without the engine's point cache: for a caller on another thread (a preview)."""
+        points = MetricPoints() if private else self._points
+        facts = [self.instance(instance, now, windows, points) for instance in self._sources.live.instances
                  if instance.status is not InstanceStatus.TERMINATED]
-        self._points.keep({f.key for f in facts})
+        if not private:
+            points.keep({f.key for f in facts})
         return facts
 
-    def instance(self, instance: Instance, now: float, windows: Mapping[str, float] | None = None) -> InstanceFacts:
+    def instance(self, instance: Instance, now: float, windows: Mapping[str, float] | None = None,
+                 points: MetricPoints | None = None) -> InstanceFacts:
+        points = points or self._points
         sources = self._sources
         history = sources.metrics.history(instance.key)
         interval = sample_interval(history, sources.poll_interval_s)
@@ -180,7 +186,7 @@ class FactsBuilder:
         for name in METRIC_FIELDS:
             if windows is None or name in windows:
                 since = _series_start(now, windows, name, interval)
-                series[name] = Series(self._points.window(instance.key, name, history, since), interval)
+                series[name] = Series(points.window(instance.key, name, history, since), interval)
         if windows is None or "status" in windows:
             series["status"] = sources.statuses.series(instance.key, sources.poll_interval_s)
         return InstanceFacts(instance.key, values, series, fresh=self.fresh(instance.provider))

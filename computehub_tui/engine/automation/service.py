@@ -188,7 +188,7 @@ class RulesService:
         rule_set = self.parse(source) if isinstance(source, str) else source or self.runner.rule_set
         now = self._clock.now()
         facts = self.runner.facts
-        instances, account = facts.instances(now, windowed_fields(rule_set)), facts.account()
+        instances, account = facts.instances(now, windowed_fields(rule_set), private=True), facts.account()
         previews = []
         for rule in rule_set.rules:
             if rule.account_scope:
