@@ -306,8 +306,9 @@ async def session(db: Path, machines: Machines, rule_set: RuleSet, **settings: A
     events: list[EngineEvent] = []
     hub.bus.subscribe(events.append)
     try:
-        await hub.rules.start()
+        await hub.load_snapshot()  # what the store remembers, as the app and the daemon start
         assert hub.rules.use(rule_set).ok
+        await hub.rules.start()
         assert await hub.rules.lease.claim()
         yield Session(hub, clock, machines, events)
     finally:

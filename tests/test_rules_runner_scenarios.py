@@ -34,6 +34,17 @@ async def test_idle_stop_fires_after_the_window_and_not_one_sample_before(tmp_pa
         assert "gpu_util=0.0 for 30m" in fired[0].evidence and "status=running" in fired[0].evidence
 
 
+async def test_a_restart_reads_the_window_back_from_the_store(tmp_path: Path) -> None:
+    machines = Machines()
+    machines.add("1", util=0.0)
+    async with session(tmp_path / "db", machines, rules(IDLE_STOP)) as s:
+        await s.minutes(20)
+    async with session(tmp_path / "db", machines, rules(IDLE_STOP)) as s:  # the daemon restarted
+        assert len(s.hub.metric_history("vast:1")) == 20
+        await s.minutes(10)
+        assert s.calls("stop") == ["1"]  # 30 minutes idle across the restart, not 30 more
+
+
 async def test_a_training_trace_with_short_zero_dips_is_never_stopped(tmp_path: Path) -> None:
     machines = Machines()
     machines.add("1", util=95.0)

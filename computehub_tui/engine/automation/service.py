@@ -44,6 +44,8 @@ Parse = Callable[[str], RuleSet]
 STORE_FACTS_EVERY_S = 60.0
 """Price changes and project spend (read from the store) are refreshed at most this often."""
 DAY = 86_400.0
+HISTORY_MARGIN_S = 15 * 60.0
+"""Samples read back before the longest window: room for the gaps that precede its first sample."""
 
 
 def default_parser() -> Parse:
@@ -99,7 +101,8 @@ class RulesService:
     """
 
     def __init__(self, *, runner: RuleRunner, lease: LeaseKeeper, bus: EventBus, clock: Clock, store: SafeStore,
-                 live: LiveData, costs: CostService, statuses: StatusHistory, parse: Parse | None = None) -> None:
+                 live: LiveData, costs: CostService, metrics: MetricsService, statuses: StatusHistory,
+                 parse: Parse | None = None) -> None:
         self.runner = runner
         self.lease = lease
         self._bus = bus
@@ -107,6 +110,7 @@ class RulesService:
         self._store = store
         self._live = live
         self._costs = costs
+        self._metrics = metrics
         self._statuses = statuses
         self._parse = parse
         self.errors: tuple[str, ...] = ()
@@ -252,11 +256,25 @@ class RulesService:
     # -- running --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Read the store's state and the rule file (once)."""
+        """Read the store's state and the rule file, and the metric history the rules' windows need (once)."""
         if not self._loaded:
             self._loaded = True
             await self.runner.load()
             self.load_file()
+            await self._seed_history()
+
+    async def _seed_history(self) -> None:
+        """After a restart, fill each known instance's empty metric history from the store, so a ``FOR`` window
+        does not start over (samples a poll has recorded since win: the history only takes newer ones)."""
+        longest = max(self.runner.windows.values(), default=0.0)
+        if not longest:
+            return
+        since = self._clock.now() - longest - HISTORY_MARGIN_S
+        for instance in self._live.instances:
+            if self._metrics.history(instance.key):
+                continue
+            for sample in await self._store.call(self._store.store.metric_history(instance.key, since)) or []:
+                self._metrics.record(instance.key, sample)
 
     async def tick(self) -> TickReport:
         """Evaluate now (if this process holds the lease); returns what was done."""
@@ -359,4 +377,4 @@ def build_rules_service(parts: AutomationParts, settings: AutomationSettings, *,
                         executor=executor, settings=settings, evaluate=evaluate, spawn=parts.spawn)
     lease = LeaseKeeper(parts.store, parts.bus, parts.clock, role=settings.role, ttl_s=settings.lease_ttl_s)
     return RulesService(runner=runner, lease=lease, bus=parts.bus, clock=parts.clock, store=parts.store,
-                        live=parts.live, costs=parts.costs, statuses=statuses, parse=parse)
+                        live=parts.live, costs=parts.costs, metrics=parts.metrics, statuses=statuses, parse=parse)
