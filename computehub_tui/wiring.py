@@ -19,7 +19,7 @@ from computehub_tui.config import Config
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine.hub import Hub, HubSettings, PollSettings, RetentionSettings, SshSettings
+from computehub_tui.engine.hub import AutomationSettings, Hub, HubSettings, PollSettings, RetentionSettings, SshSettings
 from computehub_tui.engine.key_sources import indirections_of
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.engine.remote import control_dir
@@ -95,11 +95,13 @@ async def open_session(
     only_provider: str | None = None,
     demo_seed: int | None = None,
     demo_reset: bool = False,
+    automation_role: str = "app",
 ) -> Session:
     """Open the store and build providers. With no key bound anywhere, the demo market runs.
 
     The demo world (its instances, costs and history) carries on from one session to the next;
-    ``demo_reset`` starts it afresh from its seed.
+    ``demo_reset`` starts it afresh from its seed. ``automation_role`` is how this process shows in the
+    automation lease (``app``, ``daemon``).
     """
     clock = clock or SystemClock()
     environ = os.environ if environ is None else environ
@@ -128,7 +130,8 @@ async def open_session(
     def settings(demo: bool) -> HubSettings:
         return HubSettings(offer_query=query, poll=poll, demo=demo, templates=templates,
                            template_errors=template_errors, zone=zone, retention=retention,
-                           ssh=ssh_settings(config, data_dir, environ, demo=demo))
+                           ssh=ssh_settings(config, data_dir, environ, demo=demo),
+                           automation=automation_settings(config, automation_role))
     try:
         if not demo:
             usable = {name: found for name, found in (await keys.resolve()).items()
@@ -189,6 +192,14 @@ async def open_session(
         await keys.aclose()
         await client.aclose()
         raise
+
+
+def automation_settings(config: Config, role: str) -> AutomationSettings:
+    """``[automation]`` for the engine: the rule file resolved against the config file's folder."""
+    section = config.automation
+    return AutomationSettings(enabled=section.enabled, rules_path=config.rules_path, role=role,
+                              cooldown_s=section.cooldown, destructive_per_hour=section.destructive_per_hour,
+                              fleet_share=section.fleet_share, dry_run=section.dry_run)
 
 
 def ssh_settings(config: Config, data_dir: Path, environ: Mapping[str, str], *, demo: bool) -> SshSettings:

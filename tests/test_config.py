@@ -31,6 +31,7 @@ OVERRIDES: dict[str, tuple[str, object]] = {
     "retention.audit": ("12h", 12 * 3600.0),
     "monitor.ssh_identity": ("~/.ssh/id_ed25519", "~/.ssh/id_ed25519"),
     "monitor.ssh_providers": ("lambda,vast", ["lambda", "vast"]),
+    "automation.cooldown": ("30m", 1800.0),
 }
 """Values for settings whose type alone does not give a valid non-default one."""
 

@@ -37,6 +37,11 @@ EXPECTED_TABLES = {
     "offers_snapshot",
     "audit_log",
     "secrets",
+    "rule_states",
+    "automation_flags",
+    "action_journal",
+    "automation_lease",
+    "launch_records",
 }
 
 

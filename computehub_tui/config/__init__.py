@@ -41,6 +41,13 @@ class Config(Settings):
         """User templates live in ``templates/`` next to the config file."""
         return self._path.parent / "templates" if self._path else None
 
+    @property
+    def rules_path(self) -> Path:
+        """The rule file ``[automation] rules_file`` names; a relative name is relative to the config file's
+        folder (the user config dir when there is no file)."""
+        named = Path(self.automation.rules_file).expanduser()
+        return named if named.is_absolute() else (self._path.parent if self._path else default_config_dir()) / named
+
     def provider_settings(self, provider: str) -> ProviderSection:
         return self.providers.of(provider)
 

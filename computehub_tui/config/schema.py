@@ -269,8 +269,32 @@ class MonitorSection(Section):
         return list(dict.fromkeys(names))
 
 
+class AutomationSection(Section):
+    enabled: bool = Field(True, description="false: this process never runs rules (another may, e.g. the daemon)")
+    rules_file: str = Field("automation.rules", min_length=1,
+                            description="the rule file; a relative path is relative to the config file's folder")
+    cooldown: Seconds = Field(15 * 60.0, ge=1.0, le=7 * DAY,
+                              description="after a rule acts on an instance it waits this long before acting on it "
+                                          "again (failed attempts are retried inside it)")
+    destructive_per_hour: int = Field(10, ge=1, le=1000,
+                                      description="at most this many stop / destroy / restart / relaunch / migrate "
+                                                  "firings per hour; the next one pauses automation")
+    fleet_share: float = Field(0.5, gt=0.0, le=1.0,
+                               description="a rule that would act on more than this share of the fleet (and on "
+                                           "more than 2 instances) at once does nothing and alerts (a fraction, 0–1)")
+    dry_run: bool = Field(False, description="the mode of a rule that does not say: true only logs and alerts what "
+                                             "it would do")
+
+    @field_validator("rules_file")
+    @classmethod
+    def _a_file_name(cls, value: str) -> str:
+        if value.endswith(("/", "\\")) or "\x00" in value:
+            raise ValueError(f"must name a file, not {value!r}")
+        return value
+
+
 class Settings(Section):
-    """The whole config file. Later issues add ``[automation]`` and ``[alerts.*]``."""
+    """The whole config file. A later issue adds ``[alerts.*]``."""
 
     poll: PollSection = PollSection()
     offers: OffersSection = OffersSection()
@@ -280,6 +304,7 @@ class Settings(Section):
     costs: CostsSection = CostsSection()
     retention: RetentionSection = RetentionSection()
     monitor: MonitorSection = MonitorSection()
+    automation: AutomationSection = AutomationSection()
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import LaunchSpec, Offer
+from computehub_tui.engine.automation.launches import launch_record
 from computehub_tui.engine.costs import CostService
 from computehub_tui.engine.events import ActionFinished, ActionStarted, EventBus
 from computehub_tui.engine.live import LiveData
@@ -81,6 +82,8 @@ class ActionService:
             self._bus.publish(ActionFinished("launch", offer.key, False, str(error)))
             raise
         key = f"{offer.provider}:{instance_id}"
+        # Relaunch and migrate launch the same settings again later: keep what this one was made from.
+        await self._store.call(self._store.store.record_launch(launch_record(key, offer, spec, self._clock.now())))
         await self._costs.record_transition(key, True)  # its uptime and cost start now, whatever the provider says
         await self._audit(actor, "launch", key, f"{offer.gpu_count}x {offer.gpu} from offer {offer.offer_id} "
                                                 f"at ${price:.3f}/h, image {spec.image}")

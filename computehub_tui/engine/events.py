@@ -89,9 +89,65 @@ class StoreFailed:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class RuleFired:
+    """A rule acted (or, in dry-run, would have) on ``target`` (an instance key, or ``account``)."""
+
+    rule: str
+    target: str
+    action: str
+    result: str
+    ok: bool
+    dry_run: bool
+    evidence: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RuleWarningPending:
+    """``WARN``: ``action`` of ``rule`` on ``target`` runs at ``due_at`` unless the condition stops holding,
+    or the user snoozes or cancels it (``hub.rules.snooze`` / ``cancel`` with ``warning_id``)."""
+
+    warning_id: str
+    rule: str
+    target: str
+    action: str
+    due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationPaused:
+    reason: str
+    """``user``, or why automation paused itself (the destructive cap)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationResumed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseChanged:
+    """Who runs automation now: ``holder`` is e.g. ``daemon pid 4242 on box``; None when nobody does."""
+
+    holder: str | None
+    ours: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RuleNotify:
+    """A rule's ``notify`` (or a safety alert, channel ``alert``): shown as a toast until alerts are delivered."""
+
+    rule: str
+    target: str
+    channel: str
+    message: str
+
+
 EngineEvent = (
     OffersUpdated | InstancesUpdated | MetricsSampled | ProviderHealthChanged | ActionStarted
-    | ActionFinished | SpendUpdated | StoreFailed
+    | ActionFinished | SpendUpdated | StoreFailed | RuleFired | RuleWarningPending | AutomationPaused
+    | AutomationResumed | LeaseChanged | RuleNotify
 )
 
 

@@ -15,6 +15,8 @@ from computehub_tui.domain.models import Capabilities, Instance, LaunchSpec, Met
 from computehub_tui.domain.templates import Template
 from computehub_tui.engine import policy
 from computehub_tui.engine.actions import ACTOR_USER, ActionResult, ActionService, LaunchQuote, split_key
+from computehub_tui.engine.automation.runner import AutomationSettings, Evaluate
+from computehub_tui.engine.automation.service import AutomationParts, RulesService, build_rules_service
 from computehub_tui.engine.costs import CostService
 from computehub_tui.engine.crossing import carried, engine_side, engine_side_sync, running_loop
 from computehub_tui.engine.events import (
@@ -40,8 +42,8 @@ from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 
-__all__ = ["REPLAY_DELAY_S", "ActionResult", "Hub", "HubSettings", "LaunchQuote", "PollSettings", "RetentionSettings",
-           "SshSettings", "split_key"]
+__all__ = ["REPLAY_DELAY_S", "ActionResult", "AutomationSettings", "Hub", "HubSettings", "LaunchQuote", "PollSettings",
+           "RetentionSettings", "SshSettings", "split_key"]
 
 REPLAY_RESTARTS = 2
 """The demo's history replay is a nicety: after this many failed attempts it is left out."""
@@ -62,6 +64,8 @@ class HubSettings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     ssh: SshSettings = field(default_factory=SshSettings)
     """The SSH sampler ([monitor]); off unless it names providers."""
+    automation: AutomationSettings = field(default_factory=AutomationSettings)
+    """[automation]; rules run only when it names a rule file (wiring does, from the config)."""
 
 
 class Hub:
@@ -75,7 +79,7 @@ class Hub:
 
     def __init__(self, providers: Mapping[str, Provider], store: Store, clock: Clock,
                  settings: HubSettings | None = None, *, keys: KeyService | None = None,
-                 history_replay: HistoryReplay | None = None) -> None:
+                 history_replay: HistoryReplay | None = None, rule_evaluator: Evaluate | None = None) -> None:
         settings = settings or HubSettings()
         self.settings = settings
         self.clock = clock
@@ -103,6 +107,11 @@ class Hub:
         self.ssh_sampler = SshSampler(settings.ssh, self._live, self.metrics, self.bus, clock, self.capabilities)
         self.actions = ActionService(self._live, self._costs, self._safe_store, self.bus, clock,
                                      self.polling.refresh_instances, settings.offer_query.disk_gb)
+        self._rules = build_rules_service(
+            AutomationParts(self._safe_store, self.bus, clock, self._live, self._health, self.metrics, self._costs,
+                            self._projects, self.actions, self.polling, self.capabilities,
+                            lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
+            settings.automation, evaluate=rule_evaluator)
         self._keys = keys
         self._history_replay = history_replay
         self._running = False
@@ -127,6 +136,11 @@ class Hub:
     def projects(self) -> ProjectService:
         """Which project each instance is in: ``project_of``, ``set``, ``clear``, ``listing``."""
         return carried(self._projects, self.home_loop)
+
+    @property
+    def rules(self) -> RulesService:
+        """Automation: load rules, list and switch them, preview, pause / resume, warnings, lease, firings."""
+        return carried(self._rules, self.home_loop)
 
     @property
     def store(self) -> Store:
@@ -186,6 +200,9 @@ class Hub:
         self.supervisor.start("maintenance", self.maintenance.run)
         if self.settings.ssh.providers:
             self.supervisor.start("ssh-sampler", self.ssh_sampler.run)
+        automation = self.settings.automation
+        if automation.enabled and automation.rules_path is not None:
+            self.supervisor.start("automation", self._rules.run)
         if self._history_replay is not None:
             replay = self._history_replay
             self.supervisor.start("history-replay", lambda: self.history.replay(replay),
@@ -196,6 +213,7 @@ class Hub:
         """Stop every background task and wait until each has stopped."""
         self._running = False
         await self.supervisor.aclose()
+        await self._rules.aclose()
 
     async def run(self) -> None:
         """Poll until cancelled (for callers that own the loop: tests, a one-shot command)."""

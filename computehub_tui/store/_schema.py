@@ -174,6 +174,67 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=6,
+        description="automation: rule states, pause flag, action journal, lease, launch records",
+        statements=(
+            """
+            CREATE TABLE rule_states (
+                name       TEXT PRIMARY KEY,
+                enabled    INTEGER NOT NULL DEFAULT 1,
+                mode       TEXT,
+                last_fired REAL,
+                fire_count INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE automation_flags (
+                name   TEXT PRIMARY KEY,
+                value  TEXT NOT NULL,
+                set_at REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+            # One row per firing of a rule on a target within one cooldown window; the row is written
+            # before the action is sent, so a restart finds what was in flight.
+            """
+            CREATE TABLE action_journal (
+                idem_key        TEXT PRIMARY KEY,
+                rule            TEXT NOT NULL,
+                target          TEXT NOT NULL,
+                action          TEXT NOT NULL,
+                opened_at       REAL NOT NULL,
+                closes_at       REAL NOT NULL,
+                state           TEXT NOT NULL,
+                attempts        INTEGER NOT NULL,
+                last_attempt_at REAL NOT NULL,
+                result          TEXT NOT NULL DEFAULT '',
+                evidence        TEXT NOT NULL DEFAULT '',
+                dry_run         INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX action_journal_by_closes ON action_journal (closes_at)",
+            "CREATE INDEX action_journal_by_state ON action_journal (state)",
+            """
+            CREATE TABLE automation_lease (
+                name        TEXT PRIMARY KEY,
+                holder      TEXT NOT NULL,
+                host        TEXT NOT NULL,
+                pid         INTEGER NOT NULL,
+                acquired_at REAL NOT NULL,
+                renewed_at  REAL NOT NULL,
+                expires_at  REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE launch_records (
+                instance_key TEXT PRIMARY KEY,
+                offer        TEXT NOT NULL,
+                spec         TEXT NOT NULL,
+                launched_at  REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

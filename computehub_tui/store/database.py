@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from computehub_tui.store.audit import AuditStore, delete_audit_entries_before
+from computehub_tui.store.automation import AutomationStore
 from computehub_tui.store.costs import CostStore
 from computehub_tui.store.instances import InstanceStore
 from computehub_tui.store.metrics import MetricStore, delete_metric_samples_before
@@ -14,7 +15,7 @@ from computehub_tui.store.secrets import SecretStore
 
 
 class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, RollupStore, ProjectStore, AuditStore,
-            SecretStore):
+            SecretStore, AutomationStore):
     """The app's database. Open with ``await Store.open(path)``; close with ``await store.close()``.
 
     One writer connection per process: every concern's methods share the connection and its lock

@@ -32,11 +32,17 @@ from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.events import (
     ActionFinished,
     ActionStarted,
+    AutomationPaused,
+    AutomationResumed,
     EngineEvent,
     InstancesUpdated,
+    LeaseChanged,
     MetricsSampled,
     OffersUpdated,
     ProviderHealthChanged,
+    RuleFired,
+    RuleNotify,
+    RuleWarningPending,
     SpendUpdated,
     StoreFailed,
 )
@@ -281,6 +287,12 @@ class ComputeHubApp(App[None]):
             SpendUpdated: self._spend_updated,
             ActionStarted: self._action_started,
             ActionFinished: self._action_finished,
+            RuleFired: self._rule_fired,
+            RuleNotify: self._rule_notify,
+            RuleWarningPending: self._rule_warning,
+            AutomationPaused: self._automation_paused,
+            AutomationResumed: self._automation_resumed,
+            LeaseChanged: self._lease_changed,
         }
 
     def _offers_updated(self, _: OffersUpdated) -> None:
@@ -319,6 +331,32 @@ class ComputeHubApp(App[None]):
     def _action_finished(self, event: ActionFinished) -> None:
         self.instances_pane.set_pending([event.target], None)
         self.notify(event.message, severity="information" if event.ok else "error", timeout=4 if event.ok else 10)
+
+    # Until the Rules pane and alert channels land, automation speaks through toasts (plain text: instance keys
+    # and rendered messages carry provider data).
+    def _rule_fired(self, event: RuleFired) -> None:
+        if not event.dry_run:  # a dry run also sends a RuleNotify, shown below
+            self.notify(f"{event.rule}: {event.result}", title="Rule fired", markup=False,
+                        severity="information" if event.ok else "error", timeout=6 if event.ok else 10)
+
+    def _rule_notify(self, event: RuleNotify) -> None:
+        self.notify(event.message, title=f"Rule {event.rule}", markup=False,
+                    severity="warning" if event.channel == "alert" else "information", timeout=8)
+
+    def _rule_warning(self, event: RuleWarningPending) -> None:
+        self.notify(f"{event.action} {event.target} is due unless the condition clears", markup=False,
+                    title=f"Rule {event.rule} warns", severity="warning", timeout=10)
+
+    def _automation_paused(self, event: AutomationPaused) -> None:
+        self.notify(event.reason, title="Automation paused", markup=False, severity="warning", timeout=10)
+
+    def _automation_resumed(self, _: AutomationResumed) -> None:
+        self.notify("Rules act again.", title="Automation resumed", timeout=4)
+
+    def _lease_changed(self, event: LeaseChanged) -> None:
+        if event.holder is not None and not event.ours:
+            self.notify(f"{event.holder} runs automation; this app only shows it", markup=False,
+                        title="Automation", timeout=6)
 
     def _show_health(self) -> None:
         assert self.hub is not None

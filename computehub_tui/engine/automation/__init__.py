@@ -1,0 +1,1 @@
+"""Automation in the engine: facts for rules, the rule runner and its safety, the lease, and ``hub.rules``."""

@@ -1,0 +1,225 @@
+"""What rules see: InstanceFacts and AccountFacts built from the engine's live data, metrics, costs and health."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import statistics
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from computehub_tui.domain.idle import STALE_AFTER_S, idle_readout
+from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample, Offer, known
+from computehub_tui.engine.costs import CostService
+from computehub_tui.engine.events import HealthState
+from computehub_tui.engine.health import HealthBook
+from computehub_tui.engine.live import LiveData
+from computehub_tui.engine.metrics import MetricsService
+from computehub_tui.engine.projects import ProjectService
+from computehub_tui.rules.model import AccountFacts, InstanceFacts, Series, Value
+
+STATUS_POINTS_KEPT = 4000
+"""Observed statuses kept per instance (over five hours at a 5 s poll): enough for ``FOR 20m`` and more."""
+INTERVAL_SAMPLES = 20
+"""How many recent gaps between samples estimate an instance's sample interval."""
+
+MetricReader = Callable[[MetricSample], Value]
+
+METRIC_FIELDS: Mapping[str, MetricReader] = {
+    "gpu_util": lambda s: max(_utils(s), default=None),
+    "gpu_util_min": lambda s: min(_utils(s), default=None),
+    "gpu_util_avg": lambda s: statistics.fmean(_utils(s)) if _utils(s) else None,
+    "vram_used_pct": lambda s: s.vram_pct,
+    "vram_used_gb": lambda s: sum(known(s.vram_used_gb)) if known(s.vram_used_gb) else None,
+    "gpu_temp": lambda s: s.max_gpu_temp,
+    "power_w": lambda s: s.total_power_w,
+    "cpu_util": lambda s: s.cpu_pct,
+}
+"""Instance fields read from a metric sample, each also kept as a series for ``FOR`` windows."""
+
+
+def _utils(sample: MetricSample) -> list[float]:
+    return [u for u in known(sample.gpu_util) if 0.0 <= u <= 100.0]
+
+
+class StatusHistory:
+    """Each instance's status as observed at each poll of its provider: the series ``status == x FOR 20m`` reads."""
+
+    def __init__(self, kept: int = STATUS_POINTS_KEPT) -> None:
+        self._kept = kept
+        self._points: dict[str, deque[tuple[float, str]]] = {}
+
+    def observe(self, provider: str, instances: Iterable[Instance], at: float) -> None:
+        """``provider``'s instances as one poll at ``at`` saw them; its instances not among them are forgotten."""
+        listed = list(instances)
+        present = {instance.key for instance in listed}
+        prefix = f"{provider}:"
+        for key in [k for k in self._points if k.startswith(prefix) and k not in present]:
+            del self._points[key]
+        for instance in listed:
+            points = self._points.setdefault(instance.key, deque(maxlen=self._kept))
+            if not points or points[-1][0] < at:
+                points.append((at, instance.status.value))
+
+    def series(self, key: str, interval_s: float) -> Series:
+        return Series(tuple(self._points.get(key, ())), interval_s)
+
+
+class MetricPoints:
+    """Each (instance, field)'s points, computed once per sample: a tick reads the new samples only."""
+
+    def __init__(self) -> None:
+        self._points: dict[tuple[str, str], list[tuple[float, Value]]] = {}
+
+    def window(self, key: str, name: str, history: Sequence[MetricSample], since: float) -> tuple[tuple[float, Value],
+                                                                                                   ...]:
+        """``name``'s points from ``history`` (oldest first) at or after ``since``."""
+        points = self._points.setdefault((key, name), [])
+        last = points[-1][0] if points else float("-inf")
+        new = []
+        for sample in reversed(history):
+            if sample.time <= last:
+                break
+            new.append(sample)
+        read = METRIC_FIELDS[name]
+        points.extend((sample.time, read(sample)) for sample in reversed(new))
+        held = bisect.bisect_left(points, history[0].time if history else float("inf"), key=lambda point: point[0])
+        if held:
+            del points[:held]  # what the history itself no longer holds
+        start = bisect.bisect_left(points, since, key=lambda point: point[0])
+        return tuple(points[start:])
+
+    def keep(self, keys: set[str]) -> None:
+        """Forget every instance but ``keys``."""
+        self._points = {pair: points for pair, points in self._points.items() if pair[0] in keys}
+
+
+@dataclass(frozen=True, slots=True)
+class FactSources:
+    """The engine parts facts are read from (all in memory: building facts does no I/O)."""
+
+    live: LiveData
+    health: HealthBook
+    metrics: MetricsService
+    costs: CostService
+    projects: ProjectService
+    statuses: StatusHistory
+    is_stale: Callable[[str], bool]
+    poll_interval_s: float
+    pricing_of: Callable[[str], str | None]
+    """An instance's pricing kind (``on-demand`` / ``interruptible``) where its launch was recorded."""
+
+
+class FactsBuilder:
+    """Builds one tick's facts. ``price_change_24h`` and ``project_spend_today`` come from ``set_price_changes``
+    and ``set_project_spend``, which the runner refreshes from the store before it builds."""
+
+    def __init__(self, sources: FactSources) -> None:
+        self._sources = sources
+        self._price_change: Mapping[tuple[str, str], float] = {}
+        self._project_spend: Mapping[str | None, float] | None = None
+        """None until first read: unknown, not zero."""
+        self._points = MetricPoints()
+
+    def set_price_changes(self, changes: Mapping[tuple[str, str], float]) -> None:
+        """Percent change over 24 h of the per-GPU median price, by (provider, gpu)."""
+        self._price_change = dict(changes)
+
+    def set_project_spend(self, spend: Mapping[str | None, float]) -> None:
+        """Spend today by project (None: instances in no project)."""
+        self._project_spend = dict(spend)
+
+    def fresh(self, provider: str) -> bool:
+        """False when ``provider`` is failing or its instance data is older than two polls."""
+        health = self._sources.health.get(provider)
+        return health is not None and health.state is HealthState.OK and not self._sources.is_stale(provider)
+
+    def account(self) -> AccountFacts:
+        sources = self._sources
+        instances = sources.live.instances
+        return AccountFacts({
+            "spend_today": sources.costs.spend_today,
+            "spend_month": sources.costs.spend_this_month,
+            "burn_rate": sources.costs.burn_rate(instances),
+            "running_count": float(sum(1 for i in instances if i.status is InstanceStatus.RUNNING)),
+        }, fresh=all(self.fresh(name) for name in sources.live.providers))
+
+    def instances(self, now: float, windows: Mapping[str, float] | None = None, *,
+                  private: bool = False) -> list[InstanceFacts]:
+        """Every instance's facts. ``windows`` (field → longest ``FOR`` window the rules read it over) says
+        which series to build and how far back; None builds every series over all the history held.
+        ``private`` builds without the engine's point cache: for a caller on another thread (a preview)."""
+        points = MetricPoints() if private else self._points
+        facts = [self.instance(instance, now, windows, points) for instance in self._sources.live.instances
+                 if instance.status is not InstanceStatus.TERMINATED]
+        if not private:
+            points.keep({f.key for f in facts})
+        return facts
+
+    def instance(self, instance: Instance, now: float, windows: Mapping[str, float] | None = None,
+                 points: MetricPoints | None = None) -> InstanceFacts:
+        points = points or self._points
+        sources = self._sources
+        history = sources.metrics.history(instance.key)
+        interval = sample_interval(history, sources.poll_interval_s)
+        latest = history[-1] if history and now - history[-1].time <= STALE_AFTER_S else None
+        project = sources.projects.project_of(instance)
+        values: dict[str, Value] = {
+            "status": instance.status.value,
+            "provider": instance.provider,
+            "gpu": instance.gpu,
+            "gpu_count": float(instance.gpu_count),
+            "label": instance.label,
+            "project": project,
+            "pricing": sources.pricing_of(instance.key),
+            "cost_per_hour": sources.costs.rate_now(instance),
+            "cost_so_far": sources.costs.cost_so_far(instance.key),
+            "uptime": sources.costs.uptime(instance),
+            "idle_for": _idle_for(history, now, instance.gpu_count),
+            "price_change_24h": self._price_change.get((instance.provider, instance.gpu)),
+            "project_spend_today": None if self._project_spend is None else self._project_spend.get(project, 0.0),
+        }
+        for name, read in METRIC_FIELDS.items():
+            values[name] = read(latest) if latest is not None else None
+        series: dict[str, Series] = {}
+        for name in METRIC_FIELDS:
+            if windows is None or name in windows:
+                since = _series_start(now, windows, name, interval)
+                series[name] = Series(points.window(instance.key, name, history, since), interval)
+        if windows is None or "status" in windows:
+            series["status"] = sources.statuses.series(instance.key, sources.poll_interval_s)
+        return InstanceFacts(instance.key, values, series, fresh=self.fresh(instance.provider))
+
+
+def _series_start(now: float, windows: Mapping[str, float] | None, name: str, interval_s: float) -> float:
+    """The oldest sample a window can need: its start, less the gaps that may precede its first sample."""
+    if windows is None:
+        return float("-inf")
+    return now - windows[name] - 4 * interval_s
+
+
+def sample_interval(history: Sequence[MetricSample], fallback_s: float) -> float:
+    """The instance's sampling interval: the median gap between its recent samples (the poll interval
+    until it has some). A median, so one gap in the data does not stretch it."""
+    times = [sample.time for sample in history[-(INTERVAL_SAMPLES + 1):]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times) if later > earlier]
+    return statistics.median(gaps) if gaps else fallback_s
+
+
+def _idle_for(history: Sequence[MetricSample], now: float, gpu_count: int) -> float | None:
+    readout = idle_readout(history, now, gpu_count)
+    if readout.state == "busy":
+        return 0.0
+    return readout.idle_for_s if readout.state == "idle" else None
+
+
+def price_changes(offers: Sequence[Offer], day_ago_per_gpu: Mapping[tuple[str, str], float]) -> dict[tuple[str, str],
+                                                                                                      float]:
+    """Percent change of the median per-GPU price of each (provider, gpu) now against ``day_ago_per_gpu``."""
+    now_prices: dict[tuple[str, str], list[float]] = {}
+    for offer in offers:
+        if offer.available and offer.gpu_count > 0:
+            now_prices.setdefault((offer.provider, offer.gpu), []).append(offer.price_per_gpu_hour)
+    return {key: 100.0 * (statistics.median(prices) - day_ago_per_gpu[key]) / day_ago_per_gpu[key]
+            for key, prices in now_prices.items() if day_ago_per_gpu.get(key, 0.0) > 0}

@@ -1,0 +1,380 @@
+"""``hub.rules``: the automation service the UI, the CLI and the daemon call (load, list, switch, preview, pause,
+warnings, lease, firings), and the supervised loop that evaluates rules after each poll while it holds the lease."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+from computehub_tui.clock import Clock
+from computehub_tui.domain.history import AuditEntry
+from computehub_tui.domain.models import Capabilities
+from computehub_tui.engine.actions import ActionService
+from computehub_tui.engine.automation.execute import Executor
+from computehub_tui.engine.automation.facts import FactsBuilder, FactSources, StatusHistory, price_changes
+from computehub_tui.engine.automation.lease import LeaseKeeper
+from computehub_tui.engine.automation.runner import (
+    ACCOUNT,
+    AutomationSettings,
+    Evaluate,
+    PendingWarning,
+    RuleRunner,
+    Spawn,
+    TickReport,
+    windowed_fields,
+)
+from computehub_tui.engine.costs import CostService, day_start
+from computehub_tui.engine.events import EngineEvent, EventBus, InstancesUpdated, MetricsSampled
+from computehub_tui.engine.health import HealthBook
+from computehub_tui.engine.live import LiveData
+from computehub_tui.engine.metrics import MetricsService
+from computehub_tui.engine.polling import PollingService
+from computehub_tui.engine.projects import ProjectService
+from computehub_tui.engine.safe_store import SafeStore
+from computehub_tui.rules.model import Mode, Rule, RuleSet, Truth
+from computehub_tui.store.automation import JournalEntry
+
+Parse = Callable[[str], RuleSet]
+STORE_FACTS_EVERY_S = 60.0
+"""Price changes and project spend (read from the store) are refreshed at most this often."""
+DAY = 86_400.0
+HISTORY_MARGIN_S = 15 * 60.0
+"""Samples read back before the longest window: room for the gaps that precede its first sample."""
+
+
+def default_parser() -> Parse:
+    """``rules.parser.parse_rules``, imported when first needed."""
+    return cast(Parse, importlib.import_module("computehub_tui.rules.parser").parse_rules)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What loading rule text did: ``ok`` when it replaced the rule set; ``errors`` rendered with carets."""
+
+    ok: bool
+    rule_count: int
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleListing:
+    """One rule as the Rules pane and ``rules list`` show it."""
+
+    name: str
+    enabled: bool
+    mode: Mode
+    last_fired: float | None
+    fire_count: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLine:
+    """One instance (or ``account``) against one rule now: its truth, the values seen, and why."""
+
+    target: str
+    truth: Truth
+    evidence: tuple[tuple[str, str], ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RulePreview:
+    rule: str
+    lines: tuple[PreviewLine, ...]
+
+    @property
+    def matching(self) -> tuple[PreviewLine, ...]:
+        return tuple(line for line in self.lines if line.truth is Truth.TRUE)
+
+
+class RulesService:
+    """The automation service. Reads are in memory and quick; the async methods write the store.
+
+    Rule states (enabled, mode) are kept by rule name, so they survive edits of the file that keep the name.
+    """
+
+    def __init__(self, *, runner: RuleRunner, lease: LeaseKeeper, bus: EventBus, clock: Clock, store: SafeStore,
+                 live: LiveData, costs: CostService, metrics: MetricsService, statuses: StatusHistory,
+                 parse: Parse | None = None) -> None:
+        self.runner = runner
+        self.lease = lease
+        self._bus = bus
+        self._clock = clock
+        self._store = store
+        self._live = live
+        self._costs = costs
+        self._metrics = metrics
+        self._statuses = statuses
+        self._parse = parse
+        self.errors: tuple[str, ...] = ()
+        """The errors of the last text that failed to load (the rule set before it stays in force)."""
+        self._wanted = asyncio.Event()
+        self._store_facts_at = float("-inf")
+        self._loaded = False
+        bus.subscribe(self._on_event)
+
+    # -- rule text -------------------------------------------------------------------------------
+
+    @property
+    def rule_set(self) -> RuleSet:
+        return self.runner.rule_set
+
+    def parse(self, text: str) -> RuleSet:
+        if self._parse is None:
+            self._parse = default_parser()
+        return self._parse(text)
+
+    def load_text(self, text: str) -> LoadResult:
+        """Use the rules in ``text``; with any error, keep the rule set in force and report every error."""
+        return self.use(self.parse(text))
+
+    def use(self, rule_set: RuleSet) -> LoadResult:
+        """Use ``rule_set`` if it has no errors; otherwise keep the one in force and report its errors."""
+        if not rule_set.ok:
+            self.errors = tuple(error.render() for error in rule_set.errors)
+            return LoadResult(False, len(self.runner.rule_set.rules), self.errors)
+        self.runner.rule_set = rule_set
+        self.errors = ()
+        self._wanted.set()
+        return LoadResult(True, len(rule_set.rules))
+
+    def load_file(self, path: Path | None = None) -> LoadResult:
+        """Load ``path`` (default: ``[automation] rules_file``); a missing default file means no rules."""
+        path = path or self.runner.settings.rules_path
+        if path is None:
+            return LoadResult(True, 0)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if path == self.runner.settings.rules_path:
+                return self.use(RuleSet())
+            self.errors = (f"{path}: no such file",)
+            return LoadResult(False, len(self.runner.rule_set.rules), self.errors)
+        except (OSError, UnicodeDecodeError) as error:
+            self.errors = (f"{path}: cannot read it ({error})",)
+            return LoadResult(False, len(self.runner.rule_set.rules), self.errors)
+        return self.load_text(text)
+
+    # -- rule states ----------------------------------------------------------------------------
+
+    def listing(self) -> list[RuleListing]:
+        """Every rule in force, in file order, with its switches and firing record."""
+        runner = self.runner
+        return [RuleListing(rule.name, runner.enabled(rule), runner.mode_of(rule),
+                            *(_fired(runner, rule)), rule.text) for rule in runner.rule_set.rules]
+
+    async def set_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable rule ``name`` (kept in the store by name)."""
+        await self._store.store.set_rule_switches(name, enabled=enabled)
+        await self._reload_states()
+
+    async def set_mode(self, name: str, mode: Mode | None) -> None:
+        """Run rule ``name`` live or dry-run; None goes back to the file's or the configured default."""
+        await self._store.store.set_rule_switches(name, mode=None if mode is None else mode.value,
+                                                  clear_mode=mode is None)
+        await self._reload_states()
+
+    async def _reload_states(self) -> None:
+        self.runner.states = await self._store.store.rule_states()
+
+    # -- preview --------------------------------------------------------------------------------
+
+    def preview(self, source: str | RuleSet | None = None) -> list[RulePreview]:
+        """Per rule of ``source`` (text, a rule set, or the rules in force), which instances match now and why,
+        with the values seen. Nothing is fired. Text with errors previews the rules that parsed."""
+        rule_set = self.parse(source) if isinstance(source, str) else source or self.runner.rule_set
+        now = self._clock.now()
+        facts = self.runner.facts
+        instances, account = facts.instances(now, windowed_fields(rule_set), private=True), facts.account()
+        previews = []
+        for rule in rule_set.rules:
+            if rule.account_scope:
+                verdict = self.runner.evaluate(rule.condition, None, account, now)
+                lines = [PreviewLine(ACCOUNT, verdict.truth, verdict.evidence, verdict.reason)]
+            else:
+                lines = []
+                for instance in instances:
+                    verdict = self.runner.evaluate(rule.condition, instance, account, now)
+                    lines.append(PreviewLine(instance.key, verdict.truth, verdict.evidence, verdict.reason))
+            previews.append(RulePreview(rule.name, tuple(lines)))
+        return previews
+
+    # -- pause, warnings, lease, history ----------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self.runner.paused
+
+    @property
+    def pause_reason(self) -> str:
+        return self.runner.pause_reason
+
+    async def pause(self, reason: str = "paused by the user") -> None:
+        """Stop all rule actions (every process: kept in the store) until ``resume``."""
+        await self.runner.pause(reason)
+
+    async def resume(self) -> None:
+        await self.runner.resume()
+        self._wanted.set()
+
+    def pending_warnings(self) -> list[PendingWarning]:
+        return sorted(self.runner.warnings.values(), key=lambda warning: warning.due_at)
+
+    def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
+        """Put warning ``warning_id`` off by ``seconds``; None if it is no longer pending."""
+        return self.runner.snooze(warning_id, seconds)
+
+    def cancel(self, warning_id: str) -> bool:
+        """Drop warning ``warning_id``: its action does not run (nor warns again) for one cooldown."""
+        return self.runner.cancel(warning_id)
+
+    @property
+    def lease_holder(self) -> str | None:
+        """Who runs automation (``daemon pid 4242 on box``), as of the last claim or read; None: nobody."""
+        return self.lease.holder_description
+
+    @property
+    def holds_lease(self) -> bool:
+        return self.lease.held
+
+    async def recent_firings(self, limit: int = 100) -> list[JournalEntry]:
+        """The journal, newest first: each firing's rule, target, action, state, attempts, evidence, result."""
+        return await self._store.call(self._store.store.journal_recent(limit)) or []
+
+    async def audit(self, limit: int = 100) -> list[AuditEntry]:
+        """Audit entries written by rules, newest first."""
+        entries = await self._store.call(self._store.store.audit_log(limit * 4)) or []
+        return [entry for entry in entries if entry.actor.startswith("rule:")][:limit]
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read the store's state and the rule file, and the metric history the rules' windows need (once)."""
+        if not self._loaded:
+            self._loaded = True
+            await self.runner.load()
+            self.load_file()
+            await self._seed_history()
+
+    async def _seed_history(self) -> None:
+        """After a restart, fill each known instance's empty metric history from the store, so a ``FOR`` window
+        does not start over (samples a poll has recorded since win: the history only takes newer ones)."""
+        longest = max(self.runner.windows.values(), default=0.0)
+        if not longest:
+            return
+        since = self._clock.now() - longest - HISTORY_MARGIN_S
+        for instance in self._live.instances:
+            if self._metrics.history(instance.key):
+                continue
+            for sample in await self._store.call(self._store.store.metric_history(instance.key, since)) or []:
+                self._metrics.record(instance.key, sample)
+
+    async def tick(self) -> TickReport:
+        """Evaluate now (if this process holds the lease); returns what was done."""
+        if not self.lease.held:
+            return TickReport()
+        await self._refresh_store_facts()
+        return await self.runner.tick()
+
+    async def run(self) -> None:
+        """The supervised job: claim or renew the lease every few seconds while there are rules, and evaluate
+        after each poll (coalesced) while holding it."""
+        await self.start()
+        renew_s = self.runner.settings.lease_renew_s
+        while True:
+            if self.runner.rule_set.rules and self.runner.settings.enabled:
+                await self.lease.claim()
+            else:
+                await self.lease.release()
+                await self.lease.refresh()
+            if self._wanted.is_set():
+                self._wanted.clear()
+                await self.tick()
+            await self._wait(renew_s)
+
+    async def aclose(self) -> None:
+        """Give the lease up (on exit, SIGTERM)."""
+        await self.lease.release()
+
+    async def _wait(self, seconds: float) -> None:
+        sleeping = asyncio.ensure_future(self._clock.sleep(seconds))
+        wanted = asyncio.ensure_future(self._wanted.wait())
+        try:
+            await asyncio.wait((sleeping, wanted), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeping, wanted):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _on_event(self, event: EngineEvent) -> None:
+        if isinstance(event, InstancesUpdated):
+            self._statuses.observe(event.provider, (i for i in self._live.instances if i.provider == event.provider),
+                                   event.at)
+            self._wanted.set()
+        elif isinstance(event, MetricsSampled):
+            self._wanted.set()
+
+    async def _refresh_store_facts(self) -> None:
+        now = self._clock.now()
+        if now - self._store_facts_at < STORE_FACTS_EVERY_S:
+            return
+        self._store_facts_at = now
+        facts: FactsBuilder = self.runner.facts
+        spend = await self._costs.spend_by(["project"], day_start(now, self._costs.zone))
+        facts.set_project_spend({line.keys[0]: line.usd for line in spend})
+        day_ago: dict[tuple[str, str], float] = {}
+        for provider, gpu in sorted({(i.provider, i.gpu) for i in self._live.instances}):
+            stats = await self._store.call(self._store.store.price_history(gpu, now - DAY - 2 * 3600,
+                                                                           provider=provider)) or []
+            old = [s.median_price / s.gpu_count for s in stats if s.at <= now - DAY + 2 * 3600 and s.gpu_count > 0]
+            if old:
+                day_ago[(provider, gpu)] = statistics.median(old)
+        facts.set_price_changes(price_changes(self._live.offers, day_ago))
+
+
+def _fired(runner: RuleRunner, rule: Rule) -> tuple[float | None, int]:
+    state = runner.states.get(rule.name)
+    return (state.last_fired, state.fire_count) if state is not None else (None, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationParts:
+    """The engine parts automation reads and acts through (the Hub hands them over)."""
+
+    store: SafeStore
+    bus: EventBus
+    clock: Clock
+    live: LiveData
+    health: HealthBook
+    metrics: MetricsService
+    costs: CostService
+    projects: ProjectService
+    actions: ActionService
+    polling: PollingService
+    capabilities: Callable[[str], Capabilities]
+    spawn: Spawn
+
+
+def build_rules_service(parts: AutomationParts, settings: AutomationSettings, *, evaluate: Evaluate | None = None,
+                        parse: Parse | None = None) -> RulesService:
+    """Assemble ``hub.rules``: facts, executor, runner, lease and service over the engine's parts."""
+    interval = parts.polling.settings.instances_interval_s
+    executor = Executor(live=parts.live, actions=parts.actions, capabilities=parts.capabilities, store=parts.store,
+                        bus=parts.bus, clock=parts.clock, poll=parts.polling.refresh_instances,
+                        poll_interval_s=interval)
+    statuses = StatusHistory()
+    facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects, statuses,
+                                     parts.polling.is_stale, interval, executor.pricing_of))
+    runner = RuleRunner(store=parts.store, bus=parts.bus, clock=parts.clock, live=parts.live, facts=facts,
+                        executor=executor, settings=settings, evaluate=evaluate, spawn=parts.spawn)
+    lease = LeaseKeeper(parts.store, parts.bus, parts.clock, role=settings.role, ttl_s=settings.lease_ttl_s)
+    return RulesService(runner=runner, lease=lease, bus=parts.bus, clock=parts.clock, store=parts.store,
+                        live=parts.live, costs=parts.costs, metrics=parts.metrics, statuses=statuses, parse=parse)
