@@ -1,14 +1,9 @@
-"""Test support for the rule runner: a small stand-in evaluator (Comparison / AllOf / AnyOf / Negation / FOR), rule
-builders, a scripted provider whose machines change as a provider's would, and a Hub harness on a real store.
-
-The stand-in evaluator follows the issue's semantics closely enough for the runner's scenarios; at merge the lead
-switches the scenarios to ``rules.parser`` + ``rules.evaluate`` (each scenario carries its rule text).
-"""
+"""Test support for the rule runner: rules from their text (the real parser and evaluator), a scripted provider
+whose machines change as a provider's would, and a Hub harness on a real store."""
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,24 +25,12 @@ from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.providers.base import NoCapacityError
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.rules.model import (
-    AccountFacts,
-    Action,
-    ActionKind,
-    AllOf,
-    AnyOf,
-    Comparison,
-    Condition,
-    InstanceFacts,
     Mode,
-    Negation,
     Position,
     Rule,
     RuleSet,
-    Scalar,
-    Truth,
-    Value,
-    Verdict,
 )
+from computehub_tui.rules.parser import parse_rules
 from computehub_tui.store import Store
 
 HERE = Position(1, 1)
@@ -56,103 +39,14 @@ POLL_S = 60.0
 """The scenarios poll (and sample) once a minute."""
 
 
-# -- the stand-in evaluator -----------------------------------------------------------------------------
+# -- rules ----------------------------------------------------------------------------------------------
 
 
-def _holds(op: str, seen: Value, wanted: Scalar | tuple[Scalar, ...]) -> bool:
-    if op == "in":
-        return isinstance(wanted, tuple) and seen in wanted
-    if op == "not in":
-        return isinstance(wanted, tuple) and seen not in wanted
-    if op == "~":
-        return isinstance(seen, str) and isinstance(wanted, str) and fnmatch.fnmatchcase(seen, wanted)
-    if op == "==":
-        return seen == wanted
-    if op == "!=":
-        return seen != wanted
-    if not isinstance(seen, float | int) or not isinstance(wanted, float | int):
-        return False
-    return {"<": seen < wanted, "<=": seen <= wanted, ">": seen > wanted, ">=": seen >= wanted}[op]
-
-
-def _value(field: str, instance: InstanceFacts | None, account: AccountFacts) -> Value:
-    if instance is not None and field in instance.values:
-        return instance.values[field]
-    return account.values.get(field)
-
-
-def _window(c: Comparison, instance: InstanceFacts | None, now: float) -> Verdict:
-    assert c.window_s is not None
-    series = instance.series.get(c.field) if instance is not None else None
-    if series is None or not series.points:
-        return Verdict(Truth.UNKNOWN, reason=f"no {c.field} samples")
-    limit = 3 * series.interval_s
-    points = [p for p in series.points if p[0] <= now]
-    if not points or now - points[-1][0] > limit:
-        return Verdict(Truth.UNKNOWN, reason=f"no recent {c.field} samples")
-    start = now - c.window_s
-    run = [points[-1]]
-    for point in reversed(points[:-1]):
-        if run[-1][0] - point[0] > limit:  # a gap restarts the window
-            break
-        run.append(point)
-    inside = [p for p in run if p[0] >= start]
-    if not inside:
-        return Verdict(Truth.UNKNOWN, reason=f"no {c.field} samples in the window")
-    for _, seen in inside:
-        if seen is None:
-            return Verdict(Truth.UNKNOWN, reason=f"{c.field} unknown in the window")
-        if not _holds(c.op, seen, c.value):
-            return Verdict(Truth.FALSE, reason=f"{c.field}={seen} in the window")
-    if inside[-1][0] > start + series.interval_s:
-        return Verdict(Truth.FALSE, reason=f"{c.field} not covered for the whole window")
-    return Verdict(Truth.TRUE, ((c.field, f"{inside[0][1]} for {c.window_s / 60:g}m"),))
-
-
-def fake_evaluate(condition: Condition, instance: InstanceFacts | None, account: AccountFacts,
-                  now: float) -> Verdict:
-    if isinstance(condition, Comparison):
-        if condition.window_s is not None:
-            return _window(condition, instance, now)
-        seen = _value(condition.field, instance, account)
-        if seen is None:
-            return Verdict(Truth.UNKNOWN, reason=f"{condition.field} unknown")
-        truth = Truth.TRUE if _holds(condition.op, seen, condition.value) else Truth.FALSE
-        return Verdict(truth, ((condition.field, str(seen)),))
-    if isinstance(condition, Negation):
-        inner = fake_evaluate(condition.part, instance, account, now)
-        flipped = {Truth.TRUE: Truth.FALSE, Truth.FALSE: Truth.TRUE, Truth.UNKNOWN: Truth.UNKNOWN}[inner.truth]
-        return Verdict(flipped, inner.evidence, inner.reason)
-    verdicts = [fake_evaluate(part, instance, account, now) for part in condition.parts]
-    decisive, neutral = (Truth.FALSE, Truth.TRUE) if isinstance(condition, AllOf) else (Truth.TRUE, Truth.FALSE)
-    assert isinstance(condition, AllOf | AnyOf)
-    if any(v.truth is decisive for v in verdicts):
-        return Verdict(decisive, tuple(e for v in verdicts if v.truth is decisive for e in v.evidence))
-    if any(v.truth is Truth.UNKNOWN for v in verdicts):
-        return Verdict(Truth.UNKNOWN, reason="; ".join(v.reason for v in verdicts if v.reason))
-    return Verdict(neutral, tuple(e for v in verdicts for e in v.evidence))
-
-
-# -- building rules -------------------------------------------------------------------------------------
-
-
-def cmp(field: str, op: str, value: Scalar | tuple[Scalar, ...], window_s: float | None = None) -> Comparison:
-    return Comparison(field, op, value, HERE, window_s)
-
-
-def all_of(*parts: Condition) -> AllOf:
-    return AllOf(tuple(parts))
-
-
-def act(kind: ActionKind, *, warn_s: float | None = None, where: Condition | None = None,
-        **args: Scalar) -> Action:
-    return Action(kind, HERE, dict(args), where, warn_s)
-
-
-def rule(name: str, text: str, condition: Condition, *actions: Action, account_scope: bool = False,
-         may_act_on_fleet: bool = False, mode: Mode | None = None) -> Rule:
-    """A compiled rule; ``text`` is its source in the rule language, for the switch to the real parser."""
-    return Rule(name, condition, tuple(actions), HERE, text, account_scope, may_act_on_fleet, mode)
+def rule(name: str, text: str, mode: Mode | None = None) -> Rule:
+    """The one rule in ``text``, compiled by the real parser, under ``name`` (and ``mode``, as the store may set)."""
+    parsed = parse_rules(text)
+    assert parsed.ok and len(parsed.rules) == 1, [error.render() for error in parsed.errors]
+    return dataclasses.replace(parsed.rules[0], name=name, mode=mode)
 
 
 def rules(*items: Rule) -> RuleSet:
@@ -302,7 +196,7 @@ async def session(db: Path, machines: Machines, rule_set: RuleSet, **settings: A
     automation = AutomationSettings(**settings)
     hub = Hub({machines.name: machines}, store, clock,  # type: ignore[dict-item]
               HubSettings(poll=PollSettings(POLL_S * 10, POLL_S), automation=automation),
-              rule_evaluator=fake_evaluate)
+)
     events: list[EngineEvent] = []
     hub.bus.subscribe(events.append)
     try:

@@ -13,16 +13,14 @@ from computehub_tui.engine.events import (
     RuleWarningPending,
 )
 from computehub_tui.providers.base import UnavailableError
-from computehub_tui.rules.model import ActionKind, Mode, Position, RuleError, RuleSet, Truth
+from computehub_tui.rules.model import Mode, Position, RuleError, RuleSet, Truth
 from computehub_tui.store import Store
 from computehub_tui.store.automation import JOURNAL_DONE, JOURNAL_DRY_RUN, JOURNAL_FAILED, JOURNAL_HELD
-from tests.rules_support import MINUTE, Machines, act, cmp, offer, rule, rules, session
+from tests.rules_support import MINUTE, Machines, offer, rule, rules, session
 from tests.waiting import until
 
-STOP_RUNNING = rule("stop-running", 'IF status == "running" THEN stop', cmp("status", "==", "running"),
-                    act(ActionKind.STOP))
-DESTROY_EXITED = rule("destroy-exited", 'IF status == "exited" THEN destroy', cmp("status", "==", "exited"),
-                      act(ActionKind.DESTROY))
+STOP_RUNNING = rule("stop-running", 'IF status == "running" THEN stop')
+DESTROY_EXITED = rule("destroy-exited", 'IF status == "exited" THEN destroy')
 
 
 def alerts(s: object) -> list[str]:
@@ -158,8 +156,7 @@ async def test_switches_are_kept_by_rule_name(tmp_path: Path) -> None:
 
 
 async def test_warn_notifies_first_and_acts_only_if_the_condition_still_holds(tmp_path: Path) -> None:
-    warned = rule("warned-stop", 'IF status == "running" THEN WARN 5m stop', cmp("status", "==", "running"),
-                  act(ActionKind.STOP, warn_s=5 * MINUTE))
+    warned = rule("warned-stop", 'IF status == "running" THEN WARN 5m stop')
     machines = Machines()
     machines.add("1")
     machines.add("2")
@@ -175,8 +172,7 @@ async def test_warn_notifies_first_and_acts_only_if_the_condition_still_holds(tm
 
 
 async def test_a_warning_can_be_snoozed_or_cancelled(tmp_path: Path) -> None:
-    warned = rule("warned-stop", 'IF status == "running" THEN WARN 5m stop', cmp("status", "==", "running"),
-                  act(ActionKind.STOP, warn_s=5 * MINUTE))
+    warned = rule("warned-stop", 'IF status == "running" THEN WARN 5m stop')
     machines = Machines()
     machines.add("1")
     machines.add("2")
@@ -222,8 +218,7 @@ async def test_preview_lists_which_instances_match_now_and_why(tmp_path: Path) -
 
 
 async def test_label_is_kept_locally_and_says_so(tmp_path: Path) -> None:
-    tag = rule("tag", 'IF status == "exited" THEN label "crashed"', cmp("status", "==", "exited"),
-               act(ActionKind.LABEL, text="crashed\x1b]52;c;evil\x07"))
+    tag = rule("tag", 'IF status == "exited" THEN label "crashed"')
     machines = Machines()
     machines.add("1", status=InstanceStatus.EXITED)
     async with session(tmp_path / "db", machines, rules(tag)) as s:
@@ -235,8 +230,7 @@ async def test_label_is_kept_locally_and_says_so(tmp_path: Path) -> None:
 
 
 async def test_stop_all_where_stops_only_what_matches(tmp_path: Path, utc: None) -> None:
-    cap = rule("cap", 'IF spend_today > 0.5 THEN stop_all where label ~ "dev*"', cmp("spend_today", ">", 0.5),
-               act(ActionKind.STOP_ALL, where=cmp("label", "~", "dev*")), account_scope=True, may_act_on_fleet=True)
+    cap = rule("cap", 'IF spend_today > 0.5 THEN stop_all where label ~ "dev*"')
     machines = Machines()
     for n, label in enumerate(("dev-a", "dev-b", "prod", "dev-c")):
         machines.add(str(n), label=label)
@@ -247,8 +241,7 @@ async def test_stop_all_where_stops_only_what_matches(tmp_path: Path, utc: None)
 
 
 async def test_migrate_launches_waits_until_the_replacement_runs_then_destroys_the_old_one(tmp_path: Path) -> None:
-    move = rule("cheaper", 'IF cost_per_hour > $2.0 THEN migrate(max_price=1.8)', cmp("cost_per_hour", ">", 2.0),
-                act(ActionKind.MIGRATE, max_price=1.8))
+    move = rule("cheaper", 'IF cost_per_hour > $2.0 THEN migrate(max_price=1.8)')
     machines = Machines()
     machines.offers = [offer("dear", 3.0, machine_id=1), offer("cheap", 1.5, machine_id=2)]
     async with session(tmp_path / "db", machines, rules(move)) as s:
@@ -267,8 +260,7 @@ async def test_migrate_launches_waits_until_the_replacement_runs_then_destroys_t
 
 
 async def test_relaunch_without_recorded_settings_is_held_with_an_alert(tmp_path: Path) -> None:
-    spot = rule("spot-refill", 'IF status == "exited" THEN relaunch', cmp("status", "==", "exited"),
-                act(ActionKind.RELAUNCH))
+    spot = rule("spot-refill", 'IF status == "exited" THEN relaunch')
     machines = Machines()
     machines.add("1", status=InstanceStatus.EXITED)  # made elsewhere: this app never saw its launch
     async with session(tmp_path / "db", machines, rules(spot)) as s:

@@ -15,7 +15,7 @@ from computehub_tui.domain.models import Capabilities, Instance, LaunchSpec, Met
 from computehub_tui.domain.templates import Template
 from computehub_tui.engine import policy
 from computehub_tui.engine.actions import ACTOR_USER, ActionResult, ActionService, LaunchQuote, split_key
-from computehub_tui.engine.automation.runner import AutomationSettings, Evaluate
+from computehub_tui.engine.automation.runner import AutomationSettings
 from computehub_tui.engine.automation.service import AutomationParts, RulesService, build_rules_service
 from computehub_tui.engine.costs import CostService
 from computehub_tui.engine.crossing import carried, engine_side, engine_side_sync, running_loop
@@ -79,7 +79,7 @@ class Hub:
 
     def __init__(self, providers: Mapping[str, Provider], store: Store, clock: Clock,
                  settings: HubSettings | None = None, *, keys: KeyService | None = None,
-                 history_replay: HistoryReplay | None = None, rule_evaluator: Evaluate | None = None) -> None:
+                 history_replay: HistoryReplay | None = None) -> None:
         settings = settings or HubSettings()
         self.settings = settings
         self.clock = clock
@@ -111,7 +111,7 @@ class Hub:
             AutomationParts(self._safe_store, self.bus, clock, self._live, self._health, self.metrics, self._costs,
                             self._projects, self.actions, self.polling, self.capabilities,
                             lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
-            settings.automation, evaluate=rule_evaluator)
+            settings.automation)
         self._keys = keys
         self._history_replay = history_replay
         self._running = False

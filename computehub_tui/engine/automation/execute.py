@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, InstanceStatus, LaunchSpec, Offer
@@ -17,6 +15,7 @@ from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.policy import PriceAboveMaximum, plan_action
 from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.providers.base import ProviderError
+from computehub_tui.rules.messages import render_message
 from computehub_tui.rules.model import Action, ActionKind, Value
 from computehub_tui.store.automation import LaunchRecord
 
@@ -29,7 +28,6 @@ MESSAGE_LIMIT = 500
 LOCAL_LABEL_FLAG = "label:"
 """Flag prefix for labels kept locally: no adapter has a call that renames an instance."""
 
-RenderMessage = Callable[[str, Mapping[str, Value]], str]
 MACHINE_ACTIONS = {ActionKind.STOP: "stop", ActionKind.START: "start", ActionKind.RESTART: "restart",
                    ActionKind.DESTROY: "destroy", ActionKind.STOP_ALL: "stop"}
 """Rule actions that are one engine action on one instance."""
@@ -43,16 +41,10 @@ class Outcome:
     """A failure that retrying cannot mend (no launch settings, a provider that cannot stop)."""
 
 
-def default_renderer() -> RenderMessage:
-    """``rules.messages.render_message``, imported when first needed (the rule language may be absent)."""
-    module = importlib.import_module("computehub_tui.rules.messages")
-    return cast(RenderMessage, module.render_message)
-
-
 class Executor:
     def __init__(self, *, live: LiveData, actions: ActionService, capabilities: Callable[[str], Capabilities],
                  store: SafeStore, bus: EventBus, clock: Clock, poll: Callable[[str], Awaitable[bool]],
-                 poll_interval_s: float, render: RenderMessage | None = None) -> None:
+                 poll_interval_s: float) -> None:
         self._live = live
         self._actions = actions
         self._capabilities = capabilities
@@ -61,7 +53,6 @@ class Executor:
         self._clock = clock
         self._poll = poll
         self._poll_interval_s = poll_interval_s
-        self._render = render
         self.launches: dict[str, LaunchRecord] = {}
         """What each instance was launched from, as the store has it (loaded by the runner)."""
 
@@ -101,8 +92,7 @@ class Executor:
         channel = str(action.args.get("channel", "toast"))
         template = action.args.get("template")
         if isinstance(template, str) and template:
-            render = self._render or default_renderer()
-            text = render(template, values)
+            text = render_message(template, values)
         else:
             text = f"rule {rule} matched {target}"
         message = clean_text(text, MESSAGE_LIMIT)

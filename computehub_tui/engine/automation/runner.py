@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import InstanceStatus
@@ -26,6 +25,8 @@ from computehub_tui.engine.events import (
 )
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.safe_store import SafeStore
+from computehub_tui.rules.compiled import CompiledRules, Match, compile_rules
+from computehub_tui.rules.evaluate import evaluate as evaluate_condition
 from computehub_tui.rules.model import (
     DESTRUCTIVE_ACTIONS,
     AccountFacts,
@@ -89,11 +90,6 @@ class AutomationSettings:
         return min(self.retry_first_s * 2 ** max(0, attempts - 1), self.cooldown_s / (self.max_retries + 1))
 
 
-def default_evaluator() -> Evaluate:
-    """``rules.evaluate.evaluate``, imported when first needed."""
-    return cast(Evaluate, importlib.import_module("computehub_tui.rules.evaluate").evaluate)
-
-
 @dataclass(frozen=True, slots=True)
 class Planned:
     """One action of one rule on one target, with what made the rule true."""
@@ -102,8 +98,13 @@ class Planned:
     action: Action
     target: str
     facts: InstanceFacts | None
-    evidence: str
+    match: Match
     values: Mapping[str, Value]
+
+    @property
+    def evidence(self) -> str:
+        """What made the rule true, worked out only for what is acted on or logged (a tick finds far more)."""
+        return _evidence(self.match.verdict)
 
     @property
     def action_id(self) -> str:
@@ -146,8 +147,7 @@ class RuleRunner:
     """
 
     def __init__(self, *, store: SafeStore, bus: EventBus, clock: Clock, live: LiveData, facts: FactsBuilder,
-                 executor: Executor, settings: AutomationSettings, evaluate: Evaluate | None = None,
-                 spawn: Spawn | None = None) -> None:
+                 executor: Executor, settings: AutomationSettings, spawn: Spawn | None = None) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -155,8 +155,8 @@ class RuleRunner:
         self.facts = facts
         self._executor = executor
         self.settings = settings
-        self._evaluate = evaluate
         self._rule_set = RuleSet()
+        self._compiled: CompiledRules = compile_rules(self._rule_set)
         self.windows: dict[str, float] = {}
         """Each field the rules read over a ``FOR`` window, with the longest window (facts build only these)."""
         self.states: dict[str, RuleState] = {}
@@ -176,11 +176,8 @@ class RuleRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @property
-    def evaluate(self) -> Evaluate:
-        if self._evaluate is None:
-            self._evaluate = default_evaluator()
-        return self._evaluate
+    evaluate: Evaluate = staticmethod(evaluate_condition)
+    """One condition on one instance (previews, ``stop_all where``); a tick uses the compiled rule set."""
 
     @property
     def rule_set(self) -> RuleSet:
@@ -189,6 +186,7 @@ class RuleRunner:
     @rule_set.setter
     def rule_set(self, rule_set: RuleSet) -> None:
         self._rule_set = rule_set
+        self._compiled = compile_rules(rule_set)
         self.windows = windowed_fields(rule_set)
 
     # -- state ---------------------------------------------------------------------------------
@@ -255,30 +253,19 @@ class RuleRunner:
                 return report
             instances = self.facts.instances(now, self.windows)
             account = self.facts.account()
+            matched: dict[str, list[Match]] = {}
+            for match in self._compiled.evaluate_all(instances, account, now):
+                matched.setdefault(match.rule.name, []).append(match)
             for rule in self.rule_set.rules:
                 if self.enabled(rule):
-                    await self._run_rule(rule, instances, account, now, report)
+                    await self._run_rule(rule, matched.get(rule.name, []), instances, account, now, report)
                 if self.paused:
                     break
             self._windows = {key: entry for key, entry in self._windows.items() if entry.closes_at > now}
             return report
 
-    def matches(self, rule: Rule, instances: Sequence[InstanceFacts], account: AccountFacts,
-                now: float) -> list[tuple[InstanceFacts | None, Verdict]]:
-        """Where ``rule``'s condition is TRUE now: once for an account rule, else per instance."""
-        if rule.account_scope:
-            verdict = self.evaluate(rule.condition, None, account, now)
-            return [(None, verdict)] if verdict.truth is Truth.TRUE else []
-        found: list[tuple[InstanceFacts | None, Verdict]] = []
-        for facts in instances:
-            verdict = self.evaluate(rule.condition, facts, account, now)
-            if verdict.truth is Truth.TRUE:
-                found.append((facts, verdict))
-        return found
-
-    async def _run_rule(self, rule: Rule, instances: Sequence[InstanceFacts], account: AccountFacts, now: float,
-                        report: TickReport) -> None:
-        matched = self.matches(rule, instances, account, now)
+    async def _run_rule(self, rule: Rule, matched: Sequence[Match], instances: Sequence[InstanceFacts],
+                        account: AccountFacts, now: float, report: TickReport) -> None:
         planned = [p for action in rule.actions for p in self._expand(rule, action, matched, instances, account, now)]
         self._withdraw_warnings(rule, planned)
         new = [p for p in planned if not self._in_window(p, now)]
@@ -297,24 +284,24 @@ class RuleRunner:
             if self.paused:
                 return
 
-    def _expand(self, rule: Rule, action: Action, matched: Sequence[tuple[InstanceFacts | None, Verdict]],
+    def _expand(self, rule: Rule, action: Action, matched: Sequence[Match],
                 instances: Sequence[InstanceFacts], account: AccountFacts, now: float) -> list[Planned]:
         if not matched:
             return []
+        first = matched[0]
         if action.kind is ActionKind.STOP_ALL:
-            evidence = _evidence(matched[0][1])
-            return [Planned(rule, action, facts.key, facts, evidence, {**account.values, **facts.values})
+            return [Planned(rule, action, facts.key, facts, first, {**account.values, **facts.values})
                     for facts in instances
                     if facts.values.get("status") in _BILLING_STATUSES
                     and (action.where is None
                          or self.evaluate(action.where, facts, account, now).truth is Truth.TRUE)]
         if rule.account_scope and action.kind in (ActionKind.NOTIFY, ActionKind.LABEL):
-            return [Planned(rule, action, ACCOUNT, None, _evidence(matched[0][1]), dict(account.values))]
+            return [Planned(rule, action, ACCOUNT, None, first, dict(account.values))]
         if rule.account_scope:
-            return [Planned(rule, action, facts.key, facts, _evidence(matched[0][1]),
-                            {**account.values, **facts.values}) for facts in instances]
-        return [Planned(rule, action, facts.key, facts, _evidence(verdict), {**account.values, **facts.values})
-                for facts, verdict in matched if facts is not None]
+            return [Planned(rule, action, facts.key, facts, first, {**account.values, **facts.values})
+                    for facts in instances]
+        return [Planned(rule, action, match.facts.key, match.facts, match, {**account.values, **match.facts.values})
+                for match in matched if match.facts is not None]
 
     def _in_window(self, plan: Planned, now: float) -> bool:
         entry = self._windows.get(plan.window_key)

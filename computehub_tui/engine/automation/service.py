@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.history import AuditEntry
@@ -22,7 +20,6 @@ from computehub_tui.engine.automation.lease import LeaseKeeper
 from computehub_tui.engine.automation.runner import (
     ACCOUNT,
     AutomationSettings,
-    Evaluate,
     PendingWarning,
     RuleRunner,
     Spawn,
@@ -38,19 +35,14 @@ from computehub_tui.engine.polling import PollingService
 from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.rules.model import Mode, Rule, RuleSet, Truth
+from computehub_tui.rules.parser import parse_rules
 from computehub_tui.store.automation import JournalEntry
 
-Parse = Callable[[str], RuleSet]
 STORE_FACTS_EVERY_S = 60.0
 """Price changes and project spend (read from the store) are refreshed at most this often."""
 DAY = 86_400.0
 HISTORY_MARGIN_S = 15 * 60.0
 """Samples read back before the longest window: room for the gaps that precede its first sample."""
-
-
-def default_parser() -> Parse:
-    """``rules.parser.parse_rules``, imported when first needed."""
-    return cast(Parse, importlib.import_module("computehub_tui.rules.parser").parse_rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +93,7 @@ class RulesService:
     """
 
     def __init__(self, *, runner: RuleRunner, lease: LeaseKeeper, bus: EventBus, clock: Clock, store: SafeStore,
-                 live: LiveData, costs: CostService, metrics: MetricsService, statuses: StatusHistory,
-                 parse: Parse | None = None) -> None:
+                 live: LiveData, costs: CostService, metrics: MetricsService, statuses: StatusHistory) -> None:
         self.runner = runner
         self.lease = lease
         self._bus = bus
@@ -112,7 +103,6 @@ class RulesService:
         self._costs = costs
         self._metrics = metrics
         self._statuses = statuses
-        self._parse = parse
         self.errors: tuple[str, ...] = ()
         """The errors of the last text that failed to load (the rule set before it stays in force)."""
         self._wanted = asyncio.Event()
@@ -127,9 +117,7 @@ class RulesService:
         return self.runner.rule_set
 
     def parse(self, text: str) -> RuleSet:
-        if self._parse is None:
-            self._parse = default_parser()
-        return self._parse(text)
+        return parse_rules(text)
 
     def load_text(self, text: str) -> LoadResult:
         """Use the rules in ``text``; with any error, keep the rule set in force and report every error."""
@@ -363,8 +351,7 @@ class AutomationParts:
     spawn: Spawn
 
 
-def build_rules_service(parts: AutomationParts, settings: AutomationSettings, *, evaluate: Evaluate | None = None,
-                        parse: Parse | None = None) -> RulesService:
+def build_rules_service(parts: AutomationParts, settings: AutomationSettings) -> RulesService:
     """Assemble ``hub.rules``: facts, executor, runner, lease and service over the engine's parts."""
     interval = parts.polling.settings.instances_interval_s
     executor = Executor(live=parts.live, actions=parts.actions, capabilities=parts.capabilities, store=parts.store,
@@ -374,7 +361,7 @@ def build_rules_service(parts: AutomationParts, settings: AutomationSettings, *,
     facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects, statuses,
                                      parts.polling.is_stale, interval, executor.pricing_of))
     runner = RuleRunner(store=parts.store, bus=parts.bus, clock=parts.clock, live=parts.live, facts=facts,
-                        executor=executor, settings=settings, evaluate=evaluate, spawn=parts.spawn)
+                        executor=executor, settings=settings, spawn=parts.spawn)
     lease = LeaseKeeper(parts.store, parts.bus, parts.clock, role=settings.role, ttl_s=settings.lease_ttl_s)
     return RulesService(runner=runner, lease=lease, bus=parts.bus, clock=parts.clock, store=parts.store,
-                        live=parts.live, costs=parts.costs, metrics=parts.metrics, statuses=statuses, parse=parse)
+                        live=parts.live, costs=parts.costs, metrics=parts.metrics, statuses=statuses)
