@@ -8,19 +8,27 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TextIO
 
-from computehub_tui.cli.exits import EXIT_OK
+from computehub_tui.cli.exits import EXIT_OK, UsageError
+from computehub_tui.cli.session import Options
 from computehub_tui.domain.models import iso_utc
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.events import (
     ActionFinished,
     ActionStarted,
+    AutomationPaused,
+    AutomationResumed,
     EngineEvent,
     InstancesUpdated,
+    LeaseChanged,
     MetricsSampled,
     OffersUpdated,
     ProviderHealthChanged,
+    RuleFired,
+    RuleNotify,
+    RuleWarningPending,
     SpendUpdated,
     StoreFailed,
 )
@@ -56,6 +64,19 @@ def describe(event: EngineEvent) -> tuple[str, str, str]:
             return "spend", "-", f"burn_rate=${burn:.2f}/h today=${today:.2f} month=${month:.2f}"
         case StoreFailed(message=message):
             return "store-failed", "-", message
+        case RuleFired(rule=rule, target=target, action=action, result=result, ok=ok, dry_run=dry, evidence=evidence):
+            outcome = "dry-run" if dry else ("ok" if ok else "failed")
+            return "rule-fired", target, f"rule={rule} action={action} result={outcome} {result} because {evidence}"
+        case RuleWarningPending(rule=rule, target=target, action=action, due_at=due_at):
+            return "rule-warning", target, f"rule={rule} action={action} at={iso_utc(due_at)}"
+        case RuleNotify(rule=rule, target=target, channel=channel, message=message):
+            return "notify", target, f"rule={rule} channel={channel} {message}"
+        case AutomationPaused(reason=reason):
+            return "automation-paused", "-", reason
+        case AutomationResumed():
+            return "automation-resumed", "-", ""
+        case LeaseChanged(holder=holder, ours=ours):
+            return "lease", "-", "held by this daemon" if ours else f"held by {holder}" if holder else "free"
     return type(event).__name__, "-", ""
 
 
@@ -90,6 +111,18 @@ class EventPrinter:
             pass  # the reader has gone: the daemon goes on acting, it only stops saying so
 
 
+def daemon_options(args: argparse.Namespace, options: Options) -> Options:
+    """``--rules FILE`` in place of ``[automation] rules_file``; it must exist (the default one may not yet)."""
+    if args.rules is None:
+        return options
+    path = args.rules.expanduser().absolute()
+    if not path.is_file():
+        raise UsageError(f"{path}: no such rule file")
+    config = options.config
+    automation = config.automation.model_copy(update={"rules_file": str(path)})
+    return replace(options, config=config.model_copy(update={"automation": automation}))
+
+
 async def daemon(args: argparse.Namespace, session: Session, stream: TextIO | None = None) -> int:
     """Run the engine until a stop signal; stopping is orderly (tasks stopped, store closed by the caller)."""
     printer = EventPrinter(session, stream or sys.stdout)
@@ -106,10 +139,17 @@ async def daemon(args: argparse.Namespace, session: Session, stream: TextIO | No
         loop.add_signal_handler(number, on_signal, number)
     unsubscribe = hub.bus.subscribe(printer)
     providers = ",".join(hub.providers) or "none"
-    printer.line("started", "-", f"pid={os.getpid()} providers={providers}" + (" demo=yes" if session.demo else ""))
+    rules_path = hub.settings.automation.rules_path
+    printer.line("started", "-", f"pid={os.getpid()} providers={providers} rules={rules_path or 'none'}"
+                 + (" demo=yes" if session.demo else ""))
     try:
         await hub.load_snapshot()
         await hub.start()
+        loaded = hub.rules.load_file()
+        for error in hub.rules.errors:
+            printer.line("rules-error", str(rules_path), error.replace("\n", " | "))
+        if loaded.ok:
+            printer.line("rules", str(rules_path), f"loaded={loaded.rule_count}")
         await stop.wait()
     finally:
         await hub.stop()

@@ -13,10 +13,10 @@ from pathlib import Path
 from computehub_tui.cli import instances as instance_commands
 from computehub_tui.cli import market
 from computehub_tui.cli import metrics as metric_commands
-from computehub_tui.cli.config import config_command
 from computehub_tui.cli.audit import audit
+from computehub_tui.cli.config import config_command
 from computehub_tui.cli.costs import costs
-from computehub_tui.cli.daemon import daemon
+from computehub_tui.cli.daemon import daemon, daemon_options
 from computehub_tui.cli.exits import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -100,9 +100,12 @@ async def _dispatch(args: argparse.Namespace, options: Options) -> int:
         return await keys(args, options)
     if args.command == "offers":
         args.compiled_filter = parse_filter(args.filter)  # a malformed filter fails before any network call
+    if args.command == "daemon":
+        options = daemon_options(args, options)
     key = getattr(args, "instance_id", None)
     only = split_key(key)[0] if key else getattr(args, "provider", None)
-    session = await open_command_session(options, only_provider=only)
+    session = await open_command_session(options, only_provider=only,
+                                         automation_role="daemon" if args.command == "daemon" else "app")
     try:
         code = await HANDLERS[args.command](args, session)
         return store_verdict(session.hub, code)

@@ -27,12 +27,13 @@ class Options:
 
 
 async def open_command_session(options: Options, *, only_provider: str | None = None,
-                               announce_demo: bool = True) -> Session:
+                               announce_demo: bool = True, automation_role: str = "app") -> Session:
     passphrase = read_passphrase_file()
 
     async def opened(secret: str | None) -> Session:
         return await open_session(options.config, options.data_dir, demo=options.demo, passphrase=secret,
-                                  only_provider=only_provider, demo_reset=options.demo_reset)
+                                  only_provider=only_provider, demo_reset=options.demo_reset,
+                                  automation_role=automation_role)
 
     try:
         session = await opened(passphrase)
