@@ -37,6 +37,7 @@ EXPECTED_TABLES = {
     "offers_snapshot",
     "audit_log",
     "secrets",
+    "instance_status_changes",
 }
 
 

@@ -13,11 +13,12 @@ from computehub_tui.engine.history import HistoryService
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.metrics import MetricsService
 from computehub_tui.engine.safe_store import SafeStore
+from computehub_tui.engine.status_history import StatusHistoryService
 
 
 class PollIntake:
     def __init__(self, live: LiveData, health: HealthBook, metrics: MetricsService, costs: CostService,
-                 history: HistoryService, store: SafeStore, bus: EventBus) -> None:
+                 history: HistoryService, store: SafeStore, bus: EventBus, statuses: StatusHistoryService) -> None:
         self._live = live
         self._health = health
         self._metrics = metrics
@@ -25,6 +26,7 @@ class PollIntake:
         self._history = history
         self._store = store
         self._bus = bus
+        self._statuses = statuses
 
     async def offers(self, provider: str, offers: Sequence[Offer], implausible: int, at: float) -> None:
         """``offers`` (already plausible) fetched at ``at``; ``implausible`` were dropped."""
@@ -39,7 +41,7 @@ class PollIntake:
         self._health.succeeded(provider, "instances", at)
         samples = self._metrics.take(instances)
         await self._costs.accrue(instances, at)
-        await self._store.call(self._store.store.save_instances(provider, list(instances), at))
+        await self._statuses.save(provider, instances, at)
         await self._metrics.save(samples)
         self._bus.publish(InstancesUpdated(provider, len(instances), at))
         if samples:
