@@ -20,9 +20,11 @@ P, S, R, X = InstanceStatus.PROVISIONING, InstanceStatus.STARTING, InstanceStatu
 GONE = InstanceStatus.TERMINATED
 
 
-def pod(instance_id: str, status: InstanceStatus, provider: str = "runpod") -> Instance:
+def pod(instance_id: str, status: InstanceStatus, provider: str = "runpod", running_since: float | None = None
+        ) -> Instance:
     return Instance(provider=provider, instance_id=instance_id, label="job", status=status,
-                    provider_status=status.value, gpu="RTX 4090", gpu_count=1, price_hour=0.69)
+                    provider_status=status.value, gpu="RTX 4090", gpu_count=1, price_hour=0.69,
+                    running_since=running_since)
 
 
 @pytest.fixture
@@ -44,6 +46,13 @@ async def test_each_change_is_recorded_once_with_what_it_changed_from(store: Sto
     assert await store.status_changes("runpod:b", 0) == [
         StatusChange("runpod:b", T0, R, None), StatusChange("runpod:b", T0 + 90, GONE, R)]
     assert current == {"runpod:a": StatusChange("runpod:a", T0 + 90, X, R)}
+
+
+async def test_an_instance_first_seen_running_has_run_since_its_provider_says(store: Store) -> None:
+    await store.save_instances("runpod", [pod("a", R, running_since=T0 - 3600), pod("b", P, running_since=T0 - 60),
+                                          pod("c", R, running_since=T0 + 60)], T0)
+    assert [(c.instance_key, c.at) for key in ("runpod:a", "runpod:b", "runpod:c")
+            for c in await store.status_changes(key, 0)] == [("runpod:a", T0 - 3600), ("runpod:b", T0), ("runpod:c", T0)]
 
 
 async def test_an_older_look_than_the_latest_records_nothing(store: Store) -> None:

@@ -51,8 +51,10 @@ async def record_status_changes(db: aiosqlite.Connection, provider: str, instanc
     latest = await _latest_for_provider(db, provider)
     present = {instance.key: instance.status for instance in instances}
     gone = {key: InstanceStatus.TERMINATED for key in latest if key not in present}
+    first_running = {instance.key: _first_running_at(instance, seen_at) for instance in instances
+                     if instance.key not in latest}
     changes = [
-        StatusChange(key, seen_at, status, last.status if last else None)
+        StatusChange(key, first_running.get(key) or seen_at, status, last.status if last else None)
         for key, status in (present | gone).items()
         if _changed(last := latest.get(key), status, seen_at)
     ]
@@ -79,6 +81,15 @@ async def _latest_for_provider(db: aiosqlite.Connection, provider: str) -> dict[
     rows = await db.execute_fetchall(_LATEST_PER_KEY.format(where="WHERE instance_key >= ? AND instance_key < ?"),
                                      (f"{provider}:", f"{provider};"))
     return {row[0]: _change(*row) for row in rows}
+
+
+def _first_running_at(instance: Instance, seen_at: float) -> float | None:
+    """When an instance first seen running has been running since, where its provider says (bounded at parse
+    time); the poll's time otherwise."""
+    since = instance.running_since
+    if instance.status is InstanceStatus.RUNNING and since is not None and since <= seen_at:
+        return since
+    return None
 
 
 def _changed(last: StatusChange | None, status: InstanceStatus, seen_at: float) -> bool:

@@ -287,12 +287,21 @@ class ComputeHubApp(App[None]):
         self._show_health()  # a provider may also have gone
         self._refresh_soon("offers")
 
-    def _instances_updated(self, _: InstancesUpdated) -> None:
+    def _instances_updated(self, event: InstancesUpdated) -> None:
         self._show_health()
         self._refresh_instance_panes()
+        self._tell_instance_details(event)
 
-    def _metrics_sampled(self, _: MetricsSampled) -> None:
+    def _metrics_sampled(self, event: MetricsSampled) -> None:
         self._refresh_instance_panes()
+        self._tell_instance_details(event)
+
+    def _tell_instance_details(self, event: InstancesUpdated | MetricsSampled) -> None:
+        from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, InstanceDetailScreen):
+                screen.engine_event(event)
 
     def _refresh_instance_panes(self) -> None:
         self._refresh_soon("instances")
