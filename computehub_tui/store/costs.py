@@ -152,7 +152,7 @@ class CostStore(StoreConnection):
                 "ORDER BY hour_start", (key, first))
             until = await db.execute_fetchall(
                 "SELECT accrued_until FROM instance_costs WHERE instance_key = ?", (key,))
-        return InstanceSpend(float(list(before)[0][0]), tuple((int(hour), float(usd)) for hour, usd in hours),
+        return InstanceSpend(float(next(iter(before))[0]), tuple((int(hour), float(usd)) for hour, usd in hours),
                              next((float(row[0]) for row in until if row[0] is not None), None))
 
     async def spend_rows(self, start: float, end: float) -> list[SpendRow]:

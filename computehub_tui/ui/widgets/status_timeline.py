@@ -84,7 +84,7 @@ class StatusTimeline(RenderGuard):
 
     DEFAULT_CSS = "StatusTimeline { height: 3; padding: 0 1; }"
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.changes: tuple[StatusChange, ...] = ()
         self.window: tuple[float, float] = (0.0, 1.0)
