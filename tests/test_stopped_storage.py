@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
-from itertools import pairwise
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 

@@ -46,7 +46,7 @@ from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.ui.commands import HubCommands
 from computehub_tui.ui.keymap import binding_label, clashes, rebindable_ids, split_overrides
 from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
-from computehub_tui.ui.messages import EngineEventPosted, HubReady
+from computehub_tui.ui.messages import EngineEventPosted, HubReady, InstanceDataArrived
 from computehub_tui.ui.plain import MESSAGE_LIMIT, plain_lines
 from computehub_tui.ui.screens.confirm import LISTED_TARGETS, ConfirmScreen, plan_confirmation
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
@@ -297,11 +297,8 @@ class ComputeHubApp(App[None]):
         self._tell_instance_details(event)
 
     def _tell_instance_details(self, event: InstancesUpdated | MetricsSampled) -> None:
-        from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen
-
-        for screen in self.screen_stack:
-            if isinstance(screen, InstanceDetailScreen):
-                screen.engine_event(event)
+        for screen in self.screen_stack[1:]:
+            screen.post_message(InstanceDataArrived(event))
 
     def _refresh_instance_panes(self) -> None:
         self._refresh_soon("instances")

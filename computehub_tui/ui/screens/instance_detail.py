@@ -19,9 +19,10 @@ from textual.worker import Worker, WorkerState
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, MetricSample, valid_host, valid_port
 from computehub_tui.domain.status_timeline import StatusChange
-from computehub_tui.engine.events import InstancesUpdated, MetricsSampled
+from computehub_tui.engine.events import InstancesUpdated
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import duration, money, rate
+from computehub_tui.ui.messages import InstanceDataArrived
 from computehub_tui.ui.metrics_source import history_for_window, spend_for_window
 from computehub_tui.ui.plain import PlainStatic, plain
 from computehub_tui.ui.screens.offer_detail import ChartWindow
@@ -195,8 +196,9 @@ class InstanceDetailScreen(ModalScreen[None]):
         self._reload_waiting = False
         self._loading = self._load(key)
 
-    def engine_event(self, event: InstancesUpdated | MetricsSampled) -> None:
+    def on_instance_data_arrived(self, message: InstanceDataArrived) -> None:
         """A poll or a sample arrived: redraw when it concerns this instance (later, if the screen is covered)."""
+        event = message.event
         concerns = (event.provider == self.instance.provider if isinstance(event, InstancesUpdated)
                     else self.instance.key in event.instance_keys)
         if not concerns:
