@@ -70,7 +70,8 @@ def port_links(instance: Instance) -> list[PortLink]:
 class WindowData:
     """Everything one chart window draws, read in one worker."""
 
-    key: str
+    window: str
+    """Which of ``WINDOWS``."""
     now: float
     samples: list[MetricSample]
     spent: list[tuple[float, float]] = field(default_factory=list)
@@ -261,8 +262,8 @@ class InstanceDetailScreen(ModalScreen[None]):
     def _draw(self, data: WindowData) -> None:
         from textual_plotext import PlotextPlot
 
-        key, samples, now = data.key, data.samples, data.now
-        window = WINDOWS[key]
+        samples, now = data.samples, data.now
+        window = WINDOWS[data.window]
         self.query_one(StatusTimeline).show(data.changes, now - window.seconds, now)
         xs = [(sample.time - now) / window.unit_s for sample in samples]
         gpus = min(CHART_GPUS, max((len(s.gpu_util) for s in samples), default=0))
