@@ -170,8 +170,7 @@ async def test_the_project_filter_picks_from_the_projects_present_and_hides_mark
         assert pane.marked == set()  # a hidden row is never acted on
 
 
-async def test_a_stopped_vast_instance_that_bills_storage_is_flagged_and_a_free_stopped_one_is_not(
-        tmp_path: Path) -> None:
+async def test_stopped_vast_and_runpod_instances_that_bill_storage_are_flagged(tmp_path: Path) -> None:
     async with small_app(tmp_path).run_test(size=SIZE) as pilot:
         app = await ready(pilot)
         assert app.hub is not None
@@ -183,18 +182,21 @@ async def test_a_stopped_vast_instance_that_bills_storage_is_flagged_and_a_free_
         assert cell(table, "status", billing)[0] == "stopped·bills"
         text = screen_text(pilot)
         assert f"stopped · billing ${storage:.3f}/h for its storage" in text  # the detail line
-        assert status_line(pilot).endswith(f"1 stopped · billing ${storage:.3f}/h")
-        free = next(i for i in table.rows if i.label == "eval-job")
-        assert free.status is InstanceStatus.STOPPED and app.hub.costs.rate_now(free) == 0.0
-        assert cell(table, "status", free)[0] == "stopped"
+        volume = next(i for i in table.rows if i.label == "eval-job")  # RunPod bills a stopped pod's volume
+        volume_storage = app.hub.costs.rate_now(volume)
+        assert volume.provider == "runpod" and volume.status is InstanceStatus.STOPPED
+        assert volume_storage is not None and volume_storage > 0
+        assert cell(table, "status", volume)[0] == "stopped·bills"
+        assert status_line(pilot).endswith(f"2 stopped · billing ${storage + volume_storage:.3f}/h")
 
 
 async def test_a_stopped_instance_is_not_flagged_where_the_provider_bills_nothing_while_stopped(
         tmp_path: Path) -> None:
     async def no_storage_billing(session: Session) -> None:
-        """Vast with Lambda's terms: a stopped machine costs nothing."""
-        vast = session.hub.providers["vast"]
-        vast.capabilities = dataclasses.replace(session.hub.capabilities("lambda"), logs=True)
+        """Vast and RunPod with Lambda's terms: a stopped machine costs nothing."""
+        for name in ("vast", "runpod"):
+            provider = session.hub.providers[name]
+            provider.capabilities = dataclasses.replace(session.hub.capabilities("lambda"), logs=True)
 
     async with small_app(tmp_path, prepare=no_storage_billing).run_test(size=SIZE) as pilot:
         app = await ready(pilot)

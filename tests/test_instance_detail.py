@@ -1,22 +1,31 @@
 """The Monitor pane's numbers, the instance detail screen (from both panes, windows, port URLs, hostile
-text), and the logs view's follow mode and search."""
+text, the status timeline, live refresh), and the logs view's follow mode and search."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
+from rich.console import Console
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widgets import RichLog, Static
 from tui import ready, screen_text, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.config.schema import INSTANCES_FLOOR_S
 from computehub_tui.domain.models import Instance, InstanceStatus, SshEndpoint
+from computehub_tui.domain.status_timeline import StatusChange
 from computehub_tui.engine.hub import Hub
+from computehub_tui.ui.app import ComputeHubApp
+from computehub_tui.ui.format import money, rate
 from computehub_tui.ui.screens.instance_detail import InstanceDetailScreen, port_links
 from computehub_tui.ui.screens.logs import LogsScreen
+from computehub_tui.ui.widgets.status_timeline import StatusTimeline, timeline_text
+from computehub_tui.wiring import Session
 
 HOSTILE = "[bold]x[/] [@click=app.quit]q[/] \x1b]52;c;aGk=\x07"
 
@@ -110,6 +119,105 @@ async def test_hostile_label_and_status_show_literally(tmp_path: Path) -> None:
         assert "[bold]x[/] [@click=app.quit]q[/]" in text and "\x1b" not in text
         assert "http://1.2.3.4:40001  Jupyter" in text
         assert app.is_running
+
+
+# -- the status timeline and live refresh ------------------------------------------------------
+
+P, R, X = InstanceStatus.PROVISIONING, InstanceStatus.RUNNING, InstanceStatus.EXITED
+BOOTED_AGO_S = 1800.0
+"""The demo's RunPod pods were last seen provisioning this long before the app starts."""
+
+
+async def seen_provisioning(session: Session) -> None:
+    """Before the app starts, the store remembers every RunPod pod provisioning half an hour ago."""
+    clock = session.hub.clock
+    pods = await session.hub.providers["runpod"].list_instances()
+    booting = [dataclasses.replace(pod, status=P, running_since=None) for pod in pods]
+    await session.store.save_instances("runpod", booting, clock.now() - BOOTED_AGO_S)
+
+
+def timeline_of(screen: InstanceDetailScreen) -> str:
+    timeline = screen.query_one(StatusTimeline)
+    return timeline.render().plain
+
+
+async def open_running_pod(pilot: Pilot) -> tuple[ComputeHubApp, InstanceDetailScreen]:
+    app = await ready(pilot)
+    assert app.hub is not None
+    pod = next(i for i in app.hub.instances() if i.provider == "runpod" and i.status is R)
+    app.open_instance_detail(pod)
+    await wait_for(pilot, lambda: isinstance(app.screen, InstanceDetailScreen) and app.screen.draws > 0)
+    return app, cast(InstanceDetailScreen, app.screen)
+
+
+def test_the_timeline_bar_colours_each_status_and_marks_its_changes() -> None:
+    changes = [StatusChange("k", 0, P), StatusChange("k", 500, R, P), StatusChange("k", 750, X, R)]
+    text = timeline_text(changes, 0, 1000, 9 + 40)
+    bar, axis, last = text.plain.split("\n")
+    assert bar == "Timeline " + "█" * 40
+    colours = [str(text.get_style_at_offset(Console(), 9 + cell).color.name)  # type: ignore[union-attr]
+               for cell in (0, 19, 20, 29, 30, 39)]
+    assert colours == ["cyan", "cyan", "green", "green", "red", "red"]
+    assert axis.split() == ["00:00", "^00:08", "^00:12", "now"]
+    assert axis.index("^00:08") == 9 + 20 and axis.index("^00:12") == 9 + 30
+    assert last == "Changes  00:12 running → exited · 00:08 provisioning → running"
+    unseen = timeline_text(changes[1:], 0, 1000, 9 + 40).plain.split("\n")[0]
+    assert unseen == "Timeline " + "·" * 20 + "█" * 20  # nothing known before the first sight
+
+
+async def test_the_timeline_shows_what_polls_saw_and_since_when(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with small_app(tmp_path, clock, prepare=seen_provisioning).run_test(size=(160, 48)) as pilot:
+        app, screen = await open_running_pod(pilot)
+        assert app.hub is not None
+        started = app.hub.status_since(screen.instance.key)
+        assert started is not None and started == clock.now()  # seen running by the first poll
+        timeline = timeline_of(screen)
+        at, booted = (datetime.fromtimestamp(moment, tz=UTC).strftime("%H:%M")
+                      for moment in (started, started - BOOTED_AGO_S))
+        assert f"Changes  {at} provisioning → running" in timeline
+        assert f"^{booted}" in timeline.splitlines()[1]  # first seen (provisioning); unknown before
+        assert timeline.splitlines()[0].startswith("Timeline " + "·" * 20)
+        assert f"Changes  {at} provisioning → running" in screen_text(pilot)
+
+
+async def test_charts_and_figures_follow_new_polls_only_while_shown(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with small_app(tmp_path, clock).run_test(size=(160, 48)) as pilot:
+        app, screen = await open_running_pod(pilot)
+        assert app.hub is not None
+        key = screen.instance.key
+        drawn, spent = screen.draws, app.hub.cost_so_far(key)
+        await clock.advance(3600)
+        await app.hub.refresh_instances("runpod")
+        await wait_for(pilot, lambda: screen.draws > drawn)
+        assert app.hub.cost_so_far(key) > spent
+        await wait_for(pilot, lambda: f"{money(app.hub.cost_so_far(key))} so far" in screen_text(pilot))
+        assert screen.draws <= drawn + 2  # one load, and at most one more for the event that arrived during it
+
+        await pilot.press("l")  # the logs cover the detail
+        await wait_for(pilot, lambda: isinstance(app.screen, LogsScreen))
+        drawn = screen.draws
+        polled = app.hub.health_of("runpod").instances_at
+        await clock.advance(5)
+        await app.hub.refresh_instances("runpod")
+        await wait_for(pilot, lambda: app.hub.health_of("runpod").instances_at != polled and screen._stale)
+        assert screen.draws == drawn
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.draws == drawn + 1)
+        assert not screen._stale
+
+
+async def test_a_stopped_runpod_pod_says_what_its_volume_bills(tmp_path: Path) -> None:
+    async with small_app(tmp_path, ManualClock()).run_test(size=(160, 48)) as pilot:
+        app = await ready(pilot)
+        assert app.hub is not None
+        stopped = next(i for i in app.hub.instances() if i.provider == "runpod" and i.status is InstanceStatus.STOPPED
+                       and i.storage_price_hour > 0)
+        app.open_instance_detail(stopped)
+        await wait_for(pilot, lambda: isinstance(app.screen, InstanceDetailScreen))
+        await pilot.pause()
+        assert f"stopped·bills {rate(stopped.storage_price_hour)}/h" in screen_text(pilot)
 
 
 # -- logs: follow and search ------------------------------------------------------------------

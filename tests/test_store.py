@@ -42,6 +42,7 @@ EXPECTED_TABLES = {
     "action_journal",
     "automation_lease",
     "launch_records",
+    "instance_status_changes",
 }
 
 

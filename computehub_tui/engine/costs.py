@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Literal
 
@@ -17,7 +18,8 @@ from computehub_tui.domain.models import Capabilities, Instance, InstanceStatus
 from computehub_tui.domain.pricing import plausible_rate
 from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
-from computehub_tui.store import CostState, Observation, SpendRow
+from computehub_tui.store import CostState, InstanceSpend, Observation, SpendRow
+from computehub_tui.store.costs import HOUR_S
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,12 @@ class CostService:
             return row.instance_key.split(":", 1)[0]
         return self._projects.project_for(row.instance_key, row.label)
 
+    async def spent_over(self, key: str, since: float) -> list[tuple[float, float]]:
+        """``(time, USD booked so far)`` for ``key`` from ``since`` to now, from the books (see ``booked_curve``);
+        empty when the store cannot be read."""
+        spend = await self._store.call(self._store.store.instance_spend(key, since))
+        return [] if spend is None else booked_curve(spend, since, self._clock.now())
+
     async def load(self) -> None:
         """The books as the store has them (before the first poll answers)."""
         states = await self._store.call(self._store.store.cost_states())
@@ -160,6 +168,30 @@ class CostService:
     def _merge(self, states: Mapping[str, CostState]) -> None:
         if states:
             self._states = MappingProxyType({**self._states, **states})
+
+
+def booked_curve(spend: InstanceSpend, start: float, end: float) -> list[tuple[float, float]]:
+    """The cumulative USD booked over ``[start, end]`` as ``(time, usd)`` points: exact at each booked hour's
+    edges, linear inside an hour (the books keep hours, not polls), flat where nothing was booked."""
+    points: list[tuple[float, float]] = []
+    total = spend.before
+    for hour, usd in spend.hours:
+        booked_end = min(hour + HOUR_S, spend.booked_until if spend.booked_until is not None else hour + HOUR_S)
+        points += [(float(hour), total), (max(float(hour), booked_end), total + usd)]
+        total += usd
+    return [(start, _value_at(points, start, spend.before)),
+            *((at, usd) for at, usd in points if start < at < end),
+            (end, _value_at(points, end, spend.before))]
+
+
+def _value_at(points: Sequence[tuple[float, float]], at: float, before: float) -> float:
+    """The polyline through ``points`` at ``at``: ``before`` ahead of it, its last value after it."""
+    if not points or at <= points[0][0]:
+        return before
+    for (left, low), (right, high) in pairwise(points):
+        if at <= right:
+            return low if right == left else low + (high - low) * (at - left) / (right - left)
+    return points[-1][1]
 
 
 def _sort_key(keys: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:

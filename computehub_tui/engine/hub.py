@@ -12,6 +12,7 @@ from computehub_tui.clock import Clock
 from computehub_tui.domain.history import AuditEntry, PriceStat
 from computehub_tui.domain.market import MarketRow
 from computehub_tui.domain.models import Capabilities, Instance, LaunchSpec, MetricSample, Offer, OfferQuery
+from computehub_tui.domain.status_timeline import StatusChange
 from computehub_tui.domain.templates import Template
 from computehub_tui.engine import policy
 from computehub_tui.engine.actions import ACTOR_USER, ActionResult, ActionService, LaunchQuote, split_key
@@ -37,6 +38,7 @@ from computehub_tui.engine.polling import PollingService, PollSettings
 from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.engine.ssh_sampler import SampleFailed, SshSampler, SshSettings
+from computehub_tui.engine.status_history import StatusHistoryService
 from computehub_tui.engine.supervisor import Supervisor
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
@@ -100,8 +102,9 @@ class Hub:
                                   projects=self._projects)
         self.history = HistoryService(self._safe_store, clock)
         self.maintenance = MaintenanceService(self._safe_store, clock, settings.retention)
+        self._statuses = StatusHistoryService(self._safe_store)
         intake = PollIntake(self._live, self._health, self.metrics, self._costs, self.history, self._safe_store,
-                            self.bus, self._projects)
+                            self.bus, self._projects, self._statuses)
         self.polling = PollingService(self._live, self._health, intake, self.supervisor, clock, settings.poll,
                                       settings.offer_query)
         self.ssh_sampler = SshSampler(settings.ssh, self._live, self.metrics, self.bus, clock, self.capabilities)
@@ -187,6 +190,7 @@ class Hub:
             self._live.set_offers(name, offers, 0)
         await self._projects.load()
         await self._costs.load()
+        await self._statuses.load()
 
     @engine_side
     async def start(self) -> None:
@@ -282,6 +286,17 @@ class Hub:
         """``key``'s stored metrics over the last ``window_s`` at the resolution that fits the window (raw
         up to 2 h, one-minute rollups up to 2 days, hourly beyond)."""
         return await self.metrics.chart(key, window_s)
+
+    def status_since(self, key: str) -> float | None:
+        """Since when ``key`` has had its current status, as first seen by a poll of any process (None: not
+        known); a cheap in-memory read, e.g. for "status == provisioning FOR 20m"."""
+        instance = self.instance(key)
+        return None if instance is None else self._statuses.status_since(instance)
+
+    @engine_side
+    async def status_history(self, key: str, since: float) -> list[StatusChange]:
+        """``key``'s status changes from ``since`` on, oldest first, led by the last one before ``since``."""
+        return await self._statuses.history(key, since)
 
     def cost_so_far(self, key: str) -> float:
         """USD booked for ``key`` by every process so far (as of this process's last poll of it)."""

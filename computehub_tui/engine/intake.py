@@ -14,11 +14,13 @@ from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.metrics import MetricsService
 from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
+from computehub_tui.engine.status_history import StatusHistoryService
 
 
 class PollIntake:
     def __init__(self, live: LiveData, health: HealthBook, metrics: MetricsService, costs: CostService,
-                 history: HistoryService, store: SafeStore, bus: EventBus, projects: ProjectService) -> None:
+                 history: HistoryService, store: SafeStore, bus: EventBus, projects: ProjectService,
+                 statuses: StatusHistoryService) -> None:
         self._live = live
         self._projects = projects
         self._health = health
@@ -27,6 +29,7 @@ class PollIntake:
         self._history = history
         self._store = store
         self._bus = bus
+        self._statuses = statuses
 
     async def offers(self, provider: str, offers: Sequence[Offer], implausible: int, at: float) -> None:
         """``offers`` (already plausible) fetched at ``at``; ``implausible`` were dropped."""
@@ -43,7 +46,7 @@ class PollIntake:
         # Another process (the CLI's `project set`, a daemon) may have moved instances between projects.
         await self._projects.load()
         await self._costs.accrue(instances, at)
-        await self._store.call(self._store.store.save_instances(provider, list(instances), at))
+        await self._statuses.save(provider, instances, at)
         await self._metrics.save(samples)
         self._bus.publish(InstancesUpdated(provider, len(instances), at))
         if samples:

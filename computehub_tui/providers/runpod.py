@@ -77,6 +77,12 @@ LOGS_TIMEOUT_S = 8.0
 MAX_LOG_TAIL = 5000
 LOG_STREAM_LIMIT = 16 * MB
 _PORT_KINDS = frozenset({"tcp", "udp", "http"})
+STOPPED_VOLUME_USD_GB_MONTH = 0.20
+"""What a stopped pod's volume disk costs: RunPod's storage docs (docs.runpod.io/pods/storage, "Volume disk:
+$0.10/GB/month (running), $0.20/GB/month (stopped)"; the shared reference/providers.md gives no figure, only
+that stopping "keeps the volume disk"). The container disk is wiped on stop and billed only while running; the
+API reports no storage price, so this figure is the only source."""
+HOURS_PER_MONTH = 730.0
 
 SPOT_AT_RISK = (
     "RunPod removed spot (interruptible) pods from its docs in May 2026"
@@ -365,6 +371,7 @@ class RunpodProvider(HttpAdapter):
             location=as_text(machine.get("location")),
             image=as_text(pod.get("imageName")),
             metrics=self._metrics_from(runtime, gpu, now),
+            storage_price_hour=stopped_storage_price_hour(pod),
             status_message="; ".join(note for note in notes if note),
         )
 
@@ -688,6 +695,13 @@ def pod_status(pod: dict[str, Any]) -> InstanceStatus:
         has_machine = bool(pod.get("machineId")) or isinstance(pod.get("machine"), dict)
         return InstanceStatus.STARTING if has_machine else InstanceStatus.PROVISIONING
     return _STATUS_BY_DESIRED.get(desired, InstanceStatus.UNKNOWN)
+
+
+def stopped_storage_price_hour(pod: dict[str, Any]) -> float:
+    """What ``pod`` bills per hour while stopped: its volume disk at RunPod's stopped-volume rate (0 for an
+    absurd or missing size)."""
+    volume_gb = bounds.within(as_float(pod.get("volumeInGb")), 0.0, bounds.MAX_DISK_GB) or 0.0
+    return bounds.storage_price_hour(round(volume_gb * STOPPED_VOLUME_USD_GB_MONTH / HOURS_PER_MONTH, 6)) or 0.0
 
 
 def ssh_endpoint(runtime: dict[str, Any] | None) -> SshEndpoint | None:

@@ -235,6 +235,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=7,
+        description="each instance's observed status changes (the detail screen's timeline, status FOR rules)",
+        statements=(
+            """
+            CREATE TABLE instance_status_changes (
+                instance_key TEXT NOT NULL,
+                at           REAL NOT NULL,
+                status       TEXT NOT NULL,
+                previous     TEXT,
+                PRIMARY KEY (instance_key, at)
+            ) WITHOUT ROWID
+            """,
+            # No index on ``at``: changes are rare (a few per instance per day), so pruning may scan them.
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

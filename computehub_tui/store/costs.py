@@ -61,6 +61,18 @@ class SpendRow:
 
 
 @dataclass(frozen=True, slots=True)
+class InstanceSpend:
+    """What one instance was booked from an hour on: the hours before it, each hour since, and up to when."""
+
+    before: float
+    """USD booked in the hours that began before the first one asked for."""
+    hours: tuple[tuple[int, float], ...]
+    """``(hour_start, usd)`` of each booked hour from the first one asked for, oldest first."""
+    booked_until: float | None
+    """The end of the last booked stretch (None: nothing booked yet)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CostState:
     usd: float
     """Cost so far, in USD."""
@@ -127,6 +139,21 @@ class CostStore(StoreConnection):
             (start, end),
         )
         return float(rows[0][0])
+
+    async def instance_spend(self, key: str, start: float) -> InstanceSpend:
+        """``key``'s booked hours from the one containing ``start`` on, with everything booked before them."""
+        first = hour_start(start)
+        async with self._reading("read an instance's spend") as db:
+            before = await db.execute_fetchall(
+                "SELECT coalesce(sum(usd), 0.0) FROM spend_hourly WHERE instance_key = ? AND hour_start < ?",
+                (key, first))
+            hours = await db.execute_fetchall(
+                "SELECT hour_start, usd FROM spend_hourly WHERE instance_key = ? AND hour_start >= ? "
+                "ORDER BY hour_start", (key, first))
+            until = await db.execute_fetchall(
+                "SELECT accrued_until FROM instance_costs WHERE instance_key = ?", (key,))
+        return InstanceSpend(float(next(iter(before))[0]), tuple((int(hour), float(usd)) for hour, usd in hours),
+                             next((float(row[0]) for row in until if row[0] is not None), None))
 
     async def spend_rows(self, start: float, end: float) -> list[SpendRow]:
         """Every instance's hour buckets whose start lies in ``[start, end)``, with its last label."""

@@ -12,10 +12,11 @@ from computehub_tui.store.prices import PriceStore, delete_price_stats_before
 from computehub_tui.store.projects import ProjectStore
 from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, RollupStore, delete_rollups_before, roll_up
 from computehub_tui.store.secrets import SecretStore
+from computehub_tui.store.status_history import StatusHistoryStore, delete_status_changes_before
 
 
 class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, RollupStore, ProjectStore, AuditStore,
-            SecretStore, AutomationStore):
+            SecretStore, AutomationStore, StatusHistoryStore):
     """The app's database. Open with ``await Store.open(path)``; close with ``await store.close()``.
 
     One writer connection per process: every concern's methods share the connection and its lock
@@ -25,7 +26,7 @@ class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, Rollu
     async def prune(self, now: float, *, metrics_keep_s: float, metrics_1m_keep_s: float, metrics_1h_keep_s: float,
                     prices_keep_s: float, audit_keep_s: float) -> None:
         """Roll metric samples up into minutes and hours, drop samples, rollups, price stats and audit
-        entries older than their retention, then give the space back."""
+        entries older than their retention (status changes with the audit log), then give the space back."""
         async with self._transaction("prune old history") as db:
             await roll_up(db, now, raw_keep_s=metrics_keep_s, minutes_keep_s=metrics_1m_keep_s)
             await delete_metric_samples_before(db, now - metrics_keep_s)
@@ -33,4 +34,5 @@ class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, Rollu
             await delete_rollups_before(db, ROLLUP_1H, now - metrics_1h_keep_s)
             await delete_price_stats_before(db, now - prices_keep_s)
             await delete_audit_entries_before(db, now - audit_keep_s)
+            await delete_status_changes_before(db, now - audit_keep_s)
         await self._incremental_vacuum()

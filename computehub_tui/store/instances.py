@@ -1,4 +1,4 @@
-"""Instances: each provider's last polled instances, and which ones have gone since."""
+"""Instances: each provider's last polled instances, which ones have gone since, and their status changes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import json
 import logging
 
 from computehub_tui.domain.models import Instance
+from computehub_tui.domain.status_timeline import StatusChange
 from computehub_tui.store._codec import SnapshotDecodeError, decode_instance, encode_instance
 from computehub_tui.store.connection import StoreConnection
+from computehub_tui.store.status_history import record_status_changes
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,9 @@ _MARK_MISSING_INSTANCES_GONE = """
 class InstanceStore(StoreConnection):
     async def save_instances(
         self, provider: str, instances: list[Instance], seen_at: float
-    ) -> None:
-        """Upsert ``provider``'s instances; its instances missing from the list are marked gone."""
+    ) -> dict[str, StatusChange]:
+        """Upsert ``provider``'s instances; its instances missing from the list are marked gone. Status changes
+        are recorded on the way (see ``status_history``); returns each instance's current status and since when."""
         foreign = sorted({i.provider for i in instances if i.provider != provider})
         if foreign:
             raise ValueError(f"save_instances({provider!r}) got instances of {', '.join(foreign)}")
@@ -43,6 +46,7 @@ class InstanceStore(StoreConnection):
         async with self._transaction(f"save {provider} instances") as db:
             await db.executemany(_UPSERT_INSTANCE, rows)
             await db.execute(_MARK_MISSING_INSTANCES_GONE, (seen_at, provider, present_keys))
+            return await record_status_changes(db, provider, instances, seen_at)
 
     async def load_instances(self) -> list[Instance]:
         """Every instance not marked gone, as last saved (without live metrics)."""

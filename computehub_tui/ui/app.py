@@ -52,7 +52,7 @@ from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.ui.commands import HubCommands
 from computehub_tui.ui.keymap import binding_label, clashes, rebindable_ids, split_overrides
 from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
-from computehub_tui.ui.messages import EngineEventPosted, HubReady
+from computehub_tui.ui.messages import EngineEventPosted, HubReady, InstanceDataArrived
 from computehub_tui.ui.plain import MESSAGE_LIMIT, plain_lines
 from computehub_tui.ui.screens.confirm import LISTED_TARGETS, ConfirmScreen, plan_confirmation
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
@@ -299,12 +299,18 @@ class ComputeHubApp(App[None]):
         self._show_health()  # a provider may also have gone
         self._refresh_soon("offers")
 
-    def _instances_updated(self, _: InstancesUpdated) -> None:
+    def _instances_updated(self, event: InstancesUpdated) -> None:
         self._show_health()
         self._refresh_instance_panes()
+        self._tell_instance_details(event)
 
-    def _metrics_sampled(self, _: MetricsSampled) -> None:
+    def _metrics_sampled(self, event: MetricsSampled) -> None:
         self._refresh_instance_panes()
+        self._tell_instance_details(event)
+
+    def _tell_instance_details(self, event: InstancesUpdated | MetricsSampled) -> None:
+        for screen in self.screen_stack[1:]:
+            screen.post_message(InstanceDataArrived(event))
 
     def _refresh_instance_panes(self) -> None:
         self._refresh_soon("instances")

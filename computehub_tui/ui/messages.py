@@ -31,3 +31,11 @@ class EngineEventPosted(Message):
         if isinstance(new, (OffersUpdated, InstancesUpdated)) and isinstance(old, (OffersUpdated, InstancesUpdated)):
             return type(old) is type(new) and old.provider == new.provider
         return isinstance(new, MetricsSampled) and isinstance(old, MetricsSampled)
+
+
+class InstanceDataArrived(Message, bubble=False):
+    """A poll or a sample arrived: posted to every screen on the stack, for those that show one instance."""
+
+    def __init__(self, event: InstancesUpdated | MetricsSampled) -> None:
+        super().__init__()
+        self.event = event

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from computehub_tui.domain.models import Instance, MetricSample
+from computehub_tui.domain.models import MetricSample
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.sampler_state import SamplerStatus
 
@@ -36,15 +36,6 @@ def sample_problem(hub: Hub, key: str) -> str:
     return history[-1].error or "" if history else ""
 
 
-def spend_points(hub: Hub, instance: Instance, window_s: float) -> list[tuple[float, float]]:
-    """(time, USD spent so far) over the last ``window_s`` for the $ chart. Today an estimate: the cost
-    booked so far, run back at the current $/h to the start of the current run (or of the window)."""
-    now = hub.clock.now()
-    spent = hub.cost_so_far(instance.key)
-    since = hub.running_since(instance.key)
-    start = now - window_s
-    rate = instance.current_price_hour
-    if since is None or rate <= 0:
-        return [(start, spent), (now, spent)]
-    begin = max(start, since)
-    return [(begin, max(0.0, spent - rate * (now - begin) / 3600.0)), (now, spent)]
+async def spend_for_window(hub: Hub, key: str, window_s: float) -> list[tuple[float, float]]:
+    """(time, USD booked so far) over the last ``window_s`` for the $ chart: the books, hour by hour."""
+    return await hub.costs.spent_over(key, hub.clock.now() - window_s)

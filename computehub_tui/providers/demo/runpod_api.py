@@ -20,6 +20,7 @@ from computehub_tui.providers.demo.market import (
 )
 from computehub_tui.providers.demo.traces import noise
 from computehub_tui.providers.payload import as_dict
+from computehub_tui.providers.runpod import HOURS_PER_MONTH, STOPPED_VOLUME_USD_GB_MONTH
 
 PROVIDER = "runpod"
 ACCOUNT_ID = "user_2demo0runpod0account"
@@ -356,7 +357,8 @@ def _pod_json(market: DemoMarket, instance: SimInstance) -> dict[str, Any]:
         "memoryInGb": _extra_int(instance, "ram_gb", 31 * instance.gpu_count),
         "vcpuCount": _extra_int(instance, "vcpus", 8 * instance.gpu_count),
         "containerDiskInGb": instance.disk_gb,
-        "volumeInGb": 0,
+        # The volume whose stopped price is what the simulated market bills this pod while stopped.
+        "volumeInGb": round(instance.storage_price_hour * HOURS_PER_MONTH / STOPPED_VOLUME_USD_GB_MONTH),
         "ports": ",".join(instance.ports),
         "machine": {
             "gpuDisplayName": gpu.display_name if gpu else instance.gpu_name,

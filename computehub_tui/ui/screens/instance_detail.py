@@ -1,9 +1,10 @@
-"""One instance in full: status, SSH command and ready URLs for its ports, and charts of its GPUs and spend."""
+"""One instance in full: status and its timeline, SSH command and ready URLs for its ports, and charts of its
+GPUs and booked spend, redrawn as polls and samples arrive."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -17,11 +18,15 @@ from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState
 
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, MetricSample, valid_host, valid_port
+from computehub_tui.domain.status_timeline import StatusChange
+from computehub_tui.engine.events import InstancesUpdated
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.format import duration, money, rate
-from computehub_tui.ui.metrics_source import history_for_window, spend_points
+from computehub_tui.ui.messages import InstanceDataArrived
+from computehub_tui.ui.metrics_source import history_for_window, spend_for_window
 from computehub_tui.ui.plain import PlainStatic, plain
 from computehub_tui.ui.screens.offer_detail import ChartWindow
+from computehub_tui.ui.widgets.status_timeline import StatusTimeline
 
 WINDOWS: dict[str, ChartWindow] = {
     "1": ChartWindow("15 m", 900.0, "minutes", 60.0, 5),
@@ -61,13 +66,27 @@ def port_links(instance: Instance) -> list[PortLink]:
     return sorted(links, key=lambda link: (link.service == "", link.container_port))
 
 
+@dataclass(frozen=True, slots=True)
+class WindowData:
+    """Everything one chart window draws, read in one worker."""
+
+    window: str
+    """Which of ``WINDOWS``."""
+    now: float
+    samples: list[MetricSample]
+    spent: list[tuple[float, float]] = field(default_factory=list)
+    """``(time, USD booked so far)``."""
+    changes: list[StatusChange] = field(default_factory=list)
+
+
 def thinned(samples: Sequence[MetricSample], limit: int = MAX_CHART_POINTS) -> list[MetricSample]:
     step = max(1, -(-len(samples) // limit))
     return list(samples[::step])
 
 
 class InstanceDetailScreen(ModalScreen[None]):
-    """Charts load in a worker when a window is picked; nothing here polls."""
+    """Charts load in a worker when a window is picked, and again when a poll or a sample of this instance
+    arrives while the screen is shown (at most one load running and one waiting; nothing here has a timer)."""
 
     class CopyRequested(Message):
         """Copy ``text`` (the SSH command, the URLs) through the app's copy dialog."""
@@ -96,6 +115,7 @@ class InstanceDetailScreen(ModalScreen[None]):
     InstanceDetailScreen #instance-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
     InstanceDetailScreen #instance-body { height: auto; padding: 0 1; }
     InstanceDetailScreen #instance-chart-note { height: auto; padding: 0 1; color: $text-muted; }
+    InstanceDetailScreen StatusTimeline { background: $surface; }
     InstanceDetailScreen Grid { grid-size: 2; grid-rows: 14; height: auto; }
     InstanceDetailScreen PlotextPlot { height: 14; }
     """
@@ -105,6 +125,12 @@ class InstanceDetailScreen(ModalScreen[None]):
         self.hub = hub
         self.instance = instance
         self.window = "2"
+        self.draws = 0
+        """Windows drawn so far (the first one, each window picked, each live refresh)."""
+        self._loading: Worker[WindowData] | None = None
+        self._reload_waiting = False
+        self._stale = False
+        """Data arrived while another screen covered this one: reload when it shows again."""
 
     def compose(self) -> ComposeResult:
         from textual_plotext import PlotextPlot  # deferred: plotext is only needed on demand
@@ -115,6 +141,7 @@ class InstanceDetailScreen(ModalScreen[None]):
         with VerticalScroll():
             yield PlainStatic(title, id="instance-title")
             yield PlainStatic(self._body(), id="instance-body")
+            yield StatusTimeline(id="instance-timeline")
             yield PlainStatic("", id="instance-chart-note")
             with Grid():
                 for name, _ in CHARTS:
@@ -144,13 +171,16 @@ class InstanceDetailScreen(ModalScreen[None]):
         return Text("\n").join(Text.assemble((f"{label:<9}", "bold"), value) for label, value in rows)
 
     def _status(self) -> Text:
-        """The current status and since when: the app keeps no history of status changes yet."""
-        instance = self.instance
+        """The current status and since when it has had it (first seen by a poll; else since its billing run
+        began), and what a stopped one still bills."""
+        instance, hub = self.instance, self.hub
         text = Text(instance.status.value, style="bold")
-        since = self.hub.running_since(instance.key)
+        if hub.costs.billing_while_stopped(instance):
+            text.append(f"·bills {rate(hub.costs.rate_now(instance) or 0.0)}/h", style="bold yellow")
+        since = hub.status_since(instance.key) or hub.running_since(instance.key)
         if since is not None:
             at = datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-            text.append(f" for {duration(self.hub.clock.now() - since)} (since {at})")
+            text.append(f" for {duration(hub.clock.now() - since)} (since {at})")
         if instance.provider_status:
             text.append(" · provider says ", style="dim")
             text.append_text(plain(instance.provider_status, style="dim", limit=80))
@@ -164,7 +194,35 @@ class InstanceDetailScreen(ModalScreen[None]):
     def action_window(self, key: str) -> None:
         self.window = key
         self.query_one("#instance-chart-note", PlainStatic).update(f"Last {WINDOWS[key].label}: loading…")
-        self._load(key)
+        self._reload_waiting = False
+        self._loading = self._load(key)
+
+    def on_instance_data_arrived(self, message: InstanceDataArrived) -> None:
+        """A poll or a sample arrived: redraw when it concerns this instance (later, if the screen is covered)."""
+        event = message.event
+        concerns = (event.provider == self.instance.provider if isinstance(event, InstancesUpdated)
+                    else self.instance.key in event.instance_keys)
+        if not concerns:
+            return
+        if not self.is_active:  # covered (logs, a dialog): nobody sees a redraw
+            self._stale = True
+            return
+        self._refresh_live()
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._refresh_live()
+
+    def _refresh_live(self) -> None:
+        latest = self.hub.instance(self.instance.key)
+        if latest is not None:
+            self.instance = latest
+        self.query_one("#instance-body", PlainStatic).update(self._body())
+        if self._loading is not None and not self._loading.is_finished:
+            self._reload_waiting = True  # coalesced: one more load once this one ends
+        else:
+            self._loading = self._load(self.window)
 
     def action_copy_ssh(self) -> None:
         if self.instance.ssh is None:
@@ -185,21 +243,28 @@ class InstanceDetailScreen(ModalScreen[None]):
     # -- charts -----------------------------------------------------------------------------
 
     @work(group="instance-history", exclusive=True, exit_on_error=False)
-    async def _load(self, key: str) -> tuple[str, list[MetricSample]]:
-        return key, await history_for_window(self.hub, self.instance.key, WINDOWS[key].seconds)
+    async def _load(self, key: str) -> WindowData:
+        seconds, hub, instance_key = WINDOWS[key].seconds, self.hub, self.instance.key
+        now = hub.clock.now()
+        return WindowData(key, now, thinned(await history_for_window(hub, instance_key, seconds)),
+                          await spend_for_window(hub, instance_key, seconds),
+                          await hub.status_history(instance_key, now - seconds))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "instance-history" or event.state is not WorkerState.SUCCESS:
+        if event.worker is not self._loading or not event.worker.is_finished:
             return
-        if event.worker.result is not None:
-            key, samples = event.worker.result
-            self._draw(key, thinned(samples))
+        if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, WindowData):
+            self._draw(event.worker.result)
+        if self._reload_waiting:
+            self._reload_waiting = False
+            self._loading = self._load(self.window)
 
-    def _draw(self, key: str, samples: list[MetricSample]) -> None:
+    def _draw(self, data: WindowData) -> None:
         from textual_plotext import PlotextPlot
 
-        window = WINDOWS[key]
-        now = self.hub.clock.now()
+        samples, now = data.samples, data.now
+        window = WINDOWS[data.window]
+        self.query_one(StatusTimeline).show(data.changes, now - window.seconds, now)
         xs = [(sample.time - now) / window.unit_s for sample in samples]
         gpus = min(CHART_GPUS, max((len(s.gpu_util) for s in samples), default=0))
         series = {
@@ -215,8 +280,8 @@ class InstanceDetailScreen(ModalScreen[None]):
             plt.clear_figure()
             plt.title(title)
             if name == "spend":
-                points = spend_points(self.hub, self.instance, window.seconds)
-                plt.plot([(at - now) / window.unit_s for at, _ in points], [usd for _, usd in points], color="green")
+                plt.plot([(at - now) / window.unit_s for at, _ in data.spent], [usd for _, usd in data.spent],
+                         color="green")
             else:
                 plotted = False
                 for n, values in enumerate(series[name]):
@@ -235,7 +300,8 @@ class InstanceDetailScreen(ModalScreen[None]):
         note = (f"Last {window.label}: {len(samples)} sample{'s' if len(samples) != 1 else ''}" if samples else
                 f"Last {window.label}: no samples recorded in this window")
         self.query_one("#instance-chart-note", PlainStatic).update(
-            f"{note}; $ spent is estimated from the current $/h since this run began.")
+            f"{note}; $ spent is what was booked, hour by hour.")
+        self.draws += 1
 
 
 def _at(values: Sequence[float | None], index: int) -> float | None:
