@@ -33,6 +33,7 @@ from computehub_tui.cli.output import emit, fail, note, one_line
 from computehub_tui.cli.parser import build_parser
 from computehub_tui.cli.projects import project
 from computehub_tui.cli.prompts import ask_passphrase
+from computehub_tui.cli.rules import check_file, rules
 from computehub_tui.cli.session import Options, open_command_session, store_verdict
 from computehub_tui.config import ConfigError, config_file_path, default_data_dir, load_config
 from computehub_tui.domain.filtering import FilterError, parse_filter
@@ -51,7 +52,7 @@ HANDLERS: dict[str, Handler] = {
     "offers": market.offers, "launch": market.launch, "instances": instance_commands.instances,
     "start": instance_commands.act, "stop": instance_commands.act, "restart": instance_commands.act,
     "destroy": instance_commands.act, "logs": instance_commands.logs, "metrics": metric_commands.metrics,
-    "costs": costs, "project": project, "audit": audit, "daemon": daemon,
+    "costs": costs, "project": project, "audit": audit, "daemon": daemon, "rules": rules,
 }
 
 
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "config":  # works on a broken config: it is how one is fixed
             return config_command(args)
+        if args.command == "rules" and args.rules_command == "check":  # needs no config, store or provider
+            return check_file(args.file)
         options = _options(args)
         if args.command is None:
             return _run_tui(options)

@@ -73,6 +73,13 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _rule_name(text: str) -> str:
+    name = clean_text(text, MAX_TEXT + 1)
+    if not name or len(name) > MAX_TEXT:
+        raise argparse.ArgumentTypeError(f"expected a rule name of 1-{MAX_TEXT} characters")
+    return name
+
+
 def _actor(text: str) -> str:
     actor = clean_text(text, MAX_ACTOR + 1)
     if not actor or len(actor) > MAX_ACTOR or (actor not in ("user", "cli", "rule") and not actor.startswith("rule:")):
@@ -271,6 +278,25 @@ def build_parser() -> argparse.ArgumentParser:
                                "on stdout; SIGTERM stops it")
     daemon.add_argument("--rules", type=Path, default=None, metavar="FILE",
                         help="the rule file (default: [automation] rules_file)")
+
+    rules = command("rules", "the automation rules: check, list, import, export, switch, pause and resume")
+    rule_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", parser_class=_Parser, required=True)
+    rule_check = rule_commands.add_parser("check", parents=[common],
+                                          help="check a rule file: exit 0, or 2 with every error (line, column)")
+    rule_check.add_argument("file", type=Path, metavar="FILE")
+    rule_list = rule_commands.add_parser("list", parents=[common], help="the rules in force, switches, last fired")
+    rule_list.add_argument("--json", action="store_true", help="print a JSON list")
+    rule_import = rule_commands.add_parser("import", parents=[common],
+                                           help="check FILE and make it the rule file ([automation] rules_file)")
+    rule_import.add_argument("file", type=Path, metavar="FILE")
+    rule_commands.add_parser("export", parents=[common], help="print the rule file")
+    for switch, text in (("enable", "let a rule act again"), ("disable", "stop a rule from acting"),
+                         ("dry-run", "a rule only logs and alerts what it would do"), ("live", "a rule acts")):
+        switched = rule_commands.add_parser(switch, parents=[common], help=text)
+        switched.add_argument("name", metavar="NAME", type=_rule_name, help="the rule's name (see rules list)")
+    rule_pause = rule_commands.add_parser("pause", parents=[common], help="no rule acts, in any process, until resume")
+    rule_pause.add_argument("--reason", type=_rule_name, default=None, help="shown beside \"paused\"")
+    rule_commands.add_parser("resume", parents=[common], help="let rules act again")
 
     audit = command("audit", "who did what: user, cli and rule actions, newest first")
     audit.add_argument("--limit", type=_bounded_int(1, MAX_AUDIT), default=50, metavar="N",

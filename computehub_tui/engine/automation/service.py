@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from computehub_tui.clock import Clock
+from computehub_tui.config.editing import write_atomically
 from computehub_tui.domain.history import AuditEntry
 from computehub_tui.domain.models import Capabilities
 from computehub_tui.engine.actions import ActionService
@@ -149,6 +150,37 @@ class RulesService:
             self.errors = (f"{path}: cannot read it ({error})",)
             return LoadResult(False, len(self.runner.rule_set.rules), self.errors)
         return self.load_text(text)
+
+    def save(self, text: str, path: Path | None = None) -> LoadResult:
+        """Write ``text`` as the rule file (atomically) and use it, only if it has no errors: an invalid text is
+        never saved over the last good file. Raises OSError when the file cannot be written."""
+        rule_set = self.parse(text)
+        if not rule_set.ok:
+            return LoadResult(False, len(self.runner.rule_set.rules), tuple(e.render() for e in rule_set.errors))
+        target = path or self.runner.settings.rules_path
+        if target is None:
+            raise OSError("no rule file is configured ([automation] rules_file)")
+        write_atomically(target, text)
+        return self.use(rule_set)
+
+    def file_text(self, path: Path | None = None) -> str | None:
+        """The rule file's text; None when it does not exist yet. Raises OSError / UnicodeDecodeError."""
+        target = path or self.runner.settings.rules_path
+        if target is None:
+            return None
+        try:
+            return target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def without_rule(self, text: str, name: str) -> str | None:
+        """``text`` with rule ``name`` (its lines, continuation lines included) taken out; None if it has none."""
+        rule = next((r for r in self.parse(text).rules if r.name == name), None)
+        if rule is None:
+            return None
+        lines = text.splitlines(keepends=True)
+        start = rule.position.line - 1
+        return "".join(lines[:start] + lines[start + len(rule.text.splitlines()):])
 
     # -- rule states ----------------------------------------------------------------------------
 
