@@ -86,3 +86,10 @@ def test_a_rule_file_with_errors_is_named_before_any_switch(cli: Cli) -> None:
     (cli.dir / "automation.rules").write_text(BAD, encoding="utf-8")
     code, _, err = cli("rules", "list")
     assert code == 1 and err.count("\n") == 1 and "has errors" in err and "rules check" in err
+
+
+def test_the_readme_rule_example_checks_clean(cli: Cli) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("# stop GPUs that idle", 1)[1].split("```", 1)[0]
+    code, out, err = cli("rules", "check", cli.file("readme.rules", "# stop GPUs that idle" + example))
+    assert code == 0 and out.endswith("ok, 5 rules\n"), err
