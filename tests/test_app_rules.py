@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes.rules_source import RECIPES, FakeRulesSource, RuleState
+from fakes.rules_source import CRASH, IDLE, RECIPES, RULES_FILE, FakeRulesSource, sample_source
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 from tui import SIZE, run_palette, screen_text, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
-from computehub_tui.rules.model import Mode, Truth
+from computehub_tui.rules.model import Mode
 from computehub_tui.ui.app import ComputeHubApp
-from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning, PreviewRow
+from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 from computehub_tui.ui.screens.help import HelpScreen
 from computehub_tui.ui.screens.rules_audit import AuditScreen
@@ -21,24 +21,8 @@ from computehub_tui.ui.screens.rules_pending import PendingScreen
 from computehub_tui.ui.screens.rules_recipes import RecipeScreen
 
 NOW = 1_800_000_000.0
-IDLE = 'rule "idle-stop": IF gpu_util < 5 FOR 30m AND status == "running" THEN stop'
-CRASH = 'rule "crash-restart": IF status == "exited" THEN restart'
-RULES_FILE = f"# my rules\n{IDLE}\n{CRASH}\n"
-HOSTILE_LABEL = "[bold]x[/] [@click=app.quit]q[/] \x1b]52;c;ZXZpbA==\x07\x1b[2Jend"
-
-
 def fake_source(text: str = RULES_FILE) -> FakeRulesSource:
-    clock = ManualClock(NOW)
-    source = FakeRulesSource(clock, text)
-    source.states["idle-stop"] = RuleState(last_fired_at=NOW - 300, fire_count=3)
-    source.states["crash-restart"] = RuleState(mode=Mode.DRY_RUN, problem="held until 14:05 after 3 failed restarts")
-    source.preview_rows = [
-        PreviewRow("idle-stop", "vast:101", "llama-finetune", Truth.TRUE,
-                   (("gpu_util", "2.0 for 31m"), ("status", "running"))),
-        PreviewRow("idle-stop", "vast:102", "sd-webui", Truth.FALSE, (("gpu_util", "87.0"),), "gpu_util is 87.0"),
-        PreviewRow("idle-stop", "runpod:abc", HOSTILE_LABEL, Truth.UNKNOWN, (), "no gpu_util samples for 4m"),
-    ]
-    return source
+    return sample_source(ManualClock(NOW), text)
 
 
 def rules_app(tmp_path: Path, source: FakeRulesSource | None) -> ComputeHubApp:
@@ -156,7 +140,7 @@ async def test_hostile_labels_show_literally_and_never_drive_the_terminal(tmp_pa
         app = await on_rules_pane(pilot)
         await wait_for(pilot, lambda: "runpod:abc" in screen_text(pilot))
         text = screen_text(pilot)
-        assert "[bold]x[/] [@click=app.quit]q[/]" in text and "end" in text
+        assert "runpod:abc  [bold]x[/] [@click=app.quit]q[/] end  unknown: no gpu_util samples" in text
         assert "\x1b" not in text and "\x07" not in text and "ZXZpbA" not in text
         assert app.is_running
 

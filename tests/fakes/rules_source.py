@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from computehub_tui.clock import Clock
-from computehub_tui.rules.model import Action, ActionKind, Comparison, Mode, Position, Rule, RuleError, RuleSet
+from computehub_tui.rules.model import Action, ActionKind, Comparison, Mode, Position, Rule, RuleError, RuleSet, Truth
 from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning, PreviewRow, Recipe, RuleRow
 
 RECIPES = (
@@ -18,6 +18,10 @@ RECIPES = (
     Recipe("daily-cap", "Daily cap", "Stop everything once today's spend passes $50.",
            'rule "daily-cap": IF spend_today > 50 THEN stop_all; notify toast "daily cap hit: {spend_today}"'),
 )
+IDLE = 'rule "idle-stop": IF gpu_util < 5 FOR 30m AND status == "running" THEN stop'
+CRASH = 'rule "crash-restart": IF status == "exited" THEN restart'
+RULES_FILE = f"# my rules\n{IDLE}\n{CRASH}\n"
+HOSTILE_LABEL = "[bold]x[/] [@click=app.quit]q[/] \x1b]52;c;ZXZpbA==\x07\x1b[2Jend"
 _NAMED = re.compile(r'\s*rule\s+"([^"]*)"\s*:', re.IGNORECASE)
 _FOR = re.compile(r"\bFOR\s+(\S+)", re.IGNORECASE)
 _DURATION = re.compile(r"\d+(\.\d+)?[smhd]")
@@ -150,3 +154,19 @@ class FakeRulesSource:
 
     def lease(self) -> LeaseInfo | None:
         return self.holder
+
+
+def sample_source(clock: Clock, text: str = RULES_FILE) -> FakeRulesSource:
+    """Two rules (one fired 5 minutes ago, one dry-run and held) and a preview with a match, a miss and
+    an unknown on a hostile label."""
+    now = clock.now()
+    source = FakeRulesSource(clock, text)
+    source.states["idle-stop"] = RuleState(last_fired_at=now - 300, fire_count=3)
+    source.states["crash-restart"] = RuleState(mode=Mode.DRY_RUN, problem="held until 14:05 after 3 failed restarts")
+    source.preview_rows = [
+        PreviewRow("idle-stop", "vast:101", "llama-finetune", Truth.TRUE,
+                   (("gpu_util", "2.0 for 31m"), ("status", "running"))),
+        PreviewRow("idle-stop", "vast:102", "sd-webui", Truth.FALSE, (("gpu_util", "87.0"),), "gpu_util is 87.0"),
+        PreviewRow("idle-stop", "runpod:abc", HOSTILE_LABEL, Truth.UNKNOWN, (), "no gpu_util samples for 4m"),
+    ]
+    return source

@@ -52,7 +52,7 @@ class AuditScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield PlainStatic("Automation audit log — newest first", classes="title")
+            yield PlainStatic("Automation audit log — newest first · r reload · esc close", classes="title")
             self.table: VirtualTable[FiringRow] = VirtualTable(
                 firing_columns(), row_key=lambda row: (row.at, row.rule, row.instance_key, row.action),
                 empty_text="loading…", id="audit-table")

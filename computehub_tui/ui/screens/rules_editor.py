@@ -24,7 +24,7 @@ from computehub_tui.ui.widgets.rules_pane import check_text, preview_text
 
 CHECK_DELAY_S = 0.2
 """Typing restarts this wait: the text is checked once the keys pause, never on every keystroke."""
-TITLE = "Rules file — checked as you type; the preview shows what each rule matches now (nothing acts)"
+TITLE = "Rules file · checked as you type · the preview shows what each rule matches now (nothing acts)"
 
 
 class RuleEditorScreen(Screen[bool]):

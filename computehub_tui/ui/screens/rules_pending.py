@@ -59,6 +59,7 @@ class PendingScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.table.focus()
         self.reload()
+        self.set_interval(1.0, self.table.refresh)  # the countdowns
 
     def reload(self) -> None:
         self.table.set_rows(list(self.source.pending()))

@@ -27,6 +27,8 @@ NO_RULES_TEXT = f"No rules yet. Press n to start from a recipe: {RECIPE_NAMES}; 
 PREVIEW_LINES = 40
 """Instances listed per rule in a preview; the rest are counted."""
 EVIDENCE_LIMIT = 160
+NOTE_MIN = 16
+"""Narrower than this, a rule's note shows only under the table, with the selected rule's preview."""
 _TRUTH_MARK = {Truth.TRUE: ("●", "bold green"), Truth.UNKNOWN: ("?", "yellow"), Truth.FALSE: ("○", "dim")}
 _TRUTH_ORDER = {Truth.TRUE: 0, Truth.UNKNOWN: 1, Truth.FALSE: 2}
 
@@ -71,11 +73,13 @@ def check_text(ruleset: RuleSet) -> Text:
     if ruleset.ok:
         count = len(ruleset.rules)
         return Text(f"✓ valid: {count} rule{'' if count == 1 else 's'}", style="green")
-    text = Text(f"✖ {len(ruleset.errors)} error{'' if len(ruleset.errors) == 1 else 's'} (not saved)\n",
-                style="bold red")
+    text = Text()
+    text.append(f"✖ {len(ruleset.errors)} error{'' if len(ruleset.errors) == 1 else 's'} (not saved)", style="bold red")
     for error in ruleset.errors:
-        text.append(show_controls(error.render()) + "\n")
-    text.rstrip()
+        where, source_line, caret = show_controls(error.render()).split("\n", 2)
+        text.append(f"\n{where}", style="red")
+        text.append(f"\n{source_line}")
+        text.append(f"\n{caret}", style="bold red")
     return text
 
 
@@ -90,20 +94,24 @@ async def applied(app: App[object], change: Awaitable[None], done: str) -> bool:
     return True
 
 
-def rule_columns(now: Callable[[], float]) -> list[Column[RuleRow]]:
+def rule_columns(now: Callable[[], float], width: int) -> list[Column[RuleRow]]:
+    """The columns for a table ``width`` cells wide: the note takes what is left, or goes below NOTE_MIN."""
     def last_fired(row: RuleRow) -> Cell:
         if row.last_fired_at is None:
             return "never", "dim"
         return f"{age(now() - row.last_fired_at)} ago", None
 
-    return [
+    columns = [
         Column("name", "RULE", 28, lambda row: (row.name, "bold")),
-        Column("enabled", "STATE", 8, lambda row: ("on", "green") if row.enabled else ("off", "dim")),
+        Column("enabled", "STATE", 6, lambda row: ("on", "green") if row.enabled else ("off", "dim")),
         Column("mode", "MODE", 8, lambda row: (row.mode.value, "yellow" if row.mode is Mode.DRY_RUN else None)),
-        Column("last", "LAST FIRED", 11, last_fired, align="right"),
+        Column("last", "LAST FIRED", 10, last_fired, align="right"),
         Column("count", "FIRED", 6, lambda row: (str(row.fire_count), None), align="right"),
-        Column("problem", "NOTE", 60, lambda row: (row.problem, "red"), priority=1),
     ]
+    room = width - sum(column.width + 1 for column in columns) - 1
+    if room >= NOTE_MIN:
+        columns.append(Column("problem", "NOTE", room, lambda row: (row.problem, "red")))
+    return columns
 
 
 class RulesPane(Vertical):
@@ -111,16 +119,16 @@ class RulesPane(Vertical):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "edit", "Edit"),
-        Binding("n", "new_from_recipe", "New from recipe"),
-        Binding("space", "toggle_enabled", "Enable/disable"),
+        Binding("n", "new_from_recipe", "Recipe"),
+        Binding("space", "toggle_enabled", "On/off"),
         Binding("t", "toggle_dry_run", "Dry-run"),
         Binding("d", "delete", "Delete"),
-        Binding("a", "audit", "Audit log"),
+        Binding("a", "audit", "Audit"),
         Binding("w", "pending", "Warnings"),
     ]
     DEFAULT_CSS = """
     RulesPane { height: 1fr; }
-    RulesPane #rules-status { height: 1; padding: 0 1; background: $panel-darken-1; }
+    RulesPane #rules-status { height: auto; max-height: 2; padding: 0 1; background: $panel-darken-1; }
     RulesPane #rules-table { height: 1fr; min-height: 4; }
     RulesPane #rules-preview-box { height: 1fr; max-height: 50%; background: $panel-darken-1; padding: 0 1; }
     """
@@ -134,12 +142,20 @@ class RulesPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield PlainStatic("", id="rules-status")
-        self.table: VirtualTable[RuleRow] = VirtualTable(rule_columns(lambda: self.render_now),
+        self.table: VirtualTable[RuleRow] = VirtualTable(rule_columns(self._now, 80),
                                                          row_key=lambda row: row.name,
                                                          empty_text=UNAVAILABLE_TEXT, id="rules-table")
         yield self.table
         with VerticalScroll(id="rules-preview-box"):
             yield PlainStatic("", id="rules-preview")
+
+    def _now(self) -> float:
+        return self.render_now
+
+    def on_resize(self) -> None:
+        columns = rule_columns(self._now, self.table.size.width - self.table.styles.scrollbar_size_vertical)
+        if [(c.key, c.width) for c in columns] != [(c.key, c.width) for c in self.table.columns]:
+            self.table.set_columns(columns)
 
     def attach(self, source: RulesSource | None, clock: Clock) -> None:
         self.source, self.clock = source, clock
