@@ -354,6 +354,6 @@ async def test_the_palette_and_help_know_the_rules_pane(tmp_path: Path) -> None:
         await pilot.press("escape", "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         sections = dict(app.screen.sections)
-        assert ("!", "Pause rules") in sections["Everywhere"]
+        assert ("!", "Pause/resume rules") in sections["Everywhere"]
         assert ("t", "Dry-run") in sections["Rules (4)"]
         assert ("ctrl+s", "Save") in sections["Rules editor (e or Enter in Rules)"]

@@ -91,7 +91,7 @@ APP_BINDINGS: list[BindingType] = [
     Binding("comma", "settings", "Settings", key_display=",", id="settings"),
     Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
     Binding("dollar_sign", "costs", "Spend by day", key_display="$", show=False),
-    Binding("exclamation_mark", "toggle_automation", "Pause rules", key_display="!"),
+    Binding("exclamation_mark", "toggle_automation", "Pause/resume rules", key_display="!"),
     Binding("q", "quit", "Quit", id="quit"),
 ]
 REBINDABLE: dict[str, Binding] = {binding.id: binding for binding in [*APP_BINDINGS, *OffersPane.BINDINGS]
