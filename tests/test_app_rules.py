@@ -357,3 +357,13 @@ async def test_the_palette_and_help_know_the_rules_pane(tmp_path: Path) -> None:
         assert ("!", "Pause/resume rules") in sections["Everywhere"]
         assert ("t", "Dry-run") in sections["Rules (4)"]
         assert ("ctrl+s", "Save") in sections["Rules editor (e or Enter in Rules)"]
+
+
+async def test_the_rules_pane_cannot_become_the_start_pane_the_config_does_not_know(tmp_path: Path) -> None:
+    async with rules_app(tmp_path, fake_source()).run_test(size=SIZE) as pilot:
+        app = await on_rules_pane(pilot)
+        await app.run_action("make_default_pane")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("cannot start on Rules" in message for message in messages)
+        assert app.config.ui.default_pane == "offers"

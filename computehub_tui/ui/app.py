@@ -86,12 +86,13 @@ PANES: tuple[tuple[str, str, str], ...] = (("1", "offers", "Offers"), ("2", "ins
                                            ("3", "monitor", "Monitor"), ("4", "rules", "Rules"))
 PANE_TITLES = {pane: title for _, pane, title in PANES}
 APP_BINDINGS: list[BindingType] = [
-    *[Binding(key, f"show_pane('{pane}')", title, id=pane) for key, pane, title in PANES],
+    # The tabs line shows every pane key; the footer, full at 160 columns, keeps the first three it always had.
+    *[Binding(key, f"show_pane('{pane}')", title, id=pane, show=pane != "rules") for key, pane, title in PANES],
     Binding("question_mark", "help", "Help", key_display="?", id="help"),
     Binding("comma", "settings", "Settings", key_display=",", id="settings"),
     Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
     Binding("dollar_sign", "costs", "Spend by day", key_display="$", show=False),
-    Binding("exclamation_mark", "toggle_automation", "Pause/resume rules", key_display="!"),
+    Binding("exclamation_mark", "toggle_automation", "Pause/resume rules", key_display="!", show=False),
     Binding("q", "quit", "Quit", id="quit"),
 ]
 REBINDABLE: dict[str, Binding] = {binding.id: binding for binding in [*APP_BINDINGS, *OffersPane.BINDINGS]

@@ -122,6 +122,8 @@ class RulesPane(Vertical):
         Binding("n", "new_from_recipe", "Recipe"),
         Binding("space", "toggle_enabled", "On/off"),
         Binding("t", "toggle_dry_run", "Dry-run"),
+        # The key works everywhere (an App binding); the footer shows it where the rules are in view.
+        Binding("exclamation_mark", "app.toggle_automation", "Pause all", key_display="!"),
         Binding("d", "delete", "Delete"),
         Binding("a", "audit", "Audit"),
         Binding("w", "pending", "Warnings"),
