@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fakes.rules_source import CRASH, IDLE, RECIPES, RULES_FILE, FakeRulesSource, sample_source
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 from tui import SIZE, run_palette, screen_text, small_app, wait_for
@@ -367,3 +368,19 @@ async def test_the_rules_pane_cannot_become_the_start_pane_the_config_does_not_k
         messages = [n.message for n in app._notifications]
         assert any("cannot start on Rules" in message for message in messages)
         assert app.config.ui.default_pane == "offers"
+
+
+async def test_control_characters_in_the_rules_file_show_visibly_in_the_editor_and_its_errors(tmp_path: Path) -> None:
+    hostile = 'rule "x": IF label == "\x1b]52;c;ZXZpbA==\x07\x1b[2J" FOR 5q THEN stop\n'
+    async with rules_app(tmp_path, fake_source(RULES_FILE + hostile)).run_test(size=SIZE) as pilot:
+        app = await on_rules_pane(pilot)
+        editor = await open_editor(pilot)
+        await wait_for(pilot, lambda: editor.ruleset is not None)
+        text = screen_text(pilot)
+        assert "expected a duration like 30m after FOR" in text
+        assert "\x1b" not in text and "\x07" not in text
+        assert '"␛]52;c;ZXZpbA==␇␛[2J" FOR 5q THEN stop' in text  # under the editor, shown, not obeyed
+        editor.editor.move_cursor((0, 0))
+        app.post_message(events.Paste("\x1b[31mred "))  # as the driver delivers a bracketed paste
+        await wait_for(pilot, lambda: editor.editor.text.startswith("␛[31mred # my rules"))
+        assert "\x1b" not in editor.editor.text and app.is_running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import ClassVar
 
 from rich.text import Text
@@ -13,8 +14,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import TextArea
+from textual.widgets.text_area import Edit, EditResult
 
-from computehub_tui.domain.text import clean_text
+from computehub_tui.domain.text import clean_text, show_controls
 from computehub_tui.rules.model import RuleSet
 from computehub_tui.ui.plain import PlainStatic
 from computehub_tui.ui.rules_source import Recipe, RulesSource
@@ -25,6 +27,21 @@ from computehub_tui.ui.widgets.rules_pane import check_text, preview_text
 CHECK_DELAY_S = 0.2
 """Typing restarts this wait: the text is checked once the keys pause, never on every keystroke."""
 TITLE = "Rules file · checked as you type · the preview shows what each rule matches now (nothing acts)"
+
+
+class RulesTextArea(TextArea):
+    """A TextArea that shows control characters as ␛ ␇ <U+202E> instead of sending them to the terminal
+    (TextArea draws text as it is): a rules file or a paste may come from anywhere."""
+
+    def __init__(self, text: str, *, id: str | None = None, placeholder: str = "") -> None:
+        super().__init__(show_controls(text), id=id, show_line_numbers=True, soft_wrap=False, placeholder=placeholder)
+
+    def load_text(self, text: str) -> None:
+        super().load_text(show_controls(text))
+
+    def edit(self, edit: Edit) -> EditResult:
+        visible = show_controls(edit.text)
+        return super().edit(edit if visible == edit.text else dataclasses.replace(edit, text=visible))
 
 
 class RuleEditorScreen(Screen[bool]):
@@ -59,8 +76,8 @@ class RuleEditorScreen(Screen[bool]):
 
     def compose(self) -> ComposeResult:
         yield PlainStatic(TITLE, id="editor-title")
-        yield TextArea(self.initial_text, id="editor-text", show_line_numbers=True, soft_wrap=False,
-                       placeholder='rule "idle-stop": IF gpu_util < 5 FOR 30m AND status == "running" THEN stop')
+        yield RulesTextArea(self.initial_text, id="editor-text",
+                            placeholder='rule "idle-stop": IF gpu_util < 5 FOR 30m AND status == "running" THEN stop')
         with VerticalScroll(id="editor-check-box"):
             yield PlainStatic("", id="editor-check")
         with VerticalScroll(id="editor-preview-box"):
