@@ -11,9 +11,9 @@ from textual.widgets import TextArea
 from tui import SIZE, run_palette, screen_text, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
-from computehub_tui.rules.model import Mode
+from computehub_tui.rules.model import Mode, RuleSet
 from computehub_tui.ui.app import ComputeHubApp
-from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning
+from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning, automation_line
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 from computehub_tui.ui.screens.help import HelpScreen
 from computehub_tui.ui.screens.rules_audit import AuditScreen
@@ -384,3 +384,49 @@ async def test_control_characters_in_the_rules_file_show_visibly_in_the_editor_a
         app.post_message(events.Paste("\x1b[31mred "))  # as the driver delivers a bracketed paste
         await wait_for(pilot, lambda: editor.editor.text.startswith("␛[31mred # my rules"))
         assert "\x1b" not in editor.editor.text and app.is_running
+
+
+async def test_a_save_that_fails_keeps_the_edits_and_says_why(tmp_path: Path) -> None:
+    source = fake_source()
+
+    async def disk_full(text: str) -> RuleSet:
+        raise OSError(28, "No space left on device")
+
+    source.save = disk_full  # type: ignore[method-assign]
+    async with rules_app(tmp_path, source).run_test(size=SIZE) as pilot:
+        app = await on_rules_pane(pilot)
+        editor = await open_editor(pilot)
+        edited = RULES_FILE + CRASH.replace("crash-restart", "again") + "\n"
+        editor.editor.load_text(edited)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("not saved" in n.message for n in app._notifications))
+        assert "No space left on device" in " ".join(n.message for n in app._notifications)
+        assert app.screen is editor and editor.editor.text == edited and source.text == RULES_FILE
+
+
+def test_the_automation_line_names_who_runs_automation() -> None:
+    source = fake_source()
+    assert automation_line(None) == "automation is not available in this build"
+    assert automation_line(source) == "automation off"
+    source.holder = LeaseInfo("this app", 1, "laptop", NOW)
+    assert automation_line(source) == "automation: this app"
+    source.holder = LeaseInfo("daemon", 1234, "gpu-box", NOW)
+    assert automation_line(source) == "automation: daemon pid 1234 on gpu-box holds the lease"
+    source.holder = LeaseInfo("other", 99, "\x1b[2Jbox", NOW)
+    assert automation_line(source) == "automation: another process pid 99 on box holds the lease"
+    source.is_paused = True
+    assert automation_line(source) == "automation paused"
+
+
+async def test_a_change_the_source_refuses_is_shown_and_changes_nothing(tmp_path: Path) -> None:
+    source = fake_source()
+
+    async def store_down(name: str, enabled: bool) -> None:
+        raise RuntimeError("database is locked")
+
+    source.set_enabled = store_down  # type: ignore[method-assign]
+    async with rules_app(tmp_path, source).run_test(size=SIZE) as pilot:
+        app = await on_rules_pane(pilot)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: any("database is locked" in n.message for n in app._notifications))
+        assert app.rules_pane.table.rows[0].enabled and app.is_running

@@ -131,7 +131,7 @@ class RuleEditorScreen(Screen[bool]):
             try:
                 ruleset = await self.source.save(text)
             except Exception as error:  # noqa: BLE001 - the edits stay in the editor; nothing is lost
-                self.app.notify(f"not saved: {clean_text(error, 300) or type(error).__name__}", title="Rules",
+                self.app.notify(f"not saved: {clean_text(str(error), 300) or type(error).__name__}", title="Rules",
                                 severity="error", timeout=10)
                 return
         self.query_one("#editor-check", PlainStatic).update(check_text(ruleset))

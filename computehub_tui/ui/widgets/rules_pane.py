@@ -88,7 +88,7 @@ async def applied(app: App[object], change: Awaitable[None], done: str) -> bool:
     try:
         await change
     except Exception as error:  # noqa: BLE001 - shown to the user; the app keeps running
-        app.notify(clean_text(error, 300) or type(error).__name__, title="Rules", severity="error", timeout=10)
+        app.notify(clean_text(str(error), 300) or type(error).__name__, title="Rules", severity="error", timeout=10)
         return False
     app.notify(clean_text(done, 300), title="Rules", timeout=4)
     return True
