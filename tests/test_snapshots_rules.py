@@ -72,7 +72,8 @@ async def rules_recipes(pilot: Pilot) -> None:
 async def rules_audit(pilot: Pilot) -> None:
     await rules_list(pilot)
     await pilot.press("a")
-    await wait_for(pilot, lambda: isinstance(app_of(pilot).screen, AuditScreen) and bool(app_of(pilot).screen.table.rows))
+    await wait_for(pilot, lambda: isinstance(app_of(pilot).screen, AuditScreen)
+                   and bool(app_of(pilot).screen.table.rows))
 
 
 async def rules_pending(pilot: Pilot) -> None:

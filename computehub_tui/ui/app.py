@@ -685,8 +685,10 @@ class ComputeHubApp(App[None]):
             if yes:
                 self.run_worker(self._set_paused(source, False), group="automation", exit_on_error=False)
 
-        body = (f"{len(live)} enabled live rule{'' if len(live) == 1 else 's'} may act again at the next poll: "
-                f"{', '.join(clean_text(name, 60) for name in live[:LISTED_TARGETS]) or 'none'}{' …' if len(live) > LISTED_TARGETS else ''}.")
+        names = ", ".join(clean_text(name, 60) for name in live[:LISTED_TARGETS]) or "none"
+        more = " …" if len(live) > LISTED_TARGETS else ""
+        rules = f"{len(live)} enabled live rule{'' if len(live) == 1 else 's'}"
+        body = f"{rules} may act again at the next poll: {names}{more}."
         self.push_screen(ConfirmScreen("Resume automation?", body, yes_label="Resume"), answered)
 
     async def _set_paused(self, source: RulesSource, paused: bool) -> None:

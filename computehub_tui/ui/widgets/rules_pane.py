@@ -140,7 +140,6 @@ class RulesPane(Vertical):
         self.source: RulesSource | None = None
         self.clock: Clock | None = None
         self.render_now = 0.0
-        self.preview_rows: list[PreviewRow] = []
 
     def compose(self) -> ComposeResult:
         yield PlainStatic("", id="rules-status")
@@ -202,7 +201,6 @@ class RulesPane(Vertical):
     def _preview_current(self) -> None:
         row = self.current
         if row is None or self.source is None:
-            self.preview_rows = []
             self.query_one("#rules-preview", PlainStatic).update("")
             return
         self._load_preview(row)
@@ -210,9 +208,7 @@ class RulesPane(Vertical):
     @work(group="rules-preview", exclusive=True, exit_on_error=False)
     async def _load_preview(self, row: RuleRow) -> None:
         assert self.source is not None
-        rows = await self.source.preview(row.text)
-        self.preview_rows = rows
-        body = preview_text(rows, [row.name])
+        body = preview_text(await self.source.preview(row.text), [row.name])
         if row.problem:
             body.append("\n")
             body.append_text(plain(row.problem, style="red", limit=300))
@@ -289,7 +285,7 @@ class RulesPane(Vertical):
     def action_audit(self) -> None:
         from computehub_tui.ui.screens.rules_audit import AuditScreen
 
-        if self.source is not None and self.clock is not None:
+        if self.source is not None:
             self.app.push_screen(AuditScreen(self.source))
 
     def action_pending(self) -> None:
