@@ -25,6 +25,7 @@ from textual.widgets import ContentSwitcher, Static
 
 from computehub_tui.config import Config, ConfigError
 from computehub_tui.config.editing import set_value
+from computehub_tui.config.schema import PANES as CONFIG_PANES
 from computehub_tui.config.schema import did_you_mean
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
 from computehub_tui.domain.secret import redact
@@ -49,11 +50,13 @@ from computehub_tui.engine.events import (
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.policy import ActionPlan, plan_action
 from computehub_tui.engine.runtime import EngineRuntime
+from computehub_tui.rules.model import Mode
 from computehub_tui.ui.commands import HubCommands
 from computehub_tui.ui.keymap import binding_label, clashes, rebindable_ids, split_overrides
 from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
 from computehub_tui.ui.messages import EngineEventPosted, HubReady, InstanceDataArrived
 from computehub_tui.ui.plain import MESSAGE_LIMIT, plain_lines
+from computehub_tui.ui.rules_source import RulesSource, automation_line, rules_source_for
 from computehub_tui.ui.screens.confirm import LISTED_TARGETS, ConfirmScreen, plan_confirmation
 from computehub_tui.ui.screens.settings import KeyInputScreen, SettingsScreen
 from computehub_tui.ui.terminal import (
@@ -69,6 +72,7 @@ from computehub_tui.ui.widgets.header import HubHeader
 from computehub_tui.ui.widgets.instances_pane import InstancesPane
 from computehub_tui.ui.widgets.monitor_pane import MonitorPane
 from computehub_tui.ui.widgets.offers_pane import FilterInput, OffersPane
+from computehub_tui.ui.widgets.rules_pane import RulesPane
 from computehub_tui.ui.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -85,14 +89,16 @@ class Session(Protocol):
     async def aclose(self) -> None: ...
 
 PANES: tuple[tuple[str, str, str], ...] = (("1", "offers", "Offers"), ("2", "instances", "Instances"),
-                                           ("3", "monitor", "Monitor"))
+                                           ("3", "monitor", "Monitor"), ("4", "rules", "Rules"))
 PANE_TITLES = {pane: title for _, pane, title in PANES}
 APP_BINDINGS: list[BindingType] = [
-    *[Binding(key, f"show_pane('{pane}')", title, id=pane) for key, pane, title in PANES],
+    # The tabs line shows every pane key; the footer, full at 160 columns, keeps the first three it always had.
+    *[Binding(key, f"show_pane('{pane}')", title, id=pane, show=pane != "rules") for key, pane, title in PANES],
     Binding("question_mark", "help", "Help", key_display="?", id="help"),
     Binding("comma", "settings", "Settings", key_display=",", id="settings"),
     Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
     Binding("dollar_sign", "costs", "Spend by day", key_display="$", show=False),
+    Binding("exclamation_mark", "toggle_automation", "Pause/resume rules", key_display="!", show=False),
     Binding("q", "quit", "Quit", id="quit"),
 ]
 REBINDABLE: dict[str, Binding] = {binding.id: binding for binding in [*APP_BINDINGS, *OffersPane.BINDINGS]
@@ -143,6 +149,9 @@ class ComputeHubApp(App[None]):
         self.environ: Mapping[str, str] = os.environ
         self.local_clipboard: Callable[[str], str] = partial(copy_with_local_tool, environ=os.environ)
         """Copies with this machine's clipboard program; returns the program's name or ""."""
+        self.rules_source_for: Callable[[Hub], RulesSource | None] = rules_source_for
+        """Where the Rules pane finds automation for a session's Hub; replaceable in tests."""
+        self.rules_source: RulesSource | None = None
         self._refresh_timers: dict[str, Timer | None] = {}
         """Panes with a repaint coming: at the end of the window (a Timer) or once the queue is read (None)."""
         self._refreshed_at: dict[str, float] = {}
@@ -164,6 +173,7 @@ class ComputeHubApp(App[None]):
             yield OffersPane(id="offers")
             yield InstancesPane(id="instances")
             yield MonitorPane(id="monitor")
+            yield RulesPane(id="rules")
         yield HubFooter()
 
     def on_mount(self) -> None:
@@ -259,6 +269,9 @@ class ComputeHubApp(App[None]):
                             burn_rate=self.hub.burn_rate(), spend_today=self.hub.spend_today())
         for pane in (self.offers_pane, self.instances_pane, self.monitor_pane):
             pane.attach(self.hub)
+        self.rules_source = self.rules_source_for(self.hub)
+        self.rules_pane.attach(self.rules_source, self.hub.clock)
+        self._show_automation()
         for screen in self.screen_stack:
             if isinstance(screen, SettingsScreen):
                 screen.attach(self.hub)
@@ -315,6 +328,7 @@ class ComputeHubApp(App[None]):
     def _refresh_instance_panes(self) -> None:
         self._refresh_soon("instances")
         self._refresh_soon("monitor")
+        self._refresh_soon("rules")  # its preview is of the fleet now
 
     def _health_changed(self, event: ProviderHealthChanged) -> None:
         self._show_health()
@@ -392,8 +406,8 @@ class ComputeHubApp(App[None]):
         self._refresh_timers.pop(pane, None)
         self._stale_panes.discard(pane)
         self._refreshed_at[pane] = time.monotonic()
-        kinds: dict[str, type[OffersPane | InstancesPane | MonitorPane]] = {
-            "offers": OffersPane, "instances": InstancesPane, "monitor": MonitorPane}
+        kinds: dict[str, type[OffersPane | InstancesPane | MonitorPane | RulesPane]] = {
+            "offers": OffersPane, "instances": InstancesPane, "monitor": MonitorPane, "rules": RulesPane}
         for widget in self.query(kinds[pane]):  # none once the app is closing and a timer still fires
             widget.reload()
 
@@ -401,6 +415,10 @@ class ComputeHubApp(App[None]):
         if self.current_pane == "offers":
             for widget in self.query(OffersPane):
                 widget.tick()
+        elif self.current_pane == "rules":
+            self._refresh_soon("rules")  # ages, and a daemon that took or left the lease
+        if self.hub is not None:
+            self._show_automation()
 
     @staticmethod
     async def _close_quietly(session: Session) -> None:
@@ -537,6 +555,10 @@ class ComputeHubApp(App[None]):
             self._save_setting("ui.theme", theme, f"Theme {theme}")
 
     def action_make_default_pane(self) -> None:
+        if self.current_pane not in CONFIG_PANES:
+            self.notify(f"The config cannot start on {PANE_TITLES[self.current_pane]} yet; the start pane may be "
+                        f"{', '.join(CONFIG_PANES)}.", title="Config", severity="warning")
+            return
         if self.config.path is None:
             self.notify("This run has no config file to save the default pane in.", title="Config",
                         severity="warning")
@@ -590,6 +612,10 @@ class ComputeHubApp(App[None]):
     def monitor_pane(self) -> MonitorPane:
         return self.query_one(MonitorPane)
 
+    @property
+    def rules_pane(self) -> RulesPane:
+        return self.query_one(RulesPane)
+
     def action_show_pane(self, pane: str) -> None:
         self.current_pane = pane
         self.query_one(ContentSwitcher).current = pane
@@ -600,14 +626,16 @@ class ComputeHubApp(App[None]):
                 self._refresh_pane("offers")
             else:
                 self.offers_pane.tick()
-        elif pane == "monitor":
-            self._refresh_pane("monitor")
+        elif pane in ("monitor", "rules"):
+            self._refresh_pane(pane)
 
     def _focus_pane(self, pane: str) -> None:
         if pane == "offers":
             self.query_one("#offer-table").focus()
         elif pane == "instances":
             self.query_one("#instance-table").focus()
+        elif pane == "rules":
+            self.query_one("#rules-table").focus()
         else:
             self.monitor_pane.focus()
 
@@ -647,6 +675,9 @@ class ComputeHubApp(App[None]):
         from computehub_tui.ui.screens.logs import LogsScreen
         from computehub_tui.ui.screens.market import MarketScreen
         from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
+        from computehub_tui.ui.screens.rules_audit import AuditScreen
+        from computehub_tui.ui.screens.rules_editor import RuleEditorScreen
+        from computehub_tui.ui.screens.rules_pending import PendingScreen
 
         key = self.key_shown
         sections: list[KeySection] = [
@@ -656,6 +687,10 @@ class ComputeHubApp(App[None]):
             (f"Filter box ({key('filter')})", describe_bindings(FilterInput.BINDINGS)),
             (f"Instances ({key('instances')})", describe_bindings(InstancesPane.BINDINGS)),
             (f"Monitor ({key('monitor')})", describe_bindings(MonitorPane.BINDINGS)),
+            (f"Rules ({key('rules')})", describe_bindings(RulesPane.BINDINGS)),
+            ("Rules editor (e or Enter in Rules)", describe_bindings(RuleEditorScreen.BINDINGS)),
+            ("Rules audit log (a in Rules)", describe_bindings(AuditScreen.BINDINGS)),
+            ("Pending rule warnings (w in Rules)", describe_bindings(PendingScreen.BINDINGS)),
             ("Tables", describe_bindings(VirtualTable.BINDINGS)),
             (f"Offer details ({key('details')})", describe_bindings(OfferDetailScreen.BINDINGS)),
             (f"Market summary ({key('market')})", describe_bindings(MarketScreen.BINDINGS)),
@@ -669,6 +704,48 @@ class ComputeHubApp(App[None]):
             ("API key prompt (b in Settings)", describe_bindings(KeyInputScreen.BINDINGS)),
         ]
         self.push_screen(HelpScreen(sections))
+
+    # -- automation -------------------------------------------------------------------------
+
+    def _show_automation(self) -> None:
+        """The header says who runs automation, or that it is paused; nothing in a build without it."""
+        source = self.rules_source
+        self.query_one(HubHeader).update_state(automation="" if source is None else automation_line(source),
+                                               automation_paused=source is not None and source.paused)
+
+    def action_toggle_automation(self) -> None:
+        """Pausing is at once, with no question: it only stops rules from acting. Resuming asks, because
+        every enabled live rule may then stop, restart or destroy instances."""
+        source = self.rules_source
+        if source is None:
+            self.notify("Automation is not available in this build.", title="Rules", severity="warning")
+            return
+        if not source.paused:
+            self.run_worker(self._set_paused(source, True), group="automation", exit_on_error=False)
+            return
+        live = [row.name for row in source.rows() if row.enabled and row.mode is Mode.LIVE]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._set_paused(source, False), group="automation", exit_on_error=False)
+
+        names = ", ".join(clean_text(name, 60) for name in live[:LISTED_TARGETS]) or "none"
+        more = " …" if len(live) > LISTED_TARGETS else ""
+        rules = f"{len(live)} enabled live rule{'' if len(live) == 1 else 's'}"
+        body = f"{rules} may act again at the next poll: {names}{more}."
+        self.push_screen(ConfirmScreen("Resume automation?", body, yes_label="Resume"), answered)
+
+    async def _set_paused(self, source: RulesSource, paused: bool) -> None:
+        try:
+            await (source.pause() if paused else source.resume())
+        except Exception as error:  # noqa: BLE001 - shown to the user; the app keeps running
+            self.notify(f"could not {'pause' if paused else 'resume'} automation: {error}", title="Rules",
+                        severity="error", timeout=10)
+            return
+        self.notify("Automation paused: no rule acts until you resume (!)." if paused else "Automation resumed.",
+                    title="Rules", severity="warning" if paused else "information", timeout=6)
+        self._show_automation()
+        self._refresh_pane("rules")
 
     # -- actions ----------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class HubCommands(Provider):
             ("Go to Offers", partial(run, "show_pane('offers')"), key("offers")),
             ("Go to Instances", partial(run, "show_pane('instances')"), key("instances")),
             ("Go to Monitor", partial(run, "show_pane('monitor')"), key("monitor")),
+            ("Go to Rules (automation)", partial(run, "show_pane('rules')"), key("rules")),
             ("Make this pane the default (shown at start; saved in the config file)",
              partial(run, "make_default_pane"), ""),
             ("Refresh every provider now", partial(run, "refresh"), key("refresh")),
@@ -55,6 +56,15 @@ class HubCommands(Provider):
             ("Clear the project filter (show every instance)", partial(self._in_instances, "clear_project_filter"),
              "esc"),
             ("Spend by day: chart and totals by project or provider", partial(run, "costs"), "$"),
+            ("Pause / resume automation (every rule)", partial(run, "toggle_automation"), "!"),
+            ("Rules: edit the rules file", partial(self._in_rules, "edit"), "e"),
+            ("Rules: new rule from a recipe (idle stop, crash restart, daily cap, …)",
+             partial(self._in_rules, "new_from_recipe"), "n"),
+            ("Rules: enable / disable the selected rule", partial(self._in_rules, "toggle_enabled"), "space"),
+            ("Rules: toggle dry-run of the selected rule", partial(self._in_rules, "toggle_dry_run"), "t"),
+            ("Rules: delete the selected rule", partial(self._in_rules, "delete"), "d"),
+            ("Rules: audit log of firings", partial(self._in_rules, "audit"), "a"),
+            ("Rules: pending warnings (snooze / cancel)", partial(self._in_rules, "pending"), "w"),
             ("Show recent warnings (logged while the app runs)", partial(run, "recent_warnings"), "-"),
             ("Quit", partial(run, "quit"), key("quit")),
         ]
@@ -64,16 +74,20 @@ class HubCommands(Provider):
         return commands
 
     async def _in_offers(self, action: str) -> None:
-        await self.app.run_action("show_pane('offers')")
-        await self.app.run_action(action, self.app.query_one("#offers"))
+        await self._in_pane("offers", action)
 
     async def _in_instances(self, action: str) -> None:
-        await self.app.run_action("show_pane('instances')")
-        await self.app.run_action(action, self.app.query_one("#instances"))
+        await self._in_pane("instances", action)
 
     async def _in_monitor(self, action: str) -> None:
-        await self.app.run_action("show_pane('monitor')")
-        await self.app.run_action(action, self.app.query_one("#monitor"))
+        await self._in_pane("monitor", action)
+
+    async def _in_rules(self, action: str) -> None:
+        await self._in_pane("rules", action)
+
+    async def _in_pane(self, pane: str, action: str) -> None:
+        await self.app.run_action(f"show_pane('{pane}')")
+        await self.app.run_action(action, self.app.query_one(f"#{pane}"))
 
     async def discover(self) -> Hits:
         for title, callback, key in self._commands():

@@ -1,4 +1,4 @@
-"""The one-line header: app name, DEMO badge, provider health chips, burn rate, spend today."""
+"""The one-line header: app name, DEMO badge, provider health chips, automation state, burn rate, spend today."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ class HubHeader(Widget):
         """None until a session is open."""
         self.burn_rate = 0.0
         self.spend_today = 0.0
+        self.automation = ""
+        """The automation state in words ("automation: this app"); "" where there is no automation."""
+        self.automation_paused = False
         self._shown_before: tuple[object, ...] | None = None
 
     @property
@@ -46,7 +49,8 @@ class HubHeader(Widget):
         return "connecting…" if any(h.state == "waiting" for h in self.health) else ""
 
     def update_state(self, *, demo: bool | None = None, health: list[ProviderHealth] | None = None,
-                     burn_rate: float | None = None, spend_today: float | None = None) -> None:
+                     burn_rate: float | None = None, spend_today: float | None = None,
+                     automation: str | None = None, automation_paused: bool | None = None) -> None:
         if demo is not None:
             self.demo = demo
         if health is not None:
@@ -55,6 +59,10 @@ class HubHeader(Widget):
             self.burn_rate = burn_rate
         if spend_today is not None:
             self.spend_today = spend_today
+        if automation is not None:
+            self.automation = automation
+        if automation_paused is not None:
+            self.automation_paused = automation_paused
         shown = self._shown()
         if shown != self._shown_before:  # every poll reports health and spend; most change nothing shown
             self._shown_before = shown
@@ -62,7 +70,7 @@ class HubHeader(Widget):
 
     def _shown(self) -> tuple[object, ...]:
         chips = tuple((h.provider, h.state) for h in self.health) if self.health is not None else None
-        return self.demo, chips, rate(self.burn_rate), money(self.spend_today)
+        return self.demo, chips, rate(self.burn_rate), money(self.spend_today), self.automation, self.automation_paused
 
     def render(self) -> Text:
         narrow = self.size.width < NARROW_WIDTH
@@ -84,7 +92,15 @@ class HubHeader(Widget):
         right.append(" today " if narrow else "   today ", style="dim")
         right.append(money(self.spend_today), style="bold")
         right.append(" ")
+        self._append_automation(text, self.size.width - text.cell_len - right.cell_len)
         gap = max(1, self.size.width - text.cell_len - right.cell_len)
         text.append(" " * gap)
         text.append_text(right)
         return text
+
+    def _append_automation(self, text: Text, room: int) -> None:
+        """Paused always shows (it is why nothing acts); the longer lease line only where it fits."""
+        paused = self.automation_paused
+        shown = "⏸ paused" if paused and room < len(self.automation) + 3 else self.automation
+        if shown and (paused or room >= len(shown) + 3):
+            text.append(f"  {shown}", style="bold yellow" if paused else "dim")
