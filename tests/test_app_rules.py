@@ -11,6 +11,7 @@ from textual.widgets import TextArea
 from tui import SIZE, run_palette, screen_text, small_app, wait_for
 
 from computehub_tui.clock import ManualClock
+from computehub_tui.config import Config
 from computehub_tui.rules.model import Mode, RuleSet
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning, automation_line
@@ -360,14 +361,15 @@ async def test_the_palette_and_help_know_the_rules_pane(tmp_path: Path) -> None:
         assert ("ctrl+s", "Save") in sections["Rules editor (e or Enter in Rules)"]
 
 
-async def test_the_rules_pane_cannot_become_the_start_pane_the_config_does_not_know(tmp_path: Path) -> None:
+async def test_the_rules_pane_may_be_the_start_pane(tmp_path: Path) -> None:
+    assert Config.model_validate({"ui": {"default_pane": "rules"}}).ui.default_pane == "rules"
     async with rules_app(tmp_path, fake_source()).run_test(size=SIZE) as pilot:
         app = await on_rules_pane(pilot)
         await app.run_action("make_default_pane")
         await pilot.pause()
         messages = [n.message for n in app._notifications]
-        assert any("cannot start on Rules" in message for message in messages)
-        assert app.config.ui.default_pane == "offers"
+        assert not any("cannot start on Rules" in message for message in messages)
+        assert any("no config file to save the default pane in" in message for message in messages)
 
 
 async def test_control_characters_in_the_rules_file_show_visibly_in_the_editor_and_its_errors(tmp_path: Path) -> None:

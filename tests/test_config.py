@@ -122,8 +122,8 @@ audit = "forever"
         f"{path}:7: providers.vast.url: endpoint URLs are http:// or https:// with a host, not 'ftp://x'",
         f"{path}:8: providers.vast.api_key: secrets are never stored in the config file: keep them in the vault "
         "(`computehub-tui keys set`) or point to them with api_key_file / api_key_command",
-        f"{path}:11: ui.default_pane: must be one of 'offers', 'instances' or 'monitor'",
-        f"{path}:12: ui.keys: unknown action 'monitr' (did you mean 'monitor'?) (known: offers, instances, monitor, "
+        f"{path}:11: ui.default_pane: must be one of 'offers', 'instances', 'monitor' or 'rules'",
+        f"{path}:12: ui.keys: unknown action 'monitr' (did you mean 'monitor'?) (known: offers, instances, monitor, rules, "
         "help, settings, refresh, quit, filter, details, market, sort_price, sort_pergpu, sort_value, sort_pflop, "
         "sort_vram, sort_rel, sort_age, sort_gpu)",
         f"{path}:15: costs.timezone: unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)",

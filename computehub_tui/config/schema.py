@@ -24,9 +24,9 @@ MONITOR_FLOOR_S = 5.0
 """Sampling over SSH faster than this costs the hosts more than the readings are worth."""
 MAX_DISK_GB = 10_000
 DAY = 86_400.0
-PANES = ("offers", "instances", "monitor")
+PANES = ("offers", "instances", "monitor", "rules")
 KEY_ACTIONS = (
-    "offers", "instances", "monitor", "help", "settings", "refresh", "quit", "filter", "details", "market",
+    "offers", "instances", "monitor", "rules", "help", "settings", "refresh", "quit", "filter", "details", "market",
     "sort_price", "sort_pergpu", "sort_value", "sort_pflop", "sort_vram", "sort_rel", "sort_age", "sort_gpu",
 )
 """What ``[ui] keys`` may rebind: the pane keys, the global keys and the Offers sort keys. Each is the id of
@@ -172,7 +172,7 @@ class UiSection(Section):
     theme: str = Field("textual-dark", min_length=1, max_length=64,
                        description="a Textual theme, e.g. textual-dark, textual-light, nord, gruvbox; written back "
                                    "when you change the theme in the app")
-    default_pane: Literal["offers", "instances", "monitor"] = Field(
+    default_pane: Literal["offers", "instances", "monitor", "rules"] = Field(
         "offers", description="the pane shown at start; written back by the palette's \"Make this pane the default\"")
     keys: dict[str, str] = Field(default_factory=dict,
                                  description=f"rebind keys by id ({', '.join(KEY_ACTIONS)}) to a key or "

@@ -352,28 +352,37 @@ class ComputeHubApp(App[None]):
         self.instances_pane.set_pending([event.target], None)
         self.notify(event.message, severity="information" if event.ok else "error", timeout=4 if event.ok else 10)
 
-    # Until the Rules pane and alert channels land, automation speaks through toasts (plain text: instance keys
+    # Until alert channels land, automation speaks through toasts (plain text: instance keys
     # and rendered messages carry provider data).
     def _rule_fired(self, event: RuleFired) -> None:
+        self._refresh_soon("rules")
         if not event.dry_run:  # a dry run also sends a RuleNotify, shown below
             self.notify(f"{event.rule}: {event.result}", title="Rule fired", markup=False,
                         severity="information" if event.ok else "error", timeout=6 if event.ok else 10)
 
     def _rule_notify(self, event: RuleNotify) -> None:
+        self._refresh_soon("rules")
         self.notify(event.message, title=f"Rule {event.rule}", markup=False,
                     severity="warning" if event.channel == "alert" else "information", timeout=8)
 
     def _rule_warning(self, event: RuleWarningPending) -> None:
+        self._refresh_soon("rules")
         self.notify(f"{event.action} {event.target} is due unless the condition clears", markup=False,
                     title=f"Rule {event.rule} warns", severity="warning", timeout=10)
 
     def _automation_paused(self, event: AutomationPaused) -> None:
+        self._show_automation()
+        self._refresh_soon("rules")
         self.notify(event.reason, title="Automation paused", markup=False, severity="warning", timeout=10)
 
     def _automation_resumed(self, _: AutomationResumed) -> None:
+        self._show_automation()
+        self._refresh_soon("rules")
         self.notify("Rules act again.", title="Automation resumed", timeout=4)
 
     def _lease_changed(self, event: LeaseChanged) -> None:
+        self._show_automation()
+        self._refresh_soon("rules")
         if event.holder is not None and not event.ours:
             self.notify(f"{event.holder} runs automation; this app only shows it", markup=False,
                         title="Automation", timeout=6)

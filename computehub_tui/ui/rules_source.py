@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from computehub_tui.domain.text import clean_text
+from computehub_tui.engine.automation.runner import ACCOUNT
+from computehub_tui.engine.automation.service import RulesService
+from computehub_tui.engine.crossing import run_on, running_loop
 from computehub_tui.engine.hub import Hub
 from computehub_tui.rules.model import Mode, RuleSet, Truth
+from computehub_tui.rules.parser import parse_rules
+from computehub_tui.rules.recipes import RECIPES
 
 LeaseHolder = Literal["this app", "daemon", "other"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +151,123 @@ class RulesSource(Protocol):
 
 
 def rules_source_for(hub: Hub) -> RulesSource | None:
-    """The Rules pane's source for ``hub``: the one place that knows where automation lives. None until the
-    rule runner is wired (the pane then says automation is not available in this build)."""
-    return None
+    """The Rules pane's source for ``hub``: the one place that knows where automation lives."""
+    return HubRulesSource(hub)
+
+
+class HubRulesSource:
+    """``hub.rules`` as the pane needs it. Whatever changes automation's state (the rule set in force,
+    warnings) runs on the engine's loop, where the runner reads it; reads are snapshots."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    @property
+    def _rules(self) -> RulesService:
+        return self._hub.rules
+
+    async def _on_engine(self, call: Callable[[], T]) -> T:
+        home = self._hub.home_loop
+        if home is None or running_loop() is home:
+            return call()
+
+        async def there() -> T:
+            return call()
+
+        return await run_on(home, there())
+
+    def file_text(self) -> str:
+        try:
+            return self._rules.file_text() or ""
+        except (OSError, UnicodeDecodeError):
+            return ""
+
+    def rows(self) -> Sequence[RuleRow]:
+        problem = "the rules file has errors; these rules stay in force" if self._rules.errors else ""
+        return [RuleRow(r.name, r.enabled, r.mode, r.last_fired, r.fire_count, r.text, problem)
+                for r in self._rules.listing()]
+
+    def check(self, text: str) -> RuleSet:
+        return parse_rules(text)
+
+    async def save(self, text: str) -> RuleSet:
+        rule_set = parse_rules(text)
+        if rule_set.ok:
+            await self._on_engine(lambda: self._rules.save(text))
+        return rule_set
+
+    async def preview(self, text: str) -> list[PreviewRow]:
+        previews = await self._on_engine(lambda: self._rules.preview(text))
+        rows = []
+        for preview in previews:
+            for line in preview.lines:
+                key = "" if line.target == ACCOUNT else line.target
+                instance = self._hub.instance(key) if key else None
+                rows.append(PreviewRow(preview.rule, key, "" if instance is None else instance.label, line.truth,
+                                       line.evidence, line.reason))
+        return rows
+
+    async def set_enabled(self, name: str, enabled: bool) -> None:
+        await self._rules.set_enabled(name, enabled)
+
+    async def set_mode(self, name: str, mode: Mode) -> None:
+        await self._rules.set_mode(name, mode)
+
+    async def delete(self, name: str) -> None:
+        text = self.file_text()
+        remaining = self._rules.without_rule(text, name)
+        if remaining is None:
+            raise ValueError(f"no rule named {name!r} in the rules file")
+        saved = await self.save(remaining)
+        if not saved.ok:
+            raise ValueError(f"without {name!r} the file would not parse; edit it instead")
+
+    def recipes(self) -> Sequence[Recipe]:
+        return [Recipe(r.name, r.title, r.description, r.text) for r in RECIPES]
+
+    async def firings(self, limit: int) -> list[FiringRow]:
+        entries = await self._rules.recent_firings(limit)
+        return [FiringRow(e.last_attempt_at, e.rule, "" if e.target == ACCOUNT else e.target, e.action, e.dry_run,
+                          e.result or e.state, _evidence_pairs(e.evidence)) for e in entries]
+
+    def pending(self) -> Sequence[PendingWarning]:
+        return [PendingWarning(w.warning_id, w.rule, w.target, w.action, w.due_at)
+                for w in self._rules.pending_warnings()]
+
+    async def snooze(self, warning_id: str, seconds: float) -> None:
+        await self._on_engine(lambda: self._rules.snooze(warning_id, seconds))
+
+    async def cancel(self, warning_id: str) -> None:
+        await self._on_engine(lambda: self._rules.cancel(warning_id))
+
+    @property
+    def paused(self) -> bool:
+        return self._rules.paused
+
+    async def pause(self) -> None:
+        await self._rules.pause("paused in the app")
+
+    async def resume(self) -> None:
+        await self._rules.resume()
+
+    def lease(self) -> LeaseInfo | None:
+        holder = self._rules.lease.holder
+        if holder is None or self._rules.lease_holder is None:
+            return None
+        if self._rules.holds_lease:
+            return LeaseInfo("this app", holder.pid, holder.host, holder.acquired_at)
+        role = holder.holder.split(" ", 1)[0]
+        return LeaseInfo("daemon" if role == "daemon" else "other", holder.pid, holder.host, holder.acquired_at)
+
+
+def _evidence_pairs(evidence: str) -> tuple[tuple[str, str], ...]:
+    """The journal keeps evidence as ``field=seen; field=seen``; the audit view shows it per field."""
+    pairs = []
+    for part in evidence.split("; "):
+        name, _, seen = part.partition("=")
+        if part:
+            pairs.append((name, seen))
+    return tuple(pairs)
 
 
 def automation_line(source: RulesSource | None) -> str:
