@@ -12,11 +12,13 @@ import random
 import string
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from computehub_tui.clock import Clock
 from computehub_tui.domain.gpus import canonical_gpu_name
 from computehub_tui.providers.demo.traces import GpuReading, TraceKind, gpu_reading, noise
+
+if TYPE_CHECKING:
+    from computehub_tui.clock import Clock
 
 DEFAULT_SEED = 42
 KEEP_DESTROYED_S = 3600.0
