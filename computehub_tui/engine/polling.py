@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,12 @@ class PollSettings:
 
     def interval(self, feed: Feed) -> float:
         return self.instances_interval_s if feed == "instances" else self.offers_interval_s
+
+
+def next_slot(due: float, interval: float, now: float) -> float:
+    """The first time after ``now`` on the grid ``due + k * interval`` (k ≥ 1): a poll that took longer than
+    an interval skips the slots it overran, so polls never start less than ``interval`` apart."""
+    return due + interval * max(1, math.floor((now - due) / interval) + 1)
 
 
 class PollingService:
@@ -69,9 +76,14 @@ class PollingService:
             refresh = self.refresh_instances if feed == "instances" else self.refresh_offers
             interval = self.settings.interval(feed)
             throttled_in_a_row = 0
+            due = self._clock.monotonic()
             while True:
                 await refresh(provider)
-                wait = max(interval, self._retry_after.pop((provider, feed), 0.0))
+                now = self._clock.monotonic()
+                # On a fixed grid from the start rather than a full interval after each answer: the providers,
+                # started together, stay in step, so the views repaint once per round instead of once per provider.
+                due = next_slot(due, interval, now)
+                wait = max(due - now, self._retry_after.pop((provider, feed), 0.0))
                 failure = self._health.failure(provider, feed)
                 if failure is not None and failure.state is HealthState.RATE_LIMITED:
                     # Providers that send no Retry-After get an exponential pause, so a 429 storm
@@ -80,6 +92,7 @@ class PollingService:
                     wait = max(wait, min(MAX_THROTTLED_WAIT_S, interval * 2 ** throttled_in_a_row))
                 else:
                     throttled_in_a_row = 0
+                due = now + wait
                 await self._clock.sleep(wait)
 
         return loop

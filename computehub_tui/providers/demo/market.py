@@ -684,13 +684,17 @@ class DemoMarket:
             self.instances[(provider, instance_id)] = instance
 
 
-_SIM_INSTANCE_FIELDS = {f.name for f in dataclasses.fields(SimInstance)}
+_SIM_INSTANCE_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(SimInstance))
+_SIM_INSTANCE_FIELDS = set(_SIM_INSTANCE_FIELD_NAMES)
 
 
 def _instance_state(instance: SimInstance) -> dict[str, Any]:
-    state = dataclasses.asdict(instance)
+    # Field by field rather than dataclasses.asdict, whose deep copies were most of the cost of saving the world
+    # after every request; the two dicts are copied, so a later change to the instance leaves the state as it was.
+    state = {name: getattr(instance, name) for name in _SIM_INSTANCE_FIELD_NAMES}
     state["trace"] = instance.trace.value
     state["ports"] = list(instance.ports)
+    state["env"], state["extra"] = dict(instance.env), dict(instance.extra)
     return state
 
 
