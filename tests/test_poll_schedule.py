@@ -40,10 +40,12 @@ class SlowVast:
         return []
 
 
-def test_the_next_slot_skips_the_slots_a_slow_poll_overran() -> None:
+def test_the_next_slot_is_on_the_grid_and_not_before_the_time_given() -> None:
     assert next_slot(10.0, 5.0, 11.5) == 15.0
-    assert next_slot(10.0, 5.0, 15.0) == 20.0  # never at once: polls start at least an interval apart
+    assert next_slot(10.0, 5.0, 15.0) == 15.0
+    assert next_slot(10.0, 5.0, 15.0 + 1e-9) == 15.0  # float rounding past a slot is on it
     assert next_slot(10.0, 5.0, 23.0) == 25.0
+    assert next_slot(10.0, 5.0, 4.0) == 10.0
 
 
 async def test_a_slow_answer_does_not_shift_the_next_polls(tmp_path: Path) -> None:

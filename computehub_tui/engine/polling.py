@@ -18,6 +18,8 @@ from computehub_tui.engine.supervisor import Supervisor
 from computehub_tui.providers.base import ProviderError, RateLimitedError
 
 MAX_THROTTLED_WAIT_S = 300.0
+GRID_TOLERANCE = 1e-6
+"""Of an interval: a time this close past a grid slot (float rounding) is on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +31,9 @@ class PollSettings:
         return self.instances_interval_s if feed == "instances" else self.offers_interval_s
 
 
-def next_slot(due: float, interval: float, now: float) -> float:
-    """The first time after ``now`` on the grid ``due + k * interval`` (k ≥ 1): a poll that took longer than
-    an interval skips the slots it overran, so polls never start less than ``interval`` apart."""
-    return due + interval * max(1, math.floor((now - due) / interval) + 1)
+def next_slot(origin: float, interval: float, not_before: float) -> float:
+    """The first time on the grid ``origin + k * interval`` that is not before ``not_before``."""
+    return origin + interval * max(0, math.ceil((not_before - origin) / interval - GRID_TOLERANCE))
 
 
 class PollingService:
@@ -55,6 +56,8 @@ class PollingService:
         self.query = query
         self._locks: dict[tuple[str, Feed], asyncio.Lock] = {}
         self._retry_after: dict[tuple[str, Feed], float] = {}
+        self._grid_origin: float | None = None
+        """When the first poll loop started: every loop's polls fall on multiples of its interval from here."""
 
     # -- schedules ------------------------------------------------------------------------------
 
@@ -77,12 +80,14 @@ class PollingService:
             interval = self.settings.interval(feed)
             throttled_in_a_row = 0
             due = self._clock.monotonic()
+            if self._grid_origin is None:
+                self._grid_origin = due
             while True:
                 await refresh(provider)
                 now = self._clock.monotonic()
-                # On a fixed grid from the start rather than a full interval after each answer: the providers,
-                # started together, stay in step, so the views repaint once per round instead of once per provider.
-                due = next_slot(due, interval, now)
+                # On one grid for every provider and feed rather than a full interval after each answer: polls
+                # that start together stay in step, so the views repaint once per round, not once per provider.
+                due = next_slot(self._grid_origin, interval, max(now, due + interval))
                 wait = max(due - now, self._retry_after.pop((provider, feed), 0.0))
                 failure = self._health.failure(provider, feed)
                 if failure is not None and failure.state is HealthState.RATE_LIMITED:
