@@ -134,12 +134,22 @@ def drain(fd: int, until: float) -> int:
     return count
 
 
+def child_environment(data_dir: Path) -> dict[str, str]:
+    """The terminal the app expects, and bytecode caching on: an installed copy has its .pyc files, and the demo's
+    ssh, a new process for every sample, would otherwise compile its modules from source each time
+    (PYTHONDONTWRITEBYTECODE is common in development shells); the cache lives in the run's own directory."""
+    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor",
+           "PYTHONPYCACHEPREFIX": str(data_dir / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def measure(side: str, seconds: float, settle_s: float) -> dict[str, Any]:
     master, slave = os.openpty()
     columns, rows = TERMINAL_SIZE
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     with tempfile.TemporaryDirectory(prefix="chub-pty-") as data_dir:
+        env = child_environment(Path(data_dir))
         process = subprocess.Popen([sys.executable, "-m", "bench.pty_monitor", "--child", side, data_dir],
                                    stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
         os.close(slave)
