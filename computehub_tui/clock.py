@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class Clock(Protocol):
@@ -27,6 +29,8 @@ class SystemClock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio  # here, not at the top: programs that only read the time (the demo's ssh) start faster
+
         await asyncio.sleep(max(0.0, seconds))
 
 
@@ -50,6 +54,8 @@ class ManualClock:
         return self._now - self._start
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio
+
         if seconds <= 0:
             await asyncio.sleep(0)
             return
@@ -69,6 +75,8 @@ class ManualClock:
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper due on the way in order, and let them run."""
+        import asyncio
+
         home = self._sleepers_loop
         if home is not None and home is not asyncio.get_running_loop() and home.is_running():
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._advance(seconds), home))
@@ -76,6 +84,8 @@ class ManualClock:
             await self._advance(seconds)
 
     async def _advance(self, seconds: float) -> None:
+        import asyncio
+
         target = self._now + seconds
         while True:
             due = [(at, f) for at, f in self._sleepers if at <= target and not f.done()]

@@ -116,3 +116,33 @@ async def test_the_events_of_one_poll_cost_one_monitor_repaint(tmp_path: Path, m
         await pilot.pause()
         assert [entry for entry in log if entry.endswith("monitor")] == ["repaint monitor"]
     assert app_module.COALESCE_S > 0
+
+
+async def test_a_reload_with_nothing_new_renders_and_repaints_nothing(tmp_path: Path) -> None:
+    hub = await fleet_hub(tmp_path, 3)
+    async with MonitorApp(hub).run_test(size=(120, 30)) as pilot:
+        pane = pilot.app.query_one(MonitorPane)
+        pane.attach(hub)
+        await pilot.pause()
+        rendered: list[str] = []
+        refreshed: list[tuple[Region, ...]] = []
+        render_card, refresh = pane._render_card, pane.refresh
+
+        def counted(card: Any, *args: Any) -> list[Strip]:
+            rendered.append(card.instance.key)
+            return render_card(card, *args)
+
+        pane._render_card = counted  # type: ignore[method-assign]
+        pane.refresh = lambda *regions, **kwargs: (refreshed.append(regions), refresh(*regions, **kwargs))[1]  # type: ignore[method-assign]
+        pane.reload()  # as another provider's poll does: this one's cards show what they showed
+        await pilot.pause()
+        assert rendered == [] and refreshed == []
+        await hub.clock.advance(5)  # type: ignore[attr-defined]
+        await hub.refresh_instances("vast")
+        pane.reload()
+        await pilot.pause()
+        assert sorted(set(rendered)) == sorted(i.key for i in hub.instances())
+        rendered.clear()
+        pilot.app.theme = "textual-light" if pilot.app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        assert sorted(set(rendered)) == sorted(i.key for i in hub.instances())  # the new theme's colours

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -238,3 +239,11 @@ async def test_the_demos_lambda_and_tensordock_get_metrics_through_the_sampler(t
     finally:
         await hub.stop()
         await session.aclose()
+
+
+def test_the_demos_ssh_starts_without_asyncio_or_httpx() -> None:
+    """The stand-in runs once per sample of each host: importing asyncio and httpx tripled its CPU time."""
+    probe = ("import sys; import computehub_tui.providers.demo.ssh; "
+             "print(sorted(name for name in ('asyncio', 'httpx') if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

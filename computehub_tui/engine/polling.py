@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from computehub_tui.engine.supervisor import Supervisor
 from computehub_tui.providers.base import ProviderError, RateLimitedError
 
 MAX_THROTTLED_WAIT_S = 300.0
+GRID_TOLERANCE = 1e-6
+"""Of an interval: a time this close past a grid slot (float rounding) is on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,11 @@ class PollSettings:
 
     def interval(self, feed: Feed) -> float:
         return self.instances_interval_s if feed == "instances" else self.offers_interval_s
+
+
+def next_slot(origin: float, interval: float, not_before: float) -> float:
+    """The first time on the grid ``origin + k * interval`` that is not before ``not_before``."""
+    return origin + interval * max(0, math.ceil((not_before - origin) / interval - GRID_TOLERANCE))
 
 
 class PollingService:
@@ -48,6 +56,8 @@ class PollingService:
         self.query = query
         self._locks: dict[tuple[str, Feed], asyncio.Lock] = {}
         self._retry_after: dict[tuple[str, Feed], float] = {}
+        self._grid_origin: float | None = None
+        """When the first poll loop started: every loop's polls fall on multiples of its interval from here."""
 
     # -- schedules ------------------------------------------------------------------------------
 
@@ -69,9 +79,16 @@ class PollingService:
             refresh = self.refresh_instances if feed == "instances" else self.refresh_offers
             interval = self.settings.interval(feed)
             throttled_in_a_row = 0
+            due = self._clock.monotonic()
+            if self._grid_origin is None:
+                self._grid_origin = due
             while True:
                 await refresh(provider)
-                wait = max(interval, self._retry_after.pop((provider, feed), 0.0))
+                now = self._clock.monotonic()
+                # On one grid for every provider and feed rather than a full interval after each answer: polls
+                # that start together stay in step, so the views repaint once per round, not once per provider.
+                due = next_slot(self._grid_origin, interval, max(now, due + interval))
+                wait = max(due - now, self._retry_after.pop((provider, feed), 0.0))
                 failure = self._health.failure(provider, feed)
                 if failure is not None and failure.state is HealthState.RATE_LIMITED:
                     # Providers that send no Retry-After get an exponential pause, so a 429 storm
@@ -80,6 +97,7 @@ class PollingService:
                     wait = max(wait, min(MAX_THROTTLED_WAIT_S, interval * 2 ** throttled_in_a_row))
                 else:
                     throttled_in_a_row = 0
+                due = now + wait
                 await self._clock.sleep(wait)
 
         return loop

@@ -12,11 +12,13 @@ import random
 import string
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from computehub_tui.clock import Clock
 from computehub_tui.domain.gpus import canonical_gpu_name
 from computehub_tui.providers.demo.traces import GpuReading, TraceKind, gpu_reading, noise
+
+if TYPE_CHECKING:
+    from computehub_tui.clock import Clock
 
 DEFAULT_SEED = 42
 KEEP_DESTROYED_S = 3600.0
@@ -682,13 +684,17 @@ class DemoMarket:
             self.instances[(provider, instance_id)] = instance
 
 
-_SIM_INSTANCE_FIELDS = {f.name for f in dataclasses.fields(SimInstance)}
+_SIM_INSTANCE_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(SimInstance))
+_SIM_INSTANCE_FIELDS = set(_SIM_INSTANCE_FIELD_NAMES)
 
 
 def _instance_state(instance: SimInstance) -> dict[str, Any]:
-    state = dataclasses.asdict(instance)
+    # Field by field rather than dataclasses.asdict, whose deep copies were most of the cost of saving the world
+    # after every request; the two dicts are copied, so a later change to the instance leaves the state as it was.
+    state = {name: getattr(instance, name) for name in _SIM_INSTANCE_FIELD_NAMES}
     state["trace"] = instance.trace.value
     state["ports"] = list(instance.ports)
+    state["env"], state["extra"] = dict(instance.env), dict(instance.extra)
     return state
 
 

@@ -9,18 +9,20 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from computehub_tui.private_files import PRIVATE_FILE_MODE
 from computehub_tui.providers.demo.market import DemoMarket, WorldStateError
+
+if TYPE_CHECKING:  # the demo's ssh reads the world and must start without httpx
+    import httpx
+
+    Handler = Callable[[httpx.Request], httpx.Response]
 
 log = logging.getLogger(__name__)
 
 WORLD_FILE_NAME = "demo-world.json"
 WORLD_FORMAT = 1
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 class DemoWorldError(Exception):

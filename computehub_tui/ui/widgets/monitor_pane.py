@@ -195,7 +195,6 @@ class MonitorPane(ScrollView, can_focus=True):
                                min(self.cursor, max(0, len(watched) - 1)))
         self.empty_lines = failure_lines(hub, hub.poll.instances_interval_s) or [EMPTY_TEXT]
         self._starts = [0, *accumulate(card.height for card in self.cards)]
-        self._cards.clear()
         rows = SUMMARY_LINES + self._starts[-1] if watched else len(self.empty_lines)
         resized = rows != self.virtual_size.height
         self.virtual_size = Size(0, rows)
@@ -245,6 +244,10 @@ class MonitorPane(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._cards.clear()
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cards.clear()  # rendered cards hold the old theme's colours
+
     # -- rendering --------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
@@ -279,23 +282,29 @@ class MonitorPane(ScrollView, can_focus=True):
         ]
 
     def _card(self, index: int, width: int) -> list[Strip]:
+        """A card's lines, rendered again only when what it shows changed: a poll of one provider leaves the
+        other providers' cards as they were."""
         card = self.cards[index]
+        selected = index == self.cursor
+        title = self._title(card.instance, selected)
+        status: list[Piece] = (self._readout(card) if card.history
+                               else [(f"  {self._no_data_message(card.instance)}", "dim italic")])
         latest = card.history[-1].time if card.history else None
-        key = (id(card.instance), latest, card.readout, width, index == self.cursor, self.has_focus)
+        key = (tuple(title), tuple(status), latest, len(card.history), card.instance.gpu_count, card.readout, width,
+               selected, self.has_focus)
         strips = self._cards.get(key)
         if strips is None:
-            strips = self._render_card(card, width, index == self.cursor)
+            strips = self._render_card(card, width, selected, title, status)
             self._cards[key] = strips
         return strips
 
-    def _render_card(self, card: Card, width: int, selected: bool) -> list[Strip]:
+    def _render_card(self, card: Card, width: int, selected: bool, title: list[Piece],
+                     status: list[Piece]) -> list[Strip]:
         base = self.rich_style
         title_style = base + self.get_component_rich_style("monitor--cursor" if selected else "monitor--title")
-        lines: list[list[Piece]] = [self._title(card.instance, selected)]
+        lines: list[list[Piece]] = [title, status]
         if card.history:
-            lines += [self._readout(card), *_gpu_lines(card, width)]
-        else:
-            lines.append([(f"  {self._no_data_message(card.instance)}", "dim italic")])
+            lines += _gpu_lines(card, width)
         lines += [[]] * (card.height - len(lines))
         return [_strip(pieces, title_style if n == 0 else base, width) for n, pieces in enumerate(lines)]
 
