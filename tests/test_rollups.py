@@ -18,7 +18,7 @@ from computehub_tui.engine.hub import Hub, HubSettings, RetentionSettings
 from computehub_tui.engine.metrics import resolution_for
 from computehub_tui.store import Store
 from computehub_tui.store._schema import MIGRATIONS
-from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M
+from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, stats_of
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -45,9 +45,12 @@ async def prune(store: Store, now: float, retention: RetentionSettings = KEEP_AL
                       metrics_1h_keep_s=retention.metrics_1h_s, prices_keep_s=DAY, audit_keep_s=DAY)
 
 
-def rows(store: Store, table: str) -> list[tuple[object, ...]]:
+def rows(store: Store, table: str) -> list[tuple[str, int, int, dict[str, tuple[float | None, ...]]]]:
+    """(instance key, bucket, samples, every stat decoded) per stored rollup row."""
     with sqlite3.connect(store.path) as db:
-        return db.execute(f"SELECT * FROM {table} ORDER BY instance_key, bucket").fetchall()
+        found = db.execute(f"SELECT k.instance_key, r.bucket, r.samples, r.stats FROM {table} AS r "
+                           "JOIN metric_series AS k ON k.id = r.series ORDER BY k.instance_key, r.bucket").fetchall()
+    return [(key, bucket, samples, stats_of(stats)) for key, bucket, samples, stats in found]
 
 
 async def test_a_minute_keeps_means_and_maxima_over_known_values_and_unknown_stays_null(store: Store) -> None:
@@ -63,9 +66,9 @@ async def test_a_minute_keeps_means_and_maxima_over_known_values_and_unknown_sta
     assert minute.gpu_util == (20.0, None)  # GPU 1 never reported: unknown, not 0
     assert minute.gpu_temp_c == (70.0, None)
     assert minute.cpu_pct == 30.0 and minute.ram_pct is None
-    ((_, _, samples, _, util_max, _, _, vram_total, _, temp_max, power_mean, _, _, _),) = rows(store, ROLLUP_1M.table)
-    assert samples == 3 and util_max == "[30.0,null]" and temp_max == "[80.0,null]"
-    assert vram_total == "[24.0,24.0]" and power_mean == "[]"
+    ((_, _, samples, stats),) = rows(store, ROLLUP_1M.table)
+    assert samples == 3 and stats["gpu_util_max"] == (30.0, None) and stats["gpu_temp_max"] == (80.0, None)
+    assert stats["vram_total"] == (24.0, 24.0) and stats["power_mean"] == ()
     assert rows(store, ROLLUP_1H.table) == []  # the hour is not complete yet
 
 
@@ -78,7 +81,7 @@ async def test_an_hour_weighs_each_minute_by_its_samples(store: Store) -> None:
     (hour,) = await store.metric_rollups("vast:1", T0, ROLLUP_1H)
     assert hour.gpu_util == (pytest.approx(22.5), pytest.approx(10.0))  # (0·3 + 90·1) / 4; GPU 1 known twice
     (hour_row,) = rows(store, ROLLUP_1H.table)
-    assert (hour_row[2], hour_row[4]) == (4, "[90.0,10.0]")  # samples, max utilisation
+    assert (hour_row[2], hour_row[3]["gpu_util_max"]) == (4, (90.0, 10.0))  # samples, max utilisation
 
 
 async def test_rolling_up_twice_over_the_same_span_changes_nothing(store: Store) -> None:
@@ -173,5 +176,5 @@ async def test_power_is_rolled_up_per_gpu_over_known_readings(store: Store) -> N
     await prune(store, T0 + 70)
     (minute,) = await store.metric_rollups("lambda:a", T0, ROLLUP_1M)
     assert minute.gpu_power_w == (250.0, 150.0)
-    ((*_, power_mean, power_max, _, _),) = rows(store, ROLLUP_1M.table)
-    assert (power_mean, power_max) == ("[250.0,150.0]", "[300.0,150.0]")
+    ((*_, stats),) = rows(store, ROLLUP_1M.table)
+    assert (stats["power_mean"], stats["power_max"]) == ((250.0, 150.0), (300.0, 150.0))

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from computehub_tui.domain.models import MetricSample
+from computehub_tui.store._codec import (
+    ROLLUP_LAYOUT,
+    decode_json_floats,
+    encode_metric_sample,
+    pack,
+    to_units,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -10,6 +23,53 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    convert: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None
+    """Python run after ``statements`` in the same transaction, for data SQL alone cannot rewrite."""
+
+
+_CONVERT_BATCH = 5000
+_JSON_ROLLUP_STATS = ("gpu_util_mean, gpu_util_max, vram_used_mean, vram_used_max, vram_total, gpu_temp_mean, "
+                      "gpu_temp_max, power_mean, power_max")
+"""Schema 5's per-GPU rollup columns (JSON arrays), in ``ROLLED_STATS`` order; cpu_pct and ram_pct follow."""
+
+
+async def _pack_metric_history(db: aiosqlite.Connection) -> None:
+    """Schema 5's JSON metric rows into packed ones (see ``_codec``), then the JSON tables go."""
+    await _convert(db, "SELECT k.id, s.at, s.gpu_util, s.vram_used_gb, s.vram_total_gb, s.gpu_temp_c, s.cpu_pct, "
+                       "s.ram_pct, s.gpu_power_w, s.gpu_names, s.source, s.error FROM metric_samples_json AS s "
+                       "JOIN metric_series AS k ON k.instance_key = s.instance_key",
+                   "INSERT OR REPLACE INTO metric_samples (series, at, readings, gpu_names, source, error) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", _packed_sample)
+    for table in ("metric_rollups_1m", "metric_rollups_1h"):
+        await _convert(db, f"SELECT k.id, r.bucket, r.samples, {_JSON_ROLLUP_STATS}, "
+                           f"r.cpu_pct, r.ram_pct FROM {table}_json AS r "
+                           "JOIN metric_series AS k ON k.instance_key = r.instance_key",
+                       f"INSERT INTO {table} (series, bucket, samples, stats) VALUES (?, ?, ?, ?)", _packed_rollup)
+    for table in ("metric_samples_json", "metric_rollups_1m_json", "metric_rollups_1h_json"):
+        await db.execute(f"DROP TABLE {table}")
+
+
+async def _convert(db: aiosqlite.Connection, select: str, insert: str,
+                   rewrite: Callable[[Any], tuple[Any, ...]]) -> None:
+    async with db.execute(select) as cursor:
+        while rows := await cursor.fetchmany(_CONVERT_BATCH):
+            await db.executemany(insert, [rewrite(row) for row in rows])
+
+
+def _packed_sample(row: Any) -> tuple[Any, ...]:
+    series, at, util, used, total, temp, cpu, ram, power, names, source, error = row
+    sample = MetricSample(time=float(at), gpu_util=decode_json_floats(util), vram_used_gb=decode_json_floats(used),
+                          vram_total_gb=decode_json_floats(total), gpu_temp_c=decode_json_floats(temp),
+                          cpu_pct=cpu, ram_pct=ram, gpu_power_w=decode_json_floats(power))
+    at_ms, readings, *_ = encode_metric_sample(sample)
+    # Names, source and error were already stored as they are kept now.
+    return series, at_ms, readings, names, source, error
+
+
+def _packed_rollup(row: Any) -> tuple[Any, ...]:
+    series, bucket, samples, *per_gpu, cpu, ram = row
+    figures = (*(decode_json_floats(text) for text in per_gpu), (cpu,), (ram,))
+    return series, bucket, samples, pack(ROLLUP_LAYOUT, to_units(ROLLUP_LAYOUT, figures))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -173,6 +233,47 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID
             """,
         ),
+    ),
+    Migration(
+        version=6,
+        description="packed metric history: integer series and times, per-GPU readings as small integers",
+        statements=(
+            *(statement for table, index in (("metric_samples", "metric_samples_by_at"),
+                                             ("metric_rollups_1m", "metric_rollups_1m_by_bucket"),
+                                             ("metric_rollups_1h", "metric_rollups_1h_by_bucket"))
+              for statement in (f"DROP INDEX {index}", f"ALTER TABLE {table} RENAME TO {table}_json")),
+            # Rows carry this small integer instead of the instance key; pruning walks it, so no table
+            # needs an index on time.
+            "CREATE TABLE metric_series (id INTEGER PRIMARY KEY, instance_key TEXT NOT NULL UNIQUE)",
+            """
+            INSERT INTO metric_series (instance_key)
+            SELECT instance_key FROM metric_samples_json UNION SELECT instance_key FROM metric_rollups_1m_json
+            UNION SELECT instance_key FROM metric_rollups_1h_json
+            """,
+            # ``at`` in integer milliseconds; ``readings`` packed as _codec.SAMPLE_LAYOUT says.
+            """
+            CREATE TABLE metric_samples (
+                series    INTEGER NOT NULL,
+                at        INTEGER NOT NULL,
+                readings  BLOB NOT NULL,
+                gpu_names TEXT,
+                source    TEXT,
+                error     TEXT,
+                PRIMARY KEY (series, at)
+            ) WITHOUT ROWID
+            """,
+            # ``stats`` packed as _codec.ROLLUP_LAYOUT says.
+            *(f"""
+            CREATE TABLE {table} (
+                series  INTEGER NOT NULL,
+                bucket  INTEGER NOT NULL,
+                samples INTEGER NOT NULL,
+                stats   BLOB NOT NULL,
+                PRIMARY KEY (series, bucket)
+            ) WITHOUT ROWID
+            """ for table in ("metric_rollups_1m", "metric_rollups_1h")),
+        ),
+        convert=_pack_metric_history,
     ),
 )
 

@@ -315,6 +315,8 @@ async def _apply_migration(connection: aiosqlite.Connection, migration: Migratio
         if await _user_version(connection) < migration.version:
             for statement in migration.statements:
                 await connection.execute(statement)
+            if migration.convert is not None:
+                await migration.convert(connection)
             await connection.execute(f"PRAGMA user_version={int(migration.version)}")
         await connection.execute("COMMIT")
     except BaseException:
