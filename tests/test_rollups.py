@@ -5,9 +5,11 @@ fits their window."""
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -178,3 +180,65 @@ async def test_power_is_rolled_up_per_gpu_over_known_readings(store: Store) -> N
     assert minute.gpu_power_w == (250.0, 150.0)
     ((*_, stats),) = rows(store, ROLLUP_1M.table)
     assert (stats["power_mean"], stats["power_max"]) == ((250.0, 150.0), (300.0, 150.0))
+
+
+Readings = Callable[[MetricSample], tuple[float | None, ...]]
+
+
+def _naive(samples: list[MetricSample], field: Readings) -> tuple[list[float | None], list[float | None]]:
+    """Per GPU, the plain mean and maximum of the known readings ``field`` picks."""
+    width = max((len(field(s)) for s in samples), default=0)
+    columns = [[field(s)[g] for s in samples if g < len(field(s)) and field(s)[g] is not None] for g in range(width)]
+    return ([sum(c) / len(c) if c else None for c in columns], [max(c) if c else None for c in columns])
+
+
+def _naive_hour(samples: list[MetricSample], field: Readings) -> tuple[list[float | None], list[float | None]]:
+    """As documented: an hour's mean weighs each minute's mean by the minute's samples; its maximum is plain."""
+    minutes = [[s for s in samples if minute <= s.time % 3600 < minute + 60] for minute in range(0, 3600, 60)]
+    folded = [(len(part), _naive(part, field)[0]) for part in minutes if part]
+    width = max(len(means) for _, means in folded)
+    weighted = [[(n, means[g]) for n, means in folded if g < len(means) and means[g] is not None]
+                for g in range(width)]
+    return ([sum(n * m for n, m in pairs) / sum(n for n, _ in pairs) if pairs else None for pairs in weighted],
+            _naive(samples, field)[1])
+
+
+def _close(found: tuple[float | None, ...], expected: list[float | None], tolerance: float) -> bool:
+    return len(found) == len(expected) and all(
+        (f is None and e is None) or (f is not None and e is not None and abs(f - e) <= tolerance)
+        for f, e in zip(found, expected, strict=True))
+
+
+async def test_minutes_and_hours_match_a_naive_computation_over_random_ragged_samples(store: Store) -> None:
+    rng = random.Random(7)
+    raw: dict[str, list[MetricSample]] = {}
+    for key in ("vast:1", "runpod:b", "lambda:c"):
+        raw[key] = []
+        for step in range(int(2 * HOUR / 10)):
+            gpus = rng.choice((2, 2, 3))  # a GPU that drops out of some samples
+            raw[key].append(MetricSample(
+                T0 + step * 10 + rng.random(),
+                gpu_util=tuple(None if rng.random() < 0.2 else rng.randrange(1001) / 10 for _ in range(gpus)),
+                vram_used_gb=tuple(rng.randrange(24 * 1024) / 1024 for _ in range(gpus)),
+                vram_total_gb=(24.0,) * gpus,
+                gpu_temp_c=tuple(float(rng.randrange(30, 90)) for _ in range(gpus)),
+                gpu_power_w=() if rng.random() < 0.5 else tuple(rng.randrange(7000) / 10 for _ in range(gpus)),
+                cpu_pct=None if rng.random() < 0.3 else rng.randrange(1001) / 10))
+        await store.add_metric_samples([(key, s) for s in raw[key]])
+    await prune(store, T0 + 2 * HOUR)
+
+    minutes, hours = rows(store, ROLLUP_1M.table), rows(store, ROLLUP_1H.table)
+    assert len(minutes) == 3 * 120 and len(hours) == 3 * 2
+    for width, (key, bucket, samples, stats) in [*((60, row) for row in minutes), *((3600, row) for row in hours)]:
+        part = [s for s in raw[key] if bucket <= s.time < bucket + width]
+        assert samples == len(part)
+        # Means are kept to the reading's step (0.1 %, 1 MiB, 1 °C, 0.1 W); an hour rounds its minutes' too.
+        slack = 1.0 if width == 60 else 2.0
+        for field, mean, top, step in ((attrgetter("gpu_util"), "gpu_util_mean", "gpu_util_max", 0.1),
+                                       (attrgetter("vram_used_gb"), "vram_used_mean", "vram_used_max", 1 / 1024),
+                                       (attrgetter("gpu_temp_c"), "gpu_temp_mean", "gpu_temp_max", 1.0),
+                                       (attrgetter("gpu_power_w"), "power_mean", "power_max", 0.1),
+                                       (lambda s: (s.cpu_pct,), "cpu_pct", None, 0.1)):
+            means, maxima = _naive(part, field) if width == 60 else _naive_hour(part, field)
+            assert _close(stats[mean], means, slack * step / 2 + 1e-9), (key, bucket, mean)
+            assert top is None or _close(stats[top], maxima, 1e-9), (key, bucket, top)
