@@ -31,6 +31,7 @@ EXPECTED_TABLES = {
     "spend_hourly",
     "price_stats",
     "metric_series",
+    "metric_gpu_names",
     "metric_samples",
     "metric_rollups_1m",
     "metric_rollups_1h",

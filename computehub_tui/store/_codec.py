@@ -183,8 +183,9 @@ def _struct_of(layout: Layout, lengths: tuple[int, ...]) -> struct.Struct:
 
 
 MetricRow = tuple[int, bytes, str | None, str | None, str | None]
-"""(at in integer milliseconds, packed readings, gpu_names, source, error) as stored; the last three are NULL
-when empty (and the source when it is the provider), and a NULL costs no bytes in a row."""
+"""(at in integer milliseconds, packed readings, GPU names as JSON, source, error); the last three are None
+when empty (and the source when it is the provider): a NULL costs no bytes in a row. The store keeps each list
+of names once and rows carry its integer."""
 
 
 def time_ms(seconds: float) -> int:

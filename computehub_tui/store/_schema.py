@@ -36,9 +36,10 @@ _JSON_ROLLUP_STATS = ("gpu_util_mean, gpu_util_max, vram_used_mean, vram_used_ma
 async def _pack_metric_history(db: aiosqlite.Connection) -> None:
     """Schema 5's JSON metric rows into packed ones (see ``_codec``), then the JSON tables go."""
     await _convert(db, "SELECT k.id, s.at, s.gpu_util, s.vram_used_gb, s.vram_total_gb, s.gpu_temp_c, s.cpu_pct, "
-                       "s.ram_pct, s.gpu_power_w, s.gpu_names, s.source, s.error FROM metric_samples_json AS s "
-                       "JOIN metric_series AS k ON k.instance_key = s.instance_key",
-                   "INSERT OR REPLACE INTO metric_samples (series, at, readings, gpu_names, source, error) "
+                       "s.ram_pct, s.gpu_power_w, n.id, s.source, s.error FROM metric_samples_json AS s "
+                       "JOIN metric_series AS k ON k.instance_key = s.instance_key "
+                       "LEFT JOIN metric_gpu_names AS n ON n.names = s.gpu_names",
+                   "INSERT OR REPLACE INTO metric_samples (series, at, readings, names, source, error) "
                    "VALUES (?, ?, ?, ?, ?, ?)", _packed_sample)
     for table in ("metric_rollups_1m", "metric_rollups_1h"):
         await _convert(db, f"SELECT k.id, r.bucket, r.samples, {_JSON_ROLLUP_STATS}, "
@@ -62,7 +63,7 @@ def _packed_sample(row: Any) -> tuple[Any, ...]:
                           vram_total_gb=decode_json_floats(total), gpu_temp_c=decode_json_floats(temp),
                           cpu_pct=cpu, ram_pct=ram, gpu_power_w=decode_json_floats(power))
     at_ms, readings, *_ = encode_metric_sample(sample)
-    # Names, source and error were already stored as they are kept now.
+    # Source and error were already stored as they are kept now.
     return series, at_ms, readings, names, source, error
 
 
@@ -250,15 +251,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             SELECT instance_key FROM metric_samples_json UNION SELECT instance_key FROM metric_rollups_1m_json
             UNION SELECT instance_key FROM metric_rollups_1h_json
             """,
+            # An SSH sample names every GPU (``["NVIDIA H100 80GB HBM3", …]``): kept once, rows carry its integer.
+            "CREATE TABLE metric_gpu_names (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE)",
+            "INSERT INTO metric_gpu_names (names) SELECT DISTINCT gpu_names FROM metric_samples_json "
+            "WHERE gpu_names IS NOT NULL",
             # ``at`` in integer milliseconds; ``readings`` packed as _codec.SAMPLE_LAYOUT says.
             """
             CREATE TABLE metric_samples (
-                series    INTEGER NOT NULL,
-                at        INTEGER NOT NULL,
-                readings  BLOB NOT NULL,
-                gpu_names TEXT,
-                source    TEXT,
-                error     TEXT,
+                series   INTEGER NOT NULL,
+                at       INTEGER NOT NULL,
+                readings BLOB NOT NULL,
+                names    INTEGER,
+                source   TEXT,
+                error    TEXT,
                 PRIMARY KEY (series, at)
             ) WITHOUT ROWID
             """,
