@@ -93,10 +93,10 @@ async def delete_rollups_before(db: aiosqlite.Connection, rollup: Rollup, cutoff
 async def _roll(db: aiosqlite.Connection, source: _Source, target: Rollup, now: float, kept_from: float) -> None:
     width = target.seconds
     end = math.floor(now / width) * width
-    start = await _first_bucket_to_roll(db, source, target, end, kept_from)
-    if start is None or start >= end:
-        return
     for (series,) in await db.execute_fetchall("SELECT id FROM metric_series ORDER BY id"):
+        start = await _first_bucket_to_roll(db, source, target, series, end, kept_from)
+        if start is None or start >= end:
+            continue
         rows = list(await db.execute_fetchall(
             f"SELECT {source.columns} FROM {source.table} WHERE series = ? AND {source.time} >= ? "
             f"AND {source.time} < ? ORDER BY {source.time}",
@@ -109,13 +109,16 @@ async def _roll(db: aiosqlite.Connection, source: _Source, target: Rollup, now: 
                              "VALUES (?, ?, ?, ?)", [(series, *row) for row in folded])
 
 
-async def _first_bucket_to_roll(db: aiosqlite.Connection, source: _Source, target: Rollup, end: int,
+async def _first_bucket_to_roll(db: aiosqlite.Connection, source: _Source, target: Rollup, series: int, end: int,
                                 kept_from: float) -> int | None:
+    """Where ``series`` goes on from (each lookup a range of a primary key, so an hourly run reads no index)."""
     width = target.seconds
-    rows = list(await db.execute_fetchall(f"SELECT max(bucket) FROM {target.table} WHERE bucket < ?", (end,)))
+    rows = list(await db.execute_fetchall(f"SELECT max(bucket) FROM {target.table} WHERE series = ? AND bucket < ?",
+                                          (series, end)))
     latest = rows[0][0]
     if latest is None:
-        rows = list(await db.execute_fetchall(f"SELECT min({source.time}) FROM {source.table}"))
+        rows = list(await db.execute_fetchall(f"SELECT min({source.time}) FROM {source.table} WHERE series = ?",
+                                              (series,)))
         return None if rows[0][0] is None else math.floor(rows[0][0] / source.per_second / width) * width
     # Pruning only ever cut the source before an earlier run's ``kept_from``, which is before this one's.
     return int(latest) if latest >= kept_from else int(latest) + width
