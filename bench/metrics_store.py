@@ -126,14 +126,14 @@ async def max_loop_stall(work: Awaitable[Any]) -> tuple[Any, float]:
 
 def timing_vacuum(store: Store, seconds: list[float]) -> None:
     """Record how long each ``incremental_vacuum`` (the space given back after pruning) takes."""
-    vacuum: Callable[[], Awaitable[None]] = store._incremental_vacuum  # noqa: SLF001
+    vacuum: Callable[[], Awaitable[None]] = store._incremental_vacuum
 
     async def timed() -> None:
         started = time.perf_counter()
         await vacuum()
         seconds.append(time.perf_counter() - started)
 
-    store._incremental_vacuum = timed  # type: ignore[method-assign]  # noqa: SLF001
+    store._incremental_vacuum = timed  # type: ignore[method-assign]
 
 
 async def job(store: Store, now: float) -> dict[str, Any]:
@@ -150,7 +150,7 @@ async def job(store: Store, now: float) -> dict[str, Any]:
 
 
 async def row_counts(store: Store) -> dict[str, int]:
-    return {table: (await store._fetch("count", f"SELECT count(*) FROM {table}"))[0][0]  # noqa: SLF001
+    return {table: (await store._fetch("count", f"SELECT count(*) FROM {table}"))[0][0]
             for table in ("metric_samples", "metric_rollups_1m", "metric_rollups_1h")}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
@@ -188,7 +188,7 @@ Readings = Callable[[MetricSample], tuple[float | None, ...]]
 def _naive(samples: list[MetricSample], field: Readings) -> tuple[list[float | None], list[float | None]]:
     """Per GPU, the plain mean and maximum of the known readings ``field`` picks."""
     width = max((len(field(s)) for s in samples), default=0)
-    columns = [[field(s)[g] for s in samples if g < len(field(s)) and field(s)[g] is not None] for g in range(width)]
+    columns = [_known(field(s)[g] for s in samples if g < len(field(s))) for g in range(width)]
     return ([sum(c) / len(c) if c else None for c in columns], [max(c) if c else None for c in columns])
 
 
@@ -197,10 +197,15 @@ def _naive_hour(samples: list[MetricSample], field: Readings) -> tuple[list[floa
     minutes = [[s for s in samples if minute <= s.time % 3600 < minute + 60] for minute in range(0, 3600, 60)]
     folded = [(len(part), _naive(part, field)[0]) for part in minutes if part]
     width = max(len(means) for _, means in folded)
-    weighted = [[(n, means[g]) for n, means in folded if g < len(means) and means[g] is not None]
-                for g in range(width)]
-    return ([sum(n * m for n, m in pairs) / sum(n for n, _ in pairs) if pairs else None for pairs in weighted],
-            _naive(samples, field)[1])
+    result: list[float | None] = []
+    for g in range(width):
+        pairs = [(n, mean) for n, means in folded if g < len(means) and (mean := means[g]) is not None]
+        result.append(sum(n * m for n, m in pairs) / sum(n for n, _ in pairs) if pairs else None)
+    return result, _naive(samples, field)[1]
+
+
+def _known(values: Iterable[float | None]) -> list[float]:
+    return [value for value in values if value is not None]
 
 
 def _close(found: tuple[float | None, ...], expected: list[float | None], tolerance: float) -> bool:
@@ -233,12 +238,12 @@ async def test_minutes_and_hours_match_a_naive_computation_over_random_ragged_sa
         part = [s for s in raw[key] if bucket <= s.time < bucket + width]
         assert samples == len(part)
         # Means are kept to the reading's step (0.1 %, 1 MiB, 1 °C, 0.1 W); an hour rounds its minutes' too.
-        slack = 1.0 if width == 60 else 2.0
-        for field, mean, top, step in ((attrgetter("gpu_util"), "gpu_util_mean", "gpu_util_max", 0.1),
+        slack = 1 if width == 60 else 2
+        for field, mean, top, unit in ((attrgetter("gpu_util"), "gpu_util_mean", "gpu_util_max", 0.1),
                                        (attrgetter("vram_used_gb"), "vram_used_mean", "vram_used_max", 1 / 1024),
                                        (attrgetter("gpu_temp_c"), "gpu_temp_mean", "gpu_temp_max", 1.0),
                                        (attrgetter("gpu_power_w"), "power_mean", "power_max", 0.1),
                                        (lambda s: (s.cpu_pct,), "cpu_pct", None, 0.1)):
             means, maxima = _naive(part, field) if width == 60 else _naive_hour(part, field)
-            assert _close(stats[mean], means, slack * step / 2 + 1e-9), (key, bucket, mean)
+            assert _close(stats[mean], means, slack * unit / 2 + 1e-9), (key, bucket, mean)
             assert top is None or _close(stats[top], maxima, 1e-9), (key, bucket, top)

@@ -253,8 +253,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             # An SSH sample names every GPU (``["NVIDIA H100 80GB HBM3", …]``): kept once, rows carry its integer.
             "CREATE TABLE metric_gpu_names (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE)",
-            "INSERT INTO metric_gpu_names (names) SELECT DISTINCT gpu_names FROM metric_samples_json "
-            "WHERE gpu_names IS NOT NULL",
+            """
+            INSERT INTO metric_gpu_names (names)
+            SELECT DISTINCT gpu_names FROM metric_samples_json WHERE gpu_names IS NOT NULL
+            """,
             # ``at`` in integer milliseconds; ``readings`` packed as _codec.SAMPLE_LAYOUT says.
             """
             CREATE TABLE metric_samples (

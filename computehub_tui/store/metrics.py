@@ -10,6 +10,7 @@ from computehub_tui.domain.models import MetricSample
 from computehub_tui.store._codec import decode_metric_sample, encode_metric_sample, time_ms
 from computehub_tui.store.connection import StoreConnection
 
+
 class MetricStore(StoreConnection):
     async def add_metric_samples(self, samples: list[tuple[str, MetricSample]]) -> None:
         if not samples:

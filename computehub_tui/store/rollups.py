@@ -23,6 +23,7 @@ from computehub_tui.store._codec import (
 )
 from computehub_tui.store.connection import StoreConnection
 
+
 @dataclass(frozen=True, slots=True)
 class Rollup:
     table: str
