@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Literal
 
 from computehub_tui.domain import bounds
@@ -70,7 +70,7 @@ def decode_instance(text: str) -> Instance:
         raise SnapshotDecodeError(f"unreadable instance snapshot: {error}") from error
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity: cheap as a cache key
 class Reading:
     """How one kind of reading is packed: a little-endian unsigned integer (struct ``code``) counting
     1/``scale`` steps up from ``low``. A value outside ``[low, high]`` (or NaN) is absurd, as
@@ -80,13 +80,14 @@ class Reading:
     scale: int
     low: float
     high: float
+    unknown: int = field(init=False)
 
-    @property
-    def unknown(self) -> int:
-        return int(2 ** (8 * struct.calcsize(self.code)) - 1)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unknown", 2 ** (8 * struct.calcsize(self.code)) - 1)
 
     def units(self, value: float | None) -> int:
-        if value is None or not math.isfinite(value) or not self.low <= value <= self.high:
+        # NaN fails both comparisons, and so is unknown too.
+        if value is None or not self.low <= value <= self.high:
             return self.unknown
         return round((value - self.low) * self.scale)
 
@@ -149,7 +150,7 @@ def pack(layout: Layout, units: Units) -> bytes:
     """One byte per series with its length (at most ``MAX_GPUS_PER_MACHINE``), then every integer."""
     series = [values[: bounds.MAX_GPUS_PER_MACHINE] for values in units]
     lengths = tuple(len(values) for values in series)
-    return bytes(lengths) + _struct_of(layout, lengths).pack(*(unit for values in series for unit in values))
+    return bytes(lengths) + _struct_of(layout, lengths).pack(*chain.from_iterable(series))
 
 
 def unpack(layout: Layout, blob: bytes) -> Units:
@@ -221,13 +222,6 @@ def decode_metric_sample(row: Sequence[Any]) -> MetricSample:
         source="ssh" if source == "ssh" else "provider",
         error=None if error is None else str(error),
     )
-
-
-def decode_json_floats(text: str | None) -> tuple[float | None, ...]:
-    """Per-GPU readings as schema 5 and earlier stored them, a JSON array (``[97.5,null]``)."""
-    if not text:
-        return ()
-    return tuple(None if value is None else float(value) for value in json.loads(text))
 
 
 def _compact_json(value: Any) -> str:

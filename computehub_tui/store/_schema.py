@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
-from computehub_tui.domain.models import MetricSample
-from computehub_tui.store._codec import (
-    ROLLUP_LAYOUT,
-    decode_json_floats,
-    encode_metric_sample,
-    pack,
-    to_units,
-)
+from computehub_tui.store._codec import ROLLUP_LAYOUT, SAMPLE_LAYOUT, pack, time_ms, to_units
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +53,16 @@ async def _convert(db: aiosqlite.Connection, select: str, insert: str,
 
 def _packed_sample(row: Any) -> tuple[Any, ...]:
     series, at, util, used, total, temp, cpu, ram, power, names, source, error = row
-    sample = MetricSample(time=float(at), gpu_util=decode_json_floats(util), vram_used_gb=decode_json_floats(used),
-                          vram_total_gb=decode_json_floats(total), gpu_temp_c=decode_json_floats(temp),
-                          cpu_pct=cpu, ram_pct=ram, gpu_power_w=decode_json_floats(power))
-    at_ms, readings, *_ = encode_metric_sample(sample)
+    # One parse for the five arrays, in SAMPLE_LAYOUT's order: a migration may have millions of rows.
+    per_gpu = json.loads(f"[{util},{used},{total},{temp},{power or '[]'}]")
+    readings = pack(SAMPLE_LAYOUT, to_units(SAMPLE_LAYOUT, (*per_gpu, (cpu,), (ram,))))
     # Source and error were already stored as they are kept now.
-    return series, at_ms, readings, names, source, error
+    return series, time_ms(at), readings, names, source, error
 
 
 def _packed_rollup(row: Any) -> tuple[Any, ...]:
     series, bucket, samples, *per_gpu, cpu, ram = row
-    figures = (*(decode_json_floats(text) for text in per_gpu), (cpu,), (ram,))
+    figures = (*json.loads(f"[{','.join(per_gpu)}]"), (cpu,), (ram,))
     return series, bucket, samples, pack(ROLLUP_LAYOUT, to_units(ROLLUP_LAYOUT, figures))
 
 
