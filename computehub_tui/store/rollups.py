@@ -162,7 +162,7 @@ def _fold(series: list[tuple[int, ...]], weights: list[int] | None,
     """Per position (GPU), the mean (weighted by ``weights``, else each counts once) and the maximum over the
     known integers of ``series``; ``unknown`` where none is known."""
     width = max(map(len, series), default=0)
-    if any(len(values) != width for values in series):
+    if min(map(len, series), default=0) != width:
         series = [values + (unknown,) * (width - len(values)) for values in series]
     means: list[int] = []
     maxima: list[int] = []
