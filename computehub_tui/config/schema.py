@@ -210,8 +210,8 @@ class CostsSection(Section):
 
 class RetentionSection(Section):
     metrics_raw: Seconds = Field(4 * HOUR, gt=0, description=(
-        "how long raw metric samples (native rate, e.g. 5 s) are kept: charts up to 2 h and rules' FOR windows "
-        "read them, older history comes from the rollups; 4h is about 24 MB for 100 four-GPU instances"))
+        "how long raw metric samples are kept at their native rate (charts up to 2 h and rules' FOR windows read "
+        "them; about 6 MB an hour for 100 four-GPU instances at 5 s)"))
     metrics_1m: Seconds = Field(7 * DAY, gt=0, description="how long one-minute metric rollups are kept")
     metrics_1h: Seconds = Field(90 * DAY, gt=0, description="how long hourly metric rollups are kept")
     price_history: Seconds = Field(90 * DAY, gt=0, description="how long offer price statistics are kept")
