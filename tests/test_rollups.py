@@ -4,14 +4,17 @@ fits their window."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from computehub_tui.clock import ManualClock
@@ -247,3 +250,24 @@ async def test_minutes_and_hours_match_a_naive_computation_over_random_ragged_sa
             means, maxima = _naive(part, field) if width == 60 else _naive_hour(part, field)
             assert _close(stats[mean], means, slack * unit / 2 + 1e-9), (key, bucket, mean)
             assert top is None or _close(stats[top], maxima, 1e-9), (key, bucket, top)
+
+
+async def test_rolling_up_lets_other_writes_in_between_instances(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    await store.add_metric_samples([(f"vast:{n}", sample(T0 + i * 5, (1.0, 2.0))) for n in range(3) for i in range(24)])
+    purposes: list[str] = []
+    writes: list[asyncio.Task[None]] = []
+    transaction = store._transaction
+
+    @asynccontextmanager
+    async def recorded(purpose: str, **options: bool) -> AsyncIterator[aiosqlite.Connection]:
+        if purpose == "roll up metrics" and not writes:  # the sampler writes while the first instance rolls up
+            writes.append(asyncio.create_task(store.add_metric_samples([("vast:9", sample(T0 + 300, (5.0, 5.0)))])))
+        async with transaction(purpose, **options) as db:
+            purposes.append(purpose)
+            yield db
+
+    monkeypatch.setattr(store, "_transaction", recorded)
+    await prune(store, T0 + 2 * HOUR)
+    await writes[0]
+    assert purposes[:3] == ["roll up metrics", "record metrics", "roll up metrics"]
+    assert purposes[3:] == ["roll up metrics", "prune old history"]  # vast:9 came after the list: the next run's

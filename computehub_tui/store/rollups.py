@@ -67,22 +67,25 @@ class RollupStore(StoreConnection):
         )
         return [_as_sample(float(bucket), stats_of(stats)) for bucket, stats in rows]
 
+    async def roll_up(self, now: float, *, raw_keep_s: float, minutes_keep_s: float) -> None:
+        """Fold every complete minute of raw samples into ``metric_rollups_1m`` and every complete hour of
+        those into ``metric_rollups_1h``; call before pruning.
+
+        One transaction per instance, so the sampler's writes and the charts' reads get the store between
+        them rather than waiting for the whole fleet's.
+        Each level goes on from the newest bucket it already has (recomputed, for samples that came in
+        late) unless that bucket's source may have been pruned since, so a bucket is never rewritten from a
+        partly pruned source, and running it twice over the same data writes the same rows."""
+        for (series,) in await self._fetch("list metric series", "SELECT id FROM metric_series ORDER BY id"):
+            async with self._transaction("roll up metrics") as db:
+                await _roll(db, _RAW, ROLLUP_1M, series, now, now - raw_keep_s)
+                await _roll(db, _MINUTES, ROLLUP_1H, series, now, now - minutes_keep_s)
+
 
 def _as_sample(at: float, stats: dict[str, tuple[float | None, ...]]) -> MetricSample:
     return MetricSample(time=at, gpu_util=stats["gpu_util_mean"], vram_used_gb=stats["vram_used_mean"],
                         vram_total_gb=stats["vram_total"], gpu_temp_c=stats["gpu_temp_mean"],
                         gpu_power_w=stats["power_mean"], cpu_pct=stats["cpu_pct"][0], ram_pct=stats["ram_pct"][0])
-
-
-async def roll_up(db: aiosqlite.Connection, now: float, *, raw_keep_s: float, minutes_keep_s: float) -> None:
-    """Fold every complete minute of raw samples into ``metric_rollups_1m`` and every complete hour of
-    those into ``metric_rollups_1h``; call inside a write transaction, before pruning.
-
-    Each level goes on from the newest bucket it already has (recomputed, for samples that came in
-    late) unless that bucket's source may have been pruned since, so a bucket is never rewritten from a
-    partly pruned source, and running it twice over the same data writes the same rows."""
-    await _roll(db, _RAW, ROLLUP_1M, now, now - raw_keep_s)
-    await _roll(db, _MINUTES, ROLLUP_1H, now, now - minutes_keep_s)
 
 
 async def delete_rollups_before(db: aiosqlite.Connection, rollup: Rollup, cutoff: float) -> None:
@@ -91,23 +94,23 @@ async def delete_rollups_before(db: aiosqlite.Connection, rollup: Rollup, cutoff
                      (cutoff,))
 
 
-async def _roll(db: aiosqlite.Connection, source: _Source, target: Rollup, now: float, kept_from: float) -> None:
+async def _roll(db: aiosqlite.Connection, source: _Source, target: Rollup, series: int, now: float,
+                kept_from: float) -> None:
     width = target.seconds
     end = math.floor(now / width) * width
-    for (series,) in await db.execute_fetchall("SELECT id FROM metric_series ORDER BY id"):
-        start = await _first_bucket_to_roll(db, source, target, series, end, kept_from)
-        if start is None or start >= end:
-            continue
-        rows = list(await db.execute_fetchall(
-            f"SELECT {source.columns} FROM {source.table} WHERE series = ? AND {source.time} >= ? "
-            f"AND {source.time} < ? ORDER BY {source.time}",
-            (series, start * source.per_second, end * source.per_second)))
-        if not rows:
-            continue
-        # Decoding and folding is pure Python: off the event loop, so the app stays responsive meanwhile.
-        folded = await asyncio.to_thread(source.fold, rows, width)
-        await db.executemany(f"INSERT OR REPLACE INTO {target.table} (series, bucket, samples, stats) "
-                             "VALUES (?, ?, ?, ?)", [(series, *row) for row in folded])
+    start = await _first_bucket_to_roll(db, source, target, series, end, kept_from)
+    if start is None or start >= end:
+        return
+    rows = list(await db.execute_fetchall(
+        f"SELECT {source.columns} FROM {source.table} WHERE series = ? AND {source.time} >= ? "
+        f"AND {source.time} < ? ORDER BY {source.time}",
+        (series, start * source.per_second, end * source.per_second)))
+    if not rows:
+        return
+    # Decoding and folding is pure Python: off the event loop, so the app stays responsive meanwhile.
+    folded = await asyncio.to_thread(source.fold, rows, width)
+    await db.executemany(f"INSERT OR REPLACE INTO {target.table} (series, bucket, samples, stats) "
+                         "VALUES (?, ?, ?, ?)", [(series, *row) for row in folded])
 
 
 async def _first_bucket_to_roll(db: aiosqlite.Connection, source: _Source, target: Rollup, series: int, end: int,
