@@ -9,7 +9,7 @@ import os
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
@@ -22,6 +22,7 @@ from computehub_tui.domain.models import MetricSample
 from computehub_tui.engine.hub import Hub, HubSettings, RetentionSettings
 from computehub_tui.engine.metrics import resolution_for
 from computehub_tui.store import Store
+from computehub_tui.store import connection as store_connection
 from computehub_tui.store._schema import MIGRATIONS
 from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, stats_of
 
@@ -130,6 +131,56 @@ async def test_pruning_gives_the_space_back_to_the_file_system(tmp_path: Path) -
     finally:
         await store.close()
     assert os.path.getsize(tmp_path / "shrinks.db") < full / 3
+
+
+async def test_space_is_given_back_a_chunk_at_a_time_other_writes_in_between(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_connection, "VACUUM_CHUNK_PAGES", 8)
+    await store.add_metric_samples([(f"vast:{k}", sample(T0 + i * 5, (1.0, 2.0))) for k in range(20)
+                                    for i in range(720)])
+    await prune(store, T0 + HOUR)
+    pages = (await store.diagnostics())["page_count"]
+    vacuum = store._incremental_vacuum
+    chunks: list[int] = []
+    real_lock = store._lock
+
+    class CountingLock:
+        """The store's lock, counting how often the vacuum takes it."""
+
+        async def __aenter__(self) -> None:
+            chunks.append(1)
+            await real_lock.acquire()
+
+        async def __aexit__(self, *_: object) -> None:
+            real_lock.release()
+
+    async def counted() -> None:
+        store._lock = CountingLock()  # type: ignore[assignment]
+        try:
+            await vacuum()
+        finally:
+            store._lock = real_lock
+
+    monkeypatch.setattr(store, "_incremental_vacuum", counted)
+    await prune(store, T0 + 3 * HOUR, RetentionSettings(metrics_raw_s=60.0, metrics_1m_s=60.0, metrics_1h_s=60.0))
+    after = await store.diagnostics()
+    assert after["freelist_count"] == 0 and after["page_count"] < pages / 3
+    assert len(chunks) >= (pages - after["page_count"]) // 8  # 8 pages a time, the lock let go between them
+
+
+async def test_a_file_without_incremental_vacuum_is_pruned_without_looping(tmp_path: Path) -> None:
+    path = tmp_path / "made-elsewhere.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")  # a table first: the store leaves auto_vacuum as it is
+    async with await Store.open(path) as store:
+        assert (await store.diagnostics())["auto_vacuum"] == 0
+        await store.add_metric_samples([(f"vast:{k}", sample(T0 + i * 5, (1.0, 2.0))) for k in range(5)
+                                        for i in range(720)])
+        await prune(store, T0 + 3 * HOUR, RetentionSettings(metrics_raw_s=60.0, metrics_1m_s=60.0,
+                                                            metrics_1h_s=60.0))
+        assert await store.metric_history("vast:1", 0) == []
+        assert (await store.diagnostics())["freelist_count"] > 0  # reused by later writes, not given back
 
 
 async def test_the_migration_is_the_latest_and_makes_both_rollup_tables(store: Store) -> None:
