@@ -13,7 +13,7 @@ import pytest
 from computehub_tui.domain.models import MetricSample
 from computehub_tui.store import Store
 from computehub_tui.store import connection as store_connection
-from computehub_tui.store._schema import MIGRATIONS
+from computehub_tui.store._schema import MIGRATIONS, _pack_metric_history
 from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, stats_of
 
 T0 = 1_790_000_000.0 - 1_790_000_000.0 % 3600
@@ -22,8 +22,7 @@ DAY = 86_400.0
 
 def _packing_step() -> int:
     """Position of the packing migration (numbers are assigned at merge, so find it by what it makes)."""
-    return next(n for n, step in enumerate(MIGRATIONS)
-                if any("CREATE TABLE metric_series" in sql for sql in step.statements))
+    return next(n for n, step in enumerate(MIGRATIONS) if step.convert is _pack_metric_history)
 
 
 async def _old_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

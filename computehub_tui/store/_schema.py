@@ -22,13 +22,63 @@ class Migration:
 
 
 _CONVERT_BATCH = 5000
+_JSON_METRIC_TABLES = {"metric_samples": "metric_samples_by_at", "metric_rollups_1m": "metric_rollups_1m_by_bucket",
+                       "metric_rollups_1h": "metric_rollups_1h_by_bucket"}
+"""Schema 5's metric tables (per-GPU readings as JSON text) and their index on time."""
 _JSON_ROLLUP_STATS = ("gpu_util_mean, gpu_util_max, vram_used_mean, vram_used_max, vram_total, gpu_temp_mean, "
                       "gpu_temp_max, power_mean, power_max")
 """Schema 5's per-GPU rollup columns (JSON arrays), in ``ROLLED_STATS`` order; cpu_pct and ram_pct follow."""
+_PACKED_METRIC_TABLES = (
+    # Rows carry these small integers instead of the instance key and of the GPU names an SSH sample repeats
+    # (``["NVIDIA H100 80GB HBM3", …]``). Keyed by the text, as they are looked up by it.
+    "CREATE TABLE metric_series (instance_key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE metric_gpu_names (names TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID",
+    # ``at`` in integer milliseconds; ``readings`` packed as _codec.SAMPLE_LAYOUT says. Pruning walks each
+    # series' primary key, so no table needs an index on time.
+    """
+    CREATE TABLE metric_samples (
+        series   INTEGER NOT NULL,
+        at       INTEGER NOT NULL,
+        readings BLOB NOT NULL,
+        names    INTEGER,
+        source   TEXT,
+        error    TEXT,
+        PRIMARY KEY (series, at)
+    ) WITHOUT ROWID
+    """,
+    # ``stats`` packed as _codec.ROLLUP_LAYOUT says.
+    *(f"""
+    CREATE TABLE {table} (
+        series  INTEGER NOT NULL,
+        bucket  INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        stats   BLOB NOT NULL,
+        PRIMARY KEY (series, bucket)
+    ) WITHOUT ROWID
+    """ for table in ("metric_rollups_1m", "metric_rollups_1h")),
+)
 
 
 async def _pack_metric_history(db: aiosqlite.Connection) -> None:
     """Schema 5's JSON metric rows into packed ones (see ``_codec``), then the JSON tables go."""
+    if not any([list(await db.execute_fetchall(f"SELECT EXISTS (SELECT 1 FROM {table})"))[0][0]
+                for table in _JSON_METRIC_TABLES]):
+        # A new or empty store: the old tables go first, so the new ones reuse their pages and a store
+        # capped near its empty schema's size still opens.
+        await _execute(db, (*(f"DROP TABLE {table}" for table in _JSON_METRIC_TABLES), *_PACKED_METRIC_TABLES))
+        return
+    for table, index in _JSON_METRIC_TABLES.items():
+        await _execute(db, (f"DROP INDEX {index}", f"ALTER TABLE {table} RENAME TO {table}_json"))
+    await _execute(db, (*_PACKED_METRIC_TABLES, """
+        INSERT INTO metric_series (instance_key, id)
+        SELECT instance_key, row_number() OVER (ORDER BY instance_key) FROM (
+            SELECT instance_key FROM metric_samples_json UNION SELECT instance_key FROM metric_rollups_1m_json
+            UNION SELECT instance_key FROM metric_rollups_1h_json)
+        """, """
+        INSERT INTO metric_gpu_names (names, id)
+        SELECT gpu_names, row_number() OVER (ORDER BY gpu_names) FROM (
+            SELECT DISTINCT gpu_names FROM metric_samples_json WHERE gpu_names IS NOT NULL)
+        """))
     await _convert(db, "SELECT k.id, s.at, s.gpu_util, s.vram_used_gb, s.vram_total_gb, s.gpu_temp_c, s.cpu_pct, "
                        "s.ram_pct, s.gpu_power_w, n.id, s.source, s.error FROM metric_samples_json AS s "
                        "JOIN metric_series AS k ON k.instance_key = s.instance_key "
@@ -40,8 +90,12 @@ async def _pack_metric_history(db: aiosqlite.Connection) -> None:
                            f"r.cpu_pct, r.ram_pct FROM {table}_json AS r "
                            "JOIN metric_series AS k ON k.instance_key = r.instance_key",
                        f"INSERT INTO {table} (series, bucket, samples, stats) VALUES (?, ?, ?, ?)", _packed_rollup)
-    for table in ("metric_samples_json", "metric_rollups_1m_json", "metric_rollups_1h_json"):
-        await db.execute(f"DROP TABLE {table}")
+    await _execute(db, tuple(f"DROP TABLE {table}_json" for table in _JSON_METRIC_TABLES))
+
+
+async def _execute(db: aiosqlite.Connection, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        await db.execute(statement)
 
 
 async def _convert(db: aiosqlite.Connection, select: str, insert: str,
@@ -231,48 +285,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=6,
         description="packed metric history: integer series and times, per-GPU readings as small integers",
-        statements=(
-            *(statement for table, index in (("metric_samples", "metric_samples_by_at"),
-                                             ("metric_rollups_1m", "metric_rollups_1m_by_bucket"),
-                                             ("metric_rollups_1h", "metric_rollups_1h_by_bucket"))
-              for statement in (f"DROP INDEX {index}", f"ALTER TABLE {table} RENAME TO {table}_json")),
-            # Rows carry this small integer instead of the instance key; pruning walks it, so no table
-            # needs an index on time.
-            "CREATE TABLE metric_series (id INTEGER PRIMARY KEY, instance_key TEXT NOT NULL UNIQUE)",
-            """
-            INSERT INTO metric_series (instance_key)
-            SELECT instance_key FROM metric_samples_json UNION SELECT instance_key FROM metric_rollups_1m_json
-            UNION SELECT instance_key FROM metric_rollups_1h_json
-            """,
-            # An SSH sample names every GPU (``["NVIDIA H100 80GB HBM3", …]``): kept once, rows carry its integer.
-            "CREATE TABLE metric_gpu_names (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE)",
-            """
-            INSERT INTO metric_gpu_names (names)
-            SELECT DISTINCT gpu_names FROM metric_samples_json WHERE gpu_names IS NOT NULL
-            """,
-            # ``at`` in integer milliseconds; ``readings`` packed as _codec.SAMPLE_LAYOUT says.
-            """
-            CREATE TABLE metric_samples (
-                series   INTEGER NOT NULL,
-                at       INTEGER NOT NULL,
-                readings BLOB NOT NULL,
-                names    INTEGER,
-                source   TEXT,
-                error    TEXT,
-                PRIMARY KEY (series, at)
-            ) WITHOUT ROWID
-            """,
-            # ``stats`` packed as _codec.ROLLUP_LAYOUT says.
-            *(f"""
-            CREATE TABLE {table} (
-                series  INTEGER NOT NULL,
-                bucket  INTEGER NOT NULL,
-                samples INTEGER NOT NULL,
-                stats   BLOB NOT NULL,
-                PRIMARY KEY (series, bucket)
-            ) WITHOUT ROWID
-            """ for table in ("metric_rollups_1m", "metric_rollups_1h")),
-        ),
+        statements=(),
         convert=_pack_metric_history,
     ),
 )

@@ -46,7 +46,9 @@ async def series_ids(db: aiosqlite.Connection, keys: Iterable[str]) -> dict[str,
 async def _ids(db: aiosqlite.Connection, table: str, column: str, values: Iterable[str]) -> dict[str, int]:
     """Each value's integer in ``table`` (a lookup of ``id`` and unique ``column``), made on first use."""
     wanted = sorted(values)
-    await db.executemany(f"INSERT OR IGNORE INTO {table} ({column}) VALUES (?)", [(value,) for value in wanted])
+    # New values are rare (a new instance, a new set of GPUs), so numbering them with max() + 1 is cheap.
+    await db.executemany(f"INSERT OR IGNORE INTO {table} ({column}, id) "
+                         f"VALUES (?, (SELECT coalesce(max(id), 0) + 1 FROM {table}))", [(value,) for value in wanted])
     found: dict[str, int] = {}
     # Chunked to stay far below SQLite's limit on bound parameters.
     for start in range(0, len(wanted), 500):
