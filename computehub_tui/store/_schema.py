@@ -61,8 +61,7 @@ _PACKED_METRIC_TABLES = (
 
 async def _pack_metric_history(db: aiosqlite.Connection) -> None:
     """Schema 5's JSON metric rows into packed ones (see ``_codec``), then the JSON tables go."""
-    if not any([list(await db.execute_fetchall(f"SELECT EXISTS (SELECT 1 FROM {table})"))[0][0]
-                for table in _JSON_METRIC_TABLES]):
+    if not any([await _has_rows(db, table) for table in _JSON_METRIC_TABLES]):
         # A new or empty store: the old tables go first, so the new ones reuse their pages and a store
         # capped near its empty schema's size still opens.
         await _execute(db, (*(f"DROP TABLE {table}" for table in _JSON_METRIC_TABLES), *_PACKED_METRIC_TABLES))
@@ -91,6 +90,11 @@ async def _pack_metric_history(db: aiosqlite.Connection) -> None:
                            "JOIN metric_series AS k ON k.instance_key = r.instance_key",
                        f"INSERT INTO {table} (series, bucket, samples, stats) VALUES (?, ?, ?, ?)", _packed_rollup)
     await _execute(db, tuple(f"DROP TABLE {table}_json" for table in _JSON_METRIC_TABLES))
+
+
+async def _has_rows(db: aiosqlite.Connection, table: str) -> bool:
+    rows = list(await db.execute_fetchall(f"SELECT EXISTS (SELECT 1 FROM {table})"))
+    return bool(rows[0][0])
 
 
 async def _execute(db: aiosqlite.Connection, statements: tuple[str, ...]) -> None:
