@@ -16,6 +16,7 @@ from computehub_tui.domain.models import MetricSample
 from computehub_tui.engine.events import StoreFailed
 from computehub_tui.engine.hub import Hub, HubSettings, RetentionSettings
 from computehub_tui.engine.maintenance import PRUNE_INTERVAL_S
+from computehub_tui.engine.metrics import RAW_CHART_MAX_S
 from computehub_tui.store import Store, StoreError
 from computehub_tui.wiring import open_session
 
@@ -138,3 +139,11 @@ async def test_a_session_takes_its_retention_from_the_config(tmp_path: Path) -> 
             audit_s=30 * 86400.0)
     finally:
         await session.aclose()
+
+
+def test_the_default_raw_retention_outlasts_the_raw_charts_and_rule_windows_in_config_and_engine_alike() -> None:
+    # Rules' FOR windows (typically <= 2 h) and charts up to 2 h read raw samples; the hourly job needs an hour more.
+    assert Config().retention.metrics_raw == RetentionSettings().metrics_raw_s >= RAW_CHART_MAX_S + PRUNE_INTERVAL_S
+    assert [getattr(Config().retention, name) for name in ("metrics_1m", "metrics_1h", "price_history", "audit")] == [
+        RetentionSettings().metrics_1m_s, RetentionSettings().metrics_1h_s, RetentionSettings().price_history_s,
+        RetentionSettings().audit_s]

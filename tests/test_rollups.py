@@ -4,12 +4,17 @@ fits their window."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, closing
 from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from computehub_tui.clock import ManualClock
@@ -17,8 +22,9 @@ from computehub_tui.domain.models import MetricSample
 from computehub_tui.engine.hub import Hub, HubSettings, RetentionSettings
 from computehub_tui.engine.metrics import resolution_for
 from computehub_tui.store import Store
+from computehub_tui.store import connection as store_connection
 from computehub_tui.store._schema import MIGRATIONS
-from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M
+from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, stats_of
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -45,9 +51,12 @@ async def prune(store: Store, now: float, retention: RetentionSettings = KEEP_AL
                       metrics_1h_keep_s=retention.metrics_1h_s, prices_keep_s=DAY, audit_keep_s=DAY)
 
 
-def rows(store: Store, table: str) -> list[tuple[object, ...]]:
+def rows(store: Store, table: str) -> list[tuple[str, int, int, dict[str, tuple[float | None, ...]]]]:
+    """(instance key, bucket, samples, every stat decoded) per stored rollup row."""
     with sqlite3.connect(store.path) as db:
-        return db.execute(f"SELECT * FROM {table} ORDER BY instance_key, bucket").fetchall()
+        found = db.execute(f"SELECT k.instance_key, r.bucket, r.samples, r.stats FROM {table} AS r "
+                           "JOIN metric_series AS k ON k.id = r.series ORDER BY k.instance_key, r.bucket").fetchall()
+    return [(key, bucket, samples, stats_of(stats)) for key, bucket, samples, stats in found]
 
 
 async def test_a_minute_keeps_means_and_maxima_over_known_values_and_unknown_stays_null(store: Store) -> None:
@@ -63,9 +72,9 @@ async def test_a_minute_keeps_means_and_maxima_over_known_values_and_unknown_sta
     assert minute.gpu_util == (20.0, None)  # GPU 1 never reported: unknown, not 0
     assert minute.gpu_temp_c == (70.0, None)
     assert minute.cpu_pct == 30.0 and minute.ram_pct is None
-    ((_, _, samples, _, util_max, _, _, vram_total, _, temp_max, power_mean, _, _, _),) = rows(store, ROLLUP_1M.table)
-    assert samples == 3 and util_max == "[30.0,null]" and temp_max == "[80.0,null]"
-    assert vram_total == "[24.0,24.0]" and power_mean == "[]"
+    ((_, _, samples, stats),) = rows(store, ROLLUP_1M.table)
+    assert samples == 3 and stats["gpu_util_max"] == (30.0, None) and stats["gpu_temp_max"] == (80.0, None)
+    assert stats["vram_total"] == (24.0, 24.0) and stats["power_mean"] == ()
     assert rows(store, ROLLUP_1H.table) == []  # the hour is not complete yet
 
 
@@ -78,7 +87,7 @@ async def test_an_hour_weighs_each_minute_by_its_samples(store: Store) -> None:
     (hour,) = await store.metric_rollups("vast:1", T0, ROLLUP_1H)
     assert hour.gpu_util == (pytest.approx(22.5), pytest.approx(10.0))  # (0·3 + 90·1) / 4; GPU 1 known twice
     (hour_row,) = rows(store, ROLLUP_1H.table)
-    assert (hour_row[2], hour_row[4]) == (4, "[90.0,10.0]")  # samples, max utilisation
+    assert (hour_row[2], hour_row[3]["gpu_util_max"]) == (4, (90.0, 10.0))  # samples, max utilisation
 
 
 async def test_rolling_up_twice_over_the_same_span_changes_nothing(store: Store) -> None:
@@ -122,6 +131,56 @@ async def test_pruning_gives_the_space_back_to_the_file_system(tmp_path: Path) -
     finally:
         await store.close()
     assert os.path.getsize(tmp_path / "shrinks.db") < full / 3
+
+
+async def test_space_is_given_back_a_chunk_at_a_time_other_writes_in_between(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_connection, "VACUUM_CHUNK_PAGES", 8)
+    await store.add_metric_samples([(f"vast:{k}", sample(T0 + i * 5, (1.0, 2.0))) for k in range(20)
+                                    for i in range(720)])
+    await prune(store, T0 + HOUR)
+    pages = (await store.diagnostics())["page_count"]
+    vacuum = store._incremental_vacuum
+    chunks: list[int] = []
+    real_lock = store._lock
+
+    class CountingLock:
+        """The store's lock, counting how often the vacuum takes it."""
+
+        async def __aenter__(self) -> None:
+            chunks.append(1)
+            await real_lock.acquire()
+
+        async def __aexit__(self, *_: object) -> None:
+            real_lock.release()
+
+    async def counted() -> None:
+        store._lock = CountingLock()  # type: ignore[assignment]
+        try:
+            await vacuum()
+        finally:
+            store._lock = real_lock
+
+    monkeypatch.setattr(store, "_incremental_vacuum", counted)
+    await prune(store, T0 + 3 * HOUR, RetentionSettings(metrics_raw_s=60.0, metrics_1m_s=60.0, metrics_1h_s=60.0))
+    after = await store.diagnostics()
+    assert after["freelist_count"] == 0 and after["page_count"] < pages / 3
+    assert len(chunks) >= (pages - after["page_count"]) // 8  # 8 pages a time, the lock let go between them
+
+
+async def test_a_file_without_incremental_vacuum_is_pruned_without_looping(tmp_path: Path) -> None:
+    path = tmp_path / "made-elsewhere.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")  # a table first: the store leaves auto_vacuum as it is
+    async with await Store.open(path) as store:
+        assert (await store.diagnostics())["auto_vacuum"] == 0
+        await store.add_metric_samples([(f"vast:{k}", sample(T0 + i * 5, (1.0, 2.0))) for k in range(5)
+                                        for i in range(720)])
+        await prune(store, T0 + 3 * HOUR, RetentionSettings(metrics_raw_s=60.0, metrics_1m_s=60.0,
+                                                            metrics_1h_s=60.0))
+        assert await store.metric_history("vast:1", 0) == []
+        assert (await store.diagnostics())["freelist_count"] > 0  # reused by later writes, not given back
 
 
 async def test_the_migration_is_the_latest_and_makes_both_rollup_tables(store: Store) -> None:
@@ -173,5 +232,93 @@ async def test_power_is_rolled_up_per_gpu_over_known_readings(store: Store) -> N
     await prune(store, T0 + 70)
     (minute,) = await store.metric_rollups("lambda:a", T0, ROLLUP_1M)
     assert minute.gpu_power_w == (250.0, 150.0)
-    ((*_, power_mean, power_max, _, _),) = rows(store, ROLLUP_1M.table)
-    assert (power_mean, power_max) == ("[250.0,150.0]", "[300.0,150.0]")
+    ((*_, stats),) = rows(store, ROLLUP_1M.table)
+    assert (stats["power_mean"], stats["power_max"]) == ((250.0, 150.0), (300.0, 150.0))
+
+
+Readings = Callable[[MetricSample], tuple[float | None, ...]]
+
+
+def _naive(samples: list[MetricSample], field: Readings) -> tuple[list[float | None], list[float | None]]:
+    """Per GPU, the plain mean and maximum of the known readings ``field`` picks."""
+    width = max((len(field(s)) for s in samples), default=0)
+    columns = [_known(field(s)[g] for s in samples if g < len(field(s))) for g in range(width)]
+    return ([sum(c) / len(c) if c else None for c in columns], [max(c) if c else None for c in columns])
+
+
+def _naive_hour(samples: list[MetricSample], field: Readings) -> tuple[list[float | None], list[float | None]]:
+    """As documented: an hour's mean weighs each minute's mean by the minute's samples; its maximum is plain."""
+    minutes = [[s for s in samples if minute <= s.time % 3600 < minute + 60] for minute in range(0, 3600, 60)]
+    folded = [(len(part), _naive(part, field)[0]) for part in minutes if part]
+    width = max(len(means) for _, means in folded)
+    result: list[float | None] = []
+    for g in range(width):
+        pairs = [(n, mean) for n, means in folded if g < len(means) and (mean := means[g]) is not None]
+        result.append(sum(n * m for n, m in pairs) / sum(n for n, _ in pairs) if pairs else None)
+    return result, _naive(samples, field)[1]
+
+
+def _known(values: Iterable[float | None]) -> list[float]:
+    return [value for value in values if value is not None]
+
+
+def _close(found: tuple[float | None, ...], expected: list[float | None], tolerance: float) -> bool:
+    return len(found) == len(expected) and all(
+        (f is None and e is None) or (f is not None and e is not None and abs(f - e) <= tolerance)
+        for f, e in zip(found, expected, strict=True))
+
+
+async def test_minutes_and_hours_match_a_naive_computation_over_random_ragged_samples(store: Store) -> None:
+    rng = random.Random(7)
+    raw: dict[str, list[MetricSample]] = {}
+    for key in ("vast:1", "runpod:b", "lambda:c"):
+        raw[key] = []
+        for step in range(int(2 * HOUR / 10)):
+            gpus = rng.choice((2, 2, 3))  # a GPU that drops out of some samples
+            raw[key].append(MetricSample(
+                T0 + step * 10 + rng.random(),
+                gpu_util=tuple(None if rng.random() < 0.2 else rng.randrange(1001) / 10 for _ in range(gpus)),
+                vram_used_gb=tuple(rng.randrange(24 * 1024) / 1024 for _ in range(gpus)),
+                vram_total_gb=(24.0,) * gpus,
+                gpu_temp_c=tuple(float(rng.randrange(30, 90)) for _ in range(gpus)),
+                gpu_power_w=() if rng.random() < 0.5 else tuple(rng.randrange(7000) / 10 for _ in range(gpus)),
+                cpu_pct=None if rng.random() < 0.3 else rng.randrange(1001) / 10))
+        await store.add_metric_samples([(key, s) for s in raw[key]])
+    await prune(store, T0 + 2 * HOUR)
+
+    minutes, hours = rows(store, ROLLUP_1M.table), rows(store, ROLLUP_1H.table)
+    assert len(minutes) == 3 * 120 and len(hours) == 3 * 2
+    for width, (key, bucket, samples, stats) in [*((60, row) for row in minutes), *((3600, row) for row in hours)]:
+        part = [s for s in raw[key] if bucket <= s.time < bucket + width]
+        assert samples == len(part)
+        # Means are kept to the reading's step (0.1 %, 1 MiB, 1 °C, 0.1 W); an hour rounds its minutes' too.
+        slack = 1 if width == 60 else 2
+        for field, mean, top, unit in ((attrgetter("gpu_util"), "gpu_util_mean", "gpu_util_max", 0.1),
+                                       (attrgetter("vram_used_gb"), "vram_used_mean", "vram_used_max", 1 / 1024),
+                                       (attrgetter("gpu_temp_c"), "gpu_temp_mean", "gpu_temp_max", 1.0),
+                                       (attrgetter("gpu_power_w"), "power_mean", "power_max", 0.1),
+                                       (lambda s: (s.cpu_pct,), "cpu_pct", None, 0.1)):
+            means, maxima = _naive(part, field) if width == 60 else _naive_hour(part, field)
+            assert _close(stats[mean], means, slack * unit / 2 + 1e-9), (key, bucket, mean)
+            assert top is None or _close(stats[top], maxima, 1e-9), (key, bucket, top)
+
+
+async def test_rolling_up_lets_other_writes_in_between_instances(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    await store.add_metric_samples([(f"vast:{n}", sample(T0 + i * 5, (1.0, 2.0))) for n in range(3) for i in range(24)])
+    purposes: list[str] = []
+    writes: list[asyncio.Task[None]] = []
+    transaction = store._transaction
+
+    @asynccontextmanager
+    async def recorded(purpose: str, **options: bool) -> AsyncIterator[aiosqlite.Connection]:
+        if purpose == "roll up metrics" and not writes:  # the sampler writes while the first instance rolls up
+            writes.append(asyncio.create_task(store.add_metric_samples([("vast:9", sample(T0 + 300, (5.0, 5.0)))])))
+        async with transaction(purpose, **options) as db:
+            purposes.append(purpose)
+            yield db
+
+    monkeypatch.setattr(store, "_transaction", recorded)
+    await prune(store, T0 + 2 * HOUR)
+    await writes[0]
+    assert purposes[:3] == ["roll up metrics", "record metrics", "roll up metrics"]
+    assert purposes[3:] == ["roll up metrics", "prune old history"]  # vast:9 came after the list: the next run's

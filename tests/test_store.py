@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "instance_runs",
     "spend_hourly",
     "price_stats",
+    "metric_series",
+    "metric_gpu_names",
     "metric_samples",
     "metric_rollups_1m",
     "metric_rollups_1h",
@@ -659,7 +661,7 @@ async def test_metric_samples_round_trip_in_time_order(store: Store) -> None:
     sparse = MetricSample(time=T0 + 10)  # a provider that reported nothing useful
     await store.add_metric_samples(
         [
-            ("vast:a", make_sample(T0 + 5, util=97.25)),
+            ("vast:a", make_sample(T0 + 5, util=97.3)),
             ("vast:a", make_sample(T0)),
             ("vast:a", sparse),
             ("vast:b", make_sample(T0, util=1.0)),
@@ -668,10 +670,10 @@ async def test_metric_samples_round_trip_in_time_order(store: Store) -> None:
 
     assert await store.metric_history("vast:a", T0) == [
         make_sample(T0),
-        make_sample(T0 + 5, util=97.25),
+        make_sample(T0 + 5, util=97.3),
         sparse,
     ]
-    assert await store.metric_history("vast:a", T0 + 1) == [make_sample(T0 + 5, util=97.25), sparse]
+    assert await store.metric_history("vast:a", T0 + 1) == [make_sample(T0 + 5, util=97.3), sparse]
     assert await store.metric_history("vast:b", 0) == [make_sample(T0, util=1.0)]
     assert await store.metric_history("vast:zzz", 0) == []
 

@@ -111,8 +111,8 @@ def test_unreadable_instance_snapshot_raises_decode_error(text: str) -> None:
 def test_metric_sample_round_trips_including_missing_values() -> None:
     full = MetricSample(
         time=T0 + 0.5,
-        gpu_util=(99.5, 0.0, 12.25),
-        vram_used_gb=(79.1, 0.4, 3.0),
+        gpu_util=(99.5, 0.0, 12.3),
+        vram_used_gb=(79.125, 0.5, 3.0),
         vram_total_gb=(80.0, 80.0, 80.0),
         gpu_temp_c=(71.0, 35.0, 40.0),
         cpu_pct=0.0,
@@ -122,7 +122,8 @@ def test_metric_sample_round_trips_including_missing_values() -> None:
 
     for sample in (full, empty):
         assert decode_metric_sample(encode_metric_sample(sample)) == sample
-    assert encode_metric_sample(full)[1] == "[99.5,0.0,12.25]"  # compact, per GPU
+    # Packed: seven series lengths, then 2 bytes per utilisation, 4 per VRAM figure, 1 per temperature, CPU, RAM.
+    assert len(encode_metric_sample(full)[1]) == 7 + 3 * 2 + 2 * 3 * 4 + 3 * 1 + 4 + 2
 
 
 # -- price statistics ----------------------------------------------------------------------

@@ -30,6 +30,19 @@ async def test_an_ssh_sample_round_trips_with_unknown_gpus_names_power_and_error
         assert await store.metric_history("vast:1", 0) == [MetricSample(T0)]
 
 
+async def test_gpu_names_are_kept_once_however_many_samples_carry_them(tmp_path: Path) -> None:
+    names = ("NVIDIA H100 80GB HBM3",) * 8
+    samples = [MetricSample(T0 + 5 * n, gpu_util=(50.0,) * 8, gpu_names=names, source="ssh") for n in range(50)]
+    async with await Store.open(tmp_path / "db.sqlite") as store:
+        await store.add_metric_samples([("lambda:a", s) for s in samples] + [("lambda:b", samples[0])])
+        await store.add_metric_samples([("lambda:a", MetricSample(T0 + 900, gpu_names=("A10",)))])
+        history = await store.metric_history("lambda:a", 0)
+    assert history[:-1] == samples and history[-1].gpu_names == ("A10",)
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        assert sorted(db.execute("SELECT names FROM metric_gpu_names").fetchall()) == [
+            ('["A10"]',), ('["NVIDIA H100 80GB HBM3"' + ',"NVIDIA H100 80GB HBM3"' * 7 + "]",)]
+
+
 async def test_samples_stored_before_the_step_read_back_as_provider_samples(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ from computehub_tui.clock import Clock
 from computehub_tui.engine.safe_store import SafeStore
 
 PRUNE_INTERVAL_S = 3600.0
+HOUR = 3600.0
 DAY = 86_400.0
 
 
@@ -15,7 +16,7 @@ DAY = 86_400.0
 class RetentionSettings:
     """How long each kind of history is kept (``[retention]``)."""
 
-    metrics_raw_s: float = 2 * DAY
+    metrics_raw_s: float = 4 * HOUR
     metrics_1m_s: float = 7 * DAY
     metrics_1h_s: float = 90 * DAY
     price_history_s: float = 90 * DAY

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from computehub_tui.store._codec import ROLLUP_LAYOUT, SAMPLE_LAYOUT, pack, time_ms, to_units
 
 
 @dataclass(frozen=True, slots=True)
@@ -10,6 +17,111 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    convert: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None
+    """Python run after ``statements`` in the same transaction, for data SQL alone cannot rewrite."""
+
+
+_CONVERT_BATCH = 5000
+_JSON_METRIC_TABLES = {"metric_samples": "metric_samples_by_at", "metric_rollups_1m": "metric_rollups_1m_by_bucket",
+                       "metric_rollups_1h": "metric_rollups_1h_by_bucket"}
+"""Schema 5's metric tables (per-GPU readings as JSON text) and their index on time."""
+_JSON_ROLLUP_STATS = ("gpu_util_mean, gpu_util_max, vram_used_mean, vram_used_max, vram_total, gpu_temp_mean, "
+                      "gpu_temp_max, power_mean, power_max")
+"""Schema 5's per-GPU rollup columns (JSON arrays), in ``ROLLED_STATS`` order; cpu_pct and ram_pct follow."""
+_PACKED_METRIC_TABLES = (
+    # Rows carry these small integers instead of the instance key and of the GPU names an SSH sample repeats
+    # (``["NVIDIA H100 80GB HBM3", …]``). Keyed by the text, as they are looked up by it.
+    "CREATE TABLE metric_series (instance_key TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE metric_gpu_names (names TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID",
+    # ``at`` in integer milliseconds; ``readings`` packed as _codec.SAMPLE_LAYOUT says. Pruning walks each
+    # series' primary key, so no table needs an index on time.
+    """
+    CREATE TABLE metric_samples (
+        series   INTEGER NOT NULL,
+        at       INTEGER NOT NULL,
+        readings BLOB NOT NULL,
+        names    INTEGER,
+        source   TEXT,
+        error    TEXT,
+        PRIMARY KEY (series, at)
+    ) WITHOUT ROWID
+    """,
+    # ``stats`` packed as _codec.ROLLUP_LAYOUT says.
+    *(f"""
+    CREATE TABLE {table} (
+        series  INTEGER NOT NULL,
+        bucket  INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        stats   BLOB NOT NULL,
+        PRIMARY KEY (series, bucket)
+    ) WITHOUT ROWID
+    """ for table in ("metric_rollups_1m", "metric_rollups_1h")),
+)
+
+
+async def _pack_metric_history(db: aiosqlite.Connection) -> None:
+    """Schema 5's JSON metric rows into packed ones (see ``_codec``), then the JSON tables go."""
+    if not any([await _has_rows(db, table) for table in _JSON_METRIC_TABLES]):
+        # A new or empty store: the old tables go first, so the new ones reuse their pages and a store
+        # capped near its empty schema's size still opens.
+        await _execute(db, (*(f"DROP TABLE {table}" for table in _JSON_METRIC_TABLES), *_PACKED_METRIC_TABLES))
+        return
+    for table, index in _JSON_METRIC_TABLES.items():
+        await _execute(db, (f"DROP INDEX {index}", f"ALTER TABLE {table} RENAME TO {table}_json"))
+    await _execute(db, (*_PACKED_METRIC_TABLES, """
+        INSERT INTO metric_series (instance_key, id)
+        SELECT instance_key, row_number() OVER (ORDER BY instance_key) FROM (
+            SELECT instance_key FROM metric_samples_json UNION SELECT instance_key FROM metric_rollups_1m_json
+            UNION SELECT instance_key FROM metric_rollups_1h_json)
+        """, """
+        INSERT INTO metric_gpu_names (names, id)
+        SELECT gpu_names, row_number() OVER (ORDER BY gpu_names) FROM (
+            SELECT DISTINCT gpu_names FROM metric_samples_json WHERE gpu_names IS NOT NULL)
+        """))
+    await _convert(db, "SELECT k.id, s.at, s.gpu_util, s.vram_used_gb, s.vram_total_gb, s.gpu_temp_c, s.cpu_pct, "
+                       "s.ram_pct, s.gpu_power_w, n.id, s.source, s.error FROM metric_samples_json AS s "
+                       "JOIN metric_series AS k ON k.instance_key = s.instance_key "
+                       "LEFT JOIN metric_gpu_names AS n ON n.names = s.gpu_names",
+                   "INSERT OR REPLACE INTO metric_samples (series, at, readings, names, source, error) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", _packed_sample)
+    for table in ("metric_rollups_1m", "metric_rollups_1h"):
+        await _convert(db, f"SELECT k.id, r.bucket, r.samples, {_JSON_ROLLUP_STATS}, "
+                           f"r.cpu_pct, r.ram_pct FROM {table}_json AS r "
+                           "JOIN metric_series AS k ON k.instance_key = r.instance_key",
+                       f"INSERT INTO {table} (series, bucket, samples, stats) VALUES (?, ?, ?, ?)", _packed_rollup)
+    await _execute(db, tuple(f"DROP TABLE {table}_json" for table in _JSON_METRIC_TABLES))
+
+
+async def _has_rows(db: aiosqlite.Connection, table: str) -> bool:
+    rows = list(await db.execute_fetchall(f"SELECT EXISTS (SELECT 1 FROM {table})"))
+    return bool(rows[0][0])
+
+
+async def _execute(db: aiosqlite.Connection, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        await db.execute(statement)
+
+
+async def _convert(db: aiosqlite.Connection, select: str, insert: str,
+                   rewrite: Callable[[Any], tuple[Any, ...]]) -> None:
+    async with db.execute(select) as cursor:
+        while rows := await cursor.fetchmany(_CONVERT_BATCH):
+            await db.executemany(insert, [rewrite(row) for row in rows])
+
+
+def _packed_sample(row: Any) -> tuple[Any, ...]:
+    series, at, util, used, total, temp, cpu, ram, power, names, source, error = row
+    # One parse for the five arrays, in SAMPLE_LAYOUT's order: a migration may have millions of rows.
+    per_gpu = json.loads(f"[{util},{used},{total},{temp},{power or '[]'}]")
+    readings = pack(SAMPLE_LAYOUT, to_units(SAMPLE_LAYOUT, (*per_gpu, (cpu,), (ram,))))
+    # Source and error were already stored as they are kept now.
+    return series, time_ms(at), readings, names, source, error
+
+
+def _packed_rollup(row: Any) -> tuple[Any, ...]:
+    series, bucket, samples, *per_gpu, cpu, ram = row
+    figures = (*json.loads(f"[{','.join(per_gpu)}]"), (cpu,), (ram,))
+    return series, bucket, samples, pack(ROLLUP_LAYOUT, to_units(ROLLUP_LAYOUT, figures))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -250,6 +362,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             # No index on ``at``: changes are rare (a few per instance per day), so pruning may scan them.
         ),
+    ),
+    Migration(
+        version=8,
+        description="packed metric history: integer series and times, per-GPU readings as small integers",
+        statements=(),
+        convert=_pack_metric_history,
     ),
 )
 

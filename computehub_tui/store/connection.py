@@ -27,6 +27,8 @@ from computehub_tui.store.errors import StoreError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+VACUUM_CHUNK_PAGES = 2048
+"""8 MB of 4 KiB pages given back per transaction."""
 
 
 class StoreConnection:
@@ -170,13 +172,23 @@ class StoreConnection:
     async def _incremental_vacuum(self) -> None:
         # execute() steps "PRAGMA incremental_vacuum" once, freeing one page; executescript runs
         # it to completion. The explicit BEGIN IMMEDIATE keeps it a proper write transaction.
-        async with self._lock:
-            db = self._connection()
-            try:
-                await db.executescript("BEGIN IMMEDIATE; PRAGMA incremental_vacuum; COMMIT;")
-            except sqlite3.Error as error:
-                await asyncio.shield(_rollback_quietly(db))
-                raise self._error("reclaim free space", error) from error
+        # A chunk of pages at a time, so other writers get the store between chunks: giving back
+        # hundreds of megabytes (after a migration) takes seconds.
+        left: int | None = None
+        while True:
+            async with self._lock:
+                db = self._connection()
+                try:
+                    await db.executescript(
+                        f"BEGIN IMMEDIATE; PRAGMA incremental_vacuum({VACUUM_CHUNK_PAGES}); COMMIT;")
+                    rows = list(await db.execute_fetchall("PRAGMA freelist_count"))
+                except sqlite3.Error as error:
+                    await asyncio.shield(_rollback_quietly(db))
+                    raise self._error("reclaim free space", error) from error
+            # Without auto_vacuum=INCREMENTAL (a file made by another tool) nothing is given back: stop.
+            if int(rows[0][0]) == 0 or int(rows[0][0]) == left:
+                return
+            left = int(rows[0][0])
 
     def _error(self, purpose: str, error: sqlite3.Error) -> StoreError:
         return describe_sqlite_error(self._label, purpose, error)
@@ -315,6 +327,8 @@ async def _apply_migration(connection: aiosqlite.Connection, migration: Migratio
         if await _user_version(connection) < migration.version:
             for statement in migration.statements:
                 await connection.execute(statement)
+            if migration.convert is not None:
+                await migration.convert(connection)
             await connection.execute(f"PRAGMA user_version={int(migration.version)}")
         await connection.execute("COMMIT")
     except BaseException:

@@ -10,7 +10,7 @@ from computehub_tui.store.metrics import MetricStore, delete_metric_samples_befo
 from computehub_tui.store.offers import OfferStore
 from computehub_tui.store.prices import PriceStore, delete_price_stats_before
 from computehub_tui.store.projects import ProjectStore
-from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, RollupStore, delete_rollups_before, roll_up
+from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, RollupStore, delete_rollups_before
 from computehub_tui.store.secrets import SecretStore
 from computehub_tui.store.status_history import StatusHistoryStore, delete_status_changes_before
 
@@ -27,8 +27,8 @@ class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, Rollu
                     prices_keep_s: float, audit_keep_s: float) -> None:
         """Roll metric samples up into minutes and hours, drop samples, rollups, price stats and audit
         entries older than their retention (status changes with the audit log), then give the space back."""
+        await self.roll_up(now, raw_keep_s=metrics_keep_s, minutes_keep_s=metrics_1m_keep_s)
         async with self._transaction("prune old history") as db:
-            await roll_up(db, now, raw_keep_s=metrics_keep_s, minutes_keep_s=metrics_1m_keep_s)
             await delete_metric_samples_before(db, now - metrics_keep_s)
             await delete_rollups_before(db, ROLLUP_1M, now - metrics_1m_keep_s)
             await delete_rollups_before(db, ROLLUP_1H, now - metrics_1h_keep_s)

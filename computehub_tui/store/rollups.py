@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import aiosqlite
 
 from computehub_tui.domain.models import MetricSample
-from computehub_tui.store._codec import decode_floats, encode_floats
-from computehub_tui.store.connection import StoreConnection
-
-StatKind = Literal["mean", "max"]
-
-
-@dataclass(frozen=True, slots=True)
-class RolledStat:
-    """One per-GPU figure a rollup row keeps: ``kind`` of the raw sample column ``raw``."""
-
-    column: str
-    raw: str
-    kind: StatKind
-
-
-GPU_STATS: tuple[RolledStat, ...] = (
-    RolledStat("gpu_util_mean", "gpu_util", "mean"),
-    RolledStat("gpu_util_max", "gpu_util", "max"),
-    RolledStat("vram_used_mean", "vram_used_gb", "mean"),
-    RolledStat("vram_used_max", "vram_used_gb", "max"),
-    RolledStat("vram_total", "vram_total_gb", "max"),
-    RolledStat("gpu_temp_mean", "gpu_temp_c", "mean"),
-    RolledStat("gpu_temp_max", "gpu_temp_c", "max"),
-    RolledStat("power_mean", "gpu_power_w", "mean"),
-    RolledStat("power_max", "gpu_power_w", "max"),
+from computehub_tui.store._codec import (
+    ROLLED_STATS,
+    ROLLUP_LAYOUT,
+    SAMPLE_LAYOUT,
+    Units,
+    pack,
+    to_values,
+    unpack,
 )
-"""What is rolled up per GPU (a sample without power readings stores NULL there: ``json_each`` skips it)."""
-HOST_STATS: tuple[str, ...] = ("cpu_pct", "ram_pct")
-"""Per-instance figures, kept as their mean."""
+from computehub_tui.store.connection import StoreConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +33,26 @@ class Rollup:
 ROLLUP_1M = Rollup("metric_rollups_1m", 60)
 ROLLUP_1H = Rollup("metric_rollups_1h", 3600)
 
+Folded = tuple[int, int, bytes]
+"""(bucket start in seconds, samples folded, packed stats) of one rollup row."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Source:
-    """Where a rollup reads from: the raw samples (each counts once) or finer rollup rows (each counts
-    as many samples as it folded)."""
+    """Where a rollup reads from: raw samples (times in milliseconds, each counts once) or finer
+    rollup rows (bucket starts in seconds, each counts as many samples as it folded)."""
 
     table: str
     time: str
-    weight: str
-    raw: bool
+    per_second: int
+    columns: str
+    fold: Callable[[Sequence[Any], int], list[Folded]]
 
 
-_RAW = _Source("metric_samples", "at", "1", raw=True)
-_MINUTES = _Source(ROLLUP_1M.table, "bucket", "samples", raw=False)
-
-_COLUMNS = ("instance_key", "bucket", "samples", *(stat.column for stat in GPU_STATS), *HOST_STATS)
+def stats_of(row_stats: bytes) -> dict[str, tuple[float | None, ...]]:
+    """A rollup row's packed stats by name (per GPU; one value for ``cpu_pct`` and ``ram_pct``)."""
+    values = to_values(ROLLUP_LAYOUT, unpack(ROLLUP_LAYOUT, row_stats))
+    return {stat.name: figures for stat, figures in zip(ROLLED_STATS, values, strict=True)}
 
 
 class RollupStore(StoreConnection):
@@ -74,104 +61,126 @@ class RollupStore(StoreConnection):
         bucket's start)."""
         rows = await self._fetch(
             "read metric rollups",
-            f"SELECT bucket, gpu_util_mean, vram_used_mean, vram_total, gpu_temp_mean, power_mean, cpu_pct, ram_pct "
-            f"FROM {rollup.table} WHERE instance_key = ? AND bucket >= ? ORDER BY bucket",
+            f"SELECT bucket, stats FROM {rollup.table} "
+            "WHERE series = (SELECT id FROM metric_series WHERE instance_key = ?) AND bucket >= ? ORDER BY bucket",
             (instance_key, math.floor(since / rollup.seconds) * rollup.seconds),
         )
-        return [MetricSample(time=float(bucket), gpu_util=decode_floats(util), vram_used_gb=decode_floats(used),
-                             vram_total_gb=decode_floats(total), gpu_temp_c=decode_floats(temp),
-                             gpu_power_w=decode_floats(power), cpu_pct=cpu, ram_pct=ram)
-                for bucket, util, used, total, temp, power, cpu, ram in rows]
+        return [_as_sample(float(bucket), stats_of(stats)) for bucket, stats in rows]
+
+    async def roll_up(self, now: float, *, raw_keep_s: float, minutes_keep_s: float) -> None:
+        """Fold every complete minute of raw samples into ``metric_rollups_1m`` and every complete hour of
+        those into ``metric_rollups_1h``; call before pruning.
+
+        One transaction per instance, so the sampler's writes and the charts' reads get the store between
+        them rather than waiting for the whole fleet's.
+        Each level goes on from the newest bucket it already has (recomputed, for samples that came in
+        late) unless that bucket's source may have been pruned since, so a bucket is never rewritten from a
+        partly pruned source, and running it twice over the same data writes the same rows."""
+        for (series,) in await self._fetch("list metric series", "SELECT id FROM metric_series ORDER BY id"):
+            async with self._transaction("roll up metrics") as db:
+                await _roll(db, _RAW, ROLLUP_1M, series, now, now - raw_keep_s)
+                await _roll(db, _MINUTES, ROLLUP_1H, series, now, now - minutes_keep_s)
 
 
-async def roll_up(db: aiosqlite.Connection, now: float, *, raw_keep_s: float, minutes_keep_s: float) -> None:
-    """Fold every complete minute of raw samples into ``metric_rollups_1m`` and every complete hour of
-    those into ``metric_rollups_1h``; call inside a write transaction, before pruning.
-
-    Each level goes on from the newest bucket it already has (recomputed, for samples that came in
-    late) unless that bucket's source may have been pruned since, so a bucket is never rewritten from a
-    partly pruned source, and running it twice over the same data writes the same rows."""
-    await _roll(db, _RAW, ROLLUP_1M, now, now - raw_keep_s)
-    await _roll(db, _MINUTES, ROLLUP_1H, now, now - minutes_keep_s)
+def _as_sample(at: float, stats: dict[str, tuple[float | None, ...]]) -> MetricSample:
+    return MetricSample(time=at, gpu_util=stats["gpu_util_mean"], vram_used_gb=stats["vram_used_mean"],
+                        vram_total_gb=stats["vram_total"], gpu_temp_c=stats["gpu_temp_mean"],
+                        gpu_power_w=stats["power_mean"], cpu_pct=stats["cpu_pct"][0], ram_pct=stats["ram_pct"][0])
 
 
 async def delete_rollups_before(db: aiosqlite.Connection, rollup: Rollup, cutoff: float) -> None:
     """Drop rollup rows whose bucket began before ``cutoff``; call inside a write transaction."""
-    await db.execute(f"DELETE FROM {rollup.table} WHERE bucket < ?", (cutoff,))
+    await db.execute(f"DELETE FROM {rollup.table} WHERE series IN (SELECT id FROM metric_series) AND bucket < ?",
+                     (cutoff,))
 
 
-async def _roll(db: aiosqlite.Connection, source: _Source, target: Rollup, now: float, kept_from: float) -> None:
+async def _roll(db: aiosqlite.Connection, source: _Source, target: Rollup, series: int, now: float,
+                kept_from: float) -> None:
     width = target.seconds
     end = math.floor(now / width) * width
-    start = await _first_bucket_to_roll(db, source, target, end, kept_from)
+    start = await _first_bucket_to_roll(db, source, target, series, end, kept_from)
     if start is None or start >= end:
         return
-    buckets = await _host_figures(db, source, width, start, end)
-    for column in {stat.raw if source.raw else stat.column for stat in GPU_STATS}:
-        await _gpu_figures(db, source, column, width, start, end, buckets)
-    await db.executemany(
-        f"INSERT OR REPLACE INTO {target.table} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-        [_row(key, bucket, figures) for (key, bucket), figures in sorted(buckets.items())],
-    )
+    rows = list(await db.execute_fetchall(
+        f"SELECT {source.columns} FROM {source.table} WHERE series = ? AND {source.time} >= ? "
+        f"AND {source.time} < ? ORDER BY {source.time}",
+        (series, start * source.per_second, end * source.per_second)))
+    if not rows:
+        return
+    # Decoding and folding is pure Python: off the event loop, so the app stays responsive meanwhile.
+    folded = await asyncio.to_thread(source.fold, rows, width)
+    await db.executemany(f"INSERT OR REPLACE INTO {target.table} (series, bucket, samples, stats) "
+                         "VALUES (?, ?, ?, ?)", [(series, *row) for row in folded])
 
 
-async def _first_bucket_to_roll(db: aiosqlite.Connection, source: _Source, target: Rollup, end: int,
+async def _first_bucket_to_roll(db: aiosqlite.Connection, source: _Source, target: Rollup, series: int, end: int,
                                 kept_from: float) -> int | None:
+    """Where ``series`` goes on from (each lookup a range of a primary key, so an hourly run reads no index)."""
     width = target.seconds
-    rows = list(await db.execute_fetchall(f"SELECT max(bucket) FROM {target.table} WHERE bucket < ?", (end,)))
+    rows = list(await db.execute_fetchall(f"SELECT max(bucket) FROM {target.table} WHERE series = ? AND bucket < ?",
+                                          (series, end)))
     latest = rows[0][0]
     if latest is None:
-        rows = list(await db.execute_fetchall(f"SELECT min({source.time}) FROM {source.table}"))
-        return None if rows[0][0] is None else math.floor(rows[0][0] / width) * width
+        rows = list(await db.execute_fetchall(f"SELECT min({source.time}) FROM {source.table} WHERE series = ?",
+                                              (series,)))
+        return None if rows[0][0] is None else math.floor(rows[0][0] / source.per_second / width) * width
     # Pruning only ever cut the source before an earlier run's ``kept_from``, which is before this one's.
     return int(latest) if latest >= kept_from else int(latest) + width
 
 
-def _bucket_of(time: str, width: int) -> str:
-    return f"CAST({time} / {width} AS INTEGER) * {width}"
+def _fold_samples(rows: Sequence[Any], width: int) -> list[Folded]:
+    """Raw ``(at ms, readings)`` rows of one instance, in time order, into one rollup row per bucket."""
+    buckets: dict[int, list[Units]] = defaultdict(list)
+    per_bucket_ms = width * 1000
+    for at, readings in rows:
+        buckets[at // per_bucket_ms * width].append(unpack(SAMPLE_LAYOUT, readings))
+    return [(bucket, len(samples), pack(ROLLUP_LAYOUT, _fold_raw(samples))) for bucket, samples in buckets.items()]
 
 
-def _weighted_mean(value: str, weight: str) -> str:
-    """Mean over known values only: an all-unknown group is NULL, never 0."""
-    return f"sum({value} * {weight}) / sum(CASE WHEN {value} IS NOT NULL THEN {weight} END)"
+def _fold_minutes(rows: Sequence[Any], width: int) -> list[Folded]:
+    """One instance's ``(bucket, samples, stats)`` rollup rows, in time order, into coarser rows."""
+    buckets: dict[int, list[tuple[int, Units]]] = defaultdict(list)
+    for bucket, samples, stats in rows:
+        buckets[bucket // width * width].append((int(samples), unpack(ROLLUP_LAYOUT, stats)))
+    return [(bucket, sum(samples for samples, _ in parts), pack(ROLLUP_LAYOUT, _fold_rolled(parts)))
+            for bucket, parts in buckets.items()]
 
 
-async def _host_figures(db: aiosqlite.Connection, source: _Source, width: int, start: int,
-                        end: int) -> dict[tuple[str, int], dict[str, Any]]:
-    means = ", ".join(_weighted_mean(column, source.weight) for column in HOST_STATS)
-    rows = await db.execute_fetchall(
-        f"SELECT instance_key, {_bucket_of(source.time, width)} AS slot, sum({source.weight}), {means} "
-        f"FROM {source.table} WHERE {source.time} >= ? AND {source.time} < ? GROUP BY instance_key, slot",
-        (start, end),
-    )
-    return {(key, int(bucket)): {"samples": int(samples), **dict(zip(HOST_STATS, figures, strict=True))}
-            for key, bucket, samples, *figures in rows}
+def _fold_raw(samples: list[Units]) -> Units:
+    by_raw = [_fold([sample[index] for sample in samples], None, reading.unknown)
+              for index, reading in enumerate(SAMPLE_LAYOUT)]
+    return tuple(by_raw[stat.raw][0 if stat.kind == "mean" else 1] for stat in ROLLED_STATS)
 
 
-async def _gpu_figures(db: aiosqlite.Connection, source: _Source, column: str, width: int, start: int, end: int,
-                       buckets: dict[tuple[str, int], dict[str, Any]]) -> None:
-    """Each GPU's figures from ``column`` (a JSON array per row) into ``buckets``, by rollup column."""
-    stats = [stat for stat in GPU_STATS if (stat.raw if source.raw else stat.column) == column]
-    weight = "1" if source.raw else f"s.{source.weight}"
-    aggregates = ", ".join("max(g.value)" if stat.kind == "max" else _weighted_mean("g.value", weight)
-                           for stat in stats)
-    rows = await db.execute_fetchall(
-        f"SELECT s.instance_key, {_bucket_of('s.' + source.time, width)} AS slot, "
-        f"CAST(g.key AS INTEGER) AS gpu, {aggregates} "
-        f"FROM {source.table} AS s, json_each(s.{column}) AS g "
-        f"WHERE s.{source.time} >= ? AND s.{source.time} < ? GROUP BY s.instance_key, slot, gpu",
-        (start, end),
-    )
-    per_gpu: dict[tuple[str, int, str], dict[int, float | None]] = defaultdict(dict)
-    for key, bucket, gpu, *values_by_stat in rows:
-        for stat, figure in zip(stats, values_by_stat, strict=True):
-            per_gpu[(key, int(bucket), stat.column)][int(gpu)] = None if figure is None else float(figure)
-    for (key, bucket, stat_column), values in per_gpu.items():
-        bucket_figures = buckets.get((key, bucket))
-        if bucket_figures is not None:
-            bucket_figures[stat_column] = [values.get(gpu) for gpu in range(max(values) + 1)]
+def _fold_rolled(parts: list[tuple[int, Units]]) -> Units:
+    weights = [samples for samples, _ in parts]
+    return tuple(
+        _fold([units[index] for _, units in parts], weights, reading.unknown)[0]
+        if stat.kind == "mean" else _fold([units[index] for _, units in parts], None, reading.unknown)[1]
+        for index, (stat, reading) in enumerate(zip(ROLLED_STATS, ROLLUP_LAYOUT, strict=True)))
 
 
-def _row(key: str, bucket: int, figures: dict[str, Any]) -> tuple[Any, ...]:
-    return (key, bucket, figures["samples"], *(encode_floats(figures.get(stat.column, [])) for stat in GPU_STATS),
-            *(figures[column] for column in HOST_STATS))
+def _fold(series: list[tuple[int, ...]], weights: list[int] | None,
+          unknown: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per position (GPU), the mean (weighted by ``weights``, else each counts once) and the maximum over the
+    known integers of ``series``; ``unknown`` where none is known."""
+    width = max(map(len, series), default=0)
+    if min(map(len, series), default=0) != width:
+        series = [values + (unknown,) * (width - len(values)) for values in series]
+    means: list[int] = []
+    maxima: list[int] = []
+    for column in zip(*series, strict=True):
+        if weights is None:
+            known = [value for value in column if value != unknown]
+            means.append(round(sum(known) / len(known)) if known else unknown)
+        else:
+            pairs = [(value, weight) for value, weight in zip(column, weights, strict=True) if value != unknown]
+            total = sum(weight for _, weight in pairs)
+            means.append(round(sum(value * weight for value, weight in pairs) / total) if total else unknown)
+            known = [value for value, _ in pairs]
+        maxima.append(max(known) if known else unknown)
+    return tuple(means), tuple(maxima)
+
+
+_RAW = _Source("metric_samples", "at", 1000, "at, readings", _fold_samples)
+_MINUTES = _Source(ROLLUP_1M.table, "bucket", 1, "bucket, samples, stats", _fold_minutes)
