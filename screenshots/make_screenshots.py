@@ -23,12 +23,22 @@ from computehub_tui.wiring import open_session
 
 OUT = Path(__file__).resolve().parent
 SIZE = (160, 45)
+RULES = """\
+# Stop GPUs left idle, restart crashed machines, cap the day's spend.
+rule "idle-stop": IF gpu_util < 5 FOR 30m AND status == "running" THEN WARN 10m stop; notify toast
+rule "crash-restart": IF status == "exited" THEN restart
+rule "stuck-provisioning": IF status == "provisioning" FOR 20m THEN relaunch
+rule "daily-cap": IF spend_today > $200 THEN stop_all; notify toast "daily cap hit: {spend_today}"
+"""
 
 
 async def capture() -> list[Path]:
     clock = ManualClock(start=1_795_000_000.0)
     data_dir = Path(tempfile.mkdtemp(prefix="chub-shots-"))
-    app = ComputeHubApp(lambda: open_session(Config(), data_dir, demo=True, clock=clock))
+    rules = data_dir / "automation.rules"
+    rules.write_text(RULES, encoding="utf-8")
+    config = Config.model_validate({"automation": {"rules_file": str(rules)}})
+    app = ComputeHubApp(lambda: open_session(config, data_dir, demo=True, clock=clock), config=config)
     shots: list[Path] = []
 
     def shot(name: str) -> None:
@@ -84,7 +94,14 @@ async def capture() -> list[Path]:
         await pilot.press("escape", "dollar_sign")
         await pilot.pause(1.0)
         shot("spend")
+        await pilot.press("escape", "4")
+        await pilot.pause(1.0)
+        shot("rules")
+        await pilot.press("e")
+        await pilot.pause(1.0)
+        shot("rules-editor")
         await pilot.press("escape")
+        await pilot.pause(0.3)
         await pilot.press("comma")
         await pilot.pause(0.5)
         shot("settings")

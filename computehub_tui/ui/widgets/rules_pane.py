@@ -58,8 +58,10 @@ def preview_text(rows: Sequence[PreviewRow], rule_names: Sequence[str]) -> Text:
             text.append("  ")
             detail = evidence_text(row.evidence)
             if row.truth is not Truth.TRUE and row.reason:
+                # The evaluator's reason often quotes the very value the evidence holds: say it once.
+                extra = evidence_text(tuple(pair for pair in row.evidence if pair[1] not in row.reason))
                 detail = f"{row.truth.value}: {clean_text(row.reason, EVIDENCE_LIMIT)}" + (
-                    f" ({detail})" if detail else "")
+                    f" ({extra})" if extra else "")
             text.append(detail or row.truth.value, style=style if row.truth is not Truth.TRUE else "")
             text.append("\n")
         if len(mine) > PREVIEW_LINES:
