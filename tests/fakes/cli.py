@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from computehub_tui.cli import main
+from computehub_tui.domain import secret
 
 ALL_KEY_VARIABLES = ("VAST_API_KEY", "RUNPOD_API_KEY", "LAMBDA_API_KEY", "TENSORDOCK_API_TOKEN")
 PARALLEL_RUNS = 8
@@ -150,6 +151,10 @@ def run_in_this_process(args: Sequence[str], env: Mapping[str, str], stdin: str 
 
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    # A process starts knowing no secrets; what earlier tests registered here would mask this run's output.
+    saved_secrets = secret._known.copy(), secret._fragments, secret._quarters
+    secret._known.clear()
+    secret._fragments = secret._quarters = frozenset()
     saved_env = dict(os.environ)
     saved_streams = sys.stdin, sys.stdout, sys.stderr
     try:
@@ -167,6 +172,9 @@ def run_in_this_process(args: Sequence[str], env: Mapping[str, str], stdin: str 
         os.environ.update(saved_env)
         root.handlers[:] = handlers
         root.setLevel(level)
+        secret._known.clear()
+        secret._known.update(saved_secrets[0])
+        secret._fragments, secret._quarters = saved_secrets[1], saved_secrets[2]
     out.flush()
     err.flush()
     return CliRun(tuple(args), result[0], stdout.getvalue(), stderr.getvalue())
