@@ -13,6 +13,7 @@ from tui import SIZE, run_palette, screen_text, small_app, wait_for
 from computehub_tui.clock import ManualClock
 from computehub_tui.config import Config
 from computehub_tui.rules.model import Mode, RuleSet
+from computehub_tui.rules.parser import parse_rules
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning, automation_line
 from computehub_tui.ui.screens.confirm import ConfirmScreen
@@ -21,6 +22,7 @@ from computehub_tui.ui.screens.rules_audit import AuditScreen
 from computehub_tui.ui.screens.rules_editor import RuleEditorScreen
 from computehub_tui.ui.screens.rules_pending import PendingScreen
 from computehub_tui.ui.screens.rules_recipes import RecipeScreen
+from computehub_tui.ui.widgets.rules_pane import EXCERPT, check_text
 
 NOW = 1_800_000_000.0
 def fake_source(text: str = RULES_FILE) -> FakeRulesSource:
@@ -432,3 +434,11 @@ async def test_a_change_the_source_refuses_is_shown_and_changes_nothing(tmp_path
         await pilot.press("space")
         await wait_for(pilot, lambda: any("database is locked" in n.message for n in app._notifications))
         assert app.rules_pane.table.rows[0].enabled and app.is_running
+
+
+def test_a_long_erring_line_is_cut_around_its_error_so_the_caret_stays_under_it() -> None:
+    line = 'rule "idle-stop": IF gpu_util < 5 FOR 30m AND status == "running" THEN WARN 10m stop FOR 5q'
+    shown = check_text(parse_rules(line + "\n")).plain.splitlines()
+    excerpt, caret = shown[2], shown[3]
+    assert len(excerpt) <= 2 + EXCERPT + 2 and excerpt.startswith("  …")
+    assert excerpt[caret.index("^"):].startswith("FOR 5q")  # the column the parser named (col 86)

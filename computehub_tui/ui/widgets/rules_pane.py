@@ -69,6 +69,9 @@ def preview_text(rows: Sequence[PreviewRow], rule_names: Sequence[str]) -> Text:
     text.rstrip()
     return text
 
+EXCERPT = 60
+"""Characters of an erring line shown around its error: the caret line fits an 80-column terminal."""
+
 
 def check_text(ruleset: RuleSet) -> Text:
     """Every error of a check with its line, column and caret; or how many rules it found."""
@@ -79,10 +82,22 @@ def check_text(ruleset: RuleSet) -> Text:
     text.append(f"✖ {len(ruleset.errors)} error{'' if len(ruleset.errors) == 1 else 's'} (not saved)", style="bold red")
     for error in ruleset.errors:
         where, source_line, caret = show_controls(error.render()).split("\n", 2)
+        excerpt, at = _excerpt(source_line[2:], max(0, caret.find("^") - 2))
         text.append(f"\n{where}", style="red")
-        text.append(f"\n{source_line}")
-        text.append(f"\n{caret}", style="bold red")
+        text.append(f"\n  {excerpt}")
+        text.append(f"\n  {' ' * at}^", style="bold red")
     return text
+
+
+def _excerpt(line: str, at: int) -> tuple[str, int]:
+    """At most EXCERPT characters of ``line`` around column ``at`` (0-based), and where ``at`` falls in them:
+    a long line would wrap on a narrow terminal and leave the caret under the wrong character."""
+    if len(line) <= EXCERPT:
+        return line, at
+    start = max(0, min(at - EXCERPT // 2, len(line) - EXCERPT))
+    end = start + EXCERPT
+    shown = ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
+    return shown, at - start + (1 if start else 0)
 
 
 async def applied(app: App[object], change: Awaitable[None], done: str) -> bool:
