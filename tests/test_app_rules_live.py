@@ -34,3 +34,18 @@ async def test_the_pane_lists_switches_and_previews_the_rules_file_on_the_demo_f
         await wait_for(pilot, lambda: app.hub is not None and app.hub.rules.listing()[0].mode is Mode.DRY_RUN)
         await wait_for(pilot, lambda: "dry-run" in screen_text(pilot))
         assert rules_file.read_text(encoding="utf-8") == RULES  # a switch never rewrites the file
+
+
+async def test_a_rules_file_that_cannot_be_read_is_never_edited_over(tmp_path: Path) -> None:
+    rules_file = tmp_path / "my.rules"
+    rules_file.write_bytes(b'rule "x": IF label == "\xff\xfe" THEN stop\n')  # not UTF-8: unreadable as text
+    config = Config.model_validate({"monitor": {"ssh_providers": []}, "automation": {"rules_file": str(rules_file)}})
+    app = small_app(tmp_path, ManualClock(), config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.hub is not None and app.rules_source is not None)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.current_pane == "rules")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any("not UTF-8" in n.message for n in app._notifications))
+        assert app.screen is app.screen_stack[0]  # no editor over a file it could not read
+        assert rules_file.read_bytes() == b'rule "x": IF label == "\xff\xfe" THEN stop\n'

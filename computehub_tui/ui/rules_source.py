@@ -100,7 +100,7 @@ class RulesSource(Protocol):
     methods write the rules file or the store and may run on the engine loop."""
 
     def file_text(self) -> str:
-        """The rules file as it is now ("" when there is none yet)."""
+        """The rules file as it is now ("" when there is none yet); raises OSError when it cannot be read."""
         ...
 
     def rows(self) -> Sequence[RuleRow]: ...
@@ -179,8 +179,8 @@ class HubRulesSource:
     def file_text(self) -> str:
         try:
             return self._rules.file_text() or ""
-        except (OSError, UnicodeDecodeError):
-            return ""
+        except UnicodeDecodeError as error:
+            raise OSError(f"the rules file is not UTF-8 text (byte {error.start})") from None
 
     def rows(self) -> Sequence[RuleRow]:
         problem = "the rules file has errors; these rules stay in force" if self._rules.errors else ""

@@ -66,7 +66,10 @@ class RuleEditorScreen(Screen[bool]):
         super().__init__()
         self.source = source
         self.initial_text = text
-        self.saved_text = source.file_text()
+        try:
+            self.saved_text = source.file_text()
+        except OSError:  # the pane read it a moment ago: what it opened with is what the file held
+            self.saved_text = text
         """What the file holds: edits differ from it (a recipe inserted before opening counts as an edit)."""
         self.cursor_line = cursor_line
         self.check_delay_s = check_delay_s

@@ -268,7 +268,19 @@ class RulesPane(Vertical):
     def action_edit(self) -> None:
         if self.source is not None:
             row = self.current
-            self.open_editor(self.source.file_text(), row.text if row is not None else "")
+            text = self._file_text(self.source)
+            if text is not None:
+                self.open_editor(text, row.text if row is not None else "")
+
+    def _file_text(self, source: RulesSource) -> str | None:
+        """The rules file, or None (and why, in a toast) when it cannot be read: editing an empty stand-in
+        would then save over what the file holds."""
+        try:
+            return source.file_text()
+        except OSError as error:
+            self.app.notify(clean_text(str(error), 300), title="Rules file not readable", severity="error",
+                            timeout=10, markup=False)
+            return None
 
     def action_new_from_recipe(self) -> None:
         from computehub_tui.ui.screens.rules_recipes import RecipeScreen
@@ -278,8 +290,8 @@ class RulesPane(Vertical):
             return
 
         def chosen(recipe: Recipe | None) -> None:
-            if recipe is not None:
-                text = source.file_text()
+            text = None if recipe is None else self._file_text(source)
+            if recipe is not None and text is not None:
                 joined = f"{text.rstrip()}\n\n{recipe.text}" if text.strip() else recipe.text
                 self.open_editor(joined, recipe.text)
 
