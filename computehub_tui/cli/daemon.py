@@ -151,6 +151,7 @@ async def daemon(args: argparse.Namespace, session: Session, stream: TextIO | No
         if loaded.ok:
             printer.line("rules", str(rules_path), f"loaded={loaded.rule_count}")
         await stop.wait()
+        printer.line("stopping", "-", f"signal={received[0]}")
     finally:
         await hub.stop()
         unsubscribe()
