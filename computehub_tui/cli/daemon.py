@@ -144,12 +144,12 @@ async def daemon(args: argparse.Namespace, session: Session, stream: TextIO | No
                  + (" demo=yes" if session.demo else ""))
     try:
         await hub.load_snapshot()
-        await hub.start()
-        loaded = hub.rules.load_file()
+        await hub.rules.start()  # reads the rule file once; the supervised runner started next finds it read
         for error in hub.rules.errors:
             printer.line("rules-error", str(rules_path), error.replace("\n", " | "))
-        if loaded.ok:
-            printer.line("rules", str(rules_path), f"loaded={loaded.rule_count}")
+        if not hub.rules.errors:
+            printer.line("rules", str(rules_path), f"loaded={len(hub.rules.rule_set.rules)}")
+        await hub.start()
         await stop.wait()
         printer.line("stopping", "-", f"signal={received[0]}")
     finally:

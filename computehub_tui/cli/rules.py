@@ -102,7 +102,7 @@ def _import(path: Path, service: RulesService) -> int:
         return EXIT_USAGE
     target = _rules_path(service)
     try:
-        service.save(text, target)
+        service.save(text, target, parsed=rule_set)
     except OSError as error:
         raise CommandFailed(f"{target}: cannot write it ({error.strerror or error})") from None
     out(f"imported {_count(len(rule_set.rules))} into {target}")

@@ -193,7 +193,7 @@ class HubRulesSource:
     async def save(self, text: str) -> RuleSet:
         rule_set = parse_rules(text)
         if rule_set.ok:
-            await self._on_engine(lambda: self._rules.save(text))
+            await self._on_engine(lambda: self._rules.save(text, parsed=rule_set))
         return rule_set
 
     async def preview(self, text: str) -> list[PreviewRow]:

@@ -151,10 +151,11 @@ class RulesService:
             return LoadResult(False, len(self.runner.rule_set.rules), self.errors)
         return self.load_text(text)
 
-    def save(self, text: str, path: Path | None = None) -> LoadResult:
+    def save(self, text: str, path: Path | None = None, *, parsed: RuleSet | None = None) -> LoadResult:
         """Write ``text`` as the rule file (atomically) and use it, only if it has no errors: an invalid text is
-        never saved over the last good file. Raises OSError when the file cannot be written."""
-        rule_set = self.parse(text)
+        never saved over the last good file. ``parsed`` is ``text`` already parsed by the caller. Raises OSError
+        when the file cannot be written."""
+        rule_set = parsed or self.parse(text)
         if not rule_set.ok:
             return LoadResult(False, len(self.runner.rule_set.rules), tuple(e.render() for e in rule_set.errors))
         target = path or self.runner.settings.rules_path
@@ -270,8 +271,7 @@ class RulesService:
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]:
         """Audit entries written by rules, newest first."""
-        entries = await self._store.call(self._store.store.audit_log(limit * 4)) or []
-        return [entry for entry in entries if entry.actor.startswith("rule:")][:limit]
+        return await self._store.call(self._store.store.audit_log(limit, actor="rule")) or []
 
     # -- running --------------------------------------------------------------------------------
 
