@@ -19,6 +19,7 @@ from computehub_tui.clock import ManualClock
 from computehub_tui.config.schema import INSTANCES_FLOOR_S
 from computehub_tui.domain.models import Instance, InstanceStatus, SshEndpoint
 from computehub_tui.domain.status_timeline import StatusChange
+from computehub_tui.engine.crossing import run_on
 from computehub_tui.engine.hub import Hub
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.ui.format import money, rate
@@ -187,6 +188,13 @@ async def test_charts_and_figures_follow_new_polls_only_while_shown(tmp_path: Pa
         app, screen = await open_running_pod(pilot)
         assert app.hub is not None
         key = screen.instance.key
+        hub = app.hub
+
+        async def polls_only_when_asked() -> None:
+            hub.polling.stop("runpod")  # its own loop would poll too after the hour: one poll is what is counted
+
+        assert hub.home_loop is not None
+        await run_on(hub.home_loop, polls_only_when_asked())
         drawn, spent = screen.draws, app.hub.cost_so_far(key)
         await clock.advance(3600)
         await app.hub.refresh_instances("runpod")
