@@ -3,6 +3,7 @@ and every problem reported as ``file:line: dotted.key: message``."""
 
 from __future__ import annotations
 
+import keyword
 import os
 import re
 import tomllib
@@ -361,10 +362,11 @@ def _put(raw: dict[str, Any], key: str, value: Any) -> None:
 
 
 def value_at(settings: BaseModel, key: str) -> Any:
-    """The value of dotted ``key`` in ``settings`` (``providers.lambda.url`` reads ``lambda_``)."""
+    """The value of dotted ``key`` in ``settings`` (``providers.lambda.url`` reads ``lambda_``, ``alerts.email.from``
+    reads ``from_``)."""
     node: Any = settings
     for part in key.split("."):
-        node = getattr(node, "lambda_" if part == "lambda" else part)
+        node = getattr(node, f"{part}_" if keyword.iskeyword(part) else part)
     return node
 
 

@@ -296,8 +296,168 @@ class AutomationSection(Section):
         return value
 
 
+ALERT_CHANNELS = ("telegram", "email", "webhook")
+ALERT_KINDS = ("rule_fired", "rule_warning", "rule_notify", "instance_down", "provider_down", "spend", "launch",
+               "price", "digest")
+"""The event kinds ``[alerts] routes`` may name (tests and digests are not routed)."""
+_QUIET_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+_CHAT_ID = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
+_ADDRESS = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+")
+MAX_SPEND_THRESHOLD = 1_000_000.0
+
+
+def _email_address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value):
+        raise ValueError(f"must be an e-mail address such as ops@example.com, not {value!r}")
+    return value
+
+
+def quiet_window(text: str) -> tuple[int, int] | None:
+    """``"23:00-07:00"`` as minutes after midnight (start, end); None for ``""``."""
+    found = _QUIET_HOURS.fullmatch(text)
+    if found is None:
+        return None
+    hour_1, minute_1, hour_2, minute_2 = (int(part) for part in found.groups())
+    return hour_1 * 60 + minute_1, hour_2 * 60 + minute_2
+
+
+class TelegramAlertsSection(Section):
+    chat_id: str = Field("", description="the chat alerts go to: a number (-100… for groups) or an @channel name; "
+                                         "the bot token lives in the vault or COMPUTEHUB_TELEGRAM_TOKEN")
+    base_url: str = Field("https://api.telegram.org/bot", description="the Bot API base URL (a local Bot API "
+                                                                     "server or a loopback fake works too)")
+
+    _check_url = field_validator("base_url")(endpoint_url)
+
+    @field_validator("chat_id")
+    @classmethod
+    def _a_chat(cls, value: str) -> str:
+        if value and not _CHAT_ID.fullmatch(value):
+            raise ValueError(f"must be a chat number such as -1001234567890 or an @channel name, not {value!r}")
+        return value
+
+
+class EmailAlertsSection(Section):
+    host: str = Field("", max_length=253, description="the SMTP server; the password lives in the vault or "
+                                                      "COMPUTEHUB_SMTP_PASSWORD")
+    port: int = Field(0, ge=0, le=65535, description="the SMTP port (0: 587 for starttls, 465 for tls, 25 for none)")
+    security: Literal["starttls", "tls", "none"] = Field("starttls", description="starttls, tls (implicit, SMTPS) "
+                                                                                 "or none")
+    username: str = Field("", description="log in as this user (empty: no login)")
+    from_: str = Field("", alias="from", description="the sender address")
+    to: WordList = Field([], description="the recipients, e.g. [\"ops@example.com\"]")
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True, populate_by_name=True)
+
+    @field_validator("host")
+    @classmethod
+    def _a_host(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", value):
+            raise ValueError(f"must be a host name or address, not {value!r}")
+        return value
+
+    @field_validator("from_")
+    @classmethod
+    def _a_sender(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("host") and not value:
+            raise ValueError("must name the sender when [alerts.email] host is set")
+        return _email_address(value) if value else value
+
+    @field_validator("to")
+    @classmethod
+    def _recipients(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("host") and not value:
+            raise ValueError("must name at least one recipient when [alerts.email] host is set")
+        return list(dict.fromkeys(_email_address(address) for address in value))
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
+class WebhookAlertsSection(Section):
+    url: str = Field("", description="where alerts are POSTed as JSON, signed Standard Webhooks style with the "
+                                     "secret in the vault or COMPUTEHUB_WEBHOOK_SECRET (whsec_…)")
+    format: Literal["generic", "slack", "discord"] = Field("generic", description="generic (signed JSON), slack "
+                                                                                  "or discord")
+
+    @field_validator("url")
+    @classmethod
+    def _an_endpoint(cls, value: str) -> str:
+        return endpoint_url(value) if value else value
+
+
+class AlertsSection(Section):
+    routes: dict[str, WordList] = Field(
+        default_factory=dict, description=f"which channels get which kind of alert ({', '.join(ALERT_KINDS)}), "
+                                          "e.g. { spend = [\"email\"] }; a kind not named goes to every channel")
+    group_interval: Seconds = Field(300.0, ge=1.0, le=DAY, description="later alerts of the same kind within this "
+                                                                       "time fold into one digest")
+    repeat_interval: Seconds = Field(4 * HOUR, ge=60.0, le=7 * DAY,
+                                     description="a firing alert nobody acknowledged is sent again this often")
+    quiet_hours: str = Field("", description="e.g. \"23:00-07:00\" in [costs] timezone: only critical alerts go "
+                                             "out then, the rest wait until it ends (empty: never quiet)")
+    fallback: str = Field("", description="the channel that gets a copy of what another channel could not deliver")
+    provider_down_after: Seconds = Field(300.0, ge=10.0, le=DAY,
+                                         description="alert when a provider is unreachable or rate-limited this long")
+    spend_thresholds: list[float] = Field(default_factory=list, description="alert when spend today crosses each "
+                                                                            "of these dollar amounts, e.g. [50, 200]")
+    telegram: TelegramAlertsSection = TelegramAlertsSection()
+    email: EmailAlertsSection = EmailAlertsSection()
+    webhook: WebhookAlertsSection = WebhookAlertsSection()
+
+    @field_validator("routes")
+    @classmethod
+    def _known_routes(cls, routes: dict[str, list[str]]) -> dict[str, list[str]]:
+        for kind, channels in routes.items():
+            if kind not in ALERT_KINDS:
+                raise ValueError(f"unknown alert kind {kind!r}{did_you_mean(kind, ALERT_KINDS)} "
+                                 f"(known: {', '.join(ALERT_KINDS)})")
+            for channel in channels:
+                _a_channel(channel)
+        return routes
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _a_window(cls, value: str) -> str:
+        if value and quiet_window(value) is None:
+            raise ValueError(f"must be a time window such as \"23:00-07:00\", not {value!r}")
+        return value
+
+    @field_validator("fallback")
+    @classmethod
+    def _a_fallback(cls, value: str) -> str:
+        return _a_channel(value) if value else value
+
+    @field_validator("spend_thresholds", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        return _word_list(value)
+
+    @field_validator("spend_thresholds")
+    @classmethod
+    def _plausible_amounts(cls, amounts: list[float]) -> list[float]:
+        for amount in amounts:
+            if not 0 < amount <= MAX_SPEND_THRESHOLD:
+                raise ValueError(f"each amount must be > 0 and ≤ {MAX_SPEND_THRESHOLD:g} dollars, not {amount:g}")
+        return sorted(set(amounts))
+
+    def channel_names(self) -> list[str]:
+        """The channels that are on: a channel is on once its section names where to send."""
+        on = {"telegram": bool(self.telegram.chat_id), "email": bool(self.email.host),
+              "webhook": bool(self.webhook.url)}
+        return [name for name in ALERT_CHANNELS if on[name]]
+
+
+def _a_channel(name: str) -> str:
+    if name not in ALERT_CHANNELS:
+        raise ValueError(f"unknown channel {name!r}{did_you_mean(name, ALERT_CHANNELS)} "
+                         f"(known: {', '.join(ALERT_CHANNELS)})")
+    return name
+
+
 class Settings(Section):
-    """The whole config file. A later issue adds ``[alerts.*]``."""
+    """The whole config file."""
 
     poll: PollSection = PollSection()
     offers: OffersSection = OffersSection()
@@ -308,6 +468,7 @@ class Settings(Section):
     retention: RetentionSection = RetentionSection()
     monitor: MonitorSection = MonitorSection()
     automation: AutomationSection = AutomationSection()
+    alerts: AlertsSection = AlertsSection()
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:

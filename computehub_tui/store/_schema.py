@@ -369,6 +369,65 @@ MIGRATIONS: tuple[Migration, ...] = (
         statements=(),
         convert=_pack_metric_history,
     ),
+    Migration(
+        version=9,
+        description="the alert outbox: alerts by key (firing, acknowledged, folded into a digest) and one delivery "
+                    "per alert and channel with its own retry state",
+        statements=(
+            """
+            CREATE TABLE alerts (
+                alert_key      TEXT PRIMARY KEY,
+                kind           TEXT NOT NULL,
+                severity       TEXT NOT NULL,
+                title          TEXT NOT NULL,
+                body           TEXT NOT NULL,
+                state          TEXT NOT NULL,
+                first_at       REAL NOT NULL,
+                last_at        REAL NOT NULL,
+                last_sent_at   REAL,
+                acked_by       TEXT,
+                acked_at       REAL,
+                pending_digest INTEGER NOT NULL DEFAULT 0,
+                channels       TEXT
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX alerts_by_state ON alerts (state, kind)",
+            """
+            CREATE TABLE alert_groups (
+                group_key     TEXT PRIMARY KEY,
+                last_sent_at  REAL NOT NULL,
+                digest_due_at REAL
+            ) WITHOUT ROWID
+            """,
+            # Written before anything is sent; a row claimed by a process that died is claimable again once
+            # its claim is older than the lease (or at once, when its claimant is known to be gone).
+            """
+            CREATE TABLE deliveries (
+                delivery_id     TEXT PRIMARY KEY,
+                alert_key       TEXT NOT NULL,
+                channel         TEXT NOT NULL,
+                kind            TEXT NOT NULL,
+                severity        TEXT NOT NULL,
+                title           TEXT NOT NULL,
+                body            TEXT NOT NULL,
+                fields          TEXT NOT NULL,
+                buttons         TEXT NOT NULL,
+                created_at      REAL NOT NULL,
+                state           TEXT NOT NULL,
+                attempts        INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at REAL NOT NULL,
+                last_error      TEXT NOT NULL DEFAULT '',
+                claimed_by      TEXT,
+                claimed_at      REAL,
+                sent_at         REAL,
+                recipients      TEXT,
+                fallback_of     TEXT
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at)",
+            "CREATE INDEX deliveries_by_created ON deliveries (created_at)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

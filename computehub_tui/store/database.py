@@ -8,6 +8,7 @@ from computehub_tui.store.costs import CostStore
 from computehub_tui.store.instances import InstanceStore
 from computehub_tui.store.metrics import MetricStore, delete_metric_samples_before
 from computehub_tui.store.offers import OfferStore
+from computehub_tui.store.outbox import OutboxStore
 from computehub_tui.store.prices import PriceStore, delete_price_stats_before
 from computehub_tui.store.projects import ProjectStore
 from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, RollupStore, delete_rollups_before
@@ -16,7 +17,7 @@ from computehub_tui.store.status_history import StatusHistoryStore, delete_statu
 
 
 class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, RollupStore, ProjectStore, AuditStore,
-            SecretStore, AutomationStore, StatusHistoryStore):
+            SecretStore, AutomationStore, StatusHistoryStore, OutboxStore):
     """The app's database. Open with ``await Store.open(path)``; close with ``await store.close()``.
 
     One writer connection per process: every concern's methods share the connection and its lock
