@@ -204,12 +204,12 @@ class OutboxStore(StoreConnection):
             "ORDER BY created_at DESC, delivery_id DESC LIMIT ?", (channel, channel, max(0, limit)))
         return [_delivery(row) for row in rows]
 
-    async def next_delivery_due(self, lease_s: float) -> float | None:
-        """When the earliest unsent row becomes due (a claimed row: when its claim expires)."""
+    async def next_delivery_due(self, lease_s: float, channel: str) -> float | None:
+        """When ``channel``'s earliest unsent row becomes due (a claimed row: when its claim expires)."""
         rows = await self._fetch(
             "read the next delivery due",
             "SELECT MIN(CASE WHEN state = ? THEN claimed_at + ? ELSE next_attempt_at END) FROM deliveries "
-            "WHERE state IN (?, ?, ?)", (SENDING, lease_s, QUEUED, RETRYING, SENDING))
+            "WHERE channel = ? AND state IN (?, ?, ?)", (SENDING, lease_s, channel, QUEUED, RETRYING, SENDING))
         return rows[0][0] if rows and rows[0][0] is not None else None
 
     async def delivery_counts(self) -> dict[str, int]:

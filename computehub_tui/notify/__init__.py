@@ -1,0 +1,1 @@
+"""Alert channels (Telegram, e-mail, webhook) and the delivery worker over the store's outbox."""
