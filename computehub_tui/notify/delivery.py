@@ -7,11 +7,12 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from computehub_tui.clock import Clock
+from computehub_tui.domain.alerts import DEAD, QUEUED, RETRYING, SENT, AlertRow, DeliveryRow
 from computehub_tui.notify.base import (
     Button,
     Channel,
@@ -22,7 +23,6 @@ from computehub_tui.notify.base import (
     TransientError,
 )
 from computehub_tui.notify.reasons import one_line
-from computehub_tui.store.outbox import DEAD, QUEUED, RETRYING, SENT, DeliveryRow, OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,28 @@ class RetryPolicy:
     def server_delay(self, retry_after: float, rng: random.Random) -> float:
         """The server's wish, plus a little jitter so several rows do not come back in the same instant."""
         return retry_after + rng.uniform(0.0, min(1.0, 0.1 * retry_after))
+
+
+class Outbox(Protocol):
+    """The store's outbox as the worker uses it (``store.outbox.OutboxStore``)."""
+
+    async def enqueue(self, rows: Iterable[DeliveryRow], alert: AlertRow | None = None) -> None: ...
+
+    async def claim_deliveries(self, claimant: str, now: float, lease_s: float, channel: str,
+                               limit: int) -> list[DeliveryRow]: ...
+
+    async def release_orphans(self, gone: Callable[[str], bool]) -> int: ...
+
+    async def mark_sent(self, delivery_id: str, claimant: str, at: float) -> bool: ...
+
+    async def mark_retry(self, delivery_id: str, claimant: str, next_attempt_at: float, error: str,
+                         recipients: Sequence[str] | None = None) -> bool: ...
+
+    async def mark_dead(self, delivery_id: str, claimant: str, error: str, at: float) -> bool: ...
+
+    async def postpone(self, delivery_id: str, claimant: str, next_attempt_at: float) -> bool: ...
+
+    async def next_delivery_due(self, lease_s: float, channel: str) -> float | None: ...
 
 
 @runtime_checkable
@@ -77,7 +99,7 @@ class DeliveryWorker:
     """One per process. ``run`` drains whatever is due, then sleeps until the next row is due or ``wake`` is
     called (an alert was queued): no polling while idle. Channels drain concurrently, each at its own pace."""
 
-    def __init__(self, outbox: OutboxStore, channels: Mapping[str, Channel], clock: Clock, *, claimant: str,
+    def __init__(self, outbox: Outbox, channels: Mapping[str, Channel], clock: Clock, *, claimant: str,
                  claimant_gone: Callable[[str], bool] = lambda _: False, fallback: str = "",
                  policy: RetryPolicy | None = None, lease_s: float = LEASE_S, rng: random.Random | None = None,
                  on_outcome: OutcomeListener | None = None) -> None:

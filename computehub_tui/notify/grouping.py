@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 
-from computehub_tui.store.outbox import FIRING, NOTICE, RESOLVED, AlertRow
+from computehub_tui.domain.alerts import FIRING, NOTICE, RESOLVED, AlertRow
 
 SEVERITY_RANK = {"info": 0, "resolved": 0, "warning": 1, "critical": 2}
 DIGEST_LINES = 30

@@ -4,75 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from computehub_tui.domain.alerts import (
+    DEAD,
+    FIRING,
+    QUEUED,
+    RETRYING,
+    SENDING,
+    SENT,
+    AlertRow,
+    DeliveryRow,
+)
 from computehub_tui.store.connection import StoreConnection
-
-QUEUED = "queued"
-SENDING = "sending"
-SENT = "sent"
-RETRYING = "retrying"
-DEAD = "dead"
-DELIVERY_STATES = (QUEUED, SENDING, SENT, RETRYING, DEAD)
-
-FIRING = "firing"
-RESOLVED = "resolved"
-NOTICE = "notice"
-"""An alert that does not fire and resolve (a launch, a test, a rule's notify): sent once."""
 
 _DELIVERY_COLUMNS = ("delivery_id, alert_key, channel, kind, severity, title, body, fields, buttons, created_at, state, "
                      "attempts, next_attempt_at, last_error, claimed_by, claimed_at, sent_at, recipients, fallback_of")
 _ALERT_COLUMNS = ("alert_key, kind, severity, title, body, state, first_at, last_at, last_sent_at, acked_by, acked_at, "
                   "pending_digest, channels")
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRow:
-    """One alert on its way to one channel."""
-
-    delivery_id: str
-    channel: str
-    alert_key: str
-    kind: str
-    title: str
-    state: str
-    attempts: int
-    next_attempt_at: float
-    last_error: str
-    created_at: float
-    sent_at: float | None
-    severity: str = "info"
-    body: str = ""
-    fields: dict[str, str] | None = None
-    buttons: tuple[tuple[str, str], ...] = ()
-    """(label, data) pairs."""
-    claimed_by: str | None = None
-    claimed_at: float | None = None
-    recipients: tuple[str, ...] | None = None
-    """Only these recipients still need it (an e-mail some recipients refused); None: all of them."""
-    fallback_of: str | None = None
-    """The delivery this row is a fallback copy of."""
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    """What the outbox remembers of one alert key."""
-
-    alert_key: str
-    kind: str
-    severity: str
-    title: str
-    body: str
-    state: str
-    first_at: float
-    last_at: float
-    last_sent_at: float | None = None
-    acked_by: str | None = None
-    acked_at: float | None = None
-    pending_digest: bool = False
-    channels: tuple[str, ...] | None = None
-    """The channels it was meant for (None: every channel its kind is routed to)."""
 
 
 class OutboxStore(StoreConnection):
@@ -83,7 +32,8 @@ class OutboxStore(StoreConnection):
         return _alert(rows[0]) if rows else None
 
     async def alerts_where(self, *, state: str | None = None, pending_digest: bool | None = None) -> list[AlertRow]:
-        clauses, params = ["1"], []
+        clauses: list[str] = ["1"]
+        params: list[object] = []
         if state is not None:
             clauses.append("state = ?")
             params.append(state)
