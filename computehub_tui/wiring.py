@@ -9,17 +9,27 @@ import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from computehub_tui.clock import Clock, SystemClock
-from computehub_tui.config import Config
+from computehub_tui.config import Config, load_config
+from computehub_tui.config.schema import AlertsSection
 from computehub_tui.domain.history import PriceStat
 from computehub_tui.domain.models import PROVIDER_NAMES, OfferQuery
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine.hub import AutomationSettings, Hub, HubSettings, PollSettings, RetentionSettings, SshSettings
+from computehub_tui.engine.hub import (
+    AlertsSettings,
+    AutomationSettings,
+    Hub,
+    HubSettings,
+    PollSettings,
+    RetentionSettings,
+    SshSettings,
+)
 from computehub_tui.engine.key_sources import indirections_of
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.engine.remote import control_dir
@@ -131,7 +141,8 @@ async def open_session(
         return HubSettings(offer_query=query, poll=poll, demo=demo, templates=templates,
                            template_errors=template_errors, zone=zone, retention=retention,
                            ssh=ssh_settings(config, data_dir, environ, demo=demo),
-                           automation=automation_settings(config, automation_role))
+                           automation=automation_settings(config, automation_role),
+                           alerts=alerts_settings(config, environ, zone))
     try:
         if not demo:
             usable = {name: found for name, found in (await keys.resolve()).items()
@@ -200,6 +211,16 @@ def automation_settings(config: Config, role: str) -> AutomationSettings:
     return AutomationSettings(enabled=section.enabled, rules_path=config.rules_path, role=role,
                               cooldown_s=section.cooldown, destructive_per_hour=section.destructive_per_hour,
                               fleet_share=section.fleet_share, dry_run=section.dry_run)
+
+
+def alerts_settings(config: Config, environ: Mapping[str, str], zone: tzinfo | None) -> AlertsSettings:
+    """``[alerts]`` for the engine; after a channel is saved it is read again from the same file and environment."""
+    path = config.path
+
+    def reload() -> AlertsSection:
+        return load_config(path, environ).alerts
+
+    return AlertsSettings(section=config.alerts, zone=zone, config_path=path, reload=reload)
 
 
 def ssh_settings(config: Config, data_dir: Path, environ: Mapping[str, str], *, demo: bool) -> SshSettings:

@@ -47,6 +47,27 @@ def set_value(path: Path, key: str, value: Any) -> Any:
     return stored
 
 
+def remove_table(path: Path, key: str) -> bool:
+    """Remove table ``key`` (e.g. ``alerts.webhook``) from ``path``, keeping the rest byte for byte; False when the
+    file has no such table."""
+    if not path.exists():
+        return False
+    document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    node: Any = document
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if part not in node or not isinstance(node[part], Table | dict):
+            return False
+        node = node[part]
+    if parts[-1] not in node:
+        return False
+    del node[parts[-1]]
+    new_text = tomlkit.dumps(document)
+    validate(read_layers(path, {}, text=new_text), str(path))
+    write_atomically(path, new_text)
+    return True
+
+
 def _validated(key: str, value: Any, where: str) -> Any:
     """``value`` as the setting's type holds it ("10" → 10 for a whole number, "yes" → True)."""
     try:

@@ -144,10 +144,35 @@ class RuleNotify:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class AlertQueued:
+    """An alert was written to the outbox for ``channels`` (``folded``: it waits for its group's digest)."""
+
+    alert_key: str
+    kind: str
+    severity: str
+    title: str
+    channels: tuple[str, ...]
+    folded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryChanged:
+    """One delivery of an alert to one channel was sent, will be retried, or is dead (with the reason)."""
+
+    delivery_id: str
+    channel: str
+    alert_key: str
+    title: str
+    state: str
+    attempts: int
+    error: str = ""
+
+
 EngineEvent = (
     OffersUpdated | InstancesUpdated | MetricsSampled | ProviderHealthChanged | ActionStarted
     | ActionFinished | SpendUpdated | StoreFailed | RuleFired | RuleWarningPending | AutomationPaused
-    | AutomationResumed | LeaseChanged | RuleNotify
+    | AutomationResumed | LeaseChanged | RuleNotify | AlertQueued | DeliveryChanged
 )
 
 

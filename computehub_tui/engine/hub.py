@@ -16,6 +16,7 @@ from computehub_tui.domain.status_timeline import StatusChange
 from computehub_tui.domain.templates import Template
 from computehub_tui.engine import policy
 from computehub_tui.engine.actions import ACTOR_USER, ActionResult, ActionService, LaunchQuote, split_key
+from computehub_tui.engine.alerts import AlertsService, AlertsSettings
 from computehub_tui.engine.automation.runner import AutomationSettings
 from computehub_tui.engine.automation.service import AutomationParts, RulesService, build_rules_service
 from computehub_tui.engine.costs import CostService
@@ -44,7 +45,7 @@ from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 
-__all__ = ["REPLAY_DELAY_S", "ActionResult", "AutomationSettings", "Hub", "HubSettings", "LaunchQuote", "PollSettings",
+__all__ = ["REPLAY_DELAY_S", "ActionResult", "AlertsSettings", "AutomationSettings", "Hub", "HubSettings", "LaunchQuote", "PollSettings",
            "RetentionSettings", "SshSettings", "split_key"]
 
 REPLAY_RESTARTS = 2
@@ -68,6 +69,8 @@ class HubSettings:
     """The SSH sampler ([monitor]); off unless it names providers."""
     automation: AutomationSettings = field(default_factory=AutomationSettings)
     """[automation]; rules run only when it names a rule file (wiring does, from the config)."""
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    """[alerts]: channels, routing, grouping; no channel configured means no alert task runs."""
 
 
 class Hub:
@@ -116,6 +119,8 @@ class Hub:
                             lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
             settings.automation)
         self._keys = keys
+        self._alerts = AlertsService(store, self.bus, clock, settings.alerts, secrets_source=keys,
+                                     instances=self.instances, start_task=self.supervisor.start)
         self._history_replay = history_replay
         self._running = False
 
@@ -129,6 +134,12 @@ class Hub:
     @keys.setter
     def keys(self, service: KeyService | None) -> None:
         self._keys = service
+        self._alerts.secrets_source = service
+
+    @property
+    def alerts(self) -> AlertsService:
+        """Alerts: raise / resolve / acknowledge, channels, the delivery log, test sends, channel settings."""
+        return carried(self._alerts, self.home_loop)
 
     @property
     def costs(self) -> CostService:
@@ -207,6 +218,7 @@ class Hub:
         automation = self.settings.automation
         if automation.enabled and automation.rules_path is not None:
             self.supervisor.start("automation", self._rules.run)
+        self._alerts.start()
         if self._history_replay is not None:
             replay = self._history_replay
             self.supervisor.start("history-replay", lambda: self.history.replay(replay),
@@ -218,6 +230,7 @@ class Hub:
         self._running = False
         await self.supervisor.aclose()
         await self._rules.aclose()
+        await self._alerts.aclose()
 
     async def run(self) -> None:
         """Poll until cancelled (for callers that own the loop: tests, a one-shot command)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from computehub_tui.clock import Clock
 from computehub_tui.domain.models import PROVIDER_NAMES
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.key_sources import COMMAND_TIMEOUT_S, KeyIndirection, read_indirect_key
+from computehub_tui.notify.channels import SECRET_NAMES, secrets_from_environment
 from computehub_tui.providers.base import (
     AuthError,
     Provider,
@@ -24,6 +26,8 @@ from computehub_tui.vault import Vault, key_from_environment
 
 DATABASE_NAME = "computehub.db"
 API_KEY_FIELD = "api_key"
+CHANNEL_SECRETS_OWNER = "alerts"
+"""Channel secrets (telegram_token, smtp_password, webhook_secret) are sealed under this owner, one field each."""
 
 ProviderFactory = Callable[[str, Secret], Provider]
 """Builds a real provider adapter for a key (on a client the session owns)."""
@@ -255,6 +259,39 @@ class KeyService:
                                          "set-passphrase" if new_passphrase else "remove-passphrase", "vault")
         self.passphrase = new_passphrase or None
         return vault.kdf_name
+
+    # -- alert channel secrets --------------------------------------------------------------
+
+    async def channel_secrets(self) -> dict[str, Secret]:
+        """The alert channels' secrets by name: the vault's, each overridden by its environment variable."""
+        store = await self.store()
+        stored = [field for owner, field, _ in await store.list_secrets()
+                  if owner == CHANNEL_SECRETS_OWNER and field in SECRET_NAMES]
+        found: dict[str, Secret] = {}
+        if stored:
+            vault = await self._vault(create=False)
+            for name in stored:
+                blob = await store.get_secret(CHANNEL_SECRETS_OWNER, name)
+                if blob is not None:
+                    found[name] = vault.unseal(CHANNEL_SECRETS_OWNER, name, blob)
+        found.update(secrets_from_environment(os.environ if self.environ is None else self.environ))
+        return found
+
+    async def set_channel_secret(self, name: str, value: str | None) -> None:
+        """Seal ``value`` as channel secret ``name``; None (or empty) deletes it."""
+        if name not in SECRET_NAMES:
+            raise ValueError(f"unknown channel secret {name!r}")
+        store = await self.store()
+        now = self.clock.now()
+        if not value or not value.strip():
+            if await store.delete_secret(CHANNEL_SECRETS_OWNER, name):
+                await store.audit(now, self.actor, "remove-secret", name)
+            return
+        secret = Secret(value)
+        vault = await self._vault(create=True)
+        await store.put_secret(CHANNEL_SECRETS_OWNER, name, vault.seal(CHANNEL_SECRETS_OWNER, name, secret.reveal()),
+                               now)
+        await store.audit(now, self.actor, "set-secret", name, secret.masked)
 
     async def _vault(self, *, create: bool) -> Vault:
         # Deriving a passphrase key takes a quarter second of CPU: keep it off the event loop.
