@@ -4,49 +4,19 @@ backoff, dead + fallback, per-channel retries and pacing, partial e-mail refusal
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from fakes.alert_channels import ScriptedChannel, ScriptedMail
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.alerts import DEAD, QUEUED, RETRYING, SENT, DeliveryRow
-from computehub_tui.notify.base import DeliveryError, OutgoingMessage, PartialDelivery, PermanentError, TransientError
+from computehub_tui.notify.base import PartialDelivery, PermanentError, TransientError
 from computehub_tui.notify.delivery import DeliveryOutcome, DeliveryWorker, RetryPolicy
 from computehub_tui.store import Store
-
-
-class ScriptedChannel:
-    """Records what it was asked to send; raises the scripted errors first, in order."""
-
-    def __init__(self, name: str, *errors: DeliveryError, min_interval_s: float = 0.0,
-                 clock: ManualClock | None = None) -> None:
-        self.name = name
-        self.min_interval_s = min_interval_s
-        self.errors = list(errors)
-        self.sent: list[tuple[str, float]] = []
-        self.attempts = 0
-        self._clock = clock
-
-    async def send(self, message: OutgoingMessage) -> None:
-        self.attempts += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        self.sent.append((message.delivery_id, self._clock.monotonic() if self._clock else 0.0))
-
-    async def aclose(self) -> None:
-        pass
-
-
-class ScriptedMail(ScriptedChannel):
-    def __init__(self, *errors: DeliveryError) -> None:
-        super().__init__("email", *errors)
-        self.addressed: list[tuple[str, ...]] = []
-
-    async def send_to(self, message: OutgoingMessage, recipients: Sequence[str]) -> None:
-        self.addressed.append(tuple(recipients))
-        await self.send(message)
 
 
 class TopOfRange(random.Random):
@@ -191,7 +161,7 @@ async def test_sends_to_one_channel_are_paced_by_its_interval(store: Store) -> N
                 await asyncio.sleep(0.001)
     await drain
     times = [at for _, at in chat.sent]
-    assert len(times) == 3 and all(later - earlier >= 3.0 for earlier, later in zip(times, times[1:], strict=False))
+    assert len(times) == 3 and all(later - earlier >= 3.0 for earlier, later in itertools.pairwise(times))
 
 
 async def test_an_idle_worker_sleeps_until_woken_and_sends_at_once(store: Store) -> None:

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 import trustme
+from fakes.smtp_server import HOST, Credentials, smtp_server
 from loopback import refused_port
 
 from computehub_tui.domain.secret import Secret
 from computehub_tui.notify.base import OutgoingMessage, PartialDelivery, PermanentError, TransientError
 from computehub_tui.notify.email import EmailChannel
-from fakes.smtp_server import HOST, Credentials, smtp_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 

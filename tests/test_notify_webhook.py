@@ -10,13 +10,13 @@ from email.utils import formatdate
 
 import httpx
 import pytest
+from fakes.webhook_receiver import WebhookReceiver
 from loopback import Reply, refused_port
 
 from computehub_tui.clock import ManualClock
 from computehub_tui.domain.secret import Secret
 from computehub_tui.notify.base import OutgoingMessage, PermanentError, TransientError
 from computehub_tui.notify.webhook import DISCORD_LIMIT, WebhookChannel, WebhookSecretError
-from fakes.webhook_receiver import WebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"k3y-material-for-tests-0123456789").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another-key-material-987654321").decode()

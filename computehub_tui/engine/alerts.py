@@ -220,6 +220,11 @@ class AlertsService:
                     if task is not None and not task.done():
                         task.cancel()
 
+    async def settled(self) -> None:
+        """Wait until every engine event received so far has been turned into alerts (tests, the daemon's stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def aclose(self) -> None:
         """Stop queuing (the supervisor stops the worker) and close the channels' connections."""
         for task in list(self._tasks):
