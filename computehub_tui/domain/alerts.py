@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from dataclasses import dataclass
+
+_SEQUENCE = itertools.count()
 
 QUEUED = "queued"
 SENDING = "sending"
@@ -63,3 +67,8 @@ class AlertRow:
     pending_digest: bool = False
     channels: tuple[str, ...] | None = None
     """The channels it was meant for (None: every channel its kind is routed to)."""
+
+
+def new_delivery_id(now: float) -> str:
+    """A unique id that sorts in the order rows were made (the delivery log's order; webhook-id)."""
+    return f"{int(now * 1000):013d}-{next(_SEQUENCE) % 1_000_000:06d}-{secrets.token_hex(4)}"

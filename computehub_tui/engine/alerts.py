@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from computehub_tui.clock import Clock
 from computehub_tui.config.editing import remove_table, set_value
 from computehub_tui.config.schema import ALERT_CHANNELS, AlertsSection, quiet_window
-from computehub_tui.domain.alerts import FIRING, NOTICE, QUEUED, RESOLVED, AlertRow, DeliveryRow
+from computehub_tui.domain.alerts import FIRING, NOTICE, QUEUED, RESOLVED, AlertRow, DeliveryRow, new_delivery_id
 from computehub_tui.domain.models import Instance, InstanceStatus
 from computehub_tui.domain.secret import Secret
 from computehub_tui.domain.text import clean_text
@@ -542,7 +542,7 @@ class AlertsService:
     def _rows(self, targets: Sequence[str], key: str, kind: str, severity: str, title: str, body: str,
               fields: dict[str, str], buttons: tuple[Button, ...], now: float) -> list[DeliveryRow]:
         due = quiet_until(now, severity, self.grouping) or now
-        return [DeliveryRow(uuid.uuid4().hex, name, key, kind, title, QUEUED, 0, due, "", now, None, severity=severity,
+        return [DeliveryRow(new_delivery_id(now), name, key, kind, title, QUEUED, 0, due, "", now, None, severity=severity,
                             body=body, fields=fields, buttons=tuple((b.label, b.data) for b in buttons))
                 for name in targets]
 

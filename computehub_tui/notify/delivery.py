@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from computehub_tui.clock import Clock
-from computehub_tui.domain.alerts import DEAD, QUEUED, RETRYING, SENT, AlertRow, DeliveryRow
+from computehub_tui.domain.alerts import DEAD, QUEUED, RETRYING, SENT, AlertRow, DeliveryRow, new_delivery_id
 from computehub_tui.notify.base import (
     Button,
     Channel,
@@ -235,7 +234,7 @@ class DeliveryWorker:
         self._tell(replace(row, state=DEAD, attempts=row.attempts + 1, last_error=reason), DEAD, reason)
         if self.fallback and self.fallback != row.channel and self.fallback in self._channels \
                 and row.fallback_of is None:
-            copy = replace(row, delivery_id=uuid.uuid4().hex, channel=self.fallback, state=QUEUED, attempts=0,
+            copy = replace(row, delivery_id=new_delivery_id(now), channel=self.fallback, state=QUEUED, attempts=0,
                            next_attempt_at=now, last_error="", created_at=now, sent_at=None, claimed_by=None,
                            claimed_at=None, recipients=None, fallback_of=row.delivery_id,
                            title=f"Undelivered via {row.channel}: {row.title}",
