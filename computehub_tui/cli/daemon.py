@@ -18,8 +18,10 @@ from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.events import (
     ActionFinished,
     ActionStarted,
+    AlertQueued,
     AutomationPaused,
     AutomationResumed,
+    DeliveryChanged,
     EngineEvent,
     InstancesUpdated,
     LeaseChanged,
@@ -75,6 +77,12 @@ def describe(event: EngineEvent) -> tuple[str, str, str]:
             return "automation-paused", "-", reason
         case AutomationResumed():
             return "automation-resumed", "-", ""
+        case AlertQueued(alert_key=key, kind=kind, severity=severity, title=title, channels=channels, folded=folded):
+            how = "digest" if folded else ",".join(channels)
+            return "alert-queued", key, f"kind={kind} severity={severity} to={how} {title}"
+        case DeliveryChanged(channel=channel, alert_key=key, title=title, state=state, attempts=attempts, error=error):
+            detail = f"channel={channel} attempts={attempts} {title}" + (f" error={error}" if error else "")
+            return f"alert-{state}", key, detail
         case LeaseChanged(holder=holder, ours=ours):
             return "lease", "-", "held by this daemon" if ours else f"held by {holder}" if holder else "free"
     return type(event).__name__, "-", ""

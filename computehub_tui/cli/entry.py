@@ -29,6 +29,7 @@ from computehub_tui.cli.exits import (
     UsageError,
 )
 from computehub_tui.cli.keys import keys
+from computehub_tui.cli.notify import notify
 from computehub_tui.cli.output import emit, fail, note, one_line
 from computehub_tui.cli.parser import build_parser
 from computehub_tui.cli.projects import project
@@ -52,7 +53,7 @@ HANDLERS: dict[str, Handler] = {
     "offers": market.offers, "launch": market.launch, "instances": instance_commands.instances,
     "start": instance_commands.act, "stop": instance_commands.act, "restart": instance_commands.act,
     "destroy": instance_commands.act, "logs": instance_commands.logs, "metrics": metric_commands.metrics,
-    "costs": costs, "project": project, "audit": audit, "daemon": daemon, "rules": rules,
+    "costs": costs, "project": project, "audit": audit, "daemon": daemon, "rules": rules, "notify": notify,
 }
 
 

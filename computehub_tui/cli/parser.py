@@ -14,7 +14,7 @@ from computehub_tui.cli.exits import EXIT_USAGE, PROG
 from computehub_tui.cli.output import emit, one_line
 from computehub_tui.config import CONFIG_FILE_NAME
 from computehub_tui.config.durations import DurationError, parse_duration
-from computehub_tui.config.schema import MAX_DISK_GB
+from computehub_tui.config.schema import ALERT_CHANNELS, MAX_DISK_GB
 from computehub_tui.domain.ids import instance_id_problem
 from computehub_tui.domain.models import PROVIDER_NAMES
 from computehub_tui.domain.projects import ProjectNameError, project_name
@@ -305,6 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--actor", type=_actor, default=None, metavar="WHO",
                        help="only one actor: user, cli, rule (every rule) or rule:NAME")
     audit.add_argument("--json", action="store_true", help="print a JSON list (times in UTC)")
+
+    notify = command("notify", "alerts: send a test through a channel, show the delivery log")
+    notify_commands = notify.add_subparsers(dest="notify_command", metavar="ACTION", parser_class=_Parser,
+                                            required=True)
+    notify_test = notify_commands.add_parser("test", parents=[common],
+                                             help="send a test alert at once (exit 0 when the server took it)")
+    notify_test.add_argument("channel", choices=ALERT_CHANNELS)
+    notify_log = notify_commands.add_parser("log", parents=[common],
+                                            help="alert deliveries, newest first: queued, sent, retrying, dead")
+    notify_log.add_argument("--json", action="store_true", help="print a JSON list (times in UTC)")
+    notify_log.add_argument("--limit", type=_bounded_int(1, MAX_AUDIT), default=50, metavar="N",
+                            help=f"entries (default 50, at most {MAX_AUDIT})")
+    notify_log.add_argument("--channel", choices=ALERT_CHANNELS, default=None, help="only one channel")
 
     logs = command("logs", "print an instance's logs")
     logs.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")
