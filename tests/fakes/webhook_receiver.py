@@ -36,10 +36,12 @@ class WebhookReceiver:
     ``hook.rejected`` why others were refused (401). ``hook.script(Reply…)`` answers the next requests first."""
 
     def __init__(self, secret: str | None = None, *, now: Callable[[], float] = time.time,
-                 path: str = "/hooks/alerts") -> None:
+                 path: str = "/hooks/alerts", delay_s: float = 0.0) -> None:
         self._key = base64.b64decode(secret.removeprefix("whsec_")) if secret else None
         self._now = now
         self.path = path
+        self.delay_s = delay_s
+        """How long each accepted delivery waits before its answer (a slow receiver, to kill a sender mid-send)."""
         self.accepted: list[Received] = []
         self.duplicates = 0
         self.rejected: list[str] = []
@@ -80,7 +82,7 @@ class WebhookReceiver:
                 self.accepted.append(Received(webhook_id, int(request.headers["webhook-timestamp"]),
                                               json.loads(request.body), time.monotonic()))
                 self._arrived.notify_all()
-        return Reply(status=204)
+        return Reply(status=204, delay=self.delay_s)
 
     def _problem(self, request: RecordedRequest) -> str:
         if request.method != "POST" or request.path != self.path:
