@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import tomllib
 from pathlib import Path
 
@@ -32,6 +33,21 @@ OVERRIDES: dict[str, tuple[str, object]] = {
     "monitor.ssh_identity": ("~/.ssh/id_ed25519", "~/.ssh/id_ed25519"),
     "monitor.ssh_providers": ("lambda,vast", ["lambda", "vast"]),
     "automation.cooldown": ("30m", 1800.0),
+    "alerts.routes": ("spend=email", {"spend": ["email"]}),
+    "alerts.group_interval": ("10m", 600.0),
+    "alerts.repeat_interval": ("1h", 3600.0),
+    "alerts.quiet_hours": ("23:00-07:00", "23:00-07:00"),
+    "alerts.fallback": ("email", "email"),
+    "alerts.provider_down_after": ("15m", 900.0),
+    "alerts.spend_thresholds": ("50,200", [50.0, 200.0]),
+    "alerts.telegram.chat_id": ("-1001234567890", "-1001234567890"),
+    "alerts.telegram.base_url": ("http://127.0.0.1:9002/bot", "http://127.0.0.1:9002/bot"),
+    "alerts.email.host": ("smtp.example.com", "smtp.example.com"),
+    "alerts.email.security": ("tls", "tls"),
+    "alerts.email.from": ("alerts@example.com", "alerts@example.com"),
+    "alerts.email.to": ("a@example.com,b@example.com", ["a@example.com", "b@example.com"]),
+    "alerts.webhook.url": ("https://hooks.example.com/x", "https://hooks.example.com/x"),
+    "alerts.webhook.format": ("slack", "slack"),
 }
 """Values for settings whose type alone does not give a valid non-default one."""
 
@@ -62,7 +78,7 @@ def problems_of(path: Path | None, environ: dict[str, str] | None = None, flags:
 def value(config: Config, key: str) -> object:
     node: object = config
     for part in key.split("."):
-        node = getattr(node, "lambda_" if part == "lambda" else part)
+        node = getattr(node, f"{part}_" if keyword.iskeyword(part) else part)
     return node
 
 

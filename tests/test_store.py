@@ -25,6 +25,9 @@ from computehub_tui.store._schema import LATEST_VERSION, MIGRATIONS, Migration
 T0 = 1_790_000_000.0
 HOUR = 3600.0
 EXPECTED_TABLES = {
+    "alerts",
+    "alert_groups",
+    "deliveries",
     "instances",
     "instance_costs",
     "instance_runs",

@@ -358,16 +358,12 @@ class EmailAlertsSection(Section):
 
     @field_validator("from_")
     @classmethod
-    def _a_sender(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("host") and not value:
-            raise ValueError("must name the sender when [alerts.email] host is set")
+    def _a_sender(cls, value: str) -> str:
         return _email_address(value) if value else value
 
     @field_validator("to")
     @classmethod
-    def _recipients(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if info.data.get("host") and not value:
-            raise ValueError("must name at least one recipient when [alerts.email] host is set")
+    def _recipients(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(_email_address(address) for address in value))
 
     @property

@@ -57,6 +57,9 @@ def build_channel(name: str, settings: AlertsSection, secrets: Mapping[str, Secr
         return channel
     if name == "email":
         email = settings.email
+        if not email.from_ or not email.to:
+            raise ChannelConfigError("[alerts.email] needs from (the sender) and to (at least one recipient) "
+                                     "besides host")
         if email.username and not secret:
             raise ChannelConfigError(f"[alerts.email] logs in as {email.username!r} but no password is stored: put "
                                      "it in the vault or COMPUTEHUB_SMTP_PASSWORD")
