@@ -327,7 +327,7 @@ async def test_a_full_disk_is_reported_once_and_polling_goes_on(tmp_path: Path) 
     from computehub_tui.engine.events import StoreFailed
 
     # The cap leaves room for the empty schema (every table and index is a page) and little more.
-    async with demo_hub(tmp_path, max_bytes=128 * 1024) as (hub, clock, _):
+    async with demo_hub(tmp_path, max_bytes=160 * 1024) as (hub, clock, _):
         failures: list[StoreFailed] = []
         hub.bus.subscribe(lambda e: failures.append(e) if isinstance(e, StoreFailed) else None)
         assert await hub.refresh_offers("vast")  # thousands of price stats do not fit
