@@ -176,6 +176,31 @@ def rules_lines(rules: dict[str, Any], polls: dict[str, Any]) -> list[Line]:
                  "ms")]
 
 
+def alert_lines(alerts: dict[str, Any]) -> list[Line]:
+    """Rule firing → received (target ≤ 2 s) beside a direct send by the channel; drain times of 1,000 alerts."""
+    if not alerts:
+        return []
+
+    def median_ms(values: list[float] | None) -> float | None:
+        return None if not values else 1000.0 * statistics.median(values)
+
+    latency, drain = alerts.get("latency") or {}, alerts.get("drain") or {}
+    lines = [Line(f"rule firing → {name} received (target ≤ 2 s)", stat, figure(pick(latency, "fired_s", name)),
+                  figure(pick(latency, "direct_s", name)), "ms")
+             for name in ("webhook", "email") for stat, figure in (("median", median_ms), ("max", _max_ms))]
+    lines.append(Line("1,000 queued alerts → generic webhook", "drain", pick(drain, "webhook", "drain_s"), None, "s"))
+    for name, label in (("slack", "slack-style webhook at 1/s"), ("email", "SMTP at 1 per 0.5 s")):
+        lines.append(Line(f"{pick(drain, name, 'messages') or '?'} alerts → {label}", "drain",
+                          pick(drain, name, "drain_s"), None, "s"))
+    lines.append(Line("1,000 raised via hub.alerts (grouped) → slack-style", "first/group",
+                      pick(drain, "grouped", "first_of_each_group_s"), None, "s"))
+    return lines
+
+
+def _max_ms(values: list[float] | None) -> float | None:
+    return None if not values else 1000.0 * max(values)
+
+
 def _max(values: list[float] | None) -> float | None:
     return max(values) if values else None
 
@@ -189,7 +214,8 @@ def render(results: dict[str, Any]) -> str:
              + table_lines(results.get("tables", {}), results.get("memory", {}))
              + idle_lines(results.get("idle", {}))
              + poll_lines(results.get("poll_cycle", {}), pick(results, "settings", "poll_cycle") or {})
-             + rules_lines(results.get("rules_eval", {}), results.get("poll_cycle", {})))
+             + rules_lines(results.get("rules_eval", {}), results.get("poll_cycle", {}))
+             + alert_lines(results.get("alerts", {})))
     width = max(len(line.benchmark) for line in lines)
     header = (f"{'benchmark':<{width}}  {'stat':<11}  {'computehub':>12}  {'baseline':>12}  "
               f"{'baseline÷ours':>13}")
@@ -219,6 +245,7 @@ def render(results: dict[str, Any]) -> str:
         "full instances poll: baseline = the same poll with the providers polled one after another (or the app",
         "before issue 8); target ≤ 1,000 ms.",
         "rules tick: baseline = evaluate() for each rule on each instance, then one full instances poll.",
+        "rule firing → received: baseline = the channel sending the same message directly (no bus, outbox, worker).",
         *check_lines(results),
         *idle_warnings(results),
         *error_lines(results),
@@ -248,6 +275,9 @@ def error_lines(results: dict[str, Any]) -> list[str]:
                 errors.append(f"{section}/{side} failed: {result['error']}")
     if "error" in (results.get("rules_eval") or {}):
         errors.append(f"rules_eval failed: {results['rules_eval']['error']}")
+    for side, result in (results.get("alerts") or {}).items():
+        if isinstance(result, dict) and "error" in result:
+            errors.append(f"alerts/{side} failed: {result['error']}")
     for side, summary in (results.get("startup") or {}).items():
         errors += [f"startup/{side} failed: {error}" for error in summary.get("errors", [])]
     return errors

@@ -282,6 +282,22 @@ def run_rules_eval() -> dict[str, Any]:
                                                                       timeout_s=RULES_EVAL_TIMEOUT_S)
 
 
+# -- 6. alerts: firing → received, and 1,000 queued alerts drained -------------------------------------------------
+
+
+ALERTS_TIMEOUT_S = 300.0
+
+
+def run_alerts() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="chub-alerts-") as work:
+        launcher = Launcher(child_environment(Path(work) / "pycache"))
+        progress("alerts: rule firing → loopback webhook and SMTP, beside a direct send")
+        latency = launcher.run("alerts latency", "alerts_latency", "--child", timeout_s=ALERTS_TIMEOUT_S)
+        progress("alerts: 1,000 queued alerts drained at each channel's pace")
+        drain = launcher.run("alerts drain", "alerts_drain", "--child", timeout_s=ALERTS_TIMEOUT_S)
+    return {"latency": latency, "drain": drain}
+
+
 def run_all() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chub-bench-") as work:
         launcher = Launcher(child_environment(Path(work) / "pycache"))
@@ -292,6 +308,7 @@ def run_all() -> dict[str, Any]:
         memory, idle = run_memory_and_idle(launcher, rows_path)
     poll_cycle = run_poll_cycle()
     rules_eval = run_rules_eval()
+    alerts = run_alerts()
     return {
         "settings": {
             "terminal_size": list(TERMINAL_SIZE),
@@ -312,4 +329,5 @@ def run_all() -> dict[str, Any]:
         "idle": idle,
         "poll_cycle": poll_cycle,
         "rules_eval": rules_eval,
+        "alerts": alerts,
     }

@@ -197,6 +197,10 @@ class AlertsService:
         """The channels alerts go to (configured and usable)."""
         return [name for name in ALERT_CHANNELS if name in self._channels]
 
+    def channel(self, name: str) -> Channel | None:
+        """The built channel ``name`` (None: not configured or not usable)."""
+        return self._channels.get(name)
+
     async def run_delivery(self) -> None:
         """The delivery worker (a supervised task)."""
         if not self._ready:
