@@ -257,7 +257,10 @@ def test_a_claim_is_gone_only_when_its_process_on_this_host_is() -> None:
     assert not claimant_gone(ours, ours=ours, alive=lambda pid: False)
 
 
-async def test_queued_rows_carry_no_secret(store: Store) -> None:
-    h = await harness(store)
+async def test_an_alert_raised_before_the_worker_started_is_not_lost(store: Store) -> None:
+    h = Harness(store, section())  # load_channels not called yet: the engine has only just started
+    h.bus.publish(RuleNotify("idle", "vast:1", "email", "idle for 2h"))
+    await h.service.settled()
     await down(h, "vast:1")
+    assert await h.titles("email") == ["idle: idle for 2h", "vast:1 went exited"]
     assert all(row.state == QUEUED for row in await h.rows())

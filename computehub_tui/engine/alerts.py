@@ -138,6 +138,7 @@ class AlertsService:
         self.channel_errors: dict[str, str] = {}
         """Configured channels that could not be built, with why."""
         self._ready = False
+        self._loading = asyncio.Lock()
         self._worker = DeliveryWorker(store, {}, clock, claimant=self.claimant,
                                       claimant_gone=lambda other: claimant_gone(other, ours=self.claimant,
                                                                                 alive=alive),
@@ -203,9 +204,14 @@ class AlertsService:
 
     async def run_delivery(self) -> None:
         """The delivery worker (a supervised task)."""
-        if not self._ready:
-            await self.load_channels()
+        await self._ensure_ready()
         await self._worker.run()
+
+    async def _ensure_ready(self) -> None:
+        """Build the channels once, before the first alert is routed (an alert raised earlier would find none)."""
+        async with self._loading:
+            if not self._ready:
+                await self.load_channels()
 
     async def run_schedule(self) -> None:
         """Digests, repeats and provider-down timers (a supervised task): sleeps until the next one is due."""
@@ -245,6 +251,7 @@ class AlertsService:
                           channels: Sequence[str] | None = None) -> None:
         """Write an alert to the outbox: sent at once, folded into its group's digest, or dropped as a
         duplicate of one that still fires."""
+        await self._ensure_ready()
         now = self._clock.now()
         title, body = clean_text(title, TITLE_LIMIT), safe_body(body)
         targets = self._targets(kind, channels)
@@ -308,8 +315,7 @@ class AlertsService:
     async def send_test(self, channel: str) -> str:
         """Send a test message at once (not through the outbox); raises ChannelConfigError when ``channel`` is
         not configured, DeliveryError when it did not take the message."""
-        if not self._ready:
-            await self.load_channels()
+        await self._ensure_ready()
         target = self._channels.get(channel)
         if target is None:
             raise ChannelConfigError(self.channel_errors.get(channel) or f"the {channel} channel is not configured: "
@@ -468,6 +474,7 @@ class AlertsService:
                     "warning_id": event.warning_id, "due_at": str(event.due_at)})
 
     async def _rule_notify(self, event: RuleNotify) -> None:
+        await self._ensure_ready()
         channels = None if event.channel == "alert" else [event.channel]
         if channels is not None and event.channel not in self._channels:
             log.info("alerts: rule %s notifies %s, which is not configured", event.rule, event.channel)
