@@ -91,8 +91,8 @@ async def test_a_channel_saved_at_runtime_works_at_once_and_removing_it_forgets_
 def test_the_daemon_prints_a_line_per_alert_queued_sent_and_dead() -> None:
     assert describe(AlertQueued("instance-down:vast:1", "instance_down", "critical", "vast:1 went exited",
                                 ("webhook", "email"))) == (
-        "alert-queued", "instance-down:vast:1", "kind=instance_down severity=critical to=webhook,email "
-                                                "vast:1 went exited")
+        "alert-queued", "instance-down:vast:1", ("kind=instance_down severity=critical to=webhook,email "
+                                                "vast:1 went exited"))
     assert describe(DeliveryChanged("d1", "email", "k", "t", "sent", 1)) == ("alert-sent", "k",
                                                                               "channel=email attempts=1 t")
     assert describe(DeliveryChanged("d1", "email", "k", "t", "dead", 3, "bad address")) == (
