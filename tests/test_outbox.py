@@ -80,3 +80,18 @@ async def test_an_acknowledged_alert_stays_acknowledged(store: Store) -> None:
     assert not await store.acknowledge_alert("missing", "x", NOW)
     acked = await store.alert("k")
     assert acked is not None and acked.acked_by == "telegram:42" and acked.acked_at == NOW + 5
+
+
+async def test_pruning_forgets_finished_deliveries_and_alerts_but_keeps_what_is_pending_or_firing(
+        store: Store) -> None:
+    await store.put_alert(AlertRow("firing", "instance_down", "critical", "t", "b", "firing", NOW, NOW, NOW))
+    await store.put_alert(AlertRow("over", "launch", "info", "t", "b", "notice", NOW, NOW, NOW))
+    await store.enqueue([row("sent")])
+    await store.claim_deliveries("w", NOW, 120, "webhook", 1)
+    assert await store.mark_sent("sent", "w", NOW)
+    await store.enqueue([row("pending")])
+    day = 86_400.0
+    await store.prune(NOW + 2 * day, metrics_keep_s=day, metrics_1m_keep_s=day, metrics_1h_keep_s=day,
+                      prices_keep_s=day, audit_keep_s=day)
+    assert [r.delivery_id for r in await store.deliveries()] == ["pending"]
+    assert await store.alert("over") is None and await store.alert("firing") is not None

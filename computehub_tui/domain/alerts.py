@@ -13,7 +13,6 @@ SENDING = "sending"
 SENT = "sent"
 RETRYING = "retrying"
 DEAD = "dead"
-DELIVERY_STATES = (QUEUED, SENDING, SENT, RETRYING, DEAD)
 
 FIRING = "firing"
 RESOLVED = "resolved"

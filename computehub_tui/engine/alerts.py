@@ -39,7 +39,14 @@ from computehub_tui.engine.events import (
     SpendUpdated,
 )
 from computehub_tui.notify.base import Button, Channel, OutgoingMessage
-from computehub_tui.notify.channels import HOW_TO_CONFIGURE, SECRET_OF_CHANNEL, ChannelConfigError, build_channel
+from computehub_tui.notify.channels import (
+    HOW_TO_CONFIGURE,
+    SECRET_OF_CHANNEL,
+    ChannelBuilder,
+    ChannelConfigError,
+    build_channel,
+    build_channels,
+)
 from computehub_tui.notify.delivery import DeliveryOutcome, DeliveryWorker, RetryPolicy
 from computehub_tui.notify.grouping import (
     GroupingSettings,
@@ -79,9 +86,6 @@ class ChannelSecrets(Protocol):
     async def channel_secrets(self) -> dict[str, Secret]: ...
 
     async def set_channel_secret(self, name: str, value: str | None) -> None: ...
-
-
-ChannelBuilder = Callable[[str, AlertsSection, Mapping[str, Secret]], Channel]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,14 +172,8 @@ class AlertsService:
     async def load_channels(self) -> dict[str, str]:
         """Build every configured channel with the current secrets; returns the ones that failed, with why."""
         found = await self.secrets_source.channel_secrets() if self.secrets_source is not None else {}
-        channels: dict[str, Channel] = {}
         errors: dict[str, str] = {}
-        for name in self.settings.section.channel_names():
-            try:
-                channels[name] = self._builder(name, self.settings.section, found)
-            except (ChannelConfigError, ImportError, ValueError) as error:
-                errors[name] = str(error)
-                log.warning("alerts: the %s channel is off: %s", name, error)
+        channels = build_channels(self.settings.section, found, builder=self._builder, errors=errors)
         old = self._channels
         self._channels, self.channel_errors = channels, errors
         self._worker.set_channels(channels, self.settings.section.fallback)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from computehub_tui.config.schema import AlertsSection
@@ -71,12 +71,19 @@ def build_channel(name: str, settings: AlertsSection, secrets: Mapping[str, Secr
         raise ChannelConfigError(str(error)) from None
 
 
-def build_channels(settings: AlertsSection, secrets: Mapping[str, Secret]) -> dict[str, Channel]:
-    """Every configured channel that can be built; one that cannot is logged and left out (the others work)."""
+ChannelBuilder = Callable[[str, AlertsSection, Mapping[str, Secret]], Channel]
+
+
+def build_channels(settings: AlertsSection, secrets: Mapping[str, Secret], *, builder: ChannelBuilder = build_channel,
+                   errors: dict[str, str] | None = None) -> dict[str, Channel]:
+    """Every configured channel that can be built; one that cannot is logged, put in ``errors`` with why, and left
+    out (the others work)."""
     channels: dict[str, Channel] = {}
     for name in settings.channel_names():
         try:
-            channels[name] = build_channel(name, settings, secrets)
-        except (ChannelConfigError, ImportError) as error:
+            channels[name] = builder(name, settings, secrets)
+        except (ChannelConfigError, ImportError, ValueError) as error:
             log.warning("alerts: the %s channel is off: %s", name, error)
+            if errors is not None:
+                errors[name] = str(error)
     return channels

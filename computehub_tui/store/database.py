@@ -8,7 +8,7 @@ from computehub_tui.store.costs import CostStore
 from computehub_tui.store.instances import InstanceStore
 from computehub_tui.store.metrics import MetricStore, delete_metric_samples_before
 from computehub_tui.store.offers import OfferStore
-from computehub_tui.store.outbox import OutboxStore
+from computehub_tui.store.outbox import OutboxStore, delete_alerts_before
 from computehub_tui.store.prices import PriceStore, delete_price_stats_before
 from computehub_tui.store.projects import ProjectStore
 from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M, RollupStore, delete_rollups_before
@@ -27,7 +27,8 @@ class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, Rollu
     async def prune(self, now: float, *, metrics_keep_s: float, metrics_1m_keep_s: float, metrics_1h_keep_s: float,
                     prices_keep_s: float, audit_keep_s: float) -> None:
         """Roll metric samples up into minutes and hours, drop samples, rollups, price stats and audit
-        entries older than their retention (status changes with the audit log), then give the space back."""
+        entries older than their retention (status changes and finished alerts with the audit log), then give the space
+        back."""
         await self.roll_up(now, raw_keep_s=metrics_keep_s, minutes_keep_s=metrics_1m_keep_s)
         async with self._transaction("prune old history") as db:
             await delete_metric_samples_before(db, now - metrics_keep_s)
@@ -36,4 +37,5 @@ class Store(InstanceStore, CostStore, OfferStore, PriceStore, MetricStore, Rollu
             await delete_price_stats_before(db, now - prices_keep_s)
             await delete_audit_entries_before(db, now - audit_keep_s)
             await delete_status_changes_before(db, now - audit_keep_s)
+            await delete_alerts_before(db, now - audit_keep_s)
         await self._incremental_vacuum()

@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import aiosqlite
+
 from computehub_tui.domain.alerts import (
     DEAD,
     FIRING,
@@ -162,14 +164,12 @@ class OutboxStore(StoreConnection):
             "WHERE channel = ? AND state IN (?, ?, ?)", (SENDING, lease_s, channel, QUEUED, RETRYING, SENDING))
         return rows[0][0] if rows and rows[0][0] is not None else None
 
-    async def delivery_counts(self) -> dict[str, int]:
-        rows = await self._fetch("count deliveries", "SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-        return {state: count for state, count in rows}
 
-    async def delete_deliveries_before(self, before: float) -> None:
-        """Forget finished deliveries (sent or dead) created before ``before``."""
-        async with self._transaction("prune the delivery log") as db:
-            await db.execute("DELETE FROM deliveries WHERE created_at < ? AND state IN (?, ?)", (before, SENT, DEAD))
+
+async def delete_alerts_before(db: aiosqlite.Connection, before: float) -> None:
+    """Forget finished deliveries (sent or dead) created before ``before``, and alerts that stopped firing then."""
+    await db.execute("DELETE FROM deliveries WHERE created_at < ? AND state IN (?, ?)", (before, SENT, DEAD))
+    await db.execute("DELETE FROM alerts WHERE last_at < ? AND state != ?", (before, FIRING))
 
 
 def _delivery_values(row: DeliveryRow) -> tuple[Any, ...]:
