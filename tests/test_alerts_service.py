@@ -164,9 +164,11 @@ async def test_routes_narrow_who_gets_a_kind_and_a_rule_can_name_one_channel(sto
 async def test_a_warning_carries_snooze_and_cancel_and_a_rule_firing_says_what_it_did(store: Store) -> None:
     h = await harness(store)
     h.bus.publish(RuleWarningPending("w-7", "idle-stop", "vast:1", "stop", START + 600))
-    h.bus.publish(RuleFired("idle-stop", "vast:1", "stop", "stopped", True, False, "gpu_util < 5 for 30m", START))
+    h.bus.publish(RuleFired("idle-stop", "vast:1", "stop", "stopped \x1b]52;c;aGk=\x07[@click=app.quit]q[/]", True,
+                            False, "gpu_util < 5 for 30m", START))
     await h.service.settled()
     warning, fired = await h.rows("webhook")
+    assert fired.fields is not None and "\x1b" not in fired.fields["result"] and "\x07" not in fired.body
     assert warning.buttons == (("Snooze 1 h", "snooze:w-7"), ("Cancel", "cancel:w-7"))
     assert warning.title == "Rule idle-stop will stop vast:1 at 12:10 UTC"
     assert fired.title == "Rule idle-stop: stop vast:1 — done" and "gpu_util < 5 for 30m" in fired.body

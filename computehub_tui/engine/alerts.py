@@ -276,7 +276,8 @@ class AlertsService:
             self._bus.publish(AlertQueued(key, kind, severity, title, tuple(targets), folded=True))
             self._schedule_wake.set()
             return
-        rows = self._rows(targets, key, kind, severity, title, body, dict(fields or {}), tuple(buttons), now)
+        safe_fields = {clean_text(name, 64): clean_text(value, BODY_LINE_LIMIT) for name, value in (fields or {}).items()}
+        rows = self._rows(targets, key, kind, severity, title, body, safe_fields, tuple(buttons), now)
         await self._store.enqueue(rows, replace(alert, last_sent_at=now))
         if kind not in UNGROUPED_KINDS:
             await self._store.set_group_state(group, now, None)
