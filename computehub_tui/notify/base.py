@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -25,7 +25,7 @@ class OutgoingMessage:
     severity: str
     title: str
     body: str
-    fields: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str]
     buttons: tuple[Button, ...] = ()
     created_at: float = 0.0
 
