@@ -3,6 +3,7 @@ acknowledged, resolved at once, quiet hours, routing, and which engine events al
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -266,3 +267,17 @@ async def test_an_alert_raised_before_the_worker_started_is_not_lost(store: Stor
     await down(h, "vast:1")
     assert await h.titles("email") == ["idle: idle for 2h", "vast:1 went exited"]
     assert all(row.state == QUEUED for row in await h.rows())
+
+
+async def test_two_processes_on_one_database_send_each_repeat_and_digest_once(store: Store) -> None:
+    app, daemon = await harness(store, section(repeat_interval="1h")), await harness(store)
+    daemon.clock = app.clock
+    daemon.service = AlertsService(store, daemon.bus, app.clock, AlertsSettings(section(repeat_interval="1h")),
+                                   builder=daemon._build)
+    await daemon.service.load_channels()
+    await down(app, "vast:1")
+    await down(app, "vast:2")  # folded into the group's digest
+    await app.clock.advance(3600)
+    await asyncio.gather(app.service.tick(), daemon.service.tick())
+    assert sorted(await app.titles()) == ["1 more instance down alert", "Still firing: vast:1 went exited",
+                                          "vast:1 went exited"]

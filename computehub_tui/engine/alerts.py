@@ -355,13 +355,12 @@ class AlertsService:
         return await self._next_due()
 
     async def _send_digests(self, now: float) -> None:
-        due = [group for group, at in await self._store.due_digests() if at <= now]
-        if not due:
-            return
-        pending = await self._store.alerts_where(pending_digest=True)
-        for group in due:
-            folded = [alert for alert in pending if group_of(alert.kind) == group]
-            await self._store.set_group_state(group, now, None)
+        for group, due_at in await self._store.due_digests():
+            # Another process on the same database may find it due too: only the one that takes it sends.
+            if due_at > now or not await self._store.take_digest(group, due_at, now):
+                continue
+            folded = [alert for alert in await self._store.alerts_where(pending_digest=True)
+                      if group_of(alert.kind) == group]
             if folded:
                 await self._send_digest(group, folded, now)
 
@@ -385,12 +384,14 @@ class AlertsService:
     async def _send_repeats(self, now: float) -> None:
         for alert in await self._store.alerts_where(state=FIRING):
             due = repeat_due_at(alert, self.grouping)
-            if due is None or due > now:
+            if due is None or due > now or alert.last_sent_at is None:
                 continue
+            if not await self._store.take_repeat(alert.alert_key, alert.last_sent_at, now):
+                continue  # another process sent this repeat
             targets = self._targets(alert.kind, alert.channels)
             rows = self._rows(targets, alert.alert_key, alert.kind, alert.severity, f"Still firing: {alert.title}",
                               alert.body, {"repeat": "true"}, _ack_button(alert.alert_key), now)
-            await self._store.enqueue(rows, replace(alert, last_sent_at=now))
+            await self._store.enqueue(rows)
             self._queued(AlertQueued(alert.alert_key, alert.kind, alert.severity, alert.title, tuple(targets)))
 
     async def _providers_down(self, now: float) -> None:

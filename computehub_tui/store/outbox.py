@@ -69,6 +69,22 @@ class OutboxStore(StoreConnection):
             await db.execute("INSERT OR REPLACE INTO alert_groups (group_key, last_sent_at, digest_due_at) "
                              "VALUES (?, ?, ?)", (group, last_sent_at, digest_due_at))
 
+    async def take_repeat(self, key: str, last_sent_at: float, now: float) -> bool:
+        """Claim the repeat of firing alert ``key`` last sent at ``last_sent_at``: True for exactly one caller when
+        several processes find it due at once."""
+        async with self._transaction("claim an alert repeat") as db:
+            cursor = await db.execute("UPDATE alerts SET last_sent_at = ? WHERE alert_key = ? AND last_sent_at = ? "
+                                      "AND state = ?", (now, key, last_sent_at, FIRING))
+            return cursor.rowcount > 0
+
+    async def take_digest(self, group: str, due_at: float, now: float) -> bool:
+        """Claim ``group``'s digest that fell due at ``due_at`` (True for exactly one caller); its interval starts
+        again at ``now``."""
+        async with self._transaction("claim an alert digest") as db:
+            cursor = await db.execute("UPDATE alert_groups SET digest_due_at = NULL, last_sent_at = ? "
+                                      "WHERE group_key = ? AND digest_due_at = ?", (now, group, due_at))
+            return cursor.rowcount > 0
+
     async def due_digests(self) -> list[tuple[str, float]]:
         rows = await self._fetch("read due digests", "SELECT group_key, digest_due_at FROM alert_groups "
                                                      "WHERE digest_due_at IS NOT NULL ORDER BY digest_due_at")
