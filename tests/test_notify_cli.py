@@ -98,3 +98,24 @@ async def test_the_delivery_log_lists_rows_newest_first_as_json(tmp_path: Path) 
         ("2-b", "dead", "bad address"), ("1-a", "sent", "")]
     only = await asyncio.to_thread(run_cli, ["notify", "log", "--channel", "webhook", *flags], env)
     assert only.code == 0 and "Spend passed $50" in only.stdout and "Launched" not in only.stdout
+
+
+def test_a_secret_piped_to_notify_secret_is_sealed_and_used_without_the_environment(tmp_path: Path) -> None:
+    with WebhookReceiver(SECRET) as hook:
+        flags, env = environment(tmp_path, f'[alerts.webhook]\nurl = "{hook.url}"\n')
+        stored = run_cli(["notify", "secret", "webhook_secret", *flags], env, stdin=SECRET + "\n")
+        used = run_cli(["notify", "test", "webhook", *flags], env)
+        assert hook.rejected == [] and len(hook.accepted) == 1
+        removed = run_cli(["notify", "secret", "webhook_secret", "--remove", *flags], env)
+        unsigned = run_cli(["notify", "test", "webhook", *flags], env)
+        assert hook.rejected == ["bad signature"]  # nothing signs any more: the receiver says so
+    assert stored.code == 0 and "saved (encrypted)" in stored.stdout, stored.describe()
+    assert used.code == 0, used.describe()
+    assert removed.code == 0 and unsigned.code == 1
+    assert_no_secret(stored.stdout + stored.stderr + used.stdout + used.stderr)
+
+
+def test_a_webhook_secret_that_is_not_whsec_base64_is_refused(tmp_path: Path) -> None:
+    flags, env = environment(tmp_path, "")
+    run = run_cli(["notify", "secret", "webhook_secret", *flags], env, stdin="not-a-whsec-secret\n")
+    assert run.code == 2 and "whsec_" in run.stderr, run.describe()

@@ -1,27 +1,57 @@
-"""The ``notify`` commands: send a test alert through one channel at once, and print the delivery log."""
+"""The ``notify`` commands: send a test alert through one channel at once, keep a channel secret in the vault,
+and print the delivery log."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime
 
 from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from computehub_tui.cli.output import Column, fail, note, out, print_json, table
+from computehub_tui.cli.prompts import read_secret
 from computehub_tui.domain.alerts import DeliveryRow
 from computehub_tui.domain.models import iso_utc
+from computehub_tui.domain.secret import Secret
 from computehub_tui.notify.base import DeliveryError
-from computehub_tui.notify.channels import ChannelConfigError
+from computehub_tui.notify.channels import SECRET_ENV, ChannelConfigError
 from computehub_tui.notify.reasons import one_line
+from computehub_tui.notify.webhook import WebhookSecretError, signing_key
 from computehub_tui.wiring import Session
 
 LOG_COLUMNS = (Column("CREATED"), Column("CHANNEL", 8), Column("STATE", 8), Column("TRIES", 5), Column("KIND", 13),
                Column("TITLE", 48), Column("LAST ERROR", 60))
 
 
+SECRET_TITLES = {"telegram_token": ("Telegram bot token", "token"), "smtp_password": ("SMTP password", "password"),
+                 "webhook_secret": ("webhook signing secret (whsec_…)", "secret")}
+
+
 async def notify(args: argparse.Namespace, session: Session) -> int:
     if args.notify_command == "test":
         return await send_test(args.channel, session)
+    if args.notify_command == "secret":
+        return await store_secret(args.name, session, remove=args.remove)
     return await delivery_log(args, session)
+
+
+async def store_secret(name: str, session: Session, *, remove: bool) -> int:
+    """Seal a channel secret in the vault (read from a hidden prompt or stdin), or remove it."""
+    if remove:
+        await session.keys.set_channel_secret(name, None)
+        out(f"{name}: removed from the vault")
+        return EXIT_OK
+    what, noun = SECRET_TITLES[name]
+    value = read_secret(what, noun)
+    if name == "webhook_secret":
+        try:
+            signing_key(Secret(value))
+        except WebhookSecretError as error:
+            return fail(str(error), EXIT_USAGE)
+    await session.keys.set_channel_secret(name, value)
+    out(f"{name} {Secret(value).masked} saved (encrypted)" + (f"; {SECRET_ENV[name]} still overrides it"
+                                                              if os.environ.get(SECRET_ENV[name]) else ""))
+    return EXIT_OK
 
 
 async def send_test(channel: str, session: Session) -> int:

@@ -22,6 +22,7 @@ from computehub_tui.domain.ranking import SORT_KEYS
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.costs import SPEND_DIMENSIONS
 from computehub_tui.engine.hub import split_key
+from computehub_tui.notify.channels import SECRET_NAMES
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -312,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     notify_test = notify_commands.add_parser("test", parents=[common],
                                              help="send a test alert at once (exit 0 when the server took it)")
     notify_test.add_argument("channel", choices=ALERT_CHANNELS)
+    notify_secret = notify_commands.add_parser("secret", parents=[common],
+                                               help="seal a channel secret in the vault (from stdin or a hidden "
+                                                    "prompt), or --remove it")
+    notify_secret.add_argument("name", choices=SECRET_NAMES)
+    notify_secret.add_argument("--remove", action="store_true", help="forget the stored secret")
     notify_log = notify_commands.add_parser("log", parents=[common],
                                             help="alert deliveries, newest first: queued, sent, retrying, dead")
     notify_log.add_argument("--json", action="store_true", help="print a JSON list (times in UTC)")

@@ -70,15 +70,20 @@ def _yes_or_no(question: str, *, default_yes: bool) -> bool:
 
 def read_key(provider: str) -> str:
     """An API key from a hidden prompt or one line of stdin, never from argv."""
+    return read_secret(f"{PROVIDER_TITLES[provider]} API key", "key")
+
+
+def read_secret(what: str, noun: str) -> str:
+    """A secret (``what``, e.g. "SMTP password") from a hidden prompt or one line of stdin, never from argv."""
     if sys.stdin.isatty():
-        value = hidden(f"{PROVIDER_TITLES[provider]} API key (input hidden): ")
+        value = hidden(f"{what} (input hidden): ")
     else:
         value = sys.stdin.readline()
     value = value.strip()
     if not value:
-        raise UsageError("no key given (pipe it on stdin or type it at the prompt)")
+        raise UsageError(f"no {noun} given (pipe it on stdin or type it at the prompt)")
     if any(ch.isspace() for ch in value):
-        raise UsageError("the key contains whitespace; paste only the key itself")
+        raise UsageError(f"the {noun} contains whitespace; paste only the {noun} itself")
     return value
 
 
