@@ -177,10 +177,11 @@ class FakeTelegram:
         result: Any = handler(self.fields(request))
         return Reply.json({"ok": True, "result": result})
 
-    def _getMe(self, fields: dict[str, str]) -> dict[str, Any]:  # noqa: N802 - the Bot API's method name
+    # Handlers are named after the Bot API methods they serve.
+    def _getMe(self, fields: dict[str, str]) -> dict[str, Any]:
         return {"id": BOT_ID, "is_bot": True, "first_name": "ComputeHub", "username": BOT_USERNAME}
 
-    def _getUpdates(self, fields: dict[str, str]) -> list[dict[str, Any]]:  # noqa: N802
+    def _getUpdates(self, fields: dict[str, str]) -> list[dict[str, Any]]:
         offset = int(fields.get("offset") or 0)
         wait_s = min(MAX_LONG_POLL_S, float(fields.get("timeout") or 0))
         deadline = time.monotonic() + wait_s
@@ -195,7 +196,7 @@ class FakeTelegram:
             limit = int(fields.get("limit") or 100)
             return list(self._updates[:limit])
 
-    def _sendMessage(self, fields: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+    def _sendMessage(self, fields: dict[str, str]) -> dict[str, Any]:
         markup = json.loads(fields["reply_markup"]) if "reply_markup" in fields else {}
         buttons = [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
         message_id = self._message_id()
@@ -205,11 +206,11 @@ class FakeTelegram:
         chat: dict[str, Any] = {"id": int(chat_id) if chat_id.lstrip("-").isdigit() else -100, "type": chat_type}
         return {"message_id": message_id, "date": int(time.time()), "chat": chat, "text": fields.get("text", "")}
 
-    def _answerCallbackQuery(self, fields: dict[str, str]) -> bool:  # noqa: N802
+    def _answerCallbackQuery(self, fields: dict[str, str]) -> bool:
         self.answered.append(fields)
         return True
 
-    def _editMessageReplyMarkup(self, fields: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+    def _editMessageReplyMarkup(self, fields: dict[str, str]) -> dict[str, Any]:
         self.edited.append(fields)
         chat_id = int(fields.get("chat_id", "0"))
         return {"message_id": int(fields.get("message_id", "0")), "date": int(time.time()),
