@@ -296,8 +296,19 @@ class AutomationSection(Section):
         return value
 
 
+class TelegramAlertsSection(Section):
+    chat_id: str = Field("", max_length=40, description="the chat alerts go to: a number, or an @channel name "
+                                                        "(`computehub-tui notify telegram-setup` finds it); empty: off")
+    base_url: str = Field("https://api.telegram.org/bot", min_length=1, max_length=500,
+                          description="the Bot API's address; the bot token is appended to it")
+
+
+class AlertsSection(Section):
+    telegram: TelegramAlertsSection = TelegramAlertsSection()
+
+
 class Settings(Section):
-    """The whole config file. A later issue adds ``[alerts.*]``."""
+    """The whole config file."""
 
     poll: PollSection = PollSection()
     offers: OffersSection = OffersSection()
@@ -308,6 +319,7 @@ class Settings(Section):
     retention: RetentionSection = RetentionSection()
     monitor: MonitorSection = MonitorSection()
     automation: AutomationSection = AutomationSection()
+    alerts: AlertsSection = AlertsSection()
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:

@@ -250,11 +250,12 @@ class TelegramChannel:
     async def send(self, message: OutgoingMessage) -> None:
         await self.send_text(message_text(message.title, message.body), message.buttons)
 
-    async def send_text(self, text: str, buttons: Sequence[Button] = ()) -> int:
-        """Send plain ``text`` (never parsed as markup) with ``buttons`` to the chat; returns the message id."""
+    async def send_text(self, text: str, buttons: Sequence[Button] = (), *, chat_id: str | None = None) -> int:
+        """Send plain ``text`` (never parsed as markup) with ``buttons`` to the chat (or ``chat_id``); returns
+        the message id."""
         markup = _markup(buttons)
-        sent = await _attempt(self._bot.send_message(_chat_target(self.chat_id), text[:MAX_TEXT],
-                                                       reply_markup=markup))
+        sent = await _attempt(self._bot.send_message(_chat_target(chat_id or self.chat_id), text[:MAX_TEXT],
+                                                     reply_markup=markup))
         return int(sent.message_id)
 
     async def answer_callback(self, callback_id: str, text: str = "") -> None:
