@@ -29,7 +29,6 @@ from computehub_tui.cli.exits import (
     UsageError,
 )
 from computehub_tui.cli.keys import keys
-from computehub_tui.cli.notify_telegram import telegram_setup
 from computehub_tui.cli.output import emit, fail, note, one_line
 from computehub_tui.cli.parser import build_parser
 from computehub_tui.cli.projects import project
@@ -103,6 +102,8 @@ async def _dispatch(args: argparse.Namespace, options: Options) -> int:
     if args.command == "keys":
         return await keys(args, options)
     if args.command == "notify" and args.notify_command == "telegram-setup":  # needs no session
+        from computehub_tui.cli.notify_telegram import telegram_setup  # deferred: python-telegram-bot is big
+
         return await telegram_setup(args, options)
     if args.command == "offers":
         args.compiled_filter = parse_filter(args.filter)  # a malformed filter fails before any network call

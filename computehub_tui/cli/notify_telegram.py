@@ -13,13 +13,12 @@ from computehub_tui.clock import SystemClock
 from computehub_tui.config import config_file_path
 from computehub_tui.config.editing import set_value
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine.channel_secrets import ChannelSecrets
+from computehub_tui.engine.channel_secrets import TELEGRAM_TOKEN, ChannelSecrets
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.notify.telegram import ChatInfo
 from computehub_tui.notify.telegram_setup import SetupError, TelegramSetup, token_problem
 from computehub_tui.vault import PassphraseRequired, read_passphrase_file
 
-TOKEN_SECRET = "telegram_token"
 CHAT_ID_KEY = "alerts.telegram.chat_id"
 
 
@@ -82,9 +81,9 @@ async def _save_token(options: Options, token: Secret) -> None:
     secrets = ChannelSecrets(keys)
     try:
         try:
-            await secrets.put(TOKEN_SECRET, token.reveal())
+            await secrets.put(TELEGRAM_TOKEN, token.reveal())
         except PassphraseRequired:
             keys.passphrase = ask_passphrase()
-            await secrets.put(TOKEN_SECRET, token.reveal())
+            await secrets.put(TELEGRAM_TOKEN, token.reveal())
     finally:
         await keys.aclose()

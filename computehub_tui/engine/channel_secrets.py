@@ -12,8 +12,9 @@ from computehub_tui.vault import Vault
 
 SECRET_OWNER = "alerts"
 """The ``provider`` column of a channel secret's row in the store's secrets table (and its vault AAD)."""
+TELEGRAM_TOKEN = "telegram_token"
 SECRET_ENV: Mapping[str, str] = {
-    "telegram_token": "COMPUTEHUB_TELEGRAM_TOKEN",
+    TELEGRAM_TOKEN: "COMPUTEHUB_TELEGRAM_TOKEN",
     "smtp_password": "COMPUTEHUB_SMTP_PASSWORD",
     "webhook_secret": "COMPUTEHUB_WEBHOOK_SECRET",
 }

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.history import AuditEntry, PriceStat
@@ -43,6 +44,9 @@ from computehub_tui.engine.supervisor import Supervisor
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
+
+if TYPE_CHECKING:
+    from computehub_tui.engine.telegram_bot import TelegramBot, TelegramLink
 
 __all__ = ["REPLAY_DELAY_S", "ActionResult", "AutomationSettings", "Hub", "HubSettings", "LaunchQuote", "PollSettings",
            "RetentionSettings", "SshSettings", "split_key"]
@@ -81,7 +85,7 @@ class Hub:
 
     def __init__(self, providers: Mapping[str, Provider], store: Store, clock: Clock,
                  settings: HubSettings | None = None, *, keys: KeyService | None = None,
-                 history_replay: HistoryReplay | None = None) -> None:
+                 history_replay: HistoryReplay | None = None, telegram: TelegramLink | None = None) -> None:
         settings = settings or HubSettings()
         self.settings = settings
         self.clock = clock
@@ -117,6 +121,13 @@ class Hub:
             settings.automation)
         self._keys = keys
         self._history_replay = history_replay
+        self._telegram = telegram
+        self.telegram_bot: TelegramBot | None = None
+        """Commands and alert buttons from the configured Telegram chat; None unless a chat and a token are set."""
+        if telegram is not None:
+            from computehub_tui.engine.telegram_bot import TelegramBot  # deferred: python-telegram-bot is big
+
+            self.telegram_bot = TelegramBot(self, telegram)
         self._running = False
 
     # -- services and settings ----------------------------------------------------------------
@@ -207,6 +218,8 @@ class Hub:
         automation = self.settings.automation
         if automation.enabled and automation.rules_path is not None:
             self.supervisor.start("automation", self._rules.run)
+        if self.telegram_bot is not None:
+            self.supervisor.start("telegram-bot", self.telegram_bot.run)
         if self._history_replay is not None:
             replay = self._history_replay
             self.supervisor.start("history-replay", lambda: self.history.replay(replay),
@@ -218,6 +231,8 @@ class Hub:
         self._running = False
         await self.supervisor.aclose()
         await self._rules.aclose()
+        if self._telegram is not None:
+            await self._telegram.aclose()
 
     async def run(self) -> None:
         """Poll until cancelled (for callers that own the loop: tests, a one-shot command)."""
