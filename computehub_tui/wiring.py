@@ -7,7 +7,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -201,18 +201,22 @@ async def open_session(
         raise
 
 
-async def telegram_link(config: Config, keys: KeyService) -> TelegramLink | None:
-    """The Telegram channel the bot answers on: only when ``[alerts.telegram] chat_id`` is set and a token is
-    known (``COMPUTEHUB_TELEGRAM_TOKEN``, else the vault's ``telegram_token``)."""
+async def telegram_link(config: Config, keys: KeyService) -> Callable[[], TelegramLink] | None:
+    """What builds the Telegram channel the bot answers on: only when ``[alerts.telegram] chat_id`` is set and
+    a token is known (``COMPUTEHUB_TELEGRAM_TOKEN``, else the vault's ``telegram_token``)."""
     section = config.alerts.telegram
     if not section.chat_id:
         return None
     found = await ChannelSecrets(keys).get(TELEGRAM_TOKEN)
     if found is None:
         return None
-    from computehub_tui.notify.telegram import TelegramChannel  # deferred: python-telegram-bot is big
+    token = found[0]
 
-    return TelegramChannel(found[0], section.chat_id, section.base_url)
+    def build() -> TelegramLink:
+        from computehub_tui.notify.telegram import TelegramChannel  # deferred: python-telegram-bot is big
+
+        return TelegramChannel(token, section.chat_id, section.base_url)
+    return build
 
 
 def automation_settings(config: Config, role: str) -> AutomationSettings:

@@ -218,7 +218,7 @@ async def test_stopping_the_engine_cancels_the_long_poll_at_once(tmp_path: Path,
     store = await Store.open(tmp_path / "db")
     channel = TelegramChannel(Secret(TOKEN), str(OWNER), fake.base_url, timeout_s=5.0)
     hub = Hub({"vast": machines}, store, machines.clock,  # type: ignore[dict-item]
-              HubSettings(poll=PollSettings(POLL_S * 10, POLL_S)), telegram=channel)
+              HubSettings(poll=PollSettings(POLL_S * 10, POLL_S)), telegram=lambda: channel)
     try:
         await hub.start()
         await until(lambda: len(fake.calls("getUpdates")) == 1)
@@ -226,6 +226,6 @@ async def test_stopping_the_engine_cancels_the_long_poll_at_once(tmp_path: Path,
         started = time.monotonic()
         await asyncio.wait_for(hub.stop(), 5)
         assert time.monotonic() - started < 1.0
-        assert hub.supervisor.running() == []
+        assert hub.supervisor.running() == [] and hub.telegram_bot is None
     finally:
         await store.close()

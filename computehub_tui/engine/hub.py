@@ -4,7 +4,7 @@ history, actions, keys) and the supervisor that runs their background tasks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TYPE_CHECKING
@@ -85,7 +85,8 @@ class Hub:
 
     def __init__(self, providers: Mapping[str, Provider], store: Store, clock: Clock,
                  settings: HubSettings | None = None, *, keys: KeyService | None = None,
-                 history_replay: HistoryReplay | None = None, telegram: TelegramLink | None = None) -> None:
+                 history_replay: HistoryReplay | None = None,
+                 telegram: Callable[[], TelegramLink] | None = None) -> None:
         settings = settings or HubSettings()
         self.settings = settings
         self.clock = clock
@@ -123,11 +124,8 @@ class Hub:
         self._history_replay = history_replay
         self._telegram = telegram
         self.telegram_bot: TelegramBot | None = None
-        """Commands and alert buttons from the configured Telegram chat; None unless a chat and a token are set."""
-        if telegram is not None:
-            from computehub_tui.engine.telegram_bot import TelegramBot  # deferred: python-telegram-bot is big
-
-            self.telegram_bot = TelegramBot(self, telegram)
+        """Commands and alert buttons from the configured Telegram chat, once started; None unless a chat and a
+        token are set (the link is built only then: a one-shot command never loads python-telegram-bot)."""
         self._running = False
 
     # -- services and settings ----------------------------------------------------------------
@@ -218,7 +216,10 @@ class Hub:
         automation = self.settings.automation
         if automation.enabled and automation.rules_path is not None:
             self.supervisor.start("automation", self._rules.run)
-        if self.telegram_bot is not None:
+        if self._telegram is not None:
+            from computehub_tui.engine.telegram_bot import TelegramBot  # deferred: python-telegram-bot is big
+
+            self.telegram_bot = TelegramBot(self, self._telegram())
             self.supervisor.start("telegram-bot", self.telegram_bot.run)
         if self._history_replay is not None:
             replay = self._history_replay
@@ -231,8 +232,9 @@ class Hub:
         self._running = False
         await self.supervisor.aclose()
         await self._rules.aclose()
-        if self._telegram is not None:
-            await self._telegram.aclose()
+        bot, self.telegram_bot = self.telegram_bot, None
+        if bot is not None:
+            await bot.aclose()
 
     async def run(self) -> None:
         """Poll until cancelled (for callers that own the loop: tests, a one-shot command)."""

@@ -98,6 +98,9 @@ class TelegramBot:
     def chat_id(self) -> str:
         return self._link.chat_id
 
+    async def aclose(self) -> None:
+        await self._link.aclose()
+
     # -- the loop -------------------------------------------------------------------------------
 
     async def run(self) -> None:
