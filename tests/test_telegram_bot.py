@@ -229,3 +229,28 @@ async def test_stopping_the_engine_cancels_the_long_poll_at_once(tmp_path: Path,
         assert hub.supervisor.running() == [] and hub.telegram_bot is None
     finally:
         await store.close()
+
+
+async def test_another_process_handling_updates_meanwhile_is_not_repeated(tmp_path: Path, fake: FakeTelegram) -> None:
+    async with bot_on(tmp_path, fake, two_machines()) as (app_bot, s):
+        daemon_bot = TelegramBot(s.hub, app_bot._link)  # the daemon beside the app, on the same database
+        fake.user_message(OWNER, "/status")
+        await app_bot.poll_once()
+        fake.user_message(OWNER, "/pause")
+        await daemon_bot.poll_once()  # the daemon got this poll (the app lost it to a 409)
+        await s.hub.rules.resume()
+        assert await app_bot.poll_once() == 0  # the app's next poll starts after what the daemon handled
+        assert not s.hub.rules.paused
+    assert len(fake.sent) == 2
+
+
+async def test_hostile_provider_text_is_shown_plain(tmp_path: Path, fake: FakeTelegram) -> None:
+    machines = Machines()
+    machines.add("1", util=1.0, label="[@click=app.quit]q[/] \x1b]52;c;Zm9v\x07box\u202e", gpu="<b>H100</b>")
+    async with bot_on(tmp_path, fake, machines) as (bot, _):
+        fake.user_message(OWNER, "/idle")
+        await bot.poll_once()
+    [reply] = replies(fake)
+    assert "vast:1 ([@click=app.quit]q[/] box): <b>H100</b>" in reply  # markup stays text (no parse_mode)
+    assert "\x1b" not in reply and "\u202e" not in reply and "\x07" not in reply
+    assert fake.sent[0].parse_mode is None

@@ -13,6 +13,7 @@ from loopback import refused_port
 from computehub_tui.domain.secret import Secret
 from computehub_tui.notify.base import Button, DeliveryError, OutgoingMessage, PermanentError, TransientError
 from computehub_tui.notify.telegram import (
+    CONFLICT_PAUSE_S,
     GROUP_CHAT_INTERVAL_S,
     MAX_TEXT,
     PRIVATE_CHAT_INTERVAL_S,
@@ -86,6 +87,7 @@ def test_pacing_is_one_second_in_a_private_chat_and_three_in_groups_and_channels
     (400, "Bad Request: chat not found", None, PermanentError, "Chat not found"),
     (500, "Internal Server Error", None, TransientError, "Internal Server Error"),
     (502, "Bad Gateway", None, TransientError, "Bad Gateway"),
+    (409, "Conflict: terminated by other getUpdates request", None, TransientError, "another program"),
 ])
 async def test_every_server_error_is_mapped(fake: FakeTelegram, channel: TelegramChannel, status: int,
                                             description: str, retry_after: int | None,
@@ -99,6 +101,8 @@ async def test_every_server_error_is_mapped(fake: FakeTelegram, channel: Telegra
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     if retry_after is not None:
         assert isinstance(caught.value, TransientError) and caught.value.retry_after == retry_after
+    if status == 409:  # two of our processes poll one bot: the loser waits a minute, then tries again
+        assert isinstance(caught.value, TransientError) and caught.value.retry_after == CONFLICT_PAUSE_S
 
 
 async def test_a_slow_answer_is_a_transient_timeout(fake: FakeTelegram) -> None:

@@ -87,7 +87,6 @@ class TelegramBot:
         self._alerts = alerts
         self._long_poll_s = long_poll_s
         self._offset: int | None = None
-        self._offset_loaded = False
         self._confirmations: dict[str, PendingConfirmation] = {}
         self._commands: dict[str, Callable[[str], Awaitable[str]]] = {
             "status": self._status, "idle": self._idle, "pause": self._pause, "resume": self._resume,
@@ -111,9 +110,8 @@ class TelegramBot:
     async def poll_once(self, timeout: float = 0.0) -> int:
         """One getUpdates (waiting up to ``timeout`` s) and the handling of what it brought; returns how many
         updates were handled. Failures wait (the server's retry_after, else a pause) rather than raise."""
-        if not self._offset_loaded:
-            self._offset = await self._stored_offset()
-            self._offset_loaded = True
+        # Read every time: another process (the app beside the daemon) may have handled updates meanwhile.
+        self._offset = _later(self._offset, await self._stored_offset())
         try:
             batch = await self._link.get_updates(self._offset, timeout)
         except TransientError as error:
@@ -307,6 +305,10 @@ class TelegramBot:
             log.warning("telegram: a button could not be answered: %s", error.reason)
         if reply is not None:
             await self._reply(reply)
+
+
+def _later(first: int | None, second: int | None) -> int | None:
+    return first if second is None else second if first is None else max(first, second)
 
 
 def _name(instance: Instance) -> str:

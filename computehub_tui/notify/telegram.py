@@ -38,6 +38,8 @@ PRIVATE_CHAT_INTERVAL_S = 1.0
 GROUP_CHAT_INTERVAL_S = 3.0
 """Telegram allows about 1 message/s in one chat and 20/min in a group or channel."""
 MAX_REASON = 200
+CONFLICT_PAUSE_S = 60.0
+"""How long a poller that lost getUpdates to another reader of the same bot waits before trying again."""
 MAX_RETRY_AFTER_S = 3600.0
 """A retry_after beyond an hour is not believed (the worker would park the channel for days)."""
 T = TypeVar("T")
@@ -145,7 +147,8 @@ def delivery_error(error: TelegramError) -> DeliveryError:
     if isinstance(error, BadRequest):
         return PermanentError(f"Telegram refused the message: {reason}")
     if isinstance(error, Conflict):
-        return PermanentError(f"another program reads this bot's updates: {reason}")
+        # Two of our processes (the app and the daemon) poll the same bot: the other one answers meanwhile.
+        return TransientError(f"another program reads this bot's updates: {reason}", retry_after=CONFLICT_PAUSE_S)
     if isinstance(error, TimedOut):
         return TransientError("Telegram did not answer in time")
     if isinstance(error, NetworkError):
