@@ -219,7 +219,8 @@ class Hub:
         if self._telegram is not None:
             from computehub_tui.engine.telegram_bot import TelegramBot  # deferred: python-telegram-bot is big
 
-            self.telegram_bot = TelegramBot(self, self._telegram())
+            # hub.alerts (the alert outbox's service) is another part of issue 12; the Acknowledge button needs it.
+            self.telegram_bot = TelegramBot(self, self._telegram(), alerts=getattr(self, "alerts", None))
             self.supervisor.start("telegram-bot", self.telegram_bot.run)
         if self._history_replay is not None:
             replay = self._history_replay
