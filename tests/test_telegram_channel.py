@@ -20,7 +20,6 @@ from computehub_tui.notify.telegram import (
     IncomingCallback,
     IncomingMessage,
     TelegramChannel,
-    chat_id_problem,
     message_text,
     retry_after_seconds,
 )
@@ -172,11 +171,3 @@ async def test_get_me_get_updates_answer_and_remove_buttons(fake: FakeTelegram, 
     await channel.remove_buttons(callback.chat.id, callback.message_id)
     assert fake.answered[0]["callback_query_id"] == callback.callback_id
     assert fake.edited[0]["message_id"] == "9" and "inline_keyboard" not in fake.edited[0].get("reply_markup", "")
-
-
-def test_chat_ids_are_numbers_or_channel_names() -> None:
-    assert chat_id_problem("555") is None
-    assert chat_id_problem("-100123456") is None
-    assert chat_id_problem("@gpu_alerts") is None
-    assert chat_id_problem("my chat") is not None
-    assert chat_id_problem("@x") is not None

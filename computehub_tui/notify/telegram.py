@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -98,17 +98,6 @@ def pacing_for(chat_id: str) -> float:
     """Seconds between two sends to ``chat_id``: a private chat has a positive id, groups a negative one or
     an ``@name`` (a channel)."""
     return PRIVATE_CHAT_INTERVAL_S if chat_id.isdigit() and int(chat_id) > 0 else GROUP_CHAT_INTERVAL_S
-
-
-def chat_id_problem(chat_id: str) -> str | None:
-    """Why ``chat_id`` is not a Telegram chat id (a number or an @channel name); None when it is one."""
-    text = chat_id.strip()
-    if text.startswith("@"):
-        name = text[1:]
-        return None if 5 <= len(name) <= 32 and name.replace("_", "").isalnum() and name.isascii() else \
-            "an @channel name has 5-32 letters, digits or _"
-    digits = text.removeprefix("-")
-    return None if digits.isdigit() and len(digits) <= 20 else "expected a number (e.g. 123456789) or an @channel name"
 
 
 def message_text(title: str, body: str) -> str:
@@ -201,15 +190,12 @@ def _chat_target(chat_id: str) -> int | str:
     return int(text) if text.removeprefix("-").isdigit() else text
 
 
-def _chat_info(chat: object) -> ChatInfo:
-    chat_id = clean_text(getattr(chat, "id", ""), 30)
-    kind = clean_text(getattr(chat, "type", ""), 20)
-    title = getattr(chat, "title", None)
+def _chat_info(chat: Chat) -> ChatInfo:
+    title = chat.title
     if not title:
-        username = getattr(chat, "username", None)
-        title = f"@{username}" if username else " ".join(
-            part for part in (getattr(chat, "first_name", None), getattr(chat, "last_name", None)) if part)
-    return ChatInfo(chat_id, kind, clean_text(title, 80))
+        title = f"@{chat.username}" if chat.username else " ".join(
+            part for part in (chat.first_name, chat.last_name) if part)
+    return ChatInfo(clean_text(chat.id, 30), clean_text(chat.type, 20), clean_text(title, 80))
 
 
 def _incoming(update: Update) -> Incoming | None:
