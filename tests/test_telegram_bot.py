@@ -254,3 +254,17 @@ async def test_hostile_provider_text_is_shown_plain(tmp_path: Path, fake: FakeTe
     assert "vast:1 ([@click=app.quit]q[/] box): <b>H100</b>" in reply  # markup stays text (no parse_mode)
     assert "\x1b" not in reply and "\u202e" not in reply and "\x07" not in reply
     assert fake.sent[0].parse_mode is None
+
+
+async def test_a_confirmation_acts_on_what_the_engine_sees_then(tmp_path: Path, fake: FakeTelegram) -> None:
+    machines = two_machines()
+    async with bot_on(tmp_path, fake, machines) as (bot, s):
+        fake.user_message(OWNER, "/stop vast:1")
+        await bot.poll_once()
+        [(_, data)] = fake.sent[0].buttons
+        machines.set("1", InstanceStatus.STOPPED)  # stopped by hand before the owner pressed Confirm
+        await s.poll()
+        fake.callback_query(OWNER, data)
+        await bot.poll_once()
+        assert s.calls("stop") == []
+        assert "vast:1 (idle-box): already stopped" in fake.sent[-1].text

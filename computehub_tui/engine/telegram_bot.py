@@ -273,9 +273,9 @@ class TelegramBot:
         # Planned again on what the engine sees now: a machine stopped meanwhile is skipped, not re-sent.
         current = [i for key in pending.keys if (i := self._hub.instance(key)) is not None]
         plan = policy.plan_action(pending.action, current, self._hub.capabilities)
-        results = [await self._hub.act(pending.action, key, actor=ACTOR) for key in plan.keys]
-        lines = [f"{key}: {'done' if result.ok else 'failed'} – {clean_text(result.message, 200)}"
-                 for key, result in zip(plan.keys, results, strict=True)]
+        results = await self._hub.act_many(pending.action, plan.keys, actor=ACTOR)
+        lines = [f"{result.key}: {'done' if result.ok else 'failed'} – {clean_text(result.message, 200)}"
+                 for result in results]
         lines += [f"{_name(s.instance)}: {s.reason}" for s in plan.skipped]
         return "\n".join(_bounded(lines)) or "Nothing to do."
 
