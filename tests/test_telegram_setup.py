@@ -176,3 +176,16 @@ async def test_a_network_blip_while_waiting_does_not_end_the_setup(fake: FakeTel
         await setup.close()
     assert chat.id == "555"
     assert len(fake.calls("getUpdates")) == 2
+
+
+def test_ctrl_c_while_waiting_for_the_message_stops_at_once_and_saves_nothing(tmp_path: Path,
+                                                                              fake: FakeTelegram) -> None:
+    env, config, data = environment(tmp_path, fake.base_url)
+    before = config.read_text()
+    started = time.monotonic()
+    code, output = run_in_terminal(["notify", "telegram-setup"], env,
+                                   [(b"input hidden", TOKEN.encode() + b"\r"), (b"Ctrl+C stops", b"\x03")])
+    assert code == 130, output
+    assert "interrupted" in output and "Traceback" not in output
+    assert time.monotonic() - started < 10  # not the 5-minute wait, nor a 10 s long poll to its end
+    assert config.read_text() == before and not (data / "computehub.db").exists()
