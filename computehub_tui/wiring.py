@@ -7,10 +7,11 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -33,6 +34,7 @@ from computehub_tui.engine.hub import (
 from computehub_tui.engine.key_sources import indirections_of
 from computehub_tui.engine.keys import KeyService
 from computehub_tui.engine.remote import control_dir
+from computehub_tui.notify.channels import TELEGRAM_TOKEN
 from computehub_tui.private_files import describe_os_error, ensure_private_dir
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.demo.adapters import demo_providers
@@ -41,6 +43,9 @@ from computehub_tui.providers.demo.world import DemoWorld, DemoWorldError
 from computehub_tui.providers.registry import build_provider, new_http_client
 from computehub_tui.store import Store, StoreError
 from computehub_tui.template_files import load_templates
+
+if TYPE_CHECKING:
+    from computehub_tui.engine.telegram_bot import TelegramLink
 
 DEMO_DATABASE_NAME = "demo.db"
 DEMO_SSH_MODULE = "computehub_tui.providers.demo.ssh"
@@ -155,7 +160,8 @@ async def open_session(
                 providers: dict[str, Provider] = {
                     name: real_provider(name, bound[name][0]) for name in PROVIDER_NAMES if name in bound
                 }
-                hub = Hub(providers, real_store, clock, settings(demo=False), keys=keys)
+                hub = Hub(providers, real_store, clock, settings(demo=False), keys=keys,
+                          telegram=await telegram_link(config, keys))
                 keys.attach_to(hub)
                 return Session(hub, real_store, demo=False, keys=keys, real_client=client,
                                key_sources={name: source for name, (_, source) in bound.items()})
@@ -195,7 +201,8 @@ async def open_session(
                 raise RuntimeError(f"price-history replay exited with {child.returncode}")
             return [PriceStat(*row) for row in json.loads(output)]
 
-        hub = Hub(demo_adapters, store, clock, settings(demo=True), keys=keys, history_replay=replay)
+        hub = Hub(demo_adapters, store, clock, settings(demo=True), keys=keys, history_replay=replay,
+                  telegram=await telegram_link(config, keys))
         return Session(hub, store, demo=True, keys=keys, market=market, clients=demo_clients,
                        real_client=client)
     except BaseException:
@@ -203,6 +210,23 @@ async def open_session(
         await keys.aclose()
         await client.aclose()
         raise
+
+
+async def telegram_link(config: Config, keys: KeyService) -> Callable[[], TelegramLink] | None:
+    """What builds the Telegram channel the bot answers on: only when ``[alerts.telegram] chat_id`` is set and
+    a token is known (``COMPUTEHUB_TELEGRAM_TOKEN``, else the vault's ``telegram_token``)."""
+    section = config.alerts.telegram
+    if not section.chat_id:
+        return None
+    token = (await keys.channel_secrets()).get(TELEGRAM_TOKEN)
+    if token is None:
+        return None
+
+    def build() -> TelegramLink:
+        from computehub_tui.notify.telegram import TelegramChannel  # deferred: python-telegram-bot is big
+
+        return TelegramChannel(token, section.chat_id, section.base_url)
+    return build
 
 
 def automation_settings(config: Config, role: str) -> AutomationSettings:

@@ -102,6 +102,10 @@ def _options(args: argparse.Namespace) -> Options:
 async def _dispatch(args: argparse.Namespace, options: Options) -> int:
     if args.command == "keys":
         return await keys(args, options)
+    if args.command == "notify" and args.notify_command == "telegram-setup":  # needs no session
+        from computehub_tui.cli.notify_telegram import telegram_setup  # deferred: python-telegram-bot is big
+
+        return await telegram_setup(args, options)
     if args.command == "offers":
         args.compiled_filter = parse_filter(args.filter)  # a malformed filter fails before any network call
     if args.command == "daemon":

@@ -4,9 +4,10 @@ history, actions, keys) and the supervisor that runs their background tasks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.history import AuditEntry, PriceStat
@@ -45,7 +46,11 @@ from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 
-__all__ = ["REPLAY_DELAY_S", "ActionResult", "AlertsSettings", "AutomationSettings", "Hub", "HubSettings", "LaunchQuote", "PollSettings",
+if TYPE_CHECKING:
+    from computehub_tui.engine.telegram_bot import TelegramBot, TelegramLink
+
+__all__ = ["REPLAY_DELAY_S", "ActionResult", "AlertsSettings", "AutomationSettings", "Hub", "HubSettings", "LaunchQuote",
+           "PollSettings",
            "RetentionSettings", "SshSettings", "split_key"]
 
 REPLAY_RESTARTS = 2
@@ -84,7 +89,8 @@ class Hub:
 
     def __init__(self, providers: Mapping[str, Provider], store: Store, clock: Clock,
                  settings: HubSettings | None = None, *, keys: KeyService | None = None,
-                 history_replay: HistoryReplay | None = None) -> None:
+                 history_replay: HistoryReplay | None = None,
+                 telegram: Callable[[], TelegramLink] | None = None) -> None:
         settings = settings or HubSettings()
         self.settings = settings
         self.clock = clock
@@ -122,6 +128,10 @@ class Hub:
         self._alerts = AlertsService(store, self.bus, clock, settings.alerts, secrets_source=keys,
                                      instances=self.instances, start_task=self.supervisor.start)
         self._history_replay = history_replay
+        self._telegram = telegram
+        self.telegram_bot: TelegramBot | None = None
+        """Commands and alert buttons from the configured Telegram chat, once started; None unless a chat and a
+        token are set (the link is built only then: a one-shot command never loads python-telegram-bot)."""
         self._running = False
 
     # -- services and settings ----------------------------------------------------------------
@@ -219,6 +229,11 @@ class Hub:
         if automation.enabled and automation.rules_path is not None:
             self.supervisor.start("automation", self._rules.run)
         self._alerts.start()
+        if self._telegram is not None:
+            from computehub_tui.engine.telegram_bot import TelegramBot  # deferred: python-telegram-bot is big
+
+            self.telegram_bot = TelegramBot(self, self._telegram(), alerts=self._alerts)
+            self.supervisor.start("telegram-bot", self.telegram_bot.run)
         if self._history_replay is not None:
             replay = self._history_replay
             self.supervisor.start("history-replay", lambda: self.history.replay(replay),
@@ -230,6 +245,9 @@ class Hub:
         self._running = False
         await self.supervisor.aclose()
         await self._rules.aclose()
+        bot, self.telegram_bot = self.telegram_bot, None
+        if bot is not None:
+            await bot.aclose()
         await self._alerts.aclose()
 
     async def run(self) -> None:

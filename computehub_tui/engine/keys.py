@@ -287,7 +287,7 @@ class KeyService:
             if await store.delete_secret(CHANNEL_SECRETS_OWNER, name):
                 await store.audit(now, self.actor, "remove-secret", name)
             return
-        secret = Secret(value)
+        secret = Secret(value.strip())
         vault = await self._vault(create=True)
         await store.put_secret(CHANNEL_SECRETS_OWNER, name, vault.seal(CHANNEL_SECRETS_OWNER, name, secret.reveal()),
                                now)
