@@ -209,6 +209,11 @@ def masked_secret(text: str) -> str:
     return f"{MASK}{tail[-4:]}" if len(tail) >= 12 else MASK
 
 
+def channel_title(name: str) -> str:
+    """How a channel is named on screen (a name the source made up is shown as plain text)."""
+    return CHANNEL_TITLES.get(name) or clean_text(name, 20)
+
+
 def destination(channel: ChannelInfo) -> str:
     """Where the channel sends, in one safe line: the chat, the recipients or the webhook's host."""
     values = channel.values

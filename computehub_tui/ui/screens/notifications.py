@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -18,16 +20,17 @@ from textual.widgets.option_list import Option
 
 from computehub_tui.ui.alerts_source import (
     CHANNEL_KINDS,
-    CHANNEL_TITLES,
+    ERROR_LIMIT,
     AlertsSource,
     AlertsUnavailable,
     ChannelInfo,
     Delivery,
+    channel_title,
     destination,
     one_line_error,
     safe_line,
 )
-from computehub_tui.ui.plain import PlainStatic
+from computehub_tui.ui.plain import PlainStatic, plain
 from computehub_tui.ui.screens.confirm import ConfirmScreen
 from computehub_tui.ui.screens.notifications_form import ChannelFormScreen
 from computehub_tui.ui.widgets.footer import HubFooter
@@ -47,6 +50,22 @@ KIND_HINTS = {
 }
 
 
+RowT = TypeVar("RowT")
+
+
+def stretched(columns: Sequence[Column[RowT]], width: int, flexible: tuple[str, ...]) -> list[Column[RowT]]:
+    """The columns that fit in ``width``, with the room left over shared by the ``flexible`` ones (the text
+    that is cut most: titles, destinations, errors)."""
+    kept = columns_that_fit(columns, width)
+    spare = width - sum(column.width + 1 for column in kept)
+    growing = [column for column in kept if column.key in flexible]
+    if spare <= 0 or not growing:
+        return kept
+    share, left = divmod(spare, len(growing))
+    widths = {column.key: column.width + share + (left if column is growing[-1] else 0) for column in growing}
+    return [replace(column, width=widths[column.key]) if column.key in widths else column for column in kept]
+
+
 class AlertsChanged(Message):
     """Alerts were queued or changed state: open notification screens reload."""
 
@@ -59,11 +78,11 @@ def delivery_columns() -> list[Column[Delivery]]:
     return [
         Column("at", "TIME", 14, lambda row: (_clock(row.created_at), "dim")),
         Column("channel", "CHANNEL", 8, lambda row: (row.channel, "bold")),
-        Column("title", "TITLE", 26, lambda row: (row.title, None)),
+        Column("title", "TITLE", 24, lambda row: (row.title, None)),
         Column("state", "STATE", 11, lambda row: (state_text(row), STATE_STYLES.get(row.state, "red"))),
         Column("kind", "KIND", 12, lambda row: (row.kind, None), priority=2),
         Column("next", "NEXT TRY", 8, lambda row: (next_attempt(row), "yellow"), priority=3),
-        Column("error", "LAST ERROR", 40, lambda row: (row.last_error, "red"), priority=1),
+        Column("error", "LAST ERROR", 24, lambda row: (row.last_error, "red"), priority=1),
     ]
 
 
@@ -80,7 +99,7 @@ class DeliveryLogScreen(ModalScreen[None]):
     """Newest first; r reloads, and so does every alert queued while it is open."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "dismiss", "Close"),
+        Binding("escape,q", "dismiss", "Back"),
         Binding("r", "reload", "Reload"),
     ]
     DEFAULT_CSS = """
@@ -108,7 +127,7 @@ class DeliveryLogScreen(ModalScreen[None]):
         self.action_reload()
 
     def on_resize(self) -> None:
-        self.table.set_columns(columns_that_fit(delivery_columns(), self.table.size.width - 1))
+        self.table.set_columns(stretched(delivery_columns(), self.table.size.width - 1, ("title", "error")))
 
     def action_reload(self) -> None:
         self._load()
@@ -142,16 +161,17 @@ class DeliveryLogScreen(ModalScreen[None]):
         if row is None:
             self.query_one("#log-detail", PlainStatic).update("")
             return
-        detail = Text()
-        detail.append(f"{row.channel} · {row.kind} · {state_text(row)}", style="bold")
+        detail = plain(f"{row.channel} · {row.kind} · {state_text(row)}", "bold")
         if row.sent_at is not None:
             detail.append(f" · sent {_clock(row.sent_at)}")
         if next_attempt(row):
             detail.append(f" · next try {next_attempt(row)}")
-        detail.append(f" · key {row.alert_key}\n")
-        detail.append(row.title)
+        detail.append_text(plain(f" · key {row.alert_key}"))
+        detail.append("\n")
+        detail.append_text(plain(row.title))
         if row.last_error:
-            detail.append(f"\n{row.last_error}", style="red")
+            detail.append("\n")
+            detail.append_text(plain(row.last_error, "red", ERROR_LIMIT))
         self.query_one("#log-detail", PlainStatic).update(detail)
 
 
@@ -176,7 +196,7 @@ class ChannelKindScreen(ModalScreen[str | None]):
             yield OptionList(*[Option(self._label(kind), id=kind) for kind in CHANNEL_KINDS], id="kinds")
 
     def _label(self, kind: str) -> Text:
-        label = Text(CHANNEL_TITLES[kind], style="bold")
+        label = Text(channel_title(kind), style="bold")
         label.append(f" — {KIND_HINTS[kind]}")
         if kind in self.on_already:
             label.append(" (on: edit it)", style="dim")
@@ -229,11 +249,11 @@ class NotificationsScreen(ModalScreen[None]):
 
     def _columns(self) -> list[Column[ChannelInfo]]:
         return [
-            Column("channel", "CHANNEL", 9, lambda row: (CHANNEL_TITLES[row.name], "bold")),
+            Column("channel", "CHANNEL", 9, lambda row: (channel_title(row.name), "bold")),
             Column("state", "STATE", 5, lambda row: ("on", "green") if row.configured else ("off", "dim")),
-            Column("destination", "DESTINATION", 28, lambda row: (destination(row) or "-", None)),
+            Column("destination", "DESTINATION", 24, lambda row: (destination(row) or "-", None)),
             Column("secret", "SECRET", 9, lambda row: (row.secret_masked or "-", "dim")),
-            Column("test", "LAST TEST", 40, self._test_cell, priority=1),
+            Column("test", "LAST TEST", 20, self._test_cell, priority=1),
         ]
 
     def _test_cell(self, row: ChannelInfo) -> tuple[str, str | None]:
@@ -248,7 +268,7 @@ class NotificationsScreen(ModalScreen[None]):
         self.action_reload()
 
     def on_resize(self) -> None:
-        self.table.set_columns(columns_that_fit(self._columns(), self.table.size.width - 1))
+        self.table.set_columns(stretched(self._columns(), self.table.size.width - 1, ("destination", "test")))
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -266,8 +286,8 @@ class NotificationsScreen(ModalScreen[None]):
             unavailable = isinstance(error, AlertsUnavailable)
             self._help("Alerts need the alerts service of this build." if unavailable else "r tries again.")
             return
-        self.channels = channels
-        self.table.set_rows(channels)
+        self.channels = [channel for channel in channels if channel.name in CHANNEL_KINDS]  # each has its form
+        self.table.set_rows(self.channels)
         if not any(channel.configured for channel in channels):
             self._help(NO_CHANNELS_TEXT)
         else:
@@ -283,7 +303,7 @@ class NotificationsScreen(ModalScreen[None]):
         """The highlighted channel if it is on; otherwise says so and returns None."""
         channel = self.selected
         if channel is None or not channel.configured:
-            name = CHANNEL_TITLES[channel.name] if channel is not None else "This"
+            name = channel_title(channel.name) if channel is not None else "This"
             self._status(f"{name} channel is off: press e or a to set it up.", "yellow")
             return None
         return channel
@@ -312,7 +332,7 @@ class NotificationsScreen(ModalScreen[None]):
 
         def saved(done: bool | None) -> None:
             if done:
-                self._status(f"{CHANNEL_TITLES[kind]} channel saved. Press t to send a test.", "green")
+                self._status(f"{channel_title(kind)} channel saved. Press t to send a test.", "green")
                 self.action_reload()
 
         self.app.push_screen(ChannelFormScreen(self.source, kind, channel), saved)
@@ -321,7 +341,7 @@ class NotificationsScreen(ModalScreen[None]):
         channel = self._configured()
         if channel is None:
             return
-        title = CHANNEL_TITLES[channel.name]
+        title = channel_title(channel.name)
         body = Text(f"Alerts stop going to {destination(channel) or 'this channel'}.")
         if channel.secret_masked:
             body.append(f" The stored secret {channel.secret_masked} is deleted.")
@@ -338,11 +358,11 @@ class NotificationsScreen(ModalScreen[None]):
         try:
             await self.source.remove_channel(name)
         except Exception as error:  # noqa: BLE001
-            self._status(f"✖ could not remove the {CHANNEL_TITLES[name]} channel: {one_line_error(error)}",
+            self._status(f"✖ could not remove the {channel_title(name)} channel: {one_line_error(error)}",
                          "bold red")
             return
         self.tests.pop(name, None)
-        self._status(f"{CHANNEL_TITLES[name]} channel removed.", "yellow")
+        self._status(f"{channel_title(name)} channel removed.", "yellow")
         self.action_reload()
 
     def action_send_test(self) -> None:
@@ -350,7 +370,7 @@ class NotificationsScreen(ModalScreen[None]):
         if channel is None:
             return
         self._set_test(channel.name, "sending…", "cyan")
-        self._status(f"Sending a test to {CHANNEL_TITLES[channel.name]}…", "cyan")
+        self._status(f"Sending a test to {channel_title(channel.name)}…", "cyan")
         self._send_test(channel.name)
 
     # One worker group per channel: a slow test of one channel never holds up another's.
@@ -358,7 +378,7 @@ class NotificationsScreen(ModalScreen[None]):
         self.run_worker(self._test_worker(name), group=f"channel-test-{name}", exclusive=True, exit_on_error=False)
 
     async def _test_worker(self, name: str) -> None:
-        title = CHANNEL_TITLES[name]
+        title = channel_title(name)
         try:
             answer = await self.source.send_test(name)
         except Exception as error:  # noqa: BLE001 - the one-line reason, in the row and a toast

@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from computehub_tui.domain.text import clean_text
-from computehub_tui.ui.alerts_source import CHANNEL_TITLES, AlertsSource, ChannelInfo, one_line_error
+from computehub_tui.ui.alerts_source import AlertsSource, ChannelInfo, channel_title, one_line_error
 from computehub_tui.ui.plain import PlainStatic
 from computehub_tui.ui.screens.compact import fit_to_height
 from computehub_tui.ui.widgets.footer import HubFooter
@@ -217,7 +217,7 @@ class ChannelFormScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         verb = "Edit" if self.channel is not None else "Add"
         with Vertical():
-            yield PlainStatic(f"{verb} the {CHANNEL_TITLES[self.kind]} channel   (ctrl+s save, esc cancel)",
+            yield PlainStatic(f"{verb} the {channel_title(self.kind)} channel   (ctrl+s save, esc cancel)",
                               id="form-title")
             with VerticalScroll(id="form-fields"):
                 for spec in FIELDS[self.kind]:
