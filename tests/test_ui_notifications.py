@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -12,9 +14,10 @@ from fakes.alerts_source import HOSTILE, NOW, TOKEN, FakeAlertsSource, configure
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select
-from tui import screen_text, wait_for
+from tui import run_palette, screen_text, small_app, wait_for
 
 from computehub_tui.domain.secret import Secret
+from computehub_tui.engine import events as engine_events
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.ui.alerts_source import (
@@ -27,6 +30,7 @@ from computehub_tui.ui.alerts_source import (
     masked_secret,
 )
 from computehub_tui.ui.screens.confirm import ConfirmScreen
+from computehub_tui.ui.screens.help import HelpScreen
 from computehub_tui.ui.screens.notifications import (
     NO_CHANNELS_TEXT,
     NOTHING_DELIVERED_TEXT,
@@ -35,6 +39,7 @@ from computehub_tui.ui.screens.notifications import (
     NotificationsScreen,
 )
 from computehub_tui.ui.screens.notifications_form import DEFAULT_BASE_URL, ChannelFormScreen, validate_channel
+from computehub_tui.ui.screens.settings import SettingsScreen
 
 SIZE = (120, 36)
 pytestmark = pytest.mark.usefixtures("utc")
@@ -52,7 +57,7 @@ class Host(App[None]):
 
 
 async def on_channels(pilot: Pilot) -> NotificationsScreen:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NotificationsScreen)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NotificationsScreen) and pilot.app.screen.is_mounted
                    and bool(pilot.app.screen.table.rows))
     screen = pilot.app.screen
     assert isinstance(screen, NotificationsScreen)
@@ -362,7 +367,7 @@ async def test_a_failed_test_shows_its_one_line_reason_in_the_row_and_a_toast() 
 async def open_log(pilot: Pilot) -> DeliveryLogScreen:
     await on_channels(pilot)
     await pilot.press("l")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DeliveryLogScreen)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DeliveryLogScreen) and pilot.app.screen.is_mounted
                    and pilot.app.screen.table.empty_text != "loading…")
     log = pilot.app.screen
     assert isinstance(log, DeliveryLogScreen)
@@ -512,3 +517,48 @@ def test_the_adapter_runs_on_the_engine_loop_and_hands_back_only_safe_bounded_te
         asyncio.run(from_the_ui_loop())
     finally:
         runtime.stop()
+
+
+# -- in the app: Settings, the palette, help, engine events ------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertQueuedStandIn:
+    """What issue 12's engine publishes when an alert enters the outbox."""
+
+    key: str
+
+
+async def test_settings_n_and_the_palette_open_notifications_and_a_queued_alert_reloads_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_events, "AlertQueued", AlertQueuedStandIn, raising=False)
+    source = configured_source()
+    app = small_app(tmp_path)
+    app.alerts_source_for = lambda hub: source
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: app.hub is not None)
+        await pilot.press("comma")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        await pilot.press("n")
+        await on_channels(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeliveryLogScreen) and source.delivery_reads == 1)
+        source.rows = [*source.rows, delivery(9, "queued", attempts=0, title="new alert")]
+        assert app.hub is not None
+        app.hub.bus.publish(AlertQueuedStandIn("rule:idle-stop:vast:109"))  # type: ignore[arg-type]
+        await wait_for(pilot, lambda: source.delivery_reads == 2 and "new alert" in screen_text(pilot))
+        await pilot.press("escape", "escape", "escape")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 1)
+        await run_palette(pilot, "alert delivery log")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeliveryLogScreen))
+        await pilot.press("escape")
+        await run_palette(pilot, "Settings → Notifications")
+        await on_channels(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        sections = dict(help_screen.sections)
+        assert ("t", "Send test") in sections["Notifications (n in Settings)"]
+        assert ("n", "Notifications (alerts)") in sections["Settings (,)"]
+        assert ("ctrl+s", "Save") in sections["Channel form (a or e in Notifications)"]

@@ -101,6 +101,7 @@ class DeliveryLogScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Back"),
         Binding("r", "reload", "Reload"),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
     DEFAULT_CSS = """
     DeliveryLogScreen > Vertical { width: 100%; height: 1fr; border: thick $accent; background: $surface; }
@@ -221,6 +222,7 @@ class NotificationsScreen(ModalScreen[None]):
         Binding("delete,x", "remove", "Remove"),
         Binding("l", "delivery_log", "Delivery log"),
         Binding("r", "reload", "Reload"),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
     DEFAULT_CSS = """
     NotificationsScreen > Vertical { width: 100%; height: 1fr; border: thick $accent; background: $surface; }
