@@ -80,7 +80,7 @@ def delivery_columns() -> list[Column[Delivery]]:
         Column("channel", "CHANNEL", 8, lambda row: (row.channel, "bold")),
         Column("title", "TITLE", 24, lambda row: (row.title, None)),
         Column("state", "STATE", 11, lambda row: (state_text(row), STATE_STYLES.get(row.state, "red"))),
-        Column("kind", "KIND", 12, lambda row: (row.kind, None), priority=2),
+        Column("kind", "KIND", 14, lambda row: (row.kind, None), priority=2),
         Column("next", "NEXT TRY", 8, lambda row: (next_attempt(row), "yellow"), priority=3),
         Column("error", "LAST ERROR", 24, lambda row: (row.last_error, "red"), priority=1),
     ]
@@ -106,7 +106,7 @@ class DeliveryLogScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     DeliveryLogScreen > Vertical { width: 100%; height: 1fr; border: thick $accent; background: $surface; }
     DeliveryLogScreen .title { text-style: bold; padding: 0 1; }
-    DeliveryLogScreen #log-detail { height: 3; padding: 0 1; color: $text-muted; }
+    DeliveryLogScreen #log-detail { height: 4; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, source: AlertsSource) -> None:
@@ -167,12 +167,12 @@ class DeliveryLogScreen(ModalScreen[None]):
             detail.append(f" · sent {_clock(row.sent_at)}")
         if next_attempt(row):
             detail.append(f" · next try {next_attempt(row)}")
-        detail.append_text(plain(f" · key {row.alert_key}"))
         detail.append("\n")
         detail.append_text(plain(row.title))
-        if row.last_error:
-            detail.append("\n")
-            detail.append_text(plain(row.last_error, "red", ERROR_LIMIT))
+        detail.append("\n")
+        detail.append_text(plain(row.last_error, "red", ERROR_LIMIT))
+        detail.append("\nkey ", style="dim")
+        detail.append_text(plain(row.alert_key, "dim"))
         self.query_one("#log-detail", PlainStatic).update(detail)
 
 
@@ -219,8 +219,8 @@ class NotificationsScreen(ModalScreen[None]):
         Binding("a", "add", "Add"),
         Binding("e", "edit", "Edit"),
         Binding("t", "send_test", "Send test"),
-        Binding("delete,x", "remove", "Remove"),
-        Binding("l", "delivery_log", "Delivery log"),
+        Binding("x,delete", "remove", "Remove"),
+        Binding("l", "delivery_log", "Log"),
         Binding("r", "reload", "Reload"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]

@@ -191,13 +191,12 @@ class ChannelFormScreen(ModalScreen[bool]):
     ]
     DEFAULT_CSS = """
     ChannelFormScreen { align: center middle; }
-    ChannelFormScreen > Vertical { width: 100%; max-width: 84; height: 100%; max-height: 44;
+    ChannelFormScreen > Vertical { width: 100%; max-width: 84; height: auto; max-height: 100%;
                                    border: thick $accent; background: $surface; }
     ChannelFormScreen #form-title { text-style: bold; padding: 0 1; background: $panel; }
-    ChannelFormScreen #form-fields { height: 1fr; padding: 0 1; }
-    ChannelFormScreen Label { margin-top: 1; text-style: bold; }
-    ChannelFormScreen.-compact Label { margin-top: 0; }
-    ChannelFormScreen .field-error { color: $error; height: auto; }
+    ChannelFormScreen #form-fields { height: auto; max-height: 1fr; padding: 0 1; }
+    ChannelFormScreen Label { text-style: bold; }
+    ChannelFormScreen .field-error { color: $error; height: auto; display: none; }
     ChannelFormScreen #form-status { height: auto; padding: 0 1; }
     ChannelFormScreen #form-buttons { height: auto; padding: 0 1; align: right middle; }
     ChannelFormScreen #form-buttons Button { margin-left: 1; }
@@ -281,7 +280,9 @@ class ChannelFormScreen(ModalScreen[bool]):
         secret = self.query_one(f"#field-{SECRET}", Input).value
         values, problems = validate_channel(self.kind, self.raw_values(), secret, secret_stored=self.secret_stored)
         for name in [spec.name for spec in FIELDS[self.kind]] + [SECRET]:
-            self.query_one(f"#{name}-error", PlainStatic).update(f"✖ {problems[name]}" if name in problems else "")
+            error = self.query_one(f"#{name}-error", PlainStatic)
+            error.update(f"✖ {problems[name]}" if name in problems else "")
+            error.display = name in problems
         if problems:
             self._status("Fix the fields marked ✖; nothing was saved.", "bold red")
             self.query_one(f"#field-{next(iter(problems))}").focus()
