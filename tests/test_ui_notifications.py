@@ -21,6 +21,7 @@ from computehub_tui.engine import events as engine_events
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.ui.alerts_source import (
+    ATTEMPTS_SHOWN,
     UNAVAILABLE,
     AlertsError,
     AlertsUnavailable,
@@ -473,7 +474,7 @@ class ServiceStandIn:
     async def deliveries(self, limit: int = 100, channel: str | None = None) -> list[Any]:
         self.loops.append(asyncio.get_running_loop())
         row = SimpleNamespace(delivery_id="7", channel="webhook", alert_key="k", kind="test", title="t\x1b[2J",
-                              state="dead", attempts=-3, next_attempt_at=float("nan"), created_at=NOW,
+                              state="dead", attempts=1e308, next_attempt_at=float("nan"), created_at=NOW,
                               sent_at=None, last_error=f"401 for {self.leak.reveal()}")
         return [row] * (limit + 5)
 
@@ -503,7 +504,7 @@ def test_the_adapter_runs_on_the_engine_loop_and_hands_back_only_safe_bounded_te
             rows = await source.deliveries(3)
             assert hub.alerts.loops == [hub.home_loop, hub.home_loop] and ui_loop is not hub.home_loop
             assert len(rows) == 3
-            assert rows[0].title == "t" and rows[0].attempts == 0 and rows[0].next_attempt_at is None
+            assert rows[0].title == "t" and rows[0].attempts == ATTEMPTS_SHOWN and rows[0].next_attempt_at is None
             assert "SECRET" not in rows[0].last_error and rows[0].last_error.startswith("401 for")
             channels = await source.channels()
             webhook = next(c for c in channels if c.name == "webhook")

@@ -8,6 +8,7 @@ source, so they run in a bare host app: a fraction of the demo market's start-up
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import pytest
 from fakes.alerts_source import FakeAlertsSource, configured_source
@@ -16,7 +17,7 @@ from test_ui_notifications import Host, field, on_channels, open_form, open_log,
 from textual.pilot import Pilot
 from tui import wait_for
 
-from computehub_tui.ui.screens.notifications import NO_CHANNELS_TEXT
+from computehub_tui.ui.screens.notifications import NO_CHANNELS_TEXT, NotificationsScreen
 
 Steps = Callable[[Pilot], Awaitable[None]]
 
@@ -40,7 +41,11 @@ async def channels(pilot: Pilot) -> None:
     for name in ("telegram", "email"):  # one after the other: the status line shows the last answer
         await select_channel(pilot, screen, name)
         await pilot.press("t")
-        await wait_for(pilot, lambda: screen.tests.get(name, ("",))[0].startswith(("✔", "✖")))
+        await wait_for(pilot, partial(answered, screen, name))
+
+
+def answered(screen: NotificationsScreen, name: str) -> bool:
+    return screen.tests.get(name, ("", ""))[0].startswith(("✔", "✖"))
 
 
 async def channels_empty(pilot: Pilot) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, cast
@@ -20,6 +21,8 @@ DELIVERY_STATES = ("queued", "sending", "sent", "retrying", "dead")
 ERROR_LIMIT = 300
 """A delivery's last error is shown at most this long (the detail line shows the whole bounded text)."""
 MASK = "••••"
+ATTEMPTS_SHOWN = 10_000
+"""An attempt count above this (an absurd one from a broken store) is shown as this."""
 UNAVAILABLE = "alerts are not available in this session"
 
 
@@ -174,9 +177,15 @@ def _delivery(row: Any) -> Delivery:
     return Delivery(
         delivery_id=clean_text(row.delivery_id, 80), channel=clean_text(row.channel, 20),
         alert_key=clean_text(row.alert_key, 200), kind=clean_text(row.kind, 40), title=clean_text(row.title, 200),
-        state=clean_text(row.state, 20), attempts=max(0, int(row.attempts or 0)),
+        state=clean_text(row.state, 20), attempts=_count(row.attempts),
         next_attempt_at=_moment(row.next_attempt_at), last_error=safe_line(str(row.last_error or "")),
         created_at=_moment(row.created_at) or 0.0, sent_at=_moment(row.sent_at))
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return 0
+    return int(min(max(value, 0), ATTEMPTS_SHOWN))
 
 
 def _moment(value: object) -> float | None:
