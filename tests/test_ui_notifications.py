@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -128,6 +128,32 @@ async def test_with_no_channel_the_list_says_how_to_add_one() -> None:
         assert all(" off " in row_line(pilot, name) for name in ("Telegram", "E-mail", "Webhook"))
 
     await run_host(FakeAlertsSource(), steps)
+
+
+class CarelessSource(FakeAlertsSource):
+    """Hands the whole secret over where only its mask belongs."""
+
+    async def channels(self) -> list[ChannelInfo]:
+        return [replace(channel, secret_masked=self.secrets.get(channel.name, ""))
+                for channel in await super().channels()]
+
+
+async def test_a_source_that_hands_over_a_whole_secret_still_shows_only_its_last_four() -> None:
+    source = CarelessSource(configured={"telegram": {"chat_id": "42"}}, secrets={"telegram": TOKEN})
+
+    async def steps(pilot: Pilot) -> None:
+        screen = await on_channels(pilot)
+        assert "••••Dsaw" in row_line(pilot, "Telegram") and TOKEN not in screen_text(pilot)
+        form = await open_form(pilot, ("e",))
+        assert form.query_one("#field-secret", Input).placeholder.startswith("••••Dsaw stored")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: pilot.app.screen is screen)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+        confirm = pilot.app.screen
+        assert isinstance(confirm, ConfirmScreen) and TOKEN not in confirm.body and "••••Dsaw" in confirm.body
+
+    await run_host(source, steps)
 
 
 def test_a_secret_handed_over_in_full_is_still_shown_as_its_last_four() -> None:

@@ -27,6 +27,7 @@ from computehub_tui.ui.alerts_source import (
     Delivery,
     channel_title,
     destination,
+    masked_secret,
     one_line_error,
     safe_line,
 )
@@ -254,7 +255,7 @@ class NotificationsScreen(ModalScreen[None]):
             Column("channel", "CHANNEL", 9, lambda row: (channel_title(row.name), "bold")),
             Column("state", "STATE", 5, lambda row: ("on", "green") if row.configured else ("off", "dim")),
             Column("destination", "DESTINATION", 24, lambda row: (destination(row) or "-", None)),
-            Column("secret", "SECRET", 9, lambda row: (row.secret_masked or "-", "dim")),
+            Column("secret", "SECRET", 9, lambda row: (masked_secret(row.secret_masked) or "-", "dim")),
             Column("test", "LAST TEST", 20, self._test_cell, priority=1),
         ]
 
@@ -346,7 +347,7 @@ class NotificationsScreen(ModalScreen[None]):
         title = channel_title(channel.name)
         body = Text(f"Alerts stop going to {destination(channel) or 'this channel'}.")
         if channel.secret_masked:
-            body.append(f" The stored secret {channel.secret_masked} is deleted.")
+            body.append(f" The stored secret {masked_secret(channel.secret_masked)} is deleted.")
 
         def confirmed(yes: bool | None) -> None:
             if yes:

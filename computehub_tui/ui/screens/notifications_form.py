@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from computehub_tui.domain.text import clean_text
-from computehub_tui.ui.alerts_source import AlertsSource, ChannelInfo, channel_title, one_line_error
+from computehub_tui.ui.alerts_source import AlertsSource, ChannelInfo, channel_title, masked_secret, one_line_error
 from computehub_tui.ui.plain import PlainStatic
 from computehub_tui.ui.screens.compact import fit_to_height
 from computehub_tui.ui.widgets.footer import HubFooter
@@ -242,7 +242,7 @@ class ChannelFormScreen(ModalScreen[bool]):
 
     def _secret_placeholder(self) -> str:
         if self.channel is not None and self.channel.secret_masked:
-            return f"{self.channel.secret_masked} stored — leave empty to keep it"
+            return f"{masked_secret(self.channel.secret_masked)} stored — leave empty to keep it"
         return "required" if self.kind in SECRET_REQUIRED else "optional"
 
     def on_mount(self) -> None:
