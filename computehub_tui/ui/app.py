@@ -30,6 +30,7 @@ from computehub_tui.config.schema import did_you_mean
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
 from computehub_tui.domain.secret import redact
 from computehub_tui.domain.text import clean_text
+from computehub_tui.engine import events as engine_events
 from computehub_tui.engine.events import (
     ActionFinished,
     ActionStarted,
@@ -51,6 +52,7 @@ from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.policy import ActionPlan, plan_action
 from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.rules.model import Mode
+from computehub_tui.ui.alerts_source import AlertsSource, alerts_source_for
 from computehub_tui.ui.commands import HubCommands
 from computehub_tui.ui.keymap import binding_label, clashes, rebindable_ids, split_overrides
 from computehub_tui.ui.log_handler import UiLogHandler, route_root_logging
@@ -152,6 +154,8 @@ class ComputeHubApp(App[None]):
         self.rules_source_for: Callable[[Hub], RulesSource | None] = rules_source_for
         """Where the Rules pane finds automation for a session's Hub; replaceable in tests."""
         self.rules_source: RulesSource | None = None
+        self.alerts_source_for: Callable[[Hub], AlertsSource] = alerts_source_for
+        """Where Settings → Notifications finds alerting for a session's Hub; replaceable in tests."""
         self._refresh_timers: dict[str, Timer | None] = {}
         """Panes with a repaint coming: at the end of the window (a Timer) or once the queue is read (None)."""
         self._refreshed_at: dict[str, float] = {}
@@ -291,7 +295,7 @@ class ComputeHubApp(App[None]):
 
     def _engine_event_handlers(self) -> dict[type, Callable[[Any], None]]:
         """Which method shows each kind of engine event: the one place engine events reach the panes."""
-        return {
+        handlers: dict[type, Callable[[Any], None]] = {
             OffersUpdated: self._offers_updated,
             InstancesUpdated: self._instances_updated,
             MetricsSampled: self._metrics_sampled,
@@ -307,6 +311,11 @@ class ComputeHubApp(App[None]):
             AutomationResumed: self._automation_resumed,
             LeaseChanged: self._lease_changed,
         }
+        # The alert outbox's event comes with issue 12's engine side; until it is there the log reloads on r.
+        alert_queued = getattr(engine_events, "AlertQueued", None)
+        if isinstance(alert_queued, type):
+            handlers[alert_queued] = self._alerts_changed
+        return handlers
 
     def _offers_updated(self, _: OffersUpdated) -> None:
         self._show_health()  # a provider may also have gone
@@ -386,6 +395,12 @@ class ComputeHubApp(App[None]):
         if event.holder is not None and not event.ours:
             self.notify(f"{event.holder} runs automation; this app only shows it", markup=False,
                         title="Automation", timeout=6)
+
+    def _alerts_changed(self, _: object) -> None:
+        from computehub_tui.ui.screens.notifications import AlertsChanged
+
+        for screen in self.screen_stack[1:]:
+            screen.post_message(AlertsChanged())
 
     def _show_health(self) -> None:
         assert self.hub is not None
@@ -670,6 +685,21 @@ class ComputeHubApp(App[None]):
         if self.hub is not None:
             self.push_screen(SettingsScreen(self.hub))
 
+    def action_notifications(self) -> None:
+        from computehub_tui.ui.screens.notifications import NotificationsScreen
+
+        if self.hub is not None:
+            self.push_screen(NotificationsScreen(self.alerts_source_for(self.hub)))
+
+    def action_delivery_log(self) -> None:
+        from computehub_tui.ui.screens.notifications import DeliveryLogScreen
+
+        if self.hub is not None:
+            self.push_screen(DeliveryLogScreen(self.alerts_source_for(self.hub)))
+
+    def on_settings_screen_notifications_requested(self, _: SettingsScreen.NotificationsRequested) -> None:
+        self.action_notifications()
+
     def action_costs(self) -> None:
         from computehub_tui.ui.screens.costs import CostScreen
 
@@ -683,6 +713,8 @@ class ComputeHubApp(App[None]):
         from computehub_tui.ui.screens.launch import LaunchScreen
         from computehub_tui.ui.screens.logs import LogsScreen
         from computehub_tui.ui.screens.market import MarketScreen
+        from computehub_tui.ui.screens.notifications import ChannelKindScreen, DeliveryLogScreen, NotificationsScreen
+        from computehub_tui.ui.screens.notifications_form import ChannelFormScreen
         from computehub_tui.ui.screens.offer_detail import OfferDetailScreen
         from computehub_tui.ui.screens.rules_audit import AuditScreen
         from computehub_tui.ui.screens.rules_editor import RuleEditorScreen
@@ -711,6 +743,10 @@ class ComputeHubApp(App[None]):
             ("Confirmations", describe_bindings(ConfirmScreen.BINDINGS)),
             (f"Settings ({key('settings')})", describe_bindings(SettingsScreen.BINDINGS)),
             ("API key prompt (b in Settings)", describe_bindings(KeyInputScreen.BINDINGS)),
+            ("Notifications (n in Settings)", describe_bindings(NotificationsScreen.BINDINGS)),
+            ("Add a channel (a in Notifications)", describe_bindings(ChannelKindScreen.BINDINGS)),
+            ("Channel form (a or e in Notifications)", describe_bindings(ChannelFormScreen.BINDINGS)),
+            ("Delivery log (l in Notifications)", describe_bindings(DeliveryLogScreen.BINDINGS)),
         ]
         self.push_screen(HelpScreen(sections))
 

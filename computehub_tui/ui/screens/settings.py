@@ -79,6 +79,9 @@ class SettingsScreen(ModalScreen[None]):
             super().__init__()
             self.any_bound = any_bound
 
+    class NotificationsRequested(Message):
+        """The user asked for Settings → Notifications (alert channels and the delivery log)."""
+
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close"),
         Binding("up,k", "move(-1)", "Up", show=False),
@@ -86,6 +89,7 @@ class SettingsScreen(ModalScreen[None]):
         Binding("b", "bind_key", "Bind / replace key"),
         Binding("t", "test_key", "Test connection"),
         Binding("delete,x", "remove_key", "Remove key"),
+        Binding("n", "notifications", "Notifications (alerts)"),
     ]
     DEFAULT_CSS = """
     SettingsScreen { align: center middle; }
@@ -112,7 +116,7 @@ class SettingsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Settings · providers, API keys and capabilities   (↑↓ choose, b bind, t test, x remove, "
-                         "esc close)", id="settings-title")
+                         "n alerts, esc close)", id="settings-title")
             with VerticalScroll():
                 yield Static(id="settings-providers")
                 yield Static(id="settings-capabilities")
@@ -239,6 +243,9 @@ class SettingsScreen(ModalScreen[None]):
         body = f"The stored key {binding.masked} is deleted and {title} stops being polled."
         self.app.push_screen(ConfirmScreen(f"Remove the {title} key?", body, yes_label="Remove", danger=True),
                              confirmed)
+
+    def action_notifications(self) -> None:
+        self.post_message(self.NotificationsRequested())
 
     # -- workers (results come back through on_worker_state_changed) --------------------------
 
