@@ -17,7 +17,7 @@ from textual.widgets import Input, OptionList, Select
 from tui import run_palette, screen_text, small_app, wait_for
 
 from computehub_tui.domain.secret import Secret
-from computehub_tui.engine import events as engine_events
+from computehub_tui.engine.events import AlertQueued
 from computehub_tui.engine.hub import Hub
 from computehub_tui.engine.runtime import EngineRuntime
 from computehub_tui.ui.alerts_source import (
@@ -491,7 +491,7 @@ class ServiceStandIn:
         self.loops: list[asyncio.AbstractEventLoop] = []
         self.leak = Secret("sk-live-QwErTyUiOpAsDfSECRET")
 
-    def channel_names(self) -> list[str]:
+    def configured_channels(self) -> list[str]:
         return ["webhook"]
 
     async def channel_settings(self, name: str) -> tuple[dict[str, object], str]:
@@ -549,16 +549,8 @@ def test_the_adapter_runs_on_the_engine_loop_and_hands_back_only_safe_bounded_te
 # -- in the app: Settings, the palette, help, engine events ------------------------------------------
 
 
-@dataclass(frozen=True)
-class AlertQueuedStandIn:
-    """What issue 12's engine publishes when an alert enters the outbox."""
-
-    key: str
-
-
 async def test_settings_n_and_the_palette_open_notifications_and_a_queued_alert_reloads_the_log(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_events, "AlertQueued", AlertQueuedStandIn, raising=False)
     source = configured_source()
     app = small_app(tmp_path)
     app.alerts_source_for = lambda hub: source
@@ -572,7 +564,7 @@ async def test_settings_n_and_the_palette_open_notifications_and_a_queued_alert_
         await wait_for(pilot, lambda: isinstance(app.screen, DeliveryLogScreen) and source.delivery_reads == 1)
         source.rows = [*source.rows, delivery(9, "queued", attempts=0, title="new alert")]
         assert app.hub is not None
-        app.hub.bus.publish(AlertQueuedStandIn("rule:idle-stop:vast:109"))  # type: ignore[arg-type]
+        app.hub.bus.publish(AlertQueued("rule:idle-stop:vast:109", "rule_fired", "warning", "new alert", ("webhook",)))
         await wait_for(pilot, lambda: source.delivery_reads == 2 and "new alert" in screen_text(pilot))
         await pilot.press("escape", "escape", "escape")
         await wait_for(pilot, lambda: len(app.screen_stack) == 1)

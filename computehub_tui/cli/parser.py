@@ -299,17 +299,6 @@ def build_parser() -> argparse.ArgumentParser:
     rule_pause.add_argument("--reason", type=_rule_name, default=None, help="shown beside \"paused\"")
     rule_commands.add_parser("resume", parents=[common], help="let rules act again")
 
-    notify = command("notify", "alert channels")
-    notify_commands = notify.add_subparsers(dest="notify_command", metavar="ACTION", parser_class=_Parser,
-                                            required=True)
-    telegram_setup = notify_commands.add_parser(
-        "telegram-setup", parents=[common],
-        help="connect a Telegram bot: check its token, find your chat from a message you send it, save both")
-    telegram_setup.add_argument("--timeout", type=_window, default=300.0, metavar="DURATION",
-                                help="how long to wait for your message (default 5m)")
-    telegram_setup.add_argument("--yes", action="store_true",
-                                help="use the chat found without asking (required without a terminal)")
-
     audit = command("audit", "who did what: user, cli and rule actions, newest first")
     audit.add_argument("--limit", type=_bounded_int(1, MAX_AUDIT), default=50, metavar="N",
                        help=f"entries (default 50, at most {MAX_AUDIT})")
@@ -318,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only one actor: user, cli, rule (every rule) or rule:NAME")
     audit.add_argument("--json", action="store_true", help="print a JSON list (times in UTC)")
 
-    notify = command("notify", "alerts: send a test through a channel, show the delivery log")
+    notify = command("notify", "alerts: send a test through a channel, show the delivery log, set up Telegram")
     notify_commands = notify.add_subparsers(dest="notify_command", metavar="ACTION", parser_class=_Parser,
                                             required=True)
     notify_test = notify_commands.add_parser("test", parents=[common],
@@ -335,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     notify_log.add_argument("--limit", type=_bounded_int(1, MAX_AUDIT), default=50, metavar="N",
                             help=f"entries (default 50, at most {MAX_AUDIT})")
     notify_log.add_argument("--channel", choices=ALERT_CHANNELS, default=None, help="only one channel")
+    telegram_setup = notify_commands.add_parser(
+        "telegram-setup", parents=[common],
+        help="connect a Telegram bot: check its token, find your chat from a message you send it, save both")
+    telegram_setup.add_argument("--timeout", type=_window, default=300.0, metavar="DURATION",
+                                help="how long to wait for your message (default 5m)")
+    telegram_setup.add_argument("--yes", action="store_true",
+                                help="use the chat found without asking (required without a terminal)")
 
     logs = command("logs", "print an instance's logs")
     logs.add_argument("instance_id", metavar="ID", type=instance_key, help="provider:id")

@@ -196,6 +196,17 @@ class AlertsService:
         """The channels alerts go to (configured and usable)."""
         return [name for name in ALERT_CHANNELS if name in self._channels]
 
+    def configured_channels(self) -> list[str]:
+        """The channels whose section is present, usable or not (Settings → Notifications lists these)."""
+        return self.settings.section.channel_names()
+
+    async def channel_settings(self, name: str) -> tuple[dict[str, object], str]:
+        """``[alerts.<name>]`` under its config names, and the channel's secret masked (``""``: none stored)."""
+        values = getattr(self.settings.section, name).model_dump(by_alias=True)
+        found = await self.secrets_source.channel_secrets() if self.secrets_source is not None else {}
+        secret = found.get(SECRET_OF_CHANNEL[name])
+        return values, secret.masked if secret else ""
+
     def channel(self, name: str) -> Channel | None:
         """The built channel ``name`` (None: not configured or not usable)."""
         return self._channels.get(name)

@@ -93,7 +93,9 @@ class AlertsSource(Protocol):
 class _HubAlerts(Protocol):
     """The part of ``hub.alerts`` (issue 12's alerts service) this adapter calls."""
 
-    def channel_names(self) -> list[str]: ...
+    def configured_channels(self) -> list[str]: ...
+
+    async def channel_settings(self, name: str) -> tuple[Mapping[str, object], str]: ...
 
     async def deliveries(self, limit: int = 100, channel: str | None = None) -> list[Any]: ...
 
@@ -158,17 +160,14 @@ class HubAlertsSource:
 async def _channel_infos(alerts: _HubAlerts) -> list[ChannelInfo]:
     """Each kind with its settings. ``channel_settings(name)`` -> (values, masked secret) is read where the
     service offers it; without it the list still says which channels are on."""
-    configured = set(alerts.channel_names())
-    settings = getattr(alerts, "channel_settings", None)
+    configured = set(alerts.configured_channels())
+    settings = alerts.channel_settings
     infos = []
     for name in CHANNEL_KINDS:
         if name not in configured:
             infos.append(ChannelInfo(name, False))
             continue
-        values: Mapping[str, object] = {}
-        secret = ""
-        if settings is not None:
-            values, secret = await settings(name)
+        values, secret = await settings(name)
         infos.append(ChannelInfo(name, True, dict(values), masked_secret(secret)))
     return infos
 

@@ -30,9 +30,10 @@ from computehub_tui.config.schema import did_you_mean
 from computehub_tui.domain.models import PROVIDER_TITLES, Instance, Offer
 from computehub_tui.domain.secret import redact
 from computehub_tui.domain.text import clean_text
-from computehub_tui.engine import events as engine_events
 from computehub_tui.engine.events import (
     ActionFinished,
+    AlertQueued,
+    DeliveryChanged,
     ActionStarted,
     AutomationPaused,
     AutomationResumed,
@@ -311,10 +312,8 @@ class ComputeHubApp(App[None]):
             AutomationResumed: self._automation_resumed,
             LeaseChanged: self._lease_changed,
         }
-        # The alert outbox's event comes with issue 12's engine side; until it is there the log reloads on r.
-        alert_queued = getattr(engine_events, "AlertQueued", None)
-        if isinstance(alert_queued, type):
-            handlers[alert_queued] = self._alerts_changed
+        handlers[AlertQueued] = self._alerts_changed
+        handlers[DeliveryChanged] = self._alerts_changed
         return handlers
 
     def _offers_updated(self, _: OffersUpdated) -> None:
