@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import math
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC
@@ -35,6 +36,7 @@ from computehub_tui.rules.model import (
 )
 from computehub_tui.rules.trace import Trace, TraceRow
 from computehub_tui.store import Store
+from computehub_tui.store.rollups import ROLLUP_1H, ROLLUP_1M
 
 RELATIVE_START = 1_789_948_800.0
 """Where a trace in seconds-from-start begins on the replay clock: a UTC midnight, so "today" starts with it."""
@@ -340,3 +342,38 @@ def _fields_read(rule: Rule) -> tuple[str, ...]:
         if action.where is not None:
             visit(action.where)
     return tuple(found)
+
+
+async def stored_trace(store: Store, since: float, now: float) -> Trace | None:
+    """The fleet's stored history since ``since`` as a trace (raw samples, else minute, else hour rollups, and
+    every status change); None when nothing was stored in that time."""
+    rows: list[TraceRow] = []
+    for instance in await store.load_instances():
+        changes = await store.status_changes(instance.key, since)
+        samples = await _stored_samples(store, instance.key, since)
+        times = sorted({s.time for s in samples} | {c.at for c in changes if c.at >= since})
+        by_time = {s.time: s for s in samples}
+        change_times = [c.at for c in changes]
+        for at in times:
+            if at > now:
+                break
+            index = bisect.bisect_right(change_times, at) - 1
+            status = changes[index].status.value if index >= 0 else instance.status.value
+            billing = status in _BILLING
+            rows.append(TraceRow(0, at, instance.key, status, by_time.get(at, MetricSample(at)),
+                                 instance.price_hour if billing else None, instance.provider, instance.gpu,
+                                 instance.label, None, None))
+    if not rows:
+        return None
+    rows.sort(key=lambda row: row.t)
+    return Trace(tuple(rows), absolute=True)
+
+
+async def _stored_samples(store: Store, key: str, since: float) -> list[MetricSample]:
+    """Raw samples, led by minute rollups before the first raw one and hour rollups before the first minute."""
+    samples = await store.metric_history(key, since)
+    first = samples[0].time if samples else math.inf
+    minutes = [s for s in await store.metric_rollups(key, since, ROLLUP_1M) if s.time < first]
+    first = minutes[0].time if minutes else first
+    hours = [s for s in await store.metric_rollups(key, since, ROLLUP_1H) if s.time < first]
+    return [*hours, *minutes, *samples]
