@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -128,8 +128,8 @@ def test_junit_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     ('rules = "fleet.rules"\ncolour = 1\n', "the file: unknown key 'colour'"),
     ('rules = "missing.rules"\n[[case]]\ntrace = "traces/idle_after_2h.csv"\n', "missing.rules: no such file"),
     ('rules = "fleet.rules"\n', "has no [[case]]"),
-    ('rules = "fleet.rules"\n[[case]]\ntrace = "traces/idle_after_2h.csv"\n[[case.expect]]\nrule = "x"\n'
-     'instance = "a"\n', "expect 1: t is missing"),
+    ('rules = "fleet.rules"\n[[case]]\ntrace = "traces/idle_after_2h.csv"\n[[case.expect]]\nrule = "x"\ninstance = "a"\n',
+     "expect 1: t is missing"),
     ('rules = "fleet.rules"\n[settings]\nfleet_share = 3\n[[case]]\ntrace = "traces/idle_after_2h.csv"\n',
      "[settings] fleet_share must be a number above 0 and at most 1"),
 ])

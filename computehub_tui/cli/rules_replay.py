@@ -94,8 +94,9 @@ def human_lines(result: ReplayResult, absolute: bool, explain: str | None) -> li
     """Firings, held guards and (with ``explain``) verdicts, in time order."""
     timed: list[tuple[float, int, str]] = []
     for firing in result.firings:
-        timed.append((firing.t, 1, f"{shown_time(result, firing.t, absolute)}  {firing.rule}  {firing.instance}  "
-                                   f"{', '.join(firing.actions)}  {firing.evidence}"))
+        line = (f"{shown_time(result, firing.t, absolute)}  {firing.rule}  {firing.instance}  "
+                f"{', '.join(firing.actions)}  {firing.evidence}")
+        timed.append((firing.t, 1, line))
     for at, message in result.held:
         timed.append((at, 2, f"{shown_time(result, at, absolute)}  held: {message}"))
     for item in result.explained:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import time
 import tomllib
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from computehub_tui.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from computehub_tui.cli.output import emit, note, out

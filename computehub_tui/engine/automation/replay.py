@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import math
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -93,7 +94,7 @@ class _InstanceTrace:
         self.points = {name: [(row.t, read(row.sample)) for row in rows] for name, read in METRIC_FIELDS.items()}
         self.points["status"] = [(row.t, row.status) for row in rows]
         self.accrued: list[float] = [0.0]
-        for earlier, later in zip(rows, rows[1:], strict=False):
+        for earlier, later in itertools.pairwise(rows):
             self.accrued.append(self.accrued[-1] + _rate(earlier) * (later.t - earlier.t) / 3600.0)
         gpus = [len(row.sample.gpu_util) for row in rows]
         self.gpu_counts = [max(gpus[:index + 1]) for index in range(len(gpus))]
