@@ -378,3 +378,4 @@ async def _stored_samples(store: Store, key: str, since: float) -> list[MetricSa
     first = minutes[0].time if minutes else first
     hours = [s for s in await store.metric_rollups(key, since, ROLLUP_1H) if s.time < first]
     return [*hours, *minutes, *samples]
+
