@@ -182,7 +182,7 @@ def _range_text(never: Never, absolute: bool) -> str:
 
 def _report(result: FileResult) -> None:
     if result.error is not None:
-        emit(f"ERROR {result.path}: {result.error}\n")
+        emit(f"ERROR {result.path}: {result.error.removeprefix(f'{result.path}: ')}\n")
         return
     for case in result.cases:
         if case.error is not None:
