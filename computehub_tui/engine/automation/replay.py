@@ -90,14 +90,22 @@ class _InstanceTrace:
     def __init__(self, rows: Sequence[TraceRow]) -> None:
         self.rows = list(rows)
         self.times = [row.t for row in rows]
-        self.samples: list[MetricSample] = [row.sample for row in rows]
-        self.points = {name: [(row.t, read(row.sample)) for row in rows] for name, read in METRIC_FIELDS.items()}
-        self.points["status"] = [(row.t, row.status) for row in rows]
+        # A row with no reading at all is a poll that listed the instance without a sample (a stopped machine,
+        # a provider that sent no metrics): as in the engine, it adds a status point and no metric sample.
+        self.samples: list[MetricSample] = [row.sample for row in rows if _has_readings(row.sample)]
+        self.sample_times = [sample.time for sample in self.samples]
+        self.points: dict[str, list[tuple[float, Value]]] = {
+            name: [(sample.time, read(sample)) for sample in self.samples] for name, read in METRIC_FIELDS.items()}
+        self.status_points: list[tuple[float, Value]] = [(row.t, row.status) for row in rows]
         self.accrued: list[float] = [0.0]
         for earlier, later in itertools.pairwise(rows):
             self.accrued.append(self.accrued[-1] + _rate(earlier) * (later.t - earlier.t) / 3600.0)
         gpus = [len(row.sample.gpu_util) for row in rows]
         self.gpu_counts = [max(gpus[:index + 1]) for index in range(len(gpus))]
+
+    def sampled(self, now: float) -> int:
+        """How many metric samples are at or before ``now``."""
+        return bisect.bisect_right(self.sample_times, now)
 
     def seen(self, now: float) -> int:
         """How many rows are at or before ``now``."""
@@ -167,12 +175,14 @@ class TraceFacts(FactsBuilder):
         if not seen or trace.rows[seen - 1].status == InstanceStatus.TERMINATED.value:
             return None
         row = trace.rows[seen - 1]
-        history = trace.samples[:seen]
+        history = trace.samples[:trace.sampled(now)]
         interval = sample_interval(history, FIRST_INTERVAL_S)
+        poll_interval = sample_interval([r.sample for r in trace.rows[max(0, seen - 21):seen]], FIRST_INTERVAL_S)
         # The live engine forgets a sample after STALE_AFTER_S at its poll; a trace may sample more sparsely,
         # and the issue counts only gaps over three intervals as missing data.
-        stale_after = max(STALE_AFTER_S, GAP_INTERVALS * interval)
-        latest = row.sample if now - row.t <= stale_after else None
+        newest = history[-1] if history else None
+        latest = newest if newest is not None and now - newest.time <= max(STALE_AFTER_S,
+                                                                           GAP_INTERVALS * interval) else None
         values: dict[str, Value] = {
             "status": row.status,
             "provider": row.provider,
@@ -193,10 +203,23 @@ class TraceFacts(FactsBuilder):
         series = {}
         for field_name, points in trace.points.items():
             if windows is None or field_name in windows:
-                since = float("-inf") if windows is None else now - windows[field_name] - 4 * interval
-                start = bisect.bisect_left(trace.times, since)
-                series[field_name] = Series(tuple(points[start:seen]), interval)
-        return InstanceFacts(name, values, series, fresh=now - row.t <= stale_after)
+                series[field_name] = _window(points, trace.sample_times, len(history), now, windows, field_name,
+                                             interval)
+        if windows is None or "status" in windows:
+            series["status"] = _window(trace.status_points, trace.times, seen, now, windows, "status", poll_interval)
+        fresh = now - row.t <= max(STALE_AFTER_S, GAP_INTERVALS * poll_interval)
+        return InstanceFacts(name, values, series, fresh=fresh)
+
+
+def _window(points: Sequence[tuple[float, Value]], times: Sequence[float], seen: int, now: float,
+            windows: Mapping[str, float] | None, name: str, interval: float) -> Series:
+    """The points a ``FOR`` window can need, as the facts builder keeps them (its start less four intervals)."""
+    since = float("-inf") if windows is None else now - windows[name] - 4 * interval
+    return Series(tuple(points[bisect.bisect_left(times, since, hi=seen):seen]), interval)
+
+
+def _has_readings(sample: MetricSample) -> bool:
+    return bool(sample.gpu_util or sample.vram_used_gb or sample.vram_total_gb or sample.gpu_temp_c)
 
 
 def _uptime(trace: _InstanceTrace, seen: int, now: float) -> float | None:
