@@ -131,12 +131,14 @@ class TraceFacts(FactsBuilder):
     def __init__(self, trace: Trace, offset: float, clock: ManualClock) -> None:
         # FactsBuilder.__init__ is not called: its sources are the live engine's, and none is read here.
         self._clock = clock
-        shifted = [replace(row, t=row.t + offset, sample=replace(row.sample, time=row.sample.time + offset))
-                   for row in trace.rows]
-        self._by_instance = {name: _InstanceTrace([row for row in shifted if row.instance == name])
-                             for name in trace.instances}
+        grouped: dict[str, list[TraceRow]] = {}
+        for row in trace.rows:
+            shifted = replace(row, t=row.t + offset, sample=replace(row.sample, time=row.sample.time + offset))
+            grouped.setdefault(row.instance, []).append(shifted)
+        self._by_instance = {name: _InstanceTrace(rows) for name, rows in grouped.items()}
 
     def fresh(self, provider: str) -> bool:
+        # The runner asks only to reconcile rows an earlier process left in flight; a replay's journal has none.
         return True
 
     def account(self) -> AccountFacts:
