@@ -15,11 +15,12 @@ from computehub_tui.clock import ManualClock
 from computehub_tui.domain.idle import STALE_AFTER_S, idle_readout
 from computehub_tui.domain.models import InstanceStatus, MetricSample
 from computehub_tui.engine.automation.execute import Executor, Outcome
-from computehub_tui.engine.automation.facts import METRIC_FIELDS, FactsBuilder, sample_interval
+from computehub_tui.engine.automation.facts import METRIC_FIELDS, STATUS_POINTS_KEPT, FactsBuilder, sample_interval
 from computehub_tui.engine.automation.runner import AutomationSettings, RuleRunner, TickReport
 from computehub_tui.engine.costs import day_start, month_start
 from computehub_tui.engine.events import AutomationPaused, EngineEvent, EventBus
 from computehub_tui.engine.live import LiveData
+from computehub_tui.engine.metrics import METRIC_HISTORY_SAMPLES
 from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.rules.evaluate import GAP_INTERVALS, evaluate, evidence_text
 from computehub_tui.rules.model import (
@@ -100,8 +101,13 @@ class _InstanceTrace:
         self.accrued: list[float] = [0.0]
         for earlier, later in itertools.pairwise(rows):
             self.accrued.append(self.accrued[-1] + _rate(earlier) * (later.t - earlier.t) / 3600.0)
-        gpus = [len(row.sample.gpu_util) for row in rows]
-        self.gpu_counts = [max(gpus[:index + 1]) for index in range(len(gpus))]
+        self.gpu_counts = list(itertools.accumulate((len(row.sample.gpu_util) for row in rows), max))
+        self.billing_since: list[float | None] = []
+        """Per row: when the instance last began billing (None while it does not)."""
+        for row in rows:
+            previous = self.billing_since[-1] if self.billing_since else None
+            self.billing_since.append((previous if previous is not None else row.t) if row.status in _BILLING
+                                      else None)
 
     def sampled(self, now: float) -> int:
         """How many metric samples are at or before ``now``."""
@@ -136,6 +142,8 @@ class TraceFacts(FactsBuilder):
             shifted = replace(row, t=row.t + offset, sample=replace(row.sample, time=row.sample.time + offset))
             grouped.setdefault(row.instance, []).append(shifted)
         self._by_instance = {name: _InstanceTrace(rows) for name, rows in grouped.items()}
+        self._built: tuple[float, list[InstanceFacts]] | None = None
+        """The last tick's facts: ``account`` sums them instead of building them again."""
 
     def fresh(self, provider: str) -> bool:
         # The runner asks only to reconcile rows an earlier process left in flight; a replay's journal has none.
@@ -143,7 +151,7 @@ class TraceFacts(FactsBuilder):
 
     def account(self) -> AccountFacts:
         now = self._clock.now()
-        instances = self.instances(now, {})
+        instances = self._built[1] if self._built is not None and self._built[0] == now else self.instances(now, {})
         day, month = day_start(now, UTC), month_start(now, UTC)
         spend_today = sum(trace.cost_at(now) - trace.cost_at(day) for trace in self._by_instance.values())
         spend_month = sum(trace.cost_at(now) - trace.cost_at(month) for trace in self._by_instance.values())
@@ -169,6 +177,7 @@ class TraceFacts(FactsBuilder):
             built = self._instance_facts(name, trace, now, windows, project_spend)
             if built is not None:
                 facts.append(built)
+        self._built = (now, facts)
         return facts
 
     def _instance_facts(self, name: str, trace: _InstanceTrace, now: float, windows: Mapping[str, float] | None,
@@ -177,7 +186,10 @@ class TraceFacts(FactsBuilder):
         if not seen or trace.rows[seen - 1].status == InstanceStatus.TERMINATED.value:
             return None
         row = trace.rows[seen - 1]
-        history = trace.samples[:trace.sampled(now)]
+        sampled = trace.sampled(now)
+        # As many samples as the engine keeps in memory per instance: windows and idle_for see what it sees.
+        first = max(0, sampled - METRIC_HISTORY_SAMPLES)
+        history = trace.samples[first:sampled]
         interval = sample_interval(history, FIRST_INTERVAL_S)
         poll_interval = sample_interval([r.sample for r in trace.rows[max(0, seen - 21):seen]], FIRST_INTERVAL_S)
         # The live engine forgets a sample after STALE_AFTER_S at its poll; a trace may sample more sparsely,
@@ -185,6 +197,7 @@ class TraceFacts(FactsBuilder):
         newest = history[-1] if history else None
         latest = newest if newest is not None and now - newest.time <= max(STALE_AFTER_S,
                                                                            GAP_INTERVALS * interval) else None
+        billing_since = trace.billing_since[seen - 1]
         values: dict[str, Value] = {
             "status": row.status,
             "provider": row.provider,
@@ -195,7 +208,7 @@ class TraceFacts(FactsBuilder):
             "pricing": row.pricing,
             "cost_per_hour": row.cost_per_hour,
             "cost_so_far": trace.cost_at(now),
-            "uptime": _uptime(trace, seen, now),
+            "uptime": None if billing_since is None else now - billing_since,
             "idle_for": _idle_for(history, now, trace.gpu_counts[seen - 1]),
             "price_change_24h": None,
             "project_spend_today": project_spend.get(row.project, 0.0),
@@ -205,33 +218,24 @@ class TraceFacts(FactsBuilder):
         series = {}
         for field_name, points in trace.points.items():
             if windows is None or field_name in windows:
-                series[field_name] = _window(points, trace.sample_times, len(history), now, windows, field_name,
+                series[field_name] = _window(points, trace.sample_times, first, sampled, now, windows, field_name,
                                              interval)
         if windows is None or "status" in windows:
-            series["status"] = _window(trace.status_points, trace.times, seen, now, windows, "status", poll_interval)
+            series["status"] = _window(trace.status_points, trace.times, max(0, seen - STATUS_POINTS_KEPT), seen, now,
+                                       windows, "status", poll_interval)
         fresh = now - row.t <= max(STALE_AFTER_S, GAP_INTERVALS * poll_interval)
         return InstanceFacts(name, values, series, fresh=fresh)
 
 
-def _window(points: Sequence[tuple[float, Value]], times: Sequence[float], seen: int, now: float,
+def _window(points: Sequence[tuple[float, Value]], times: Sequence[float], first: int, seen: int, now: float,
             windows: Mapping[str, float] | None, name: str, interval: float) -> Series:
     """The points a ``FOR`` window can need, as the facts builder keeps them (its start less four intervals)."""
     since = float("-inf") if windows is None else now - windows[name] - 4 * interval
-    return Series(tuple(points[bisect.bisect_left(times, since, hi=seen):seen]), interval)
+    return Series(tuple(points[bisect.bisect_left(times, since, lo=first, hi=seen):seen]), interval)
 
 
 def _has_readings(sample: MetricSample) -> bool:
     return bool(sample.gpu_util or sample.vram_used_gb or sample.vram_total_gb or sample.gpu_temp_c)
-
-
-def _uptime(trace: _InstanceTrace, seen: int, now: float) -> float | None:
-    """Since the instance last went from not billing to billing (or its first row, if it always did)."""
-    if trace.rows[seen - 1].status not in _BILLING:
-        return None
-    index = seen - 1
-    while index > 0 and trace.rows[index - 1].status in _BILLING:
-        index -= 1
-    return now - trace.rows[index].t
 
 
 def _idle_for(history: Sequence[MetricSample], now: float, gpu_count: int) -> float | None:
