@@ -239,3 +239,26 @@ def test_nothing_is_executed_and_a_dry_run_rule_replays_as_live(tmp_path: Path,
     assert code == 0
     assert out.splitlines()[0].startswith("t=9000s (2h 30m)  idle-stop  a  stop  ")
     assert "nothing was executed, no alert was sent" in err
+
+
+def test_money_fields_accrue_from_cost_per_hour(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Three machines at $0.80/h from t=0: spend today is 2.4 * t / 3600, over $1 once t > 1500 (first row 1560;
+    # then each cooldown: 2460, 3360). Each machine's cost so far is 0.8 * t / 3600, over $0.50 once t > 2250
+    # (2280, then 3180).
+    rules = ('rule "cap": IF spend_today > $1 THEN notify email\n'
+             'rule "each": IF cost_so_far > $0.5 THEN notify toast\n')
+    assert firings(tmp_path, capsys, rules, "staggered_idle.csv") == [
+        (1560, "cap", "account", ("notify email",)),
+        *[(2280, "each", name, ("notify toast",)) for name in "abc"],
+        (2460, "cap", "account", ("notify email",)),
+        *[(3180, "each", name, ("notify toast",)) for name in "abc"],
+        (3360, "cap", "account", ("notify email",)),
+    ]
+
+
+def test_uptime_counts_from_the_last_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Running from 0: 20 minutes up at 1200. Exited 1800-2400, running from 2460 (20 minutes at 3660, but it has
+    # exited again at 3600), running from 3960: 20 minutes at 5160.
+    rules = 'rule "long": IF uptime >= 20m AND status == "running" THEN notify toast\n'
+    assert firings(tmp_path, capsys, rules, "crash_restart.csv") == [
+        (1200, "long", "job", ("notify toast",)), (5160, "long", "job", ("notify toast",))]

@@ -3,11 +3,16 @@ real store) and, recorded poll by poll as a trace, through ``rules replay``; the
 
 from __future__ import annotations
 
+import argparse
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from rules_support import Machines, rule, rules, session
 
+from computehub_tui.cli.rules_replay import replay_history_command
 from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.engine.automation.replay import replay
 from computehub_tui.engine.events import RuleFired
@@ -51,3 +56,24 @@ async def test_replay_of_a_recorded_fleet_fires_exactly_when_the_live_runner_did
     replayed = await replay(RULES, parse_trace("\n".join(rows) + "\n"))
     assert sorted((f.t, f.rule, f.instance) for f in replayed.firings) == live
     assert {name for _, name, _ in live} == {"idle", "down", "warm"}  # every rule fired at least once
+
+
+async def test_rules_replay_since_reads_the_hubs_stored_history(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # 10 busy minutes, then 50 idle ones, polled by the real Hub into a real store; `rules replay --since 2h`
+    # reads that history back: the first idle sample is at minute 11 (the first poll is at +60 s), so the window
+    # is all idle at minute 41 and the cooldown holds it until minute 56.
+    machines = Machines()
+    machines.add("1", util=80.0)
+    rules_file = tmp_path / "idle.rules"
+    rules_file.write_text('rule "idle": IF gpu_util < 5 FOR 30m AND status == "running" THEN stop\n')
+    async with session(tmp_path / "db", machines, rules()) as s:
+        start = s.clock.now()
+        await s.minutes(60, lambda minute: machines.util.__setitem__("1", 80.0 if minute < 10 else 0.0))
+        args = argparse.Namespace(file=rules_file, since=7200.0, json=True, explain=None)
+        code = await replay_history_command(args, SimpleNamespace(hub=s.hub))  # type: ignore[arg-type]
+        assert s.calls("stop") == []  # nothing was executed
+    out = capsys.readouterr().out
+    assert code == 0
+    assert [(datetime.fromisoformat(item["t"]).timestamp() - start, item["instance"], item["actions"])
+            for item in map(json.loads, out.splitlines())] == [(41 * 60, "vast:1", ["stop"]), (56 * 60, "vast:1", ["stop"])]
