@@ -76,4 +76,4 @@ async def test_rules_replay_since_reads_the_hubs_stored_history(tmp_path: Path,
     out = capsys.readouterr().out
     assert code == 0
     assert [(datetime.fromisoformat(item["t"]).timestamp() - start, item["instance"], item["actions"])
-            for item in map(json.loads, out.splitlines())] == [(41 * 60, "vast:1", ["stop"]), (56 * 60, "vast:1", ["stop"])]
+            for item in map(json.loads, out.splitlines())] == [(minute * 60, "vast:1", ["stop"]) for minute in (41, 56)]

@@ -92,9 +92,8 @@ async def test_the_key_replays_the_rule_under_the_cursor_and_w_switches_to_7_day
 
 
 def test_a_timeline_marks_each_firing_in_its_cell() -> None:
-    view = ReplayView("r", 0.0, 100.0, (ReplayFiring(0.0, "a", ("stop",), ""), ReplayFiring(55.0, "a", ("stop",), ""),
-                                        ReplayFiring(100.0, "a", ("stop",), ""), ReplayFiring(10.0, "b", ("stop",), "")),
-                      ("a", "b"))
+    fired = [ReplayFiring(at, name, ("stop",), "") for at, name in ((0.0, "a"), (55.0, "a"), (100.0, "a"), (10.0, "b"))]
+    view = ReplayView("r", 0.0, 100.0, tuple(fired), ("a", "b"))
     assert timeline(view, "a", 10) == MARK + "····" + MARK + "···" + MARK
     assert timeline(view, "b", 10) == "·" + MARK + "········"
 

@@ -128,7 +128,7 @@ def test_junit_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     ('rules = "fleet.rules"\ncolour = 1\n', "the file: unknown key 'colour'"),
     ('rules = "missing.rules"\n[[case]]\ntrace = "traces/idle_after_2h.csv"\n', "missing.rules: no such file"),
     ('rules = "fleet.rules"\n', "has no [[case]]"),
-    ('rules = "fleet.rules"\n[[case]]\ntrace = "traces/idle_after_2h.csv"\n[[case.expect]]\nrule = "x"\ninstance = "a"\n',
+    ('rules = "fleet.rules"\n[[case]]\ntrace = "t.csv"\n[[case.expect]]\nrule = "x"\ninstance = "a"\n',
      "expect 1: t is missing"),
     ('rules = "fleet.rules"\n[settings]\nfleet_share = 3\n[[case]]\ntrace = "traces/idle_after_2h.csv"\n',
      "[settings] fleet_share must be a number above 0 and at most 1"),
