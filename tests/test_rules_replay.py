@@ -262,3 +262,9 @@ def test_uptime_counts_from_the_last_start(tmp_path: Path, capsys: pytest.Captur
     rules = 'rule "long": IF uptime >= 20m AND status == "running" THEN notify toast\n'
     assert firings(tmp_path, capsys, rules, "crash_restart.csv") == [
         (1200, "long", "job", ("notify toast",)), (5160, "long", "job", ("notify toast",))]
+
+
+def test_explain_and_json_together_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(tmp_path, capsys, IDLE_STOP, TRACES / "provider_gap.csv", "--explain", "gap", "--json")
+    assert (code, out) == (2, "")
+    assert err == "computehub-tui: error: --explain prints a verdict per tick as text; use it without --json\n"

@@ -65,6 +65,8 @@ async def replay_history_command(args: argparse.Namespace, session: Session) -> 
 async def _replay_and_print(args: argparse.Namespace, rule_set: RuleSet, trace: Trace,
                             settings: AutomationSettings) -> int:
     explain = clean_text(args.explain, 64) if args.explain else None
+    if explain is not None and args.json:
+        raise UsageError("--explain prints a verdict per tick as text; use it without --json")
     if explain is not None and explain not in trace.instances:
         raise UsageError(f"--explain {explain!r}: no such instance in the trace (instances: "
                          f"{', '.join(trace.instances[:10])})")
