@@ -249,7 +249,6 @@ def _idle_for(history: Sequence[MetricSample], now: float, gpu_count: int) -> fl
 class _Sent:
     rule: str
     target: str
-    action: str
     values: Mapping[str, Value]
 
 
@@ -265,9 +264,8 @@ class RecordingExecutor(Executor):
         return None
 
     async def run(self, actor: str, rule: str, action: Action, target: str, values: Mapping[str, Value]) -> Outcome:
-        name = f"notify {action.args.get('channel', 'toast')}" if action.kind.value == "notify" else action.kind.value
-        self.sent.append(_Sent(rule, target, name, dict(values)))
-        return Outcome(True, f"replay: would {name} {target}")
+        self.sent.append(_Sent(rule, target, dict(values)))
+        return Outcome(True, f"replay: {action.kind.value} {target} not executed")
 
 
 def as_live(rule_set: RuleSet) -> RuleSet:
