@@ -268,3 +268,14 @@ def test_explain_and_json_together_is_a_usage_error(tmp_path: Path, capsys: pyte
     code, out, err = run(tmp_path, capsys, IDLE_STOP, TRACES / "provider_gap.csv", "--explain", "gap", "--json")
     assert (code, out) == (2, "")
     assert err == "computehub-tui: error: --explain prints a verdict per tick as text; use it without --json\n"
+
+
+def test_na_readings_are_unknown_and_a_trailing_comma_is_no_column(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # The second GPU reads [N/A] (unknown, as nvidia-smi writes it): gpu_util is the busiest known GPU, 0 %, so
+    # the rule fires at t=0. The trailing comma on every line is an unnamed column, ignored.
+    trace = tmp_path / "na.csv"
+    trace.write_text(HEADER.strip() + ",\n" + "0,a,running,0;[N/A],1;N/A,24;24,40,0.5,\n")
+    code, out, err = run(tmp_path, capsys, 'IF gpu_util < 5 THEN notify toast\n', trace, "--json")
+    assert code == 0, err
+    assert json.loads(out)["values"] == {"gpu_util": 0.0}

@@ -30,6 +30,8 @@ MAX_COST_PER_HOUR = 1_000.0
 NAME_LIMIT = 64
 TEXT_LIMIT = 120
 STATUSES = frozenset(status.value for status in InstanceStatus)
+UNKNOWN_READINGS = frozenset({"[n/a]", "n/a"})
+"""What nvidia-smi writes for a reading it does not have: unknown, like an empty item."""
 PRICINGS = frozenset(kind.value for kind in PricingKind)
 
 
@@ -112,14 +114,15 @@ def parse_trace(text: str) -> Trace:
 
 
 def _check_header(header: Sequence[str]) -> None:
-    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
+    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS) | {""}
     for name in header:
         if name not in known:
             raise TraceError(1, f"unknown column {name!r} (columns: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)})")
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise TraceError(1, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    if len(set(header)) != len(header):
+    named = [name for name in header if name]  # an unnamed column (a trailing comma) is ignored
+    if len(set(named)) != len(named):
         raise TraceError(1, "a column is named twice")
 
 
@@ -185,7 +188,7 @@ def _numbers(name: str, cell: str, low: float, high: float) -> tuple[float | Non
     values: list[float | None] = []
     for item in items:
         item = item.strip()
-        if not item:
+        if not item or item.casefold() in UNKNOWN_READINGS:
             values.append(None)
             continue
         try:
