@@ -4,6 +4,7 @@ real store) and, recorded poll by poll as a trace, through ``rules replay``; the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +14,11 @@ import pytest
 from rules_support import Machines, rule, rules, session
 
 from computehub_tui.cli.rules_replay import replay_history_command
-from computehub_tui.domain.models import InstanceStatus
-from computehub_tui.engine.automation.replay import replay
+from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample
+from computehub_tui.engine.automation.replay import replay, stored_trace
 from computehub_tui.engine.events import RuleFired
 from computehub_tui.rules.trace import REQUIRED_COLUMNS, parse_trace
+from computehub_tui.store import Store
 
 RULES = rules(
     rule("idle", 'IF gpu_util < 5 FOR 30m AND status == "running" THEN notify telegram'),
@@ -77,3 +79,25 @@ async def test_rules_replay_since_reads_the_hubs_stored_history(tmp_path: Path,
     assert code == 0
     assert [(datetime.fromisoformat(item["t"]).timestamp() - start, item["instance"], item["actions"])
             for item in map(json.loads, out.splitlines())] == [(minute * 60, "vast:1", ["stop"]) for minute in (41, 56)]
+
+
+async def test_a_stored_status_without_samples_holds_between_its_changes(tmp_path: Path) -> None:
+    # Sampled once a minute while running (+0 .. +540), stopped at +600 and saved only then (the store keeps the
+    # change); one poll a minute saw it stopped since. `status == "stopped" FOR 20m` holds from +600 on every
+    # repeated poll: it fires at +1800 and, 15 minutes on, at +2700 (the replay ends at +3000).
+    start = 1_790_000_000.0
+    store = await Store.open(tmp_path / "db.sqlite")
+    try:
+        machine = Instance(provider="vast", instance_id="7", status=InstanceStatus.RUNNING, provider_status="running",
+                           gpu_count=1, price_hour=0.5, label="trainer", gpu="RTX 4090")
+        for minute in range(10):
+            await store.save_instances("vast", [machine], start + 60 * minute)
+            await store.add_metric_samples([("vast:7", MetricSample(start + 60 * minute, (90.0,), (3.0,), (24.0,)))])
+        stopped = dataclasses.replace(machine, status=InstanceStatus.STOPPED, provider_status="stopped")
+        await store.save_instances("vast", [stopped], start + 600)
+        trace = await stored_trace(store, start - 60, start + 3000, poll_s=5.0)
+    finally:
+        await store.close()
+    assert trace is not None
+    result = await replay(rules(rule("parked", 'IF status == "stopped" FOR 20m THEN notify toast')), trace)
+    assert [f.t - start for f in result.firings] == [1800.0, 2700.0]

@@ -55,7 +55,7 @@ async def replay_history_command(args: argparse.Namespace, session: Session) -> 
     if rule_set is None:
         return EXIT_USAGE
     now = session.hub.clock.now()
-    trace = await stored_trace(session.hub.store, now - args.since, now)
+    trace = await stored_trace(session.hub.store, now - args.since, now, session.hub.poll.instances_interval_s)
     if trace is None:
         note(f"no stored history in the last {format_duration_words(args.since)}; nothing to replay")
         return EXIT_OK

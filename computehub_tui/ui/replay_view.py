@@ -81,7 +81,7 @@ async def replay_rule(hub: Hub, text: str, rule: str, window_s: float) -> Replay
     if not chosen:
         problem = "fix the errors in the editor first" if not parsed.ok else f"no rule named {rule!r} in the text"
         return ReplayView(clean_text(rule, NAME_LIMIT), start, now, problem=problem)
-    trace = await _on_engine(hub, stored_trace(hub.store, start, now))
+    trace = await _on_engine(hub, stored_trace(hub.store, start, now, hub.poll.instances_interval_s))
     if trace is None:
         return ReplayView(rule, start, now, problem="no stored history in this time (the app records it while "
                                                     "it runs)")

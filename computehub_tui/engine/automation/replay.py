@@ -44,6 +44,8 @@ RELATIVE_START = 1_789_948_800.0
 """Where a trace in seconds-from-start begins on the replay clock: a UTC midnight, so "today" starts with it."""
 FIRST_INTERVAL_S = 60.0
 """An instance's sample interval before it has two samples (the engine's default poll)."""
+STATUS_FILL_MIN_S = 60.0
+"""Stored history repeats an unchanged status no more often than this: days of 5 s polls would be a million rows."""
 _BILLING = frozenset(status.value for status in InstanceStatus if status.is_billing_compute)
 
 
@@ -372,14 +374,17 @@ def _fields_read(rule: Rule) -> tuple[str, ...]:
     return tuple(found)
 
 
-async def stored_trace(store: Store, since: float, now: float) -> Trace | None:
+async def stored_trace(store: Store, since: float, now: float, poll_s: float = FIRST_INTERVAL_S) -> Trace | None:
     """The fleet's stored history since ``since`` as a trace (raw samples, else minute, else hour rollups, and
-    every status change); None when nothing was stored in that time."""
+    every status change); None when nothing was stored in that time. The store keeps status *changes*: where
+    no sample was taken (a stopped or provisioning machine) the status is repeated every ``poll_s`` (at least a
+    minute), as the polls that found it unchanged saw it, so ``status == "stopped" FOR 2h`` can hold."""
     rows: list[TraceRow] = []
     for instance in await store.load_instances():
         changes = await store.status_changes(instance.key, since)
         samples = await _stored_samples(store, instance.key, since)
-        times = sorted({s.time for s in samples} | {c.at for c in changes if c.at >= since})
+        events = sorted({s.time for s in samples} | {c.at for c in changes if c.at >= since})
+        times = sorted({*events, *_polls_between(events, now, max(poll_s, STATUS_FILL_MIN_S))})
         by_time = {s.time: s for s in samples}
         change_times = [c.at for c in changes]
         for at in times:
@@ -395,6 +400,14 @@ async def stored_trace(store: Store, since: float, now: float) -> Trace | None:
         return None
     rows.sort(key=lambda row: row.t)
     return Trace(tuple(rows), absolute=True)
+
+
+def _polls_between(events: Sequence[float], now: float, every_s: float) -> list[float]:
+    """Times every ``every_s`` in each stretch of more than ``every_s`` between events (and after the last)."""
+    filled: list[float] = []
+    for start, end in itertools.pairwise([*events, now]):
+        filled.extend(start + every_s * step for step in range(1, math.ceil((end - start) / every_s)))
+    return filled
 
 
 async def _stored_samples(store: Store, key: str, since: float) -> list[MetricSample]:
