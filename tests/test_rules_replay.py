@@ -279,3 +279,21 @@ def test_na_readings_are_unknown_and_a_trailing_comma_is_no_column(tmp_path: Pat
     code, out, err = run(tmp_path, capsys, 'IF gpu_util < 5 THEN notify toast\n', trace, "--json")
     assert code == 0, err
     assert json.loads(out)["values"] == {"gpu_util": 0.0}
+
+
+def test_warn_delays_the_action_and_the_cooldown_counts_from_it(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # The condition holds from 9000: the warning is announced then and the stop runs at 9300. Its cooldown ends at
+    # 10200, when the next warning starts (stop at 10500), and so on: 11700, 12900, 14100 (the last row is 14400).
+    rules = 'rule "idle-stop": IF gpu_util < 5 FOR 30m AND status == "running" THEN WARN 5m stop\n'
+    assert firings(tmp_path, capsys, rules, "idle_after_2h.csv") == [
+        (t, "idle-stop", "a", ("stop",)) for t in (9300, 10500, 11700, 12900, 14100)]
+
+
+def test_a_warning_whose_condition_ends_is_withdrawn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Each checkpoint dip is 0 % at 2100..2340 (mod 2400): FOR 4m holds at 2340 and a 5-minute warning starts;
+    # at 2400 the GPU is busy again, the warning is dropped and nothing is stopped, dip after dip.
+    without_warning = firings(tmp_path, capsys, 'rule "dip": IF gpu_util < 5 FOR 4m THEN stop\n', "checkpoint_dips.csv")
+    assert [t for t, *_ in without_warning] == [2340 + 2400 * dip for dip in range(6)]
+    rules = 'rule "dip": IF gpu_util < 5 FOR 4m THEN WARN 5m stop\n'
+    assert firings(tmp_path, capsys, rules, "checkpoint_dips.csv") == []
