@@ -35,6 +35,8 @@ from computehub_tui.cli.parser import build_parser
 from computehub_tui.cli.projects import project
 from computehub_tui.cli.prompts import ask_passphrase
 from computehub_tui.cli.rules import check_file, rules
+from computehub_tui.cli.rules_replay import replay_history_command, replay_trace_command
+from computehub_tui.cli.rules_test import run_tests
 from computehub_tui.cli.session import Options, open_command_session, store_verdict
 from computehub_tui.config import ConfigError, config_file_path, default_data_dir, load_config
 from computehub_tui.domain.filtering import FilterError, parse_filter
@@ -43,7 +45,7 @@ from computehub_tui.engine.keys import DATABASE_NAME
 from computehub_tui.providers.base import ProviderError
 from computehub_tui.store import StoreError
 from computehub_tui.vault import Vault, VaultError, read_passphrase_file
-from computehub_tui.wiring import Session, open_session
+from computehub_tui.wiring import Session, automation_settings, open_session
 
 DEBUG_ENV = "COMPUTEHUB_DEBUG"
 """Set it to see the traceback of an internal error instead of the one-line summary."""
@@ -66,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return config_command(args)
         if args.command == "rules" and args.rules_command == "check":  # needs no config, store or provider
             return check_file(args.file)
+        if args.command == "rules" and args.rules_command == "test":  # the test file says everything
+            return asyncio.run(run_tests(args.files, args.junit))
         options = _options(args)
+        if args.command == "rules" and args.rules_command == "replay" and args.trace is not None:
+            return asyncio.run(replay_trace_command(args, automation_settings(options.config, "replay")))
         if args.command is None:
             return _run_tui(options)
         return asyncio.run(_dispatch(args, options))
@@ -115,7 +121,8 @@ async def _dispatch(args: argparse.Namespace, options: Options) -> int:
     session = await open_command_session(options, only_provider=only,
                                          automation_role="daemon" if args.command == "daemon" else "app")
     try:
-        code = await HANDLERS[args.command](args, session)
+        replaying = args.command == "rules" and args.rules_command == "replay"
+        code = await (replay_history_command if replaying else HANDLERS[args.command])(args, session)
         return store_verdict(session.hub, code)
     finally:
         await session.aclose()

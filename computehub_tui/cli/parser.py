@@ -280,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument("--rules", type=Path, default=None, metavar="FILE",
                         help="the rule file (default: [automation] rules_file)")
 
-    rules = command("rules", "the automation rules: check, list, import, export, switch, pause and resume")
+    rules = command("rules", "the automation rules: check, list, import, export, switch, pause, resume, replay, "
+                             "test")
     rule_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", parser_class=_Parser, required=True)
     rule_check = rule_commands.add_parser("check", parents=[common],
                                           help="check a rule file: exit 0, or 2 with every error (line, column)")
@@ -298,6 +299,23 @@ def build_parser() -> argparse.ArgumentParser:
     rule_pause = rule_commands.add_parser("pause", parents=[common], help="no rule acts, in any process, until resume")
     rule_pause.add_argument("--reason", type=_rule_name, default=None, help="shown beside \"paused\"")
     rule_commands.add_parser("resume", parents=[common], help="let rules act again")
+    rule_replay = rule_commands.add_parser("replay", parents=[common],
+                                           help="what a rule file would have done over a trace or the stored "
+                                                "history (nothing is executed, no alert is sent)")
+    rule_replay.add_argument("file", type=Path, metavar="RULES_FILE")
+    replay_source = rule_replay.add_mutually_exclusive_group(required=True)
+    replay_source.add_argument("--trace", type=Path, default=None, metavar="FILE.csv",
+                               help="a trace file (see the README: t, instance, status, gpu_util, ...)")
+    replay_source.add_argument("--since", type=_window, default=None, metavar="DURATION",
+                               help="the fleet's stored history over the last DURATION, e.g. 24h, 7d")
+    rule_replay.add_argument("--json", action="store_true", help="one JSON object per line per firing")
+    rule_replay.add_argument("--explain", type=_one_line_text(64, "--explain"), default=None, metavar="INSTANCE",
+                             help="per tick, each rule's condition on INSTANCE: true / false / unknown and why")
+    rule_test = rule_commands.add_parser("test", parents=[common],
+                                         help="run rule test files (TOML): exit 0 all pass, 1 on a mismatch, "
+                                              "2 for a malformed test file")
+    rule_test.add_argument("files", type=Path, nargs="+", metavar="TESTFILE")
+    rule_test.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write a JUnit XML report")
 
     audit = command("audit", "who did what: user, cli and rule actions, newest first")
     audit.add_argument("--limit", type=_bounded_int(1, MAX_AUDIT), default=50, metavar="N",

@@ -22,9 +22,9 @@ MAX_RULE_FILE_BYTES = 2_000_000
 
 def check_file(path: Path) -> int:
     """``rules check FILE``: 0 and a summary, or 2 with every error (line, column, caret), on stderr."""
-    rule_set = parse_rules(_read(path))
+    rule_set = parse_rules(read_text(path))
     if not rule_set.ok:
-        _print_errors(path, rule_set)
+        print_errors(path, rule_set)
         return EXIT_USAGE
     out(f"{path}: ok, {_count(len(rule_set.rules))}")
     return EXIT_OK
@@ -94,10 +94,10 @@ async def _pause(command: str, args: argparse.Namespace, service: RulesService) 
 
 
 def _import(path: Path, service: RulesService) -> int:
-    text = _read(path)
+    text = read_text(path)
     rule_set = parse_rules(text)
     if not rule_set.ok:
-        _print_errors(path, rule_set)
+        print_errors(path, rule_set)
         note("nothing was imported")
         return EXIT_USAGE
     target = _rules_path(service)
@@ -129,23 +129,24 @@ def _rules_path(service: RulesService) -> Path:
     return path
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path, max_bytes: int = MAX_RULE_FILE_BYTES, what: str = "rule file") -> str:
+    """A UTF-8 text file of at most ``max_bytes``; anything else is one readable error."""
     try:
         with path.open("rb") as file:
-            data = file.read(MAX_RULE_FILE_BYTES + 1)
+            data = file.read(max_bytes + 1)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except OSError as error:
         raise CommandFailed(f"{path}: cannot read it ({error.strerror or error})") from None
-    if len(data) > MAX_RULE_FILE_BYTES:
-        raise UsageError(f"{path}: is over {MAX_RULE_FILE_BYTES // 1_000_000} MB; not a rule file")
+    if len(data) > max_bytes:
+        raise UsageError(f"{path}: is over {max_bytes // 1_000_000} MB; not a {what}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise UsageError(f"{path}: is not UTF-8 text (byte {error.start})") from None
 
 
-def _print_errors(path: Path, rule_set: RuleSet) -> None:
+def print_errors(path: Path, rule_set: RuleSet) -> None:
     for error in rule_set.errors:
         emit(f"{path}: {error.render()}\n", sys.stderr)
     emit(f"{path}: {len(rule_set.errors)} error{'s' if len(rule_set.errors) != 1 else ''}\n", sys.stderr)

@@ -14,6 +14,7 @@ from computehub_tui.engine.hub import Hub
 from computehub_tui.rules.model import Mode, RuleSet, Truth
 from computehub_tui.rules.parser import parse_rules
 from computehub_tui.rules.recipes import RECIPES
+from computehub_tui.ui.replay_view import ReplayView, replay_rule
 
 LeaseHolder = Literal["this app", "daemon", "other"]
 T = TypeVar("T")
@@ -149,6 +150,10 @@ class RulesSource(Protocol):
         """Who holds the automation lease; None when nobody runs automation."""
         ...
 
+    async def replay(self, text: str, rule: str, window_s: float) -> ReplayView:
+        """``rule`` of ``text`` replayed over the last ``window_s`` of stored history (nothing acts)."""
+        ...
+
 
 def rules_source_for(hub: Hub) -> RulesSource | None:
     """The Rules pane's source for ``hub``: the one place that knows where automation lives."""
@@ -249,6 +254,9 @@ class HubRulesSource:
 
     async def resume(self) -> None:
         await self._rules.resume()
+
+    async def replay(self, text: str, rule: str, window_s: float) -> ReplayView:
+        return await replay_rule(self._hub, text, rule, window_s)
 
     def lease(self) -> LeaseInfo | None:
         holder = self._rules.lease.holder

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from computehub_tui.clock import Clock
 from computehub_tui.rules.model import Action, ActionKind, Comparison, Mode, Position, Rule, RuleError, RuleSet, Truth
+from computehub_tui.ui.replay_view import ReplayView
 from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning, PreviewRow, Recipe, RuleRow
 
 RECIPES = (
@@ -87,6 +88,9 @@ class FakeRulesSource:
     checks: int = 0
     snoozed: list[tuple[str, float]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    replay_view: ReplayView = field(default_factory=lambda: ReplayView("", 0.0, 0.0))
+    """What ``replay`` answers (its rule and window filled in from the call)."""
+    replays: list[tuple[str, float]] = field(default_factory=list)
 
     def file_text(self) -> str:
         return self.text
@@ -151,6 +155,11 @@ class FakeRulesSource:
 
     async def resume(self) -> None:
         self.is_paused = False
+
+    async def replay(self, text: str, rule: str, window_s: float) -> ReplayView:
+        self.replays.append((rule, window_s))
+        now = self.clock.now()
+        return replace(self.replay_view, rule=rule, start=now - window_s, end=now)
 
     def lease(self) -> LeaseInfo | None:
         return self.holder

@@ -51,6 +51,7 @@ class RuleEditorScreen(Screen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+n", "insert_recipe", "Insert recipe"),
+        Binding("ctrl+t", "replay", "Replay 24 h / 7 d"),
         Binding("escape", "close", "Close"),
     ]
     DEFAULT_CSS = """
@@ -161,6 +162,20 @@ class RuleEditorScreen(Screen[bool]):
                 editor.focus()
 
         self.app.push_screen(RecipeScreen(self.source.recipes()), chosen)
+
+    def action_replay(self) -> None:
+        """What the rule under the cursor would have done over the stored history (nothing acts)."""
+        from computehub_tui.ui.screens.rules_replay import ReplayScreen
+
+        text = self.editor.text
+        ruleset = self.ruleset or self.source.check(text)
+        row = self.editor.cursor_location[0] + 1
+        above = [rule for rule in ruleset.rules if rule.position.line <= row]
+        rule = above[-1] if above else (ruleset.rules[0] if ruleset.rules else None)
+        if rule is None:
+            self.app.notify("No rule to replay: write one first", title="Rules", severity="warning", timeout=4)
+            return
+        self.app.push_screen(ReplayScreen(self.source, text, rule.name))
 
     def action_close(self) -> None:
         if not self.unsaved:
