@@ -112,7 +112,7 @@ class Hub:
                                      self.polling.refresh_instances, settings.offer_query.disk_gb)
         self._rules = build_rules_service(
             AutomationParts(self._safe_store, self.bus, clock, self._live, self._health, self.metrics, self._costs,
-                            self._projects, self.actions, self.polling, self.capabilities,
+                            self._projects, self.actions, self.polling, self._statuses, self.capabilities,
                             lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
             settings.automation)
         self._keys = keys

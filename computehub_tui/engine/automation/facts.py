@@ -5,8 +5,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import statistics
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from computehub_tui.domain.idle import STALE_AFTER_S, idle_readout
@@ -17,10 +16,9 @@ from computehub_tui.engine.health import HealthBook
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.metrics import MetricsService
 from computehub_tui.engine.projects import ProjectService
+from computehub_tui.engine.status_history import StatusHistoryService
 from computehub_tui.rules.model import AccountFacts, InstanceFacts, Series, Value
 
-STATUS_POINTS_KEPT = 4000
-"""Observed statuses kept per instance (over five hours at a 5 s poll): enough for ``FOR 20m`` and more."""
 INTERVAL_SAMPLES = 20
 """How many recent gaps between samples estimate an instance's sample interval."""
 
@@ -41,29 +39,6 @@ METRIC_FIELDS: Mapping[str, MetricReader] = {
 
 def _utils(sample: MetricSample) -> list[float]:
     return [u for u in known(sample.gpu_util) if 0.0 <= u <= 100.0]
-
-
-class StatusHistory:
-    """Each instance's status as observed at each poll of its provider: the series ``status == x FOR 20m`` reads."""
-
-    def __init__(self, kept: int = STATUS_POINTS_KEPT) -> None:
-        self._kept = kept
-        self._points: dict[str, deque[tuple[float, str]]] = {}
-
-    def observe(self, provider: str, instances: Iterable[Instance], at: float) -> None:
-        """``provider``'s instances as one poll at ``at`` saw them; its instances not among them are forgotten."""
-        listed = list(instances)
-        present = {instance.key for instance in listed}
-        prefix = f"{provider}:"
-        for key in [k for k in self._points if k.startswith(prefix) and k not in present]:
-            del self._points[key]
-        for instance in listed:
-            points = self._points.setdefault(instance.key, deque(maxlen=self._kept))
-            if not points or points[-1][0] < at:
-                points.append((at, instance.status.value))
-
-    def series(self, key: str, interval_s: float) -> Series:
-        return Series(tuple(self._points.get(key, ())), interval_s)
 
 
 class MetricPoints:
@@ -104,7 +79,7 @@ class FactSources:
     metrics: MetricsService
     costs: CostService
     projects: ProjectService
-    statuses: StatusHistory
+    statuses: StatusHistoryService
     is_stale: Callable[[str], bool]
     poll_interval_s: float
     pricing_of: Callable[[str], str | None]
@@ -188,7 +163,8 @@ class FactsBuilder:
                 since = _series_start(now, windows, name, interval)
                 series[name] = Series(points.window(instance.key, name, history, since), interval)
         if windows is None or "status" in windows:
-            series["status"] = sources.statuses.series(instance.key, sources.poll_interval_s)
+            since = _series_start(now, windows, "status", sources.poll_interval_s)
+            series["status"] = sources.statuses.series(instance, since, sources.poll_interval_s)
         return InstanceFacts(instance.key, values, series, fresh=self.fresh(instance.provider))
 
 

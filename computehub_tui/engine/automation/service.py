@@ -16,7 +16,7 @@ from computehub_tui.domain.history import AuditEntry
 from computehub_tui.domain.models import Capabilities
 from computehub_tui.engine.actions import ActionService
 from computehub_tui.engine.automation.execute import Executor
-from computehub_tui.engine.automation.facts import FactsBuilder, FactSources, StatusHistory, price_changes
+from computehub_tui.engine.automation.facts import FactsBuilder, FactSources, price_changes
 from computehub_tui.engine.automation.lease import LeaseKeeper
 from computehub_tui.engine.automation.runner import (
     ACCOUNT,
@@ -35,6 +35,7 @@ from computehub_tui.engine.metrics import MetricsService
 from computehub_tui.engine.polling import PollingService
 from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
+from computehub_tui.engine.status_history import StatusHistoryService
 from computehub_tui.rules.model import Mode, Rule, RuleSet, Truth
 from computehub_tui.rules.parser import parse_rules
 from computehub_tui.store.automation import JournalEntry
@@ -94,7 +95,7 @@ class RulesService:
     """
 
     def __init__(self, *, runner: RuleRunner, lease: LeaseKeeper, bus: EventBus, clock: Clock, store: SafeStore,
-                 live: LiveData, costs: CostService, metrics: MetricsService, statuses: StatusHistory) -> None:
+                 live: LiveData, costs: CostService, metrics: MetricsService) -> None:
         self.runner = runner
         self.lease = lease
         self._bus = bus
@@ -103,7 +104,6 @@ class RulesService:
         self._live = live
         self._costs = costs
         self._metrics = metrics
-        self._statuses = statuses
         self.errors: tuple[str, ...] = ()
         """The errors of the last text that failed to load (the rule set before it stays in force)."""
         self._wanted = asyncio.Event()
@@ -335,11 +335,7 @@ class RulesService:
                     await task
 
     def _on_event(self, event: EngineEvent) -> None:
-        if isinstance(event, InstancesUpdated):
-            self._statuses.observe(event.provider, (i for i in self._live.instances if i.provider == event.provider),
-                                   event.at)
-            self._wanted.set()
-        elif isinstance(event, MetricsSampled):
+        if isinstance(event, InstancesUpdated | MetricsSampled):
             self._wanted.set()
 
     async def _refresh_store_facts(self) -> None:
@@ -379,6 +375,7 @@ class AutomationParts:
     projects: ProjectService
     actions: ActionService
     polling: PollingService
+    statuses: StatusHistoryService
     capabilities: Callable[[str], Capabilities]
     spawn: Spawn
 
@@ -389,11 +386,10 @@ def build_rules_service(parts: AutomationParts, settings: AutomationSettings) ->
     executor = Executor(live=parts.live, actions=parts.actions, capabilities=parts.capabilities, store=parts.store,
                         bus=parts.bus, clock=parts.clock, poll=parts.polling.refresh_instances,
                         poll_interval_s=interval)
-    statuses = StatusHistory()
-    facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects, statuses,
-                                     parts.polling.is_stale, interval, executor.pricing_of))
+    facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects,
+                                     parts.statuses, parts.polling.is_stale, interval, executor.pricing_of))
     runner = RuleRunner(store=parts.store, bus=parts.bus, clock=parts.clock, live=parts.live, facts=facts,
                         executor=executor, settings=settings, spawn=parts.spawn)
     lease = LeaseKeeper(parts.store, parts.bus, parts.clock, role=settings.role, ttl_s=settings.lease_ttl_s)
     return RulesService(runner=runner, lease=lease, bus=parts.bus, clock=parts.clock, store=parts.store,
-                        live=parts.live, costs=parts.costs, metrics=parts.metrics, statuses=statuses)
+                        live=parts.live, costs=parts.costs, metrics=parts.metrics)
