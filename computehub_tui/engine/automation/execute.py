@@ -69,9 +69,9 @@ class Executor:
         if action.kind in MACHINE_ACTIONS:
             return await self._machine(actor, MACHINE_ACTIONS[action.kind], target)
         if action.kind is ActionKind.NOTIFY:
-            return await self._notify(actor, rule, action, target, values)
+            return await self._notify(rule, action, target, values)
         if action.kind is ActionKind.LABEL:
-            return await self._label(actor, action, target)
+            return await self._label(action, target)
         if action.kind is ActionKind.RELAUNCH:
             return await self._relaunch(actor, target)
         return await self.migrate(actor, action, target)
@@ -84,11 +84,10 @@ class Executor:
         if plan.skipped:
             skipped = plan.skipped[0]
             return Outcome(skipped.already_done, f"{verb} {key}: {skipped.reason}", permanent=True)
-        result = await self._actions.act(verb, key, refresh=False, actor=actor)
+        result = await self._actions.act(verb, key, refresh=False, actor=actor, audited=False)
         return Outcome(result.ok, result.message)
 
-    async def _notify(self, actor: str, rule: str, action: Action, target: str,
-                      values: Mapping[str, Value]) -> Outcome:
+    async def _notify(self, rule: str, action: Action, target: str, values: Mapping[str, Value]) -> Outcome:
         channel = str(action.args.get("channel", "toast"))
         template = action.args.get("template")
         if isinstance(template, str) and template:
@@ -96,13 +95,11 @@ class Executor:
         else:
             text = f"rule {rule} matched {target}"
         message = clean_text(text, MESSAGE_LIMIT)
-        # Until alert channels are delivered, a notify is an audit row and a toast.
-        await self._store.call(self._store.store.audit(self._clock.now(), actor, f"notify {channel}", target,
-                                                       message, "ok"))
+        # Until alert channels are delivered, a notify is a toast (and the firing's audit row).
         self._bus.publish(RuleNotify(rule, target, channel, message))
         return Outcome(True, f"notify {channel}: {message}")
 
-    async def _label(self, actor: str, action: Action, key: str) -> Outcome:
+    async def _label(self, action: Action, key: str) -> Outcome:
         text = clean_text(str(action.args.get("text", "")), LABEL_LIMIT)
         provider = key.partition(":")[0]
         title = PROVIDER_TITLES.get(provider, provider)
@@ -118,13 +115,13 @@ class Executor:
         last_error = "no matching offer is available"
         for offer in replacement_offers(previous, self._live.offers)[:RELAUNCH_TRIES]:
             try:
-                new_key = await self._actions.launch(offer, spec, refresh=False, actor=actor)
+                new_key = await self._actions.launch(offer, spec, refresh=False, actor=actor, audited=False)
             except ProviderError as error:
                 last_error = str(error)
                 continue
             await self.load()
             if instance is not None and instance.status is not InstanceStatus.TERMINATED:
-                old = await self._actions.act("destroy", key, refresh=False, actor=actor)
+                old = await self._actions.act("destroy", key, refresh=False, actor=actor, audited=False)
                 if not old.ok:
                     return Outcome(True, f"relaunched {key} as {new_key}; destroying the old one failed: {old.message}")
             return Outcome(True, f"relaunched {key} as {new_key} on offer {offer.offer_id}")
@@ -156,7 +153,7 @@ class Executor:
             return Outcome(False, f"migrate {key}: no matching offer is available; the instance is kept")
         offer = offers[0]
         try:
-            new_key = await self._actions.launch(offer, spec, refresh=False, actor=actor,
+            new_key = await self._actions.launch(offer, spec, refresh=False, actor=actor, audited=False,
                                                  max_price=float(max_price) if isinstance(max_price, float | int)
                                                  else None)
         except (ProviderError, PriceAboveMaximum) as error:
@@ -164,10 +161,10 @@ class Executor:
                                   "is kept")
         await self.load()
         if not await self._runs(new_key):
-            await self._actions.act("destroy", new_key, refresh=False, actor=actor)
+            await self._actions.act("destroy", new_key, refresh=False, actor=actor, audited=False)
             return Outcome(False, f"migrate {key}: the replacement {new_key} did not start running; it was "
                                   "destroyed and the instance is kept", permanent=True)
-        old = await self._actions.act("destroy", key, refresh=False, actor=actor)
+        old = await self._actions.act("destroy", key, refresh=False, actor=actor, audited=False)
         if not old.ok:
             return Outcome(True, f"migrated {key} to {new_key}; destroying the old one failed: {old.message}")
         return Outcome(True, f"migrated {key} to {new_key}")

@@ -368,9 +368,10 @@ class RuleRunner:
         await self._finish(plan, entry, outcome, now, report, state=state)
         if state == JOURNAL_HELD:
             tries = "try" if entry.attempts == 1 else "tries"
+            # The firing's audit row already says it failed: the alert is not a second row.
             await self._alert(plan.rule.name, plan.target,
                               f"rule {plan.rule.name}: {plan.action_id} {plan.target} failed after {entry.attempts} "
-                              f"{tries} ({outcome.message}); held until its cooldown ends")
+                              f"{tries} ({outcome.message}); held until its cooldown ends", audited=False)
 
     async def _finish(self, plan: Planned, entry: JournalEntry, outcome: Outcome, now: float, report: TickReport, *,
                       state: str) -> None:
@@ -381,7 +382,9 @@ class RuleRunner:
         report.fired.append(entry)
         dry = state == JOURNAL_DRY_RUN
         detail = f"{plan.evidence} -> {outcome.message}" if plan.evidence else outcome.message
-        outcome_word = "dry-run" if dry else ("ok" if outcome.ok else "error")
+        if entry.attempts > 1:
+            detail += f" (try {entry.attempts})"
+        outcome_word = "dry-run" if dry else ("ok" if outcome.ok else "held" if state == JOURNAL_HELD else "error")
         await self._store.call(self._store.store.audit(now, f"rule:{plan.rule.name}", f"fired {plan.action_id}",
                                                        plan.target, detail, outcome_word))
         self._bus.publish(RuleFired(plan.rule.name, plan.target, plan.action_id, outcome.message, outcome.ok, dry,
@@ -448,9 +451,10 @@ class RuleRunner:
 
     # -- alerts --------------------------------------------------------------------------------
 
-    async def _alert(self, rule: str, target: str, message: str) -> None:
-        await self._store.call(self._store.store.audit(self._clock.now(), f"rule:{rule}", "alert", target, message,
-                                                       "alert"))
+    async def _alert(self, rule: str, target: str, message: str, *, audited: bool = True) -> None:
+        if audited:
+            await self._store.call(self._store.store.audit(self._clock.now(), f"rule:{rule}", "alert", target,
+                                                           message, "alert"))
         self._bus.publish(RuleNotify(rule, target, "alert", message))
 
     async def _alert_once(self, key: tuple[str, str, str], rule: str, target: str, message: str, now: float) -> None:
