@@ -369,6 +369,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         statements=(),
         convert=_pack_metric_history,
     ),
+    # 9 is the alert outbox (issue 12); this step depends on nothing before it but the automation tables' absence
+    # of a warnings table, so it may be renumbered.
+    Migration(
+        version=10,
+        description="pending rule warnings (WARN): their due time, snoozes and cancels survive a restart",
+        statements=(
+            """
+            CREATE TABLE rule_warnings (
+                warning_id      TEXT PRIMARY KEY,
+                rule            TEXT NOT NULL,
+                target          TEXT NOT NULL,
+                action          TEXT NOT NULL,
+                due_at          REAL NOT NULL,
+                evidence        TEXT NOT NULL DEFAULT '',
+                cancelled_until REAL
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,4 +1,5 @@
-"""Automation's tables: rule states, the pause flag, the action journal, the automation lease and launch records."""
+"""Automation's tables: rule states, the pause flag, the action journal, pending warnings, the automation lease and
+launch records."""
 
 from __future__ import annotations
 
@@ -58,6 +59,20 @@ class JournalEntry:
     def key_for(rule: str, target: str, action: str, opened_at: float) -> str:
         """The idempotency key: the same rule, target, action and window is one firing, never two."""
         return json.dumps([rule, target, action, round(opened_at, 3)], separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWarning:
+    """A ``WARN`` that has been announced: the action runs at ``due_at`` if the condition still holds. A cancelled
+    one (``cancelled_until`` set) is kept so its rule does not warn again before then."""
+
+    warning_id: str
+    rule: str
+    target: str
+    action: str
+    due_at: float
+    evidence: str = ""
+    cancelled_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +190,30 @@ class AutomationStore(StoreConnection):
                                  f"SELECT {_JOURNAL_COLUMNS} FROM action_journal WHERE {clause}", params)
         return [JournalEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10],
                              bool(row[11])) for row in rows]
+
+    # -- pending warnings -----------------------------------------------------------------------
+
+    async def save_warning(self, warning: PendingWarning, now: float) -> None:
+        """Write ``warning`` (new, snoozed or cancelled); cancels that ended before ``now`` are dropped."""
+        async with self._transaction(f"save a warning of rule {warning.rule}") as db:
+            await db.execute("DELETE FROM rule_warnings WHERE cancelled_until <= ?", (now,))
+            await db.execute(
+                "INSERT OR REPLACE INTO rule_warnings (warning_id, rule, target, action, due_at, evidence, "
+                "cancelled_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (warning.warning_id, warning.rule, warning.target, warning.action, warning.due_at, warning.evidence,
+                 warning.cancelled_until))
+
+    async def delete_warnings(self, warning_ids: Iterable[str]) -> None:
+        async with self._transaction("drop pending warnings") as db:
+            await db.executemany("DELETE FROM rule_warnings WHERE warning_id = ?", [(i,) for i in warning_ids])
+
+    async def rule_warnings(self, now: float) -> list[PendingWarning]:
+        """Pending warnings and the cancels still in force at ``now``, by due time."""
+        rows = await self._fetch("read pending warnings",
+                                 "SELECT warning_id, rule, target, action, due_at, evidence, cancelled_until "
+                                 "FROM rule_warnings WHERE cancelled_until IS NULL OR cancelled_until > ? "
+                                 "ORDER BY due_at, warning_id", (now,))
+        return [PendingWarning(*row) for row in rows]
 
     # -- the lease ------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from computehub_tui.store.automation import (
     JOURNAL_IN_FLIGHT,
     PAUSED_FLAG,
     JournalEntry,
+    PendingWarning,
     RuleState,
 )
 
@@ -116,18 +117,6 @@ class Planned:
     @property
     def window_key(self) -> tuple[str, str, str]:
         return self.rule.name, self.target, self.action_id
-
-
-@dataclass(slots=True)
-class PendingWarning:
-    """A ``WARN`` that has been announced: the action runs at ``due_at`` if the condition still holds."""
-
-    warning_id: str
-    rule: str
-    target: str
-    action: str
-    due_at: float
-    evidence: str
 
 
 @dataclass(slots=True)
@@ -201,6 +190,7 @@ class RuleRunner:
         for entry in await self._store.call(store.journal_open_windows(now)) or []:
             self._windows[(entry.rule, entry.target, entry.action)] = entry
         self._to_reconcile = await self._store.call(store.journal_in_flight()) or []
+        await self.read_warnings()
         await self._executor.load()
 
     def mode_of(self, rule: Rule) -> Mode:
@@ -229,6 +219,7 @@ class RuleRunner:
         if (flag is not None) != self.paused:
             self.paused, self.pause_reason = flag is not None, flag or ""
             self._bus.publish(AutomationPaused(flag) if flag is not None else AutomationResumed())
+        await self.read_warnings()
 
     async def pause(self, reason: str) -> None:
         self.paused, self.pause_reason = True, reason
@@ -267,7 +258,7 @@ class RuleRunner:
     async def _run_rule(self, rule: Rule, matched: Sequence[Match], instances: Sequence[InstanceFacts],
                         account: AccountFacts, now: float, report: TickReport) -> None:
         planned = [p for action in rule.actions for p in self._expand(rule, action, matched, instances, account, now)]
-        self._withdraw_warnings(rule, planned)
+        await self._withdraw_warnings(rule, planned)
         new = [p for p in planned if not self._in_window(p, now)]
         retries = [p for p in planned if self._retry_due(p, now)]
         acting = {p.target for p in new if p.action.kind in MACHINE_CHANGING and p.target != ACCOUNT}
@@ -317,7 +308,7 @@ class RuleRunner:
         if plan.facts is not None and not plan.facts.fresh and action.kind in DESTRUCTIVE_ACTIONS:
             report.held.append(f"{rule.name}: {plan.action_id} {plan.target} held: its provider is down or stale")
             return
-        if action.warn_s and not self._warning_due(plan, now):
+        if action.warn_s and not await self._warning_due(plan, now):
             return
         dry = self.mode_of(rule) is Mode.DRY_RUN
         if not dry and action.kind in DESTRUCTIVE_ACTIONS and await self._cap_reached(now):
@@ -410,44 +401,79 @@ class RuleRunner:
         return True
 
     # -- WARN ----------------------------------------------------------------------------------
+    # Warnings live in the store: a restart keeps their due times, and a snooze or cancel made by any process
+    # (the app while a daemon runs automation) is read back at the next tick.
 
-    def _warning_due(self, plan: Planned, now: float) -> bool:
+    async def read_warnings(self) -> None:
+        """Pending warnings and cancels in force, as the store has them (kept as they were if it cannot say)."""
+        now = self._clock.now()
+        stored = await self._store.call(self._store.store.rule_warnings(now))
+        if stored is None:
+            return
+        self.warnings = {w.warning_id: w for w in stored if w.cancelled_until is None}
+        for warning in stored:
+            if warning.cancelled_until is not None:
+                key = (warning.rule, warning.target, warning.action)
+                self._quiet_until[key] = max(self._quiet_until.get(key, 0.0), warning.cancelled_until)
+
+    async def _warning_due(self, plan: Planned, now: float) -> bool:
         """True when ``plan``'s warning has run its course; announces a new warning otherwise."""
         warning_id = json.dumps(plan.window_key)
         warning = self.warnings.get(warning_id)
         if warning is None:
             if self._quiet_until.get(plan.window_key, 0.0) > now:
                 return False
-            due = now + (plan.action.warn_s or 0.0)
-            self.warnings[warning_id] = PendingWarning(warning_id, plan.rule.name, plan.target, plan.action_id, due,
-                                                       plan.evidence)
-            self._bus.publish(RuleWarningPending(warning_id, plan.rule.name, plan.target, plan.action_id, due))
+            warning = PendingWarning(warning_id, plan.rule.name, plan.target, plan.action_id,
+                                     now + (plan.action.warn_s or 0.0), plan.evidence)
+            self.warnings[warning_id] = warning
+            await self._store.call(self._store.store.save_warning(warning, now))
+            self._bus.publish(RuleWarningPending(warning_id, plan.rule.name, plan.target, plan.action_id,
+                                                 warning.due_at))
             return False
         if now < warning.due_at:
             return False
-        del self.warnings[warning_id]
+        await self._drop_warnings([warning_id])
         return True
 
-    def _withdraw_warnings(self, rule: Rule, planned: Sequence[Planned]) -> None:
+    async def _withdraw_warnings(self, rule: Rule, planned: Sequence[Planned]) -> None:
         """A warning whose condition no longer holds is dropped: the action will not run."""
         still = {json.dumps(p.window_key) for p in planned}
-        for warning_id, warning in list(self.warnings.items()):
-            if warning.rule == rule.name and warning_id not in still:
-                del self.warnings[warning_id]
+        await self._drop_warnings([warning_id for warning_id, warning in self.warnings.items()
+                                   if warning.rule == rule.name and warning_id not in still])
 
-    def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
-        warning = self.warnings.get(warning_id)
-        if warning is not None:
-            warning.due_at = max(warning.due_at, self._clock.now()) + max(0.0, seconds)
+    async def _drop_warnings(self, warning_ids: Sequence[str]) -> None:
+        if not warning_ids:
+            return
+        for warning_id in warning_ids:
+            self.warnings.pop(warning_id, None)
+        await self._store.call(self._store.store.delete_warnings(warning_ids))
+
+    async def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
+        """Put the warning off by ``seconds`` (from its due time, or from now if that has passed)."""
+        warning = self.warnings.get(warning_id) or await self._stored_warning(warning_id)
+        if warning is None:
+            return None
+        now = self._clock.now()
+        warning = replace(warning, due_at=max(warning.due_at, now) + max(0.0, seconds))
+        self.warnings[warning_id] = warning
+        await self._store.call(self._store.store.save_warning(warning, now))
         return warning
 
-    def cancel(self, warning_id: str) -> bool:
+    async def cancel(self, warning_id: str) -> bool:
         """Drop the warning; the action does not run, and the rule does not warn again for one cooldown."""
-        warning = self.warnings.pop(warning_id, None)
+        warning = self.warnings.pop(warning_id, None) or await self._stored_warning(warning_id)
         if warning is None:
             return False
-        self._quiet_until[(warning.rule, warning.target, warning.action)] = self._clock.now() + self.settings.cooldown_s
+        now = self._clock.now()
+        quiet = now + self.settings.cooldown_s
+        self._quiet_until[(warning.rule, warning.target, warning.action)] = quiet
+        await self._store.call(self._store.store.save_warning(replace(warning, cancelled_until=quiet), now))
         return True
+
+    async def _stored_warning(self, warning_id: str) -> PendingWarning | None:
+        """A warning another process announced (a daemon's, seen from the app)."""
+        stored = await self._store.call(self._store.store.rule_warnings(self._clock.now())) or []
+        return next((w for w in stored if w.warning_id == warning_id and w.cancelled_until is None), None)
 
     # -- alerts --------------------------------------------------------------------------------
 

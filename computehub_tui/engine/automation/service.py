@@ -21,7 +21,6 @@ from computehub_tui.engine.automation.lease import LeaseKeeper
 from computehub_tui.engine.automation.runner import (
     ACCOUNT,
     AutomationSettings,
-    PendingWarning,
     RuleRunner,
     Spawn,
     TickReport,
@@ -38,7 +37,7 @@ from computehub_tui.engine.safe_store import SafeStore
 from computehub_tui.engine.status_history import StatusHistoryService
 from computehub_tui.rules.model import Mode, Rule, RuleSet, Truth
 from computehub_tui.rules.parser import parse_rules
-from computehub_tui.store.automation import JournalEntry
+from computehub_tui.store.automation import JournalEntry, PendingWarning
 
 STORE_FACTS_EVERY_S = 60.0
 """Price changes and project spend (read from the store) are refreshed at most this often."""
@@ -248,13 +247,14 @@ class RulesService:
     def pending_warnings(self) -> list[PendingWarning]:
         return sorted(self.runner.warnings.values(), key=lambda warning: warning.due_at)
 
-    def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
-        """Put warning ``warning_id`` off by ``seconds``; None if it is no longer pending."""
-        return self.runner.snooze(warning_id, seconds)
+    async def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
+        """Put warning ``warning_id`` off by ``seconds`` (kept in the store); None if it is no longer pending."""
+        return await self.runner.snooze(warning_id, seconds)
 
-    def cancel(self, warning_id: str) -> bool:
-        """Drop warning ``warning_id``: its action does not run (nor warns again) for one cooldown."""
-        return self.runner.cancel(warning_id)
+    async def cancel(self, warning_id: str) -> bool:
+        """Drop warning ``warning_id``: its action does not run (nor warns again) for one cooldown (kept in the
+        store, so a restart or the process running automation keeps it)."""
+        return await self.runner.cancel(warning_id)
 
     @property
     def lease_holder(self) -> str | None:
@@ -314,6 +314,8 @@ class RulesService:
             else:
                 await self.lease.release()
                 await self.lease.refresh()
+            if not self.lease.held:
+                await self.runner.read_warnings()  # the pending view shows the warnings of whoever runs rules
             if self._wanted.is_set():
                 self._wanted.clear()
                 await self.tick()
