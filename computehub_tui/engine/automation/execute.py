@@ -9,7 +9,7 @@ from computehub_tui.clock import Clock
 from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, InstanceStatus, LaunchSpec, Offer
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.actions import ActionService
-from computehub_tui.engine.automation.launches import offer_of, replacement_offers, spec_of
+from computehub_tui.engine.automation.launches import offer_of, replacement_of, replacement_offers, spec_of
 from computehub_tui.engine.events import EventBus, RuleNotify
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.policy import PriceAboveMaximum, plan_action
@@ -106,8 +106,11 @@ class Executor:
         await self._store.call(self._store.store.set_flag(f"{LOCAL_LABEL_FLAG}{key}", text, self._clock.now()))
         return Outcome(True, f"labelled {key} {text!r} locally ({title} has no call to rename an instance)")
 
+    async def labelled(self, key: str) -> bool:
+        """Whether ``key`` has a local label (a ``label`` action reached the store)."""
+        return bool(await self._store.call(self._store.store.flag(f"{LOCAL_LABEL_FLAG}{key}")))
+
     async def _relaunch(self, actor: str, key: str) -> Outcome:
-        instance = self._live.instance(key)
         launch = await self._launch_settings(key)
         if isinstance(launch, Outcome):
             return launch
@@ -120,11 +123,7 @@ class Executor:
                 last_error = str(error)
                 continue
             await self.load()
-            if instance is not None and instance.status is not InstanceStatus.TERMINATED:
-                old = await self._actions.act("destroy", key, refresh=False, actor=actor, audited=False)
-                if not old.ok:
-                    return Outcome(True, f"relaunched {key} as {new_key}; destroying the old one failed: {old.message}")
-            return Outcome(True, f"relaunched {key} as {new_key} on offer {offer.offer_id}")
+            return await self._retire(actor, key, f"relaunched {key} as {new_key} on offer {offer.offer_id}")
         return Outcome(False, f"relaunch {key}: {last_error}")
 
     async def _launch_settings(self, key: str) -> tuple[Offer, LaunchSpec] | Outcome:
@@ -161,13 +160,46 @@ class Executor:
                                   "is kept")
         await self.load()
         if not await self._runs(new_key):
+            return await self._give_up(actor, key, new_key)
+        return await self._retire(actor, key, f"migrated {key} to {new_key}")
+
+    async def resume(self, actor: str, verb: str, key: str, attempted_at: float) -> Outcome | None:
+        """Settle a ``relaunch`` or ``migrate`` of ``key`` that an earlier process left in flight at
+        ``attempted_at``, from what the provider shows now: find the replacement it launched (recorded with
+        ``key``'s settings since then) and finish the job; never launch a second one. None: not settled yet
+        (a migration's replacement is still starting: ask again after the next poll)."""
+        await self.load()
+        old = self.launches.get(key)
+        new_key = None if old is None else replacement_of(old, self.launches.values(), attempted_at)
+        if new_key is None:
+            return Outcome(False, f"{verb} {key}: in flight when the last run ended and no replacement was found; "
+                                  "not repeated (held until its cooldown ends)", permanent=True)
+        if verb == "relaunch":
+            return await self._retire(actor, key, f"relaunched {key} as {new_key} (found after a restart)")
+        new = self._live.instance(new_key)
+        if new is not None and new.status is InstanceStatus.RUNNING:
+            return await self._retire(actor, key, f"migrated {key} to {new_key} (finished after a restart)")
+        failed = new is not None and new.status in (InstanceStatus.ERROR, InstanceStatus.TERMINATED,
+                                                    InstanceStatus.EXITED)
+        if not failed and self._clock.now() < attempted_at + MIGRATE_TIMEOUT_S:
+            return None
+        return await self._give_up(actor, key, new_key)
+
+    async def _give_up(self, actor: str, key: str, new_key: str) -> Outcome:
+        """A migration whose replacement did not run: destroy the replacement, keep ``key``."""
+        new = self._live.instance(new_key)
+        if new is None or new.status is not InstanceStatus.TERMINATED:
             await self._actions.act("destroy", new_key, refresh=False, actor=actor, audited=False)
-            return Outcome(False, f"migrate {key}: the replacement {new_key} did not start running; it was "
-                                  "destroyed and the instance is kept", permanent=True)
+        return Outcome(False, f"migrate {key}: the replacement {new_key} did not start running; it was destroyed "
+                              "and the instance is kept", permanent=True)
+
+    async def _retire(self, actor: str, key: str, done: str) -> Outcome:
+        """Destroy ``key`` now that its replacement is in place (if it is still there)."""
+        instance = self._live.instance(key)
+        if instance is None or instance.status is InstanceStatus.TERMINATED:
+            return Outcome(True, done)
         old = await self._actions.act("destroy", key, refresh=False, actor=actor, audited=False)
-        if not old.ok:
-            return Outcome(True, f"migrated {key} to {new_key}; destroying the old one failed: {old.message}")
-        return Outcome(True, f"migrated {key} to {new_key}")
+        return Outcome(True, done if old.ok else f"{done}; destroying the old one failed: {old.message}")
 
     async def _runs(self, key: str) -> bool:
         """Poll ``key``'s provider until ``key`` runs (True), fails or goes (False), or the timeout passes."""

@@ -110,6 +110,14 @@ class FactsBuilder:
         health = self._sources.health.get(provider)
         return health is not None and health.state is HealthState.OK and not self._sources.is_stale(provider)
 
+    def running_since(self, instance: Instance) -> float | None:
+        """Since when ``instance`` has been running: the later of its provider's start time and when a poll first
+        saw it running (a restart between two polls shows only in the first); None when it is not running."""
+        if instance.status is not InstanceStatus.RUNNING:
+            return None
+        seen = (instance.running_since, self._sources.statuses.status_since(instance))
+        return max((at for at in seen if at is not None), default=None)
+
     def account(self) -> AccountFacts:
         sources = self._sources
         instances = sources.live.instances

@@ -296,7 +296,10 @@ class RuleRunner:
 
     def _in_window(self, plan: Planned, now: float) -> bool:
         entry = self._windows.get(plan.window_key)
-        return entry is not None and entry.closes_at > now
+        if entry is not None and entry.closes_at > now:
+            return True
+        # A row still being reconciled (a migration's replacement starting) holds its target past the cooldown.
+        return any((e.rule, e.target, e.action) == plan.window_key for e in self._to_reconcile)
 
     def _retry_due(self, plan: Planned, now: float) -> bool:
         entry = self._windows.get(plan.window_key)
@@ -500,7 +503,11 @@ class RuleRunner:
             if entry.target != ACCOUNT and not self.facts.fresh(provider):
                 waiting.append(entry)
                 continue
-            state, result = self._reconciled(entry)
+            settled_as = await self._reconciled(entry)
+            if settled_as is None:
+                waiting.append(entry)
+                continue
+            state, result = settled_as
             await self._store.call(self._store.store.journal_update(entry.idem_key, state=state, at=now,
                                                                     result=result))
             settled = replace(entry, state=state, result=result)
@@ -514,15 +521,28 @@ class RuleRunner:
                 self._bus.publish(RuleNotify(entry.rule, entry.target, "alert", result))
         self._to_reconcile = waiting
 
-    def _reconciled(self, entry: JournalEntry) -> tuple[str, str]:
+    async def _reconciled(self, entry: JournalEntry) -> tuple[str, str] | None:
+        """The state and result of an in-flight row, from what the provider shows now; None: ask again after
+        the next poll (a migration's replacement still starting)."""
+        verb = entry.action.partition(" ")[0]
+        if verb in (ActionKind.RELAUNCH.value, ActionKind.MIGRATE.value):
+            outcome = await self._executor.resume(f"rule:{entry.rule}", verb, entry.target, entry.last_attempt_at)
+            if outcome is None:
+                return None
+            return (JOURNAL_DONE if outcome.ok else JOURNAL_HELD), outcome.message
         instance = None if entry.target == ACCOUNT else self._live.instance(entry.target)
         status = instance.status if instance is not None else None
-        done_when = _DONE_WHEN.get(entry.action.partition(" ")[0])
+        done_when = _DONE_WHEN.get(verb)
         if done_when is not None and done_when(status):
             return JOURNAL_DONE, f"{entry.action} {entry.target}: confirmed after a restart"
         if instance is not None and entry.action in ("stop", "stop_all") and "stop requested" in \
                 instance.status_message:
             return JOURNAL_DONE, f"{entry.action} {entry.target}: accepted before a restart; the provider shows it pending"
+        if instance is not None and verb == ActionKind.RESTART.value and status is InstanceStatus.RUNNING \
+                and (self.facts.running_since(instance) or float("-inf")) >= entry.last_attempt_at:
+            return JOURNAL_DONE, f"{entry.action} {entry.target}: running again since the request (after a restart)"
+        if verb == ActionKind.LABEL.value and await self._executor.labelled(entry.target):
+            return JOURNAL_DONE, f"{entry.action} {entry.target}: the local label is set (after a restart)"
         return JOURNAL_HELD, (f"{entry.action} {entry.target}: in flight when the last run ended and not confirmed "
                               "by the provider; not repeated (held until its cooldown ends)")
 
