@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from computehub_tui.domain.models import InstanceStatus, LaunchSpec
-from computehub_tui.engine.automation.execute import LOCAL_LABEL_FLAG
+from computehub_tui.engine.automation.labels import LOCAL_LABEL_FLAG
+from computehub_tui.engine.events import ActionFinished
 from computehub_tui.store import Store
 from computehub_tui.store.automation import JOURNAL_DONE, JOURNAL_HELD, JOURNAL_IN_FLIGHT, JournalEntry
 from tests.rules_support import MINUTE, Machines, Session, offer, rule, rules, session
@@ -56,6 +57,11 @@ async def in_flight(s: Session) -> list[Any]:
     return [e for e in await s.hub.rules.recent_firings() if e.state == JOURNAL_IN_FLIGHT]
 
 
+def launched(s: Session) -> int:
+    """Launches the engine has finished (sent, recorded and announced)."""
+    return sum(1 for e in s.of(ActionFinished) if e.action == "launch" and e.ok)
+
+
 def launches(machines: Machines) -> list[str]:
     return [offer_id for verb, offer_id in machines.calls if verb == "launch"]
 
@@ -92,7 +98,7 @@ async def test_a_migration_killed_while_waiting_destroys_the_old_one_only_once_t
         old = (await s.hub.launch(machines.offers[0], LaunchSpec(image="vllm/vllm"), refresh=False)).partition(":")[2]
         machines.set(old, InstanceStatus.RUNNING)
         await s.minutes(1)
-        await until(lambda: len(machines.machines) == 2)  # launched; the migration waits for it to run
+        await until(lambda: launched(s) == 2)  # launched and recorded; the migration waits for it to run
         [new] = [key for key in machines.machines if key != old]
         assert len(await in_flight(s)) == 1
     # The process is gone (its migration task with it); the replacement is still provisioning.
@@ -114,7 +120,7 @@ async def test_a_killed_migration_whose_replacement_failed_keeps_the_old_instanc
         old = (await s.hub.launch(machines.offers[0], LaunchSpec(image="vllm/vllm"), refresh=False)).partition(":")[2]
         machines.set(old, InstanceStatus.RUNNING)
         await s.minutes(1)
-        await until(lambda: len(machines.machines) == 2)
+        await until(lambda: launched(s) == 2)
         [new] = [key for key in machines.machines if key != old]
     machines.set(new, InstanceStatus.ERROR)
     async with session(tmp_path / "db", machines, rules(MOVE)) as s:

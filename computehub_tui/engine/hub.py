@@ -16,6 +16,7 @@ from computehub_tui.domain.status_timeline import StatusChange
 from computehub_tui.domain.templates import Template
 from computehub_tui.engine import policy
 from computehub_tui.engine.actions import ACTOR_USER, ActionResult, ActionService, LaunchQuote, split_key
+from computehub_tui.engine.automation.labels import LocalLabels
 from computehub_tui.engine.automation.runner import AutomationSettings
 from computehub_tui.engine.automation.service import AutomationParts, RulesService, build_rules_service
 from computehub_tui.engine.costs import CostService
@@ -110,9 +111,11 @@ class Hub:
         self.ssh_sampler = SshSampler(settings.ssh, self._live, self.metrics, self.bus, clock, self.capabilities)
         self.actions = ActionService(self._live, self._costs, self._safe_store, self.bus, clock,
                                      self.polling.refresh_instances, settings.offer_query.disk_gb)
+        self._labels = LocalLabels(self._safe_store, clock)
         self._rules = build_rules_service(
             AutomationParts(self._safe_store, self.bus, clock, self._live, self._health, self.metrics, self._costs,
-                            self._projects, self.actions, self.polling, self._statuses, self.capabilities,
+                            self._projects, self.actions, self.polling, self._statuses, self._labels,
+                            self.capabilities,
                             lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
             settings.automation)
         self._keys = keys
@@ -144,6 +147,11 @@ class Hub:
     def rules(self) -> RulesService:
         """Automation: load rules, list and switch them, preview, pause / resume, warnings, lease, firings."""
         return carried(self._rules, self.home_loop)
+
+    @property
+    def local_labels(self) -> LocalLabels:
+        """Labels the ``label`` rule action keeps locally: ``shown(instance)`` is the label to display."""
+        return carried(self._labels, self.home_loop)
 
     @property
     def store(self) -> Store:
@@ -191,6 +199,7 @@ class Hub:
         await self._projects.load()
         await self._costs.load()
         await self._statuses.load()
+        await self._labels.load()
 
     @engine_side
     async def start(self) -> None:

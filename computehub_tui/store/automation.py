@@ -135,6 +135,13 @@ class AutomationStore(StoreConnection):
         rows = await self._fetch(f"read {name}", "SELECT value FROM automation_flags WHERE name = ?", (name,))
         return rows[0][0] if rows else None
 
+    async def flags_named(self, prefix: str) -> dict[str, str]:
+        """Every flag whose name starts with ``prefix``, by name."""
+        rows = await self._fetch(f"read {prefix}* flags",
+                                 "SELECT name, value FROM automation_flags WHERE substr(name, 1, ?) = ?",
+                                 (len(prefix), prefix))
+        return {name: value for name, value in rows}
+
     async def set_flag(self, name: str, value: str | None, at: float) -> None:
         """Set ``name`` to ``value``; None removes it."""
         async with self._transaction(f"save {name}") as db:

@@ -9,6 +9,7 @@ from computehub_tui.clock import Clock
 from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, InstanceStatus, LaunchSpec, Offer
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.actions import ActionService
+from computehub_tui.engine.automation.labels import LocalLabels
 from computehub_tui.engine.automation.launches import offer_of, replacement_of, replacement_offers, spec_of
 from computehub_tui.engine.events import EventBus, RuleNotify
 from computehub_tui.engine.live import LiveData
@@ -23,10 +24,7 @@ MIGRATE_TIMEOUT_S = 20 * 60.0
 """A replacement that is not running after this long is given up (destroyed) and the old instance kept."""
 RELAUNCH_TRIES = 3
 """Offers tried in turn when the best ones have no capacity."""
-LABEL_LIMIT = 120
 MESSAGE_LIMIT = 500
-LOCAL_LABEL_FLAG = "label:"
-"""Flag prefix for labels kept locally: no adapter has a call that renames an instance."""
 
 MACHINE_ACTIONS = {ActionKind.STOP: "stop", ActionKind.START: "start", ActionKind.RESTART: "restart",
                    ActionKind.DESTROY: "destroy", ActionKind.STOP_ALL: "stop"}
@@ -44,7 +42,7 @@ class Outcome:
 class Executor:
     def __init__(self, *, live: LiveData, actions: ActionService, capabilities: Callable[[str], Capabilities],
                  store: SafeStore, bus: EventBus, clock: Clock, poll: Callable[[str], Awaitable[bool]],
-                 poll_interval_s: float) -> None:
+                 poll_interval_s: float, labels: LocalLabels) -> None:
         self._live = live
         self._actions = actions
         self._capabilities = capabilities
@@ -53,6 +51,7 @@ class Executor:
         self._clock = clock
         self._poll = poll
         self._poll_interval_s = poll_interval_s
+        self._labels = labels
         self.launches: dict[str, LaunchRecord] = {}
         """What each instance was launched from, as the store has it (loaded by the runner)."""
 
@@ -100,15 +99,15 @@ class Executor:
         return Outcome(True, f"notify {channel}: {message}")
 
     async def _label(self, action: Action, key: str) -> Outcome:
-        text = clean_text(str(action.args.get("text", "")), LABEL_LIMIT)
+        text = await self._labels.set(key, str(action.args.get("text", "")))
         provider = key.partition(":")[0]
         title = PROVIDER_TITLES.get(provider, provider)
-        await self._store.call(self._store.store.set_flag(f"{LOCAL_LABEL_FLAG}{key}", text, self._clock.now()))
         return Outcome(True, f"labelled {key} {text!r} locally ({title} has no call to rename an instance)")
 
     async def labelled(self, key: str) -> bool:
         """Whether ``key`` has a local label (a ``label`` action reached the store)."""
-        return bool(await self._store.call(self._store.store.flag(f"{LOCAL_LABEL_FLAG}{key}")))
+        await self._labels.load()
+        return bool(self._labels.get(key))
 
     async def _relaunch(self, actor: str, key: str) -> Outcome:
         launch = await self._launch_settings(key)

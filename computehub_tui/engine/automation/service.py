@@ -17,6 +17,7 @@ from computehub_tui.domain.models import Capabilities
 from computehub_tui.engine.actions import ActionService
 from computehub_tui.engine.automation.execute import Executor
 from computehub_tui.engine.automation.facts import FactsBuilder, FactSources, price_changes
+from computehub_tui.engine.automation.labels import LocalLabels
 from computehub_tui.engine.automation.lease import LeaseKeeper
 from computehub_tui.engine.automation.runner import (
     ACCOUNT,
@@ -94,7 +95,7 @@ class RulesService:
     """
 
     def __init__(self, *, runner: RuleRunner, lease: LeaseKeeper, bus: EventBus, clock: Clock, store: SafeStore,
-                 live: LiveData, costs: CostService, metrics: MetricsService) -> None:
+                 live: LiveData, costs: CostService, metrics: MetricsService, labels: LocalLabels) -> None:
         self.runner = runner
         self.lease = lease
         self._bus = bus
@@ -103,6 +104,7 @@ class RulesService:
         self._live = live
         self._costs = costs
         self._metrics = metrics
+        self._labels = labels
         self.errors: tuple[str, ...] = ()
         """The errors of the last text that failed to load (the rule set before it stays in force)."""
         self._wanted = asyncio.Event()
@@ -315,7 +317,9 @@ class RulesService:
                 await self.lease.release()
                 await self.lease.refresh()
             if not self.lease.held:
-                await self.runner.read_warnings()  # the pending view shows the warnings of whoever runs rules
+                # The app shows the warnings and labels of whoever runs the rules (a daemon).
+                await self.runner.read_warnings()
+                await self._labels.load()
             if self._wanted.is_set():
                 self._wanted.clear()
                 await self.tick()
@@ -378,6 +382,7 @@ class AutomationParts:
     actions: ActionService
     polling: PollingService
     statuses: StatusHistoryService
+    labels: LocalLabels
     capabilities: Callable[[str], Capabilities]
     spawn: Spawn
 
@@ -387,11 +392,11 @@ def build_rules_service(parts: AutomationParts, settings: AutomationSettings) ->
     interval = parts.polling.settings.instances_interval_s
     executor = Executor(live=parts.live, actions=parts.actions, capabilities=parts.capabilities, store=parts.store,
                         bus=parts.bus, clock=parts.clock, poll=parts.polling.refresh_instances,
-                        poll_interval_s=interval)
+                        poll_interval_s=interval, labels=parts.labels)
     facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects,
                                      parts.statuses, parts.polling.is_stale, interval, executor.pricing_of))
     runner = RuleRunner(store=parts.store, bus=parts.bus, clock=parts.clock, live=parts.live, facts=facts,
                         executor=executor, settings=settings, spawn=parts.spawn)
     lease = LeaseKeeper(parts.store, parts.bus, parts.clock, role=settings.role, ttl_s=settings.lease_ttl_s)
     return RulesService(runner=runner, lease=lease, bus=parts.bus, clock=parts.clock, store=parts.store,
-                        live=parts.live, costs=parts.costs, metrics=parts.metrics)
+                        live=parts.live, costs=parts.costs, metrics=parts.metrics, labels=parts.labels)
