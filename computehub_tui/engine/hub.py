@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.history import AuditEntry, PriceStat
@@ -17,8 +18,7 @@ from computehub_tui.domain.templates import Template
 from computehub_tui.engine import policy
 from computehub_tui.engine.actions import ACTOR_USER, ActionResult, ActionService, LaunchQuote, split_key
 from computehub_tui.engine.automation.labels import LocalLabels
-from computehub_tui.engine.automation.runner import AutomationSettings
-from computehub_tui.engine.automation.service import AutomationParts, RulesService, build_rules_service
+from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.costs import CostService
 from computehub_tui.engine.crossing import carried, engine_side, engine_side_sync, running_loop
 from computehub_tui.engine.events import (
@@ -44,6 +44,9 @@ from computehub_tui.engine.supervisor import Supervisor
 from computehub_tui.providers.base import Provider
 from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
+
+if TYPE_CHECKING:
+    from computehub_tui.engine.automation.service import RulesService
 
 __all__ = ["REPLAY_DELAY_S", "ActionResult", "AutomationSettings", "Hub", "HubSettings", "LaunchQuote", "PollSettings",
            "RetentionSettings", "SshSettings", "split_key"]
@@ -112,12 +115,8 @@ class Hub:
         self.actions = ActionService(self._live, self._costs, self._safe_store, self.bus, clock,
                                      self.polling.refresh_instances, settings.offer_query.disk_gb)
         self._labels = LocalLabels(self._safe_store, clock)
-        self._rules = build_rules_service(
-            AutomationParts(self._safe_store, self.bus, clock, self._live, self._health, self.metrics, self._costs,
-                            self._projects, self.actions, self.polling, self._statuses, self._labels,
-                            self.capabilities,
-                            lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
-            settings.automation)
+        self._rules: RulesService | None = None
+        """Built on first use (``_automation``): the rule parser and runner are not imported before."""
         self._keys = keys
         self._history_replay = history_replay
         self._running = False
@@ -146,7 +145,21 @@ class Hub:
     @property
     def rules(self) -> RulesService:
         """Automation: load rules, list and switch them, preview, pause / resume, warnings, lease, firings."""
-        return carried(self._rules, self.home_loop)
+        return carried(self._automation(), self.home_loop)
+
+    def _automation(self) -> RulesService:
+        if self._rules is None:
+            # Deferred: the runner and the lark rule parser cost ~100 ms of import, which one-shot commands and
+            # `--help` need not pay.
+            from computehub_tui.engine.automation.service import AutomationParts, build_rules_service
+
+            self._rules = build_rules_service(
+                AutomationParts(self._safe_store, self.bus, self.clock, self._live, self._health, self.metrics,
+                                self._costs, self._projects, self.actions, self.polling, self._statuses,
+                                self._labels, self.capabilities,
+                                lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
+                self.settings.automation)
+        return self._rules
 
     @property
     def local_labels(self) -> LocalLabels:
@@ -215,7 +228,7 @@ class Hub:
             self.supervisor.start("ssh-sampler", self.ssh_sampler.run)
         automation = self.settings.automation
         if automation.enabled and automation.rules_path is not None:
-            self.supervisor.start("automation", self._rules.run)
+            self.supervisor.start("automation", self._automation().run)
         if self._history_replay is not None:
             replay = self._history_replay
             self.supervisor.start("history-replay", lambda: self.history.replay(replay),
@@ -226,7 +239,8 @@ class Hub:
         """Stop every background task and wait until each has stopped."""
         self._running = False
         await self.supervisor.aclose()
-        await self._rules.aclose()
+        if self._rules is not None:
+            await self._rules.aclose()
 
     async def run(self) -> None:
         """Poll until cancelled (for callers that own the loop: tests, a one-shot command)."""

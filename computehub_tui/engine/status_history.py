@@ -8,11 +8,6 @@ from types import MappingProxyType
 from computehub_tui.domain.models import Instance
 from computehub_tui.domain.status_timeline import StatusChange
 from computehub_tui.engine.safe_store import SafeStore
-from computehub_tui.rules.model import Series
-
-SERIES_STEP_INTERVALS = 2
-"""Status series points are this many poll intervals apart: well inside the three-interval gap that restarts a
-``FOR`` window, and half the points of one per poll."""
 
 
 class StatusHistoryService:
@@ -46,23 +41,9 @@ class StatusHistoryService:
         change = self._current.get(instance.key)
         return change.at if change is not None and change.status is instance.status else None
 
-    def series(self, instance: Instance, since: float, interval_s: float) -> Series:
-        """``instance``'s status as a series for ``status == x FOR 20m``, from ``since`` on: its current status
-        from when the store first recorded it (by any process, so a restart does not start the window over)
-        until this process last saw it, a point every few poll intervals. Nothing when the record disagrees
-        with the instance (not polled yet) or this process has not polled its provider."""
-        change = self._current.get(instance.key)
-        observed = self._observed_at.get(instance.provider)
-        if change is None or change.status is not instance.status or observed is None or observed < change.at:
-            return Series((), interval_s)
-        status = instance.status.value
-        step = SERIES_STEP_INTERVALS * interval_s
-        first = change.at if change.at >= since else change.at + step * ((since - change.at) // step)
-        count = int((observed - first) // step) + 1
-        points = [(first + n * step, status) for n in range(count)]
-        if points[-1][0] < observed:
-            points.append((observed, status))
-        return Series(tuple(points), interval_s)
+    def observed_at(self, provider: str) -> float | None:
+        """When this process last saved a poll of ``provider``'s instances (None: not yet)."""
+        return self._observed_at.get(provider)
 
     async def history(self, key: str, since: float) -> list[StatusChange]:
         """``key``'s changes from ``since`` on, led by the last one before (the status at ``since``)."""

@@ -19,6 +19,9 @@ from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.status_history import StatusHistoryService
 from computehub_tui.rules.model import AccountFacts, InstanceFacts, Series, Value
 
+STATUS_STEP_INTERVALS = 2
+"""Status series points are this many poll intervals apart: well inside the three-interval gap that restarts a
+``FOR`` window, and half the points of one per poll."""
 INTERVAL_SAMPLES = 20
 """How many recent gaps between samples estimate an instance's sample interval."""
 
@@ -110,6 +113,23 @@ class FactsBuilder:
         health = self._sources.health.get(provider)
         return health is not None and health.state is HealthState.OK and not self._sources.is_stale(provider)
 
+    def _status_series(self, instance: Instance, since: float) -> Series:
+        """``instance``'s status from ``since`` on, for ``status == x FOR 20m``: its current status from when the
+        store first recorded it (by any process, so a restart does not start the window over) until this process
+        last polled its provider, a point every few poll intervals. Nothing when the record disagrees with the
+        instance (not polled yet) or this process has not polled its provider."""
+        statuses, interval = self._sources.statuses, self._sources.poll_interval_s
+        change, observed = statuses.current(instance.key), statuses.observed_at(instance.provider)
+        if change is None or change.status is not instance.status or observed is None or observed < change.at:
+            return Series((), interval)
+        status = instance.status.value
+        step = STATUS_STEP_INTERVALS * interval
+        first = change.at if change.at >= since else change.at + step * ((since - change.at) // step)
+        points = [(first + n * step, status) for n in range(int((observed - first) // step) + 1)]
+        if points[-1][0] < observed:
+            points.append((observed, status))
+        return Series(tuple(points), interval)
+
     def running_since(self, instance: Instance) -> float | None:
         """Since when ``instance`` has been running: the later of its provider's start time and when a poll first
         saw it running (a restart between two polls shows only in the first); None when it is not running."""
@@ -172,7 +192,7 @@ class FactsBuilder:
                 series[name] = Series(points.window(instance.key, name, history, since), interval)
         if windows is None or "status" in windows:
             since = _series_start(now, windows, "status", sources.poll_interval_s)
-            series["status"] = sources.statuses.series(instance, since, sources.poll_interval_s)
+            series["status"] = self._status_series(instance, since)
         return InstanceFacts(instance.key, values, series, fresh=self.fresh(instance.provider))
 
 

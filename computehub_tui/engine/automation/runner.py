@@ -8,13 +8,13 @@ import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.engine.automation.execute import Executor, Outcome
 from computehub_tui.engine.automation.facts import FactsBuilder
+from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.events import (
     AutomationPaused,
     AutomationResumed,
@@ -66,29 +66,6 @@ ACCOUNT = "account"
 HOUR = 3600.0
 MACHINE_CHANGING = frozenset(ActionKind) - {ActionKind.NOTIFY, ActionKind.LABEL}
 """Actions the fleet-share guard counts."""
-
-
-@dataclass(frozen=True, slots=True)
-class AutomationSettings:
-    """``[automation]`` as the engine uses it (seconds and counts)."""
-
-    enabled: bool = True
-    rules_path: Path | None = None
-    """The rule file; None: this engine runs no automation (one-shot commands, most tests)."""
-    role: str = "app"
-    """How this process names itself to others in the lease (``app``, ``daemon``)."""
-    cooldown_s: float = 900.0
-    destructive_per_hour: int = 10
-    fleet_share: float = 0.5
-    dry_run: bool = False
-    max_retries: int = 3
-    retry_first_s: float = 30.0
-    lease_ttl_s: float = 30.0
-    lease_renew_s: float = 5.0
-
-    def retry_delay(self, attempts: int) -> float:
-        """Wait after the ``attempts``-th failure: doubling from ``retry_first_s``, all retries inside the cooldown."""
-        return min(self.retry_first_s * 2 ** max(0, attempts - 1), self.cooldown_s / (self.max_retries + 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,12 @@ from computehub_tui.engine.automation.labels import LocalLabels
 from computehub_tui.engine.automation.lease import LeaseKeeper
 from computehub_tui.engine.automation.runner import (
     ACCOUNT,
-    AutomationSettings,
     RuleRunner,
     Spawn,
     TickReport,
     windowed_fields,
 )
+from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.costs import CostService, day_start
 from computehub_tui.engine.events import EngineEvent, EventBus, InstancesUpdated, MetricsSampled
 from computehub_tui.engine.health import HealthBook
