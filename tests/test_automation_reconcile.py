@@ -170,3 +170,24 @@ async def test_a_label_written_before_the_crash_counts_as_done(tmp_path: Path) -
         await s.poll()
         [entry] = await s.hub.rules.recent_firings()
         assert entry.state == JOURNAL_DONE and "local label is set" in entry.result
+
+
+async def test_two_killed_relaunches_of_look_alike_machines_never_claim_one_replacement(tmp_path: Path) -> None:
+    machines = Machines()
+    machines.offers = [offer("a", 0.40, machine_id=7), offer("b", 0.45, machine_id=8)]
+    spec = LaunchSpec(image="pytorch/pytorch", label="worker")
+    async with session(tmp_path / "db", machines, rules()) as s:
+        await s.poll()
+        first, second = [await s.hub.launch(machines.offers[0], spec, refresh=False) for _ in range(2)]
+        await s.clock.advance(MINUTE)
+        at = s.clock.now()
+        for key in (first, second):  # both relaunches were journalled; only one got as far as its launch
+            await s.hub.store.journal_open(JournalEntry(JournalEntry.key_for("stuck", key, "relaunch", at), "stuck",
+                                                        key, "relaunch", at, at + 900, JOURNAL_IN_FLIGHT, 1, at))
+        replacement = await s.hub.launch(machines.offers[1], spec, refresh=False)
+    async with session(tmp_path / "db", machines, rules(STUCK)) as s:
+        await s.poll()
+        settled = {e.target: e for e in await s.hub.rules.recent_firings()}
+        assert {k: e.state for k, e in settled.items()} == {first: JOURNAL_DONE, second: JOURNAL_HELD}
+        assert replacement in settled[first].result and "no replacement was found" in settled[second].result
+        assert s.calls("destroy") == [first.partition(":")[2]]  # the second machine is kept: nothing replaced it

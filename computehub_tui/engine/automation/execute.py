@@ -54,6 +54,9 @@ class Executor:
         self._labels = labels
         self.launches: dict[str, LaunchRecord] = {}
         """What each instance was launched from, as the store has it (loaded by the runner)."""
+        self._resumed: dict[str, str] = {}
+        """Old instance → the replacement ``resume`` found for it: two firings on machines launched with the same
+        settings never claim one replacement."""
 
     async def load(self) -> None:
         self.launches = await self._store.call(self._store.store.launch_records()) or {}
@@ -169,10 +172,14 @@ class Executor:
         (a migration's replacement is still starting: ask again after the next poll)."""
         await self.load()
         old = self.launches.get(key)
-        new_key = None if old is None else replacement_of(old, self.launches.values(), attempted_at)
+        new_key = self._resumed.get(key)
+        if new_key is None and old is not None:
+            taken = set(self._resumed.values())
+            new_key = replacement_of(old, self.launches.values(), attempted_at, taken)
         if new_key is None:
             return Outcome(False, f"{verb} {key}: in flight when the last run ended and no replacement was found; "
                                   "not repeated (held until its cooldown ends)", permanent=True)
+        self._resumed[key] = new_key
         if verb == "relaunch":
             return await self._retire(actor, key, f"relaunched {key} as {new_key} (found after a restart)")
         new = self._live.instance(new_key)
