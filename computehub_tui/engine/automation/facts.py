@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from computehub_tui.domain.idle import STALE_AFTER_S, idle_readout
 from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample, Offer, known
+from computehub_tui.domain.status_timeline import StatusChange
 from computehub_tui.engine.costs import CostService
 from computehub_tui.engine.events import HealthState
 from computehub_tui.engine.health import HealthBook
@@ -44,11 +45,24 @@ def _utils(sample: MetricSample) -> list[float]:
     return [u for u in known(sample.gpu_util) if 0.0 <= u <= 100.0]
 
 
+@dataclass(slots=True)
+class _StatusGrid:
+    """One instance's status series: ``status`` at ``anchor + n * step`` for n in ``[next_n - len(points), next_n)``."""
+
+    anchor: float
+    status: str
+    step: float
+    points: list[tuple[float, Value]]
+    next_n: int = 0
+
+
 class MetricPoints:
-    """Each (instance, field)'s points, computed once per sample: a tick reads the new samples only."""
+    """Each (instance, field)'s points, computed once per sample, and each instance's status series, extended as
+    polls come: a tick builds the new points only."""
 
     def __init__(self) -> None:
         self._points: dict[tuple[str, str], list[tuple[float, Value]]] = {}
+        self._status: dict[str, _StatusGrid] = {}
 
     def window(self, key: str, name: str, history: Sequence[MetricSample], since: float) -> tuple[tuple[float, Value],
                                                                                                    ...]:
@@ -68,9 +82,32 @@ class MetricPoints:
         start = bisect.bisect_left(points, since, key=lambda point: point[0])
         return tuple(points[start:])
 
+    def status_window(self, key: str, since_change: StatusChange, observed: float, since: float,
+                      interval_s: float) -> tuple[tuple[float, Value], ...]:
+        """``key``'s status from ``since`` on: the status of ``since_change`` from its time until ``observed`` (the
+        last poll), a point every few poll intervals, and one at ``observed``."""
+        anchor, status, step = since_change.at, since_change.status.value, STATUS_STEP_INTERVALS * interval_s
+        grid = self._status.get(key)
+        if grid is None or (grid.anchor, grid.status, grid.step) != (anchor, status, step):
+            grid = self._status[key] = _StatusGrid(anchor, status, step, [])
+        first_n = max(0, int((since - anchor) // step))
+        held_from = grid.next_n - len(grid.points)
+        if first_n < held_from:  # a longer window than before: built again from its start
+            grid.points.clear()
+            grid.next_n = first_n
+        elif first_n > held_from:
+            del grid.points[:first_n - held_from]
+        grid.next_n = max(grid.next_n, first_n)
+        last_n = int((observed - anchor) // step)
+        grid.points.extend((anchor + n * step, status) for n in range(grid.next_n, last_n + 1))
+        grid.next_n = max(grid.next_n, last_n + 1)
+        points = tuple(grid.points)
+        return points if points and points[-1][0] >= observed else (*points, (observed, status))
+
     def keep(self, keys: set[str]) -> None:
         """Forget every instance but ``keys``."""
         self._points = {pair: points for pair, points in self._points.items() if pair[0] in keys}
+        self._status = {key: grid for key, grid in self._status.items() if key in keys}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,22 +150,16 @@ class FactsBuilder:
         health = self._sources.health.get(provider)
         return health is not None and health.state is HealthState.OK and not self._sources.is_stale(provider)
 
-    def _status_series(self, instance: Instance, since: float) -> Series:
+    def _status_series(self, instance: Instance, since: float, points: MetricPoints) -> Series:
         """``instance``'s status from ``since`` on, for ``status == x FOR 20m``: its current status from when the
         store first recorded it (by any process, so a restart does not start the window over) until this process
-        last polled its provider, a point every few poll intervals. Nothing when the record disagrees with the
-        instance (not polled yet) or this process has not polled its provider."""
+        last polled its provider. Nothing when the record disagrees with the instance (not polled yet) or this
+        process has not polled its provider."""
         statuses, interval = self._sources.statuses, self._sources.poll_interval_s
         change, observed = statuses.current(instance.key), statuses.observed_at(instance.provider)
         if change is None or change.status is not instance.status or observed is None or observed < change.at:
             return Series((), interval)
-        status = instance.status.value
-        step = STATUS_STEP_INTERVALS * interval
-        first = change.at if change.at >= since else change.at + step * ((since - change.at) // step)
-        points = [(first + n * step, status) for n in range(int((observed - first) // step) + 1)]
-        if points[-1][0] < observed:
-            points.append((observed, status))
-        return Series(tuple(points), interval)
+        return Series(points.status_window(instance.key, change, observed, since, interval), interval)
 
     def running_since(self, instance: Instance) -> float | None:
         """Since when ``instance`` has been running: the later of its provider's start time and when a poll first
@@ -192,7 +223,7 @@ class FactsBuilder:
                 series[name] = Series(points.window(instance.key, name, history, since), interval)
         if windows is None or "status" in windows:
             since = _series_start(now, windows, "status", sources.poll_interval_s)
-            series["status"] = self._status_series(instance, since)
+            series["status"] = self._status_series(instance, since, points)
         return InstanceFacts(instance.key, values, series, fresh=self.fresh(instance.provider))
 
 
