@@ -23,6 +23,8 @@ from computehub_tui.rules.model import AccountFacts, InstanceFacts, Series, Valu
 STATUS_STEP_INTERVALS = 2
 """Status series points are this many poll intervals apart: well inside the three-interval gap that restarts a
 ``FOR`` window, and half the points of one per poll."""
+UNBOUNDED_STATUS_S = 86_400.0
+"""How far back a status series goes when no window bounds it (facts built for every field)."""
 INTERVAL_SAMPLES = 20
 """How many recent gaps between samples estimate an instance's sample interval."""
 
@@ -90,7 +92,7 @@ class MetricPoints:
         grid = self._status.get(key)
         if grid is None or (grid.anchor, grid.status, grid.step) != (anchor, status, step):
             grid = self._status[key] = _StatusGrid(anchor, status, step, [])
-        first_n = max(0, int((since - anchor) // step))
+        first_n = int((since - anchor) // step) if since > anchor else 0
         held_from = grid.next_n - len(grid.points)
         if first_n < held_from:  # a longer window than before: built again from its start
             grid.points.clear()
@@ -159,6 +161,7 @@ class FactsBuilder:
         change, observed = statuses.current(instance.key), statuses.observed_at(instance.provider)
         if change is None or change.status is not instance.status or observed is None or observed < change.at:
             return Series((), interval)
+        since = max(since, observed - UNBOUNDED_STATUS_S)
         return Series(points.status_window(instance.key, change, observed, since, interval), interval)
 
     def running_since(self, instance: Instance) -> float | None:
