@@ -369,8 +369,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         statements=(),
         convert=_pack_metric_history,
     ),
-    # 9 is the alert outbox (issue 12); this step depends on nothing before it but the automation tables' absence
-    # of a warnings table, so it may be renumbered.
+    # Step 9 is the alert outbox (issue 12, built on another branch). This step only creates its own table, so it
+    # may be renumbered freely.
     Migration(
         version=10,
         description="pending rule warnings (WARN): their due time, snoozes and cancels survive a restart",
