@@ -19,7 +19,7 @@ from computehub_tui.domain.models import (
     OfferQuery,
     PricingKind,
 )
-from computehub_tui.engine.automation.runner import AutomationSettings
+from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.events import EngineEvent
 from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
 from computehub_tui.providers.base import NoCapacityError

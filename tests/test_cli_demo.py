@@ -12,7 +12,8 @@ from fakes.cli import run_completed
 OFFER_KEYS = {"provider", "offer_id", "gpu", "gpu_count", "vram_gb", "vcpus", "ram_gb", "disk_gb", "price_hour",
               "price_per_gpu_hour", "pricing", "location", "reliability", "available", "quoted_at"}
 INSTANCE_KEYS = {"provider", "id", "label", "status", "provider_status", "gpu", "gpu_count", "price_hour", "ssh",
-                 "gpu_util", "started_at", "cost_so_far", "uptime_s", "current_price_hour", "project", "billing_while_stopped"}
+                 "gpu_util", "started_at", "cost_so_far", "uptime_s", "current_price_hour", "project", "billing_while_stopped",
+                 "local_label"}
 
 
 def run(tmp_path: Path, *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:

@@ -36,7 +36,7 @@ OFFER_FIELDS = {"provider", "offer_id", "gpu", "gpu_count", "vram_gb", "vcpus", 
                 "quoted_at"}
 INSTANCE_FIELDS = {"provider", "id", "label", "status", "provider_status", "gpu", "gpu_count",
                    "price_hour", "ssh", "gpu_util", "started_at", "cost_so_far", "uptime_s", "current_price_hour",
-                   "project", "billing_while_stopped"}
+                   "project", "billing_while_stopped", "local_label"}
 STATUSES = {status.value for status in InstanceStatus}
 READY_SSH = re.compile(r"^ssh -p \d{1,5} [a-z_][a-z0-9_-]*@\d{1,3}(\.\d{1,3}){3}$")
 IDAHO_4090 = f"{tensordock_wire.IDAHO['id']}:geforcertx4090-pcie-24gb"

@@ -179,8 +179,8 @@ async def test_a_warning_can_be_snoozed_or_cancelled(tmp_path: Path) -> None:
     async with session(tmp_path / "db", machines, rules(warned)) as s:
         await s.poll()
         first, second = s.hub.rules.pending_warnings()
-        assert s.hub.rules.snooze(first.warning_id, 10 * MINUTE) is not None
-        assert s.hub.rules.cancel(second.warning_id)
+        assert await s.hub.rules.snooze(first.warning_id, 10 * MINUTE) is not None
+        assert await s.hub.rules.cancel(second.warning_id)
         await s.minutes(6)
         assert s.calls("stop") == []
         assert [w.target for w in s.hub.rules.pending_warnings()] == ["vast:1"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 from computehub_tui.domain.models import InstanceStatus
-from computehub_tui.engine.automation.facts import price_changes
+from computehub_tui.domain.status_timeline import StatusChange
+from computehub_tui.engine.automation.facts import MetricPoints, price_changes
 from computehub_tui.rules.model import RuleSet
 from tests.rules_support import MINUTE, Machines, offer, session
 
@@ -69,3 +71,16 @@ def test_price_change_is_the_median_per_gpu_price_against_a_day_ago() -> None:
     now = [offer("a", 1.2, 1), offer("b", 1.4, 2), offer("c", 9.0, 3, available=False)]
     assert price_changes(now, {("vast", "RTX 4090"): 1.0}) == {("vast", "RTX 4090"): pytest.approx(30.0)}
     assert price_changes(now, {}) == {}
+
+
+def test_a_status_series_extended_tick_by_tick_equals_one_built_at_once() -> None:
+    change = StatusChange("vast:1", 1000.0, InstanceStatus.PROVISIONING)
+    cached = MetricPoints()
+    now, window = 1000.0, 600.0
+    for tick, (step, window) in enumerate([(5.0, 600.0)] * 200 + [(30.0, 1800.0)] * 5 + [(5.0, 300.0)] * 50):
+        now += step
+        since = now - window - 20.0
+        once = MetricPoints().status_window("vast:1", change, now, since, 5.0)  # nothing cached: from scratch
+        assert cached.status_window("vast:1", change, now, since, 5.0) == once, tick
+        assert once[0][0] <= max(since, change.at) + 10.0 and once[-1] == (now, "provisioning")
+        assert all(later - earlier <= 10.0 for (earlier, _), (later, _) in itertools.pairwise(once))

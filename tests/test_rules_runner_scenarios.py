@@ -186,3 +186,18 @@ async def test_every_firing_is_in_the_journal_and_the_audit_log(tmp_path: Path) 
         assert "gpu_util=0.0% < 5.0% for " in fired[0].detail and fired[0].outcome == "ok"
         listing = s.hub.rules.listing()
         assert [(r.name, r.fire_count) for r in listing] == [("idle-stop", 1)]
+
+
+async def test_a_restart_keeps_the_provisioning_window_from_the_store(tmp_path: Path) -> None:
+    stuck = rule("stuck", 'IF status == "provisioning" FOR 20m THEN relaunch')
+    machines = Machines()
+    machines.offers = [offer("a", 0.40, machine_id=7), offer("other-host", 0.45, machine_id=8)]
+    async with session(tmp_path / "db", machines, rules(stuck)) as s:
+        await s.poll()
+        await s.hub.launch(machines.offers[0], LaunchSpec(image="pytorch/pytorch", label="train"), refresh=False)
+        await s.minutes(15)
+    async with session(tmp_path / "db", machines, rules(stuck)) as s:  # the daemon restarted at minute 15
+        await s.minutes(4)
+        assert [c for c in machines.calls if c[0] == "launch"] == [("launch", "a")]
+        await s.minutes(2)  # minute 21: provisioning for 20 minutes across the restart, not 20 more
+        assert [c for c in machines.calls if c[0] == "launch"] == [("launch", "a"), ("launch", "other-host")]

@@ -48,6 +48,7 @@ EXPECTED_TABLES = {
     "automation_lease",
     "launch_records",
     "instance_status_changes",
+    "rule_warnings",
 }
 
 

@@ -59,7 +59,7 @@ async def test_samples_stored_before_the_step_read_back_as_provider_samples(
                            (T0,))
     connection.close()
     async with await Store.open(path) as upgraded:
-        assert upgraded.schema_version == len(MIGRATIONS)
+        assert upgraded.schema_version == MIGRATIONS[-1].version
         (old,) = await upgraded.metric_history("vast:1", 0)
     assert old == MetricSample(T0, (50.0,), (1.5,), (24.0,), (60.0,), 10.0, 20.0)
     assert old.source == "provider" and old.gpu_power_w == () and old.error is None

@@ -24,10 +24,10 @@ INSTANCE_COLUMNS = (
 
 
 def instance_json(hub: Hub, instance: Instance) -> dict[str, Any]:
-    """``Instance.to_json()`` plus what the engine knows: spend so far (USD), uptime (seconds), its project
-    and whether it bills storage while stopped."""
+    """``Instance.to_json()`` plus what the engine knows: its local label (a rule's ``label``), spend so far
+    (USD), uptime (seconds), its project and whether it bills storage while stopped."""
     uptime = hub.uptime(instance.key)
-    return {**instance.to_json(), "cost_so_far": round(hub.cost_so_far(instance.key), 4),
+    return {**instance.to_json(), "local_label": hub.local_labels.get(instance.key), "cost_so_far": round(hub.cost_so_far(instance.key), 4),
             "uptime_s": None if uptime is None else round(uptime, 1), "project": hub.projects.project_of(instance),
             "billing_while_stopped": hub.costs.billing_while_stopped(instance)}
 
@@ -52,7 +52,7 @@ async def instances(args: argparse.Namespace, session: Session) -> int:
 def _instance_row(hub: Hub, instance: Instance) -> list[str]:
     util = instance.metrics.mean_gpu_util if instance.metrics else None
     uptime = hub.uptime(instance.key)
-    return [instance.key, instance.label, instance.status.value, f"{instance.gpu_count}x {instance.gpu}",
+    return [instance.key, hub.local_labels.shown(instance), instance.status.value, f"{instance.gpu_count}x {instance.gpu}",
             f"{instance.current_price_hour:.3f}", f"{hub.cost_so_far(instance.key):.2f}",
             "-" if uptime is None else duration(uptime), "" if util is None else f"{util:.0f}%",
             instance.ssh.command if instance.ssh else "-"]

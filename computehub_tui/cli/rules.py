@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from computehub_tui.cli.exits import EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from computehub_tui.cli.output import Column, emit, note, out, print_json, table
 from computehub_tui.domain.models import iso_utc
-from computehub_tui.engine.automation.service import RulesService
 from computehub_tui.rules.fields import nearest
 from computehub_tui.rules.model import Mode, RuleSet
-from computehub_tui.rules.parser import parse_rules
 from computehub_tui.wiring import Session
+
+if TYPE_CHECKING:
+    from computehub_tui.engine.automation.service import RulesService
 
 RULE_COLUMNS = (Column("NAME", 40), Column("ENABLED"), Column("MODE"), Column("LAST FIRED"), Column("FIRES", right=True))
 MAX_RULE_FILE_BYTES = 2_000_000
@@ -22,6 +24,8 @@ MAX_RULE_FILE_BYTES = 2_000_000
 
 def check_file(path: Path) -> int:
     """``rules check FILE``: 0 and a summary, or 2 with every error (line, column, caret), on stderr."""
+    from computehub_tui.rules.parser import parse_rules  # deferred: lark is not imported for other commands
+
     rule_set = parse_rules(read_text(path))
     if not rule_set.ok:
         print_errors(path, rule_set)
@@ -95,7 +99,7 @@ async def _pause(command: str, args: argparse.Namespace, service: RulesService) 
 
 def _import(path: Path, service: RulesService) -> int:
     text = read_text(path)
-    rule_set = parse_rules(text)
+    rule_set = service.parse(text)
     if not rule_set.ok:
         print_errors(path, rule_set)
         note("nothing was imported")

@@ -105,11 +105,12 @@ async def refresh_every_provider(hub: Hub, what: str) -> Refreshed:
 
 async def every_instance(hub: Hub) -> tuple[list[Instance], Refreshed]:
     """Every provider's instances as read now, in a stable order (provider, label, id), with their
-    projects loaded; the outcome says which providers failed."""
+    projects and local labels loaded; the outcome says which providers failed."""
     refreshed = await refresh_every_provider(hub, "instances")
     if refreshed.all_failed:
         return [], refreshed
     await hub.projects.load()
+    await hub.local_labels.load()
     return sorted(hub.instances(), key=lambda i: (i.provider, i.label, i.instance_id)), refreshed
 
 

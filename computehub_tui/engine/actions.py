@@ -67,10 +67,11 @@ class ActionService:
                                                bid=spec.bid_price))
 
     async def launch(self, offer: Offer, spec: LaunchSpec, *, refresh: bool = True, max_price: float | None = None,
-                     actor: str = ACTOR_USER) -> str:
+                     actor: str = ACTOR_USER, audited: bool = True) -> str:
         """Rent ``offer`` at its freshest known quote; returns the new instance key. Raises
         PriceAboveMaximum (nothing sent) when that quote bills more than ``max_price`` per hour, and
-        ProviderError when the provider refuses."""
+        ProviderError when the provider refuses. ``audited=False``: the caller writes the audit row (a rule's
+        firing is one row)."""
         offer, price = (quote := self.quote(offer, spec)).offer, quote.price_hour
         check_max_price(offer, price, max_price)
         provider = self._live.providers[offer.provider]
@@ -78,22 +79,27 @@ class ActionService:
         try:
             instance_id = await provider.launch(offer, spec)
         except ProviderError as error:
-            await self._audit(actor, "launch", offer.key, f"{offer.gpu_count}x {offer.gpu} ${price:.3f}/h", str(error))
+            if audited:
+                await self._audit(actor, "launch", offer.key, f"{offer.gpu_count}x {offer.gpu} ${price:.3f}/h",
+                                  str(error))
             self._bus.publish(ActionFinished("launch", offer.key, False, str(error)))
             raise
         key = f"{offer.provider}:{instance_id}"
         # Relaunch and migrate launch the same settings again later: keep what this one was made from.
         await self._store.call(self._store.store.record_launch(launch_record(key, offer, spec, self._clock.now())))
         await self._costs.record_transition(key, True)  # its uptime and cost start now, whatever the provider says
-        await self._audit(actor, "launch", key, f"{offer.gpu_count}x {offer.gpu} from offer {offer.offer_id} "
-                                                f"at ${price:.3f}/h, image {spec.image}")
+        if audited:
+            await self._audit(actor, "launch", key, f"{offer.gpu_count}x {offer.gpu} from offer {offer.offer_id} "
+                                                    f"at ${price:.3f}/h, image {spec.image}")
         self._bus.publish(ActionFinished("launch", key, True, f"launched {key}"))
         if refresh:
             await self._reread(offer.provider)
         return key
 
-    async def act(self, action: str, key: str, *, refresh: bool = True, actor: str = ACTOR_USER) -> ActionResult:
-        """Run start/stop/restart/destroy on one instance; never raises for provider errors."""
+    async def act(self, action: str, key: str, *, refresh: bool = True, actor: str = ACTOR_USER,
+                  audited: bool = True) -> ActionResult:
+        """Run start/stop/restart/destroy on one instance; never raises for provider errors. ``audited=False``:
+        the caller writes the audit row."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}")
         try:
@@ -107,11 +113,13 @@ class ActionService:
         try:
             await getattr(provider, action)(instance_id)
         except ProviderError as error:
-            await self._audit(actor, action, key, "", str(error))
+            if audited:
+                await self._audit(actor, action, key, "", str(error))
             self._bus.publish(ActionFinished(action, key, False, str(error)))
             return ActionResult(key, False, str(error))
         await self._costs.record_transition(key, BILLING_AFTER_ACTION[action])
-        await self._audit(actor, action, key, "")
+        if audited:
+            await self._audit(actor, action, key, "")
         self._bus.publish(ActionFinished(action, key, True, f"{action} {key}: done"))
         if refresh:
             await self._reread(provider_name)

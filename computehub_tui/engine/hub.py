@@ -18,8 +18,8 @@ from computehub_tui.domain.templates import Template
 from computehub_tui.engine import policy
 from computehub_tui.engine.actions import ACTOR_USER, ActionResult, ActionService, LaunchQuote, split_key
 from computehub_tui.engine.alerts import AlertsService, AlertsSettings
-from computehub_tui.engine.automation.runner import AutomationSettings
-from computehub_tui.engine.automation.service import AutomationParts, RulesService, build_rules_service
+from computehub_tui.engine.automation.labels import LocalLabels
+from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.costs import CostService
 from computehub_tui.engine.crossing import carried, engine_side, engine_side_sync, running_loop
 from computehub_tui.engine.events import (
@@ -47,6 +47,7 @@ from computehub_tui.providers.registry import PROVIDER_CAPABILITIES
 from computehub_tui.store import Store
 
 if TYPE_CHECKING:
+    from computehub_tui.engine.automation.service import RulesService
     from computehub_tui.engine.telegram_bot import TelegramBot, TelegramLink
 
 __all__ = ["REPLAY_DELAY_S", "ActionResult", "AlertsSettings", "AutomationSettings", "Hub", "HubSettings", "LaunchQuote",
@@ -119,11 +120,9 @@ class Hub:
         self.ssh_sampler = SshSampler(settings.ssh, self._live, self.metrics, self.bus, clock, self.capabilities)
         self.actions = ActionService(self._live, self._costs, self._safe_store, self.bus, clock,
                                      self.polling.refresh_instances, settings.offer_query.disk_gb)
-        self._rules = build_rules_service(
-            AutomationParts(self._safe_store, self.bus, clock, self._live, self._health, self.metrics, self._costs,
-                            self._projects, self.actions, self.polling, self.capabilities,
-                            lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
-            settings.automation)
+        self._labels = LocalLabels(self._safe_store, clock)
+        self._rules: RulesService | None = None
+        """Built on first use (``_automation``): the rule parser and runner are not imported before."""
         self._keys = keys
         self._alerts = AlertsService(store, self.bus, clock, settings.alerts, secrets_source=keys,
                                      instances=self.instances, start_task=self.supervisor.start)
@@ -164,7 +163,26 @@ class Hub:
     @property
     def rules(self) -> RulesService:
         """Automation: load rules, list and switch them, preview, pause / resume, warnings, lease, firings."""
-        return carried(self._rules, self.home_loop)
+        return carried(self._automation(), self.home_loop)
+
+    def _automation(self) -> RulesService:
+        if self._rules is None:
+            # Deferred: the runner and the lark rule parser cost ~100 ms of import, which one-shot commands and
+            # `--help` need not pay.
+            from computehub_tui.engine.automation.service import AutomationParts, build_rules_service
+
+            self._rules = build_rules_service(
+                AutomationParts(self._safe_store, self.bus, self.clock, self._live, self._health, self.metrics,
+                                self._costs, self._projects, self.actions, self.polling, self._statuses,
+                                self._labels, self.capabilities,
+                                lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
+                self.settings.automation)
+        return self._rules
+
+    @property
+    def local_labels(self) -> LocalLabels:
+        """Labels the ``label`` rule action keeps locally: ``shown(instance)`` is the label to display."""
+        return carried(self._labels, self.home_loop)
 
     @property
     def store(self) -> Store:
@@ -212,6 +230,7 @@ class Hub:
         await self._projects.load()
         await self._costs.load()
         await self._statuses.load()
+        await self._labels.load()
 
     @engine_side
     async def start(self) -> None:
@@ -227,7 +246,7 @@ class Hub:
             self.supervisor.start("ssh-sampler", self.ssh_sampler.run)
         automation = self.settings.automation
         if automation.enabled and automation.rules_path is not None:
-            self.supervisor.start("automation", self._rules.run)
+            self.supervisor.start("automation", self._automation().run)
         self._alerts.start()
         if self._telegram is not None:
             from computehub_tui.engine.telegram_bot import TelegramBot  # deferred: python-telegram-bot is big
@@ -244,7 +263,8 @@ class Hub:
         """Stop every background task and wait until each has stopped."""
         self._running = False
         await self.supervisor.aclose()
-        await self._rules.aclose()
+        if self._rules is not None:
+            await self._rules.aclose()
         bot, self.telegram_bot = self.telegram_bot, None
         if bot is not None:
             await bot.aclose()

@@ -17,6 +17,8 @@ class StatusHistoryService:
     def __init__(self, store: SafeStore) -> None:
         self._store = store
         self._current: Mapping[str, StatusChange] = MappingProxyType({})
+        self._observed_at: dict[str, float] = {}
+        """When this process last saw each provider's instances (a poll that saved)."""
 
     async def load(self) -> None:
         current = await self._store.call(self._store.store.current_statuses())
@@ -25,6 +27,8 @@ class StatusHistoryService:
     async def save(self, provider: str, instances: Sequence[Instance], at: float) -> None:
         """Save a poll of ``provider``'s instances, recording the status changes it reveals."""
         current = await self._store.call(self._store.store.save_instances(provider, list(instances), at))
+        if current is not None:
+            self._observed_at[provider] = max(at, self._observed_at.get(provider, at))
         self._merge(current or {})
 
     def current(self, key: str) -> StatusChange | None:
@@ -36,6 +40,10 @@ class StatusHistoryService:
         record disagrees with it (a status not polled yet) or it was never recorded."""
         change = self._current.get(instance.key)
         return change.at if change is not None and change.status is instance.status else None
+
+    def observed_at(self, provider: str) -> float | None:
+        """When this process last saved a poll of ``provider``'s instances (None: not yet)."""
+        return self._observed_at.get(provider)
 
     async def history(self, key: str, since: float) -> list[StatusChange]:
         """``key``'s changes from ``since`` on, led by the last one before (the status at ``since``)."""

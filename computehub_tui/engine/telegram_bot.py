@@ -286,11 +286,11 @@ class TelegramBot:
         if kind == "confirm":
             notice, reply = "working…", await self._confirmed(value)
         elif kind == "snooze":
-            snoozed = self._hub.rules.snooze(value, SNOOZE_S)
+            snoozed = await self._hub.rules.snooze(value, SNOOZE_S)
             notice = "snoozed for 1 h" if snoozed is not None else "that warning is no longer pending"
             reply = None
         elif kind == "cancel":
-            notice = "cancelled" if self._hub.rules.cancel(value) else "that warning is no longer pending"
+            notice = "cancelled" if await self._hub.rules.cancel(value) else "that warning is no longer pending"
             reply = None
         elif kind == "ack":
             acknowledged = self._alerts is not None and await self._alerts.acknowledge(value, ACTOR)

@@ -428,6 +428,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX deliveries_by_created ON deliveries (created_at)",
         ),
     ),
+    Migration(
+        version=10,
+        description="pending rule warnings (WARN): their due time, snoozes and cancels survive a restart",
+        statements=(
+            """
+            CREATE TABLE rule_warnings (
+                warning_id      TEXT PRIMARY KEY,
+                rule            TEXT NOT NULL,
+                target          TEXT NOT NULL,
+                action          TEXT NOT NULL,
+                due_at          REAL NOT NULL,
+                evidence        TEXT NOT NULL DEFAULT '',
+                cancelled_until REAL
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,4 +1,5 @@
-"""Automation's tables: rule states, the pause flag, the action journal, the automation lease and launch records."""
+"""Automation's tables: rule states, the pause flag, the action journal, pending warnings, the automation lease and
+launch records."""
 
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ class JournalEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingWarning:
+    """A ``WARN`` that has been announced: the action runs at ``due_at`` if the condition still holds. A cancelled
+    one (``cancelled_until`` set) is kept so its rule does not warn again before then."""
+
+    warning_id: str
+    rule: str
+    target: str
+    action: str
+    due_at: float
+    evidence: str = ""
+    cancelled_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseClaim:
     """Who asks for the lease: a process-unique holder id, its host name and pid."""
 
@@ -120,6 +135,13 @@ class AutomationStore(StoreConnection):
         rows = await self._fetch(f"read {name}", "SELECT value FROM automation_flags WHERE name = ?", (name,))
         return rows[0][0] if rows else None
 
+    async def flags_named(self, prefix: str) -> dict[str, str]:
+        """Every flag whose name starts with ``prefix``, by name."""
+        rows = await self._fetch(f"read {prefix}* flags",
+                                 "SELECT name, value FROM automation_flags WHERE substr(name, 1, ?) = ?",
+                                 (len(prefix), prefix))
+        return {name: value for name, value in rows}
+
     async def set_flag(self, name: str, value: str | None, at: float) -> None:
         """Set ``name`` to ``value``; None removes it."""
         async with self._transaction(f"save {name}") as db:
@@ -175,6 +197,30 @@ class AutomationStore(StoreConnection):
                                  f"SELECT {_JOURNAL_COLUMNS} FROM action_journal WHERE {clause}", params)
         return [JournalEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10],
                              bool(row[11])) for row in rows]
+
+    # -- pending warnings -----------------------------------------------------------------------
+
+    async def save_warning(self, warning: PendingWarning, now: float) -> None:
+        """Write ``warning`` (new, snoozed or cancelled); cancels that ended before ``now`` are dropped."""
+        async with self._transaction(f"save a warning of rule {warning.rule}") as db:
+            await db.execute("DELETE FROM rule_warnings WHERE cancelled_until <= ?", (now,))
+            await db.execute(
+                "INSERT OR REPLACE INTO rule_warnings (warning_id, rule, target, action, due_at, evidence, "
+                "cancelled_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (warning.warning_id, warning.rule, warning.target, warning.action, warning.due_at, warning.evidence,
+                 warning.cancelled_until))
+
+    async def delete_warnings(self, warning_ids: Iterable[str]) -> None:
+        async with self._transaction("drop pending warnings") as db:
+            await db.executemany("DELETE FROM rule_warnings WHERE warning_id = ?", [(i,) for i in warning_ids])
+
+    async def rule_warnings(self, now: float) -> list[PendingWarning]:
+        """Pending warnings and the cancels still in force at ``now``, by due time."""
+        rows = await self._fetch("read pending warnings",
+                                 "SELECT warning_id, rule, target, action, due_at, evidence, cancelled_until "
+                                 "FROM rule_warnings WHERE cancelled_until IS NULL OR cancelled_until > ? "
+                                 "ORDER BY due_at, warning_id", (now,))
+        return [PendingWarning(*row) for row in rows]
 
     # -- the lease ------------------------------------------------------------------------------
 

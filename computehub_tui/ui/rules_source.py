@@ -240,10 +240,10 @@ class HubRulesSource:
                 for w in self._rules.pending_warnings()]
 
     async def snooze(self, warning_id: str, seconds: float) -> None:
-        await self._on_engine(lambda: self._rules.snooze(warning_id, seconds))
+        await self._rules.snooze(warning_id, seconds)
 
     async def cancel(self, warning_id: str) -> None:
-        await self._on_engine(lambda: self._rules.cancel(warning_id))
+        await self._rules.cancel(warning_id)
 
     @property
     def paused(self) -> bool:

@@ -9,7 +9,8 @@ from computehub_tui.clock import Clock
 from computehub_tui.domain.models import PROVIDER_TITLES, Capabilities, InstanceStatus, LaunchSpec, Offer
 from computehub_tui.domain.text import clean_text
 from computehub_tui.engine.actions import ActionService
-from computehub_tui.engine.automation.launches import offer_of, replacement_offers, spec_of
+from computehub_tui.engine.automation.labels import LocalLabels
+from computehub_tui.engine.automation.launches import offer_of, replacement_of, replacement_offers, spec_of
 from computehub_tui.engine.events import EventBus, RuleNotify
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.policy import PriceAboveMaximum, plan_action
@@ -23,10 +24,7 @@ MIGRATE_TIMEOUT_S = 20 * 60.0
 """A replacement that is not running after this long is given up (destroyed) and the old instance kept."""
 RELAUNCH_TRIES = 3
 """Offers tried in turn when the best ones have no capacity."""
-LABEL_LIMIT = 120
 MESSAGE_LIMIT = 500
-LOCAL_LABEL_FLAG = "label:"
-"""Flag prefix for labels kept locally: no adapter has a call that renames an instance."""
 
 MACHINE_ACTIONS = {ActionKind.STOP: "stop", ActionKind.START: "start", ActionKind.RESTART: "restart",
                    ActionKind.DESTROY: "destroy", ActionKind.STOP_ALL: "stop"}
@@ -44,7 +42,7 @@ class Outcome:
 class Executor:
     def __init__(self, *, live: LiveData, actions: ActionService, capabilities: Callable[[str], Capabilities],
                  store: SafeStore, bus: EventBus, clock: Clock, poll: Callable[[str], Awaitable[bool]],
-                 poll_interval_s: float) -> None:
+                 poll_interval_s: float, labels: LocalLabels) -> None:
         self._live = live
         self._actions = actions
         self._capabilities = capabilities
@@ -53,8 +51,12 @@ class Executor:
         self._clock = clock
         self._poll = poll
         self._poll_interval_s = poll_interval_s
+        self._labels = labels
         self.launches: dict[str, LaunchRecord] = {}
         """What each instance was launched from, as the store has it (loaded by the runner)."""
+        self._resumed: dict[str, str] = {}
+        """Old instance → the replacement ``resume`` found for it: two firings on machines launched with the same
+        settings never claim one replacement."""
 
     async def load(self) -> None:
         self.launches = await self._store.call(self._store.store.launch_records()) or {}
@@ -69,9 +71,9 @@ class Executor:
         if action.kind in MACHINE_ACTIONS:
             return await self._machine(actor, MACHINE_ACTIONS[action.kind], target)
         if action.kind is ActionKind.NOTIFY:
-            return await self._notify(actor, rule, action, target, values)
+            return await self._notify(rule, action, target, values)
         if action.kind is ActionKind.LABEL:
-            return await self._label(actor, action, target)
+            return await self._label(action, target)
         if action.kind is ActionKind.RELAUNCH:
             return await self._relaunch(actor, target)
         return await self.migrate(actor, action, target)
@@ -84,11 +86,10 @@ class Executor:
         if plan.skipped:
             skipped = plan.skipped[0]
             return Outcome(skipped.already_done, f"{verb} {key}: {skipped.reason}", permanent=True)
-        result = await self._actions.act(verb, key, refresh=False, actor=actor)
+        result = await self._actions.act(verb, key, refresh=False, actor=actor, audited=False)
         return Outcome(result.ok, result.message)
 
-    async def _notify(self, actor: str, rule: str, action: Action, target: str,
-                      values: Mapping[str, Value]) -> Outcome:
+    async def _notify(self, rule: str, action: Action, target: str, values: Mapping[str, Value]) -> Outcome:
         channel = str(action.args.get("channel", "toast"))
         template = action.args.get("template")
         if isinstance(template, str) and template:
@@ -96,21 +97,22 @@ class Executor:
         else:
             text = f"rule {rule} matched {target}"
         message = clean_text(text, MESSAGE_LIMIT)
-        # Until alert channels are delivered, a notify is an audit row and a toast.
-        await self._store.call(self._store.store.audit(self._clock.now(), actor, f"notify {channel}", target,
-                                                       message, "ok"))
+        # Until alert channels are delivered, a notify is a toast (and the firing's audit row).
         self._bus.publish(RuleNotify(rule, target, channel, message))
         return Outcome(True, f"notify {channel}: {message}")
 
-    async def _label(self, actor: str, action: Action, key: str) -> Outcome:
-        text = clean_text(str(action.args.get("text", "")), LABEL_LIMIT)
+    async def _label(self, action: Action, key: str) -> Outcome:
+        text = await self._labels.set(key, str(action.args.get("text", "")))
         provider = key.partition(":")[0]
         title = PROVIDER_TITLES.get(provider, provider)
-        await self._store.call(self._store.store.set_flag(f"{LOCAL_LABEL_FLAG}{key}", text, self._clock.now()))
         return Outcome(True, f"labelled {key} {text!r} locally ({title} has no call to rename an instance)")
 
+    async def labelled(self, key: str) -> bool:
+        """Whether ``key`` has a local label (a ``label`` action reached the store)."""
+        await self._labels.load()
+        return bool(self._labels.get(key))
+
     async def _relaunch(self, actor: str, key: str) -> Outcome:
-        instance = self._live.instance(key)
         launch = await self._launch_settings(key)
         if isinstance(launch, Outcome):
             return launch
@@ -118,16 +120,12 @@ class Executor:
         last_error = "no matching offer is available"
         for offer in replacement_offers(previous, self._live.offers)[:RELAUNCH_TRIES]:
             try:
-                new_key = await self._actions.launch(offer, spec, refresh=False, actor=actor)
+                new_key = await self._actions.launch(offer, spec, refresh=False, actor=actor, audited=False)
             except ProviderError as error:
                 last_error = str(error)
                 continue
             await self.load()
-            if instance is not None and instance.status is not InstanceStatus.TERMINATED:
-                old = await self._actions.act("destroy", key, refresh=False, actor=actor)
-                if not old.ok:
-                    return Outcome(True, f"relaunched {key} as {new_key}; destroying the old one failed: {old.message}")
-            return Outcome(True, f"relaunched {key} as {new_key} on offer {offer.offer_id}")
+            return await self._retire(actor, key, f"relaunched {key} as {new_key} on offer {offer.offer_id}")
         return Outcome(False, f"relaunch {key}: {last_error}")
 
     async def _launch_settings(self, key: str) -> tuple[Offer, LaunchSpec] | Outcome:
@@ -156,7 +154,7 @@ class Executor:
             return Outcome(False, f"migrate {key}: no matching offer is available; the instance is kept")
         offer = offers[0]
         try:
-            new_key = await self._actions.launch(offer, spec, refresh=False, actor=actor,
+            new_key = await self._actions.launch(offer, spec, refresh=False, actor=actor, audited=False,
                                                  max_price=float(max_price) if isinstance(max_price, float | int)
                                                  else None)
         except (ProviderError, PriceAboveMaximum) as error:
@@ -164,13 +162,50 @@ class Executor:
                                   "is kept")
         await self.load()
         if not await self._runs(new_key):
-            await self._actions.act("destroy", new_key, refresh=False, actor=actor)
-            return Outcome(False, f"migrate {key}: the replacement {new_key} did not start running; it was "
-                                  "destroyed and the instance is kept", permanent=True)
-        old = await self._actions.act("destroy", key, refresh=False, actor=actor)
-        if not old.ok:
-            return Outcome(True, f"migrated {key} to {new_key}; destroying the old one failed: {old.message}")
-        return Outcome(True, f"migrated {key} to {new_key}")
+            return await self._give_up(actor, key, new_key)
+        return await self._retire(actor, key, f"migrated {key} to {new_key}")
+
+    async def resume(self, actor: str, verb: str, key: str, attempted_at: float) -> Outcome | None:
+        """Settle a ``relaunch`` or ``migrate`` of ``key`` that an earlier process left in flight at
+        ``attempted_at``, from what the provider shows now: find the replacement it launched (recorded with
+        ``key``'s settings since then) and finish the job; never launch a second one. None: not settled yet
+        (a migration's replacement is still starting: ask again after the next poll)."""
+        await self.load()
+        old = self.launches.get(key)
+        new_key = self._resumed.get(key)
+        if new_key is None and old is not None:
+            taken = set(self._resumed.values())
+            new_key = replacement_of(old, self.launches.values(), attempted_at, taken)
+        if new_key is None:
+            return Outcome(False, f"{verb} {key}: in flight when the last run ended and no replacement was found; "
+                                  "not repeated (held until its cooldown ends)", permanent=True)
+        self._resumed[key] = new_key
+        if verb == "relaunch":
+            return await self._retire(actor, key, f"relaunched {key} as {new_key} (found after a restart)")
+        new = self._live.instance(new_key)
+        if new is not None and new.status is InstanceStatus.RUNNING:
+            return await self._retire(actor, key, f"migrated {key} to {new_key} (finished after a restart)")
+        failed = new is not None and new.status in (InstanceStatus.ERROR, InstanceStatus.TERMINATED,
+                                                    InstanceStatus.EXITED)
+        if not failed and self._clock.now() < attempted_at + MIGRATE_TIMEOUT_S:
+            return None
+        return await self._give_up(actor, key, new_key)
+
+    async def _give_up(self, actor: str, key: str, new_key: str) -> Outcome:
+        """A migration whose replacement did not run: destroy the replacement, keep ``key``."""
+        new = self._live.instance(new_key)
+        if new is None or new.status is not InstanceStatus.TERMINATED:
+            await self._actions.act("destroy", new_key, refresh=False, actor=actor, audited=False)
+        return Outcome(False, f"migrate {key}: the replacement {new_key} did not start running; it was destroyed "
+                              "and the instance is kept", permanent=True)
+
+    async def _retire(self, actor: str, key: str, done: str) -> Outcome:
+        """Destroy ``key`` now that its replacement is in place (if it is still there)."""
+        instance = self._live.instance(key)
+        if instance is None or instance.status is InstanceStatus.TERMINATED:
+            return Outcome(True, done)
+        old = await self._actions.act("destroy", key, refresh=False, actor=actor, audited=False)
+        return Outcome(True, done if old.ok else f"{done}; destroying the old one failed: {old.message}")
 
     async def _runs(self, key: str) -> bool:
         """Poll ``key``'s provider until ``key`` runs (True), fails or goes (False), or the timeout passes."""

@@ -5,22 +5,26 @@ from __future__ import annotations
 import bisect
 import itertools
 import statistics
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from computehub_tui.domain.idle import STALE_AFTER_S, idle_readout
 from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample, Offer, known
+from computehub_tui.domain.status_timeline import StatusChange
 from computehub_tui.engine.costs import CostService
 from computehub_tui.engine.events import HealthState
 from computehub_tui.engine.health import HealthBook
 from computehub_tui.engine.live import LiveData
 from computehub_tui.engine.metrics import MetricsService
 from computehub_tui.engine.projects import ProjectService
+from computehub_tui.engine.status_history import StatusHistoryService
 from computehub_tui.rules.model import AccountFacts, InstanceFacts, Series, Value
 
-STATUS_POINTS_KEPT = 4000
-"""Observed statuses kept per instance (over five hours at a 5 s poll): enough for ``FOR 20m`` and more."""
+STATUS_STEP_INTERVALS = 2
+"""Status series points are this many poll intervals apart: well inside the three-interval gap that restarts a
+``FOR`` window, and half the points of one per poll."""
+UNBOUNDED_STATUS_S = 86_400.0
+"""How far back a status series goes when no window bounds it (facts built for every field)."""
 INTERVAL_SAMPLES = 20
 """How many recent gaps between samples estimate an instance's sample interval."""
 
@@ -43,34 +47,24 @@ def _utils(sample: MetricSample) -> list[float]:
     return [u for u in known(sample.gpu_util) if 0.0 <= u <= 100.0]
 
 
-class StatusHistory:
-    """Each instance's status as observed at each poll of its provider: the series ``status == x FOR 20m`` reads."""
+@dataclass(slots=True)
+class _StatusGrid:
+    """One instance's status series: ``status`` at ``anchor + n * step`` for n in ``[next_n - len(points), next_n)``."""
 
-    def __init__(self, kept: int = STATUS_POINTS_KEPT) -> None:
-        self._kept = kept
-        self._points: dict[str, deque[tuple[float, str]]] = {}
-
-    def observe(self, provider: str, instances: Iterable[Instance], at: float) -> None:
-        """``provider``'s instances as one poll at ``at`` saw them; its instances not among them are forgotten."""
-        listed = list(instances)
-        present = {instance.key for instance in listed}
-        prefix = f"{provider}:"
-        for key in [k for k in self._points if k.startswith(prefix) and k not in present]:
-            del self._points[key]
-        for instance in listed:
-            points = self._points.setdefault(instance.key, deque(maxlen=self._kept))
-            if not points or points[-1][0] < at:
-                points.append((at, instance.status.value))
-
-    def series(self, key: str, interval_s: float) -> Series:
-        return Series(tuple(self._points.get(key, ())), interval_s)
+    anchor: float
+    status: str
+    step: float
+    points: list[tuple[float, Value]]
+    next_n: int = 0
 
 
 class MetricPoints:
-    """Each (instance, field)'s points, computed once per sample: a tick reads the new samples only."""
+    """Each (instance, field)'s points, computed once per sample, and each instance's status series, extended as
+    polls come: a tick builds the new points only."""
 
     def __init__(self) -> None:
         self._points: dict[tuple[str, str], list[tuple[float, Value]]] = {}
+        self._status: dict[str, _StatusGrid] = {}
 
     def window(self, key: str, name: str, history: Sequence[MetricSample], since: float) -> tuple[tuple[float, Value],
                                                                                                    ...]:
@@ -90,9 +84,32 @@ class MetricPoints:
         start = bisect.bisect_left(points, since, key=lambda point: point[0])
         return tuple(points[start:])
 
+    def status_window(self, key: str, since_change: StatusChange, observed: float, since: float,
+                      interval_s: float) -> tuple[tuple[float, Value], ...]:
+        """``key``'s status from ``since`` on: the status of ``since_change`` from its time until ``observed`` (the
+        last poll), a point every few poll intervals, and one at ``observed``."""
+        anchor, status, step = since_change.at, since_change.status.value, STATUS_STEP_INTERVALS * interval_s
+        grid = self._status.get(key)
+        if grid is None or (grid.anchor, grid.status, grid.step) != (anchor, status, step):
+            grid = self._status[key] = _StatusGrid(anchor, status, step, [])
+        first_n = int((since - anchor) // step) if since > anchor else 0
+        held_from = grid.next_n - len(grid.points)
+        if first_n < held_from:  # a longer window than before: built again from its start
+            grid.points.clear()
+            grid.next_n = first_n
+        elif first_n > held_from:
+            del grid.points[:first_n - held_from]
+        grid.next_n = max(grid.next_n, first_n)
+        last_n = int((observed - anchor) // step)
+        grid.points.extend((anchor + n * step, status) for n in range(grid.next_n, last_n + 1))
+        grid.next_n = max(grid.next_n, last_n + 1)
+        points = tuple(grid.points)
+        return points if points and points[-1][0] >= observed else (*points, (observed, status))
+
     def keep(self, keys: set[str]) -> None:
         """Forget every instance but ``keys``."""
         self._points = {pair: points for pair, points in self._points.items() if pair[0] in keys}
+        self._status = {key: grid for key, grid in self._status.items() if key in keys}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +121,7 @@ class FactSources:
     metrics: MetricsService
     costs: CostService
     projects: ProjectService
-    statuses: StatusHistory
+    statuses: StatusHistoryService
     is_stale: Callable[[str], bool]
     poll_interval_s: float
     pricing_of: Callable[[str], str | None]
@@ -134,6 +151,26 @@ class FactsBuilder:
         """False when ``provider`` is failing or its instance data is older than two polls."""
         health = self._sources.health.get(provider)
         return health is not None and health.state is HealthState.OK and not self._sources.is_stale(provider)
+
+    def _status_series(self, instance: Instance, since: float, points: MetricPoints) -> Series:
+        """``instance``'s status from ``since`` on, for ``status == x FOR 20m``: its current status from when the
+        store first recorded it (by any process, so a restart does not start the window over) until this process
+        last polled its provider. Nothing when the record disagrees with the instance (not polled yet) or this
+        process has not polled its provider."""
+        statuses, interval = self._sources.statuses, self._sources.poll_interval_s
+        change, observed = statuses.current(instance.key), statuses.observed_at(instance.provider)
+        if change is None or change.status is not instance.status or observed is None or observed < change.at:
+            return Series((), interval)
+        since = max(since, observed - UNBOUNDED_STATUS_S)
+        return Series(points.status_window(instance.key, change, observed, since, interval), interval)
+
+    def running_since(self, instance: Instance) -> float | None:
+        """Since when ``instance`` has been running: the later of its provider's start time and when a poll first
+        saw it running (a restart between two polls shows only in the first); None when it is not running."""
+        if instance.status is not InstanceStatus.RUNNING:
+            return None
+        seen = (instance.running_since, self._sources.statuses.status_since(instance))
+        return max((at for at in seen if at is not None), default=None)
 
     def account(self) -> AccountFacts:
         sources = self._sources
@@ -188,7 +225,8 @@ class FactsBuilder:
                 since = _series_start(now, windows, name, interval)
                 series[name] = Series(points.window(instance.key, name, history, since), interval)
         if windows is None or "status" in windows:
-            series["status"] = sources.statuses.series(instance.key, sources.poll_interval_s)
+            since = _series_start(now, windows, "status", sources.poll_interval_s)
+            series["status"] = self._status_series(instance, since, points)
         return InstanceFacts(instance.key, values, series, fresh=self.fresh(instance.provider))
 
 

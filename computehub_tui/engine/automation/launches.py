@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from computehub_tui.domain.models import LaunchSpec, Offer, PricingKind
@@ -53,3 +53,14 @@ def replacement_offers(previous: Offer, offers: Sequence[Offer], *, provider: st
                   and (provider is None or o.provider == provider)
                   and (max_price is None or o.price_hour <= max_price)]
     return sorted(candidates, key=lambda o: (host_of(o) == old_host, o.price_hour, o.key))
+
+
+def replacement_of(old: LaunchRecord, records: Iterable[LaunchRecord], since: float,
+                   taken: Collection[str] = ()) -> str | None:
+    """The instance launched at or after ``since`` with ``old``'s settings (a relaunch or migrate's replacement),
+    the first if several, except those in ``taken`` (the replacements of other firings); None when there is none."""
+    spec = spec_of(old)
+    found = [r for r in records
+             if r.instance_key != old.instance_key and r.instance_key not in taken and r.launched_at >= since
+             and spec_of(r) == spec]
+    return min(found, key=lambda r: (r.launched_at, r.instance_key)).instance_key if found else None

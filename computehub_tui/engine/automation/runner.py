@@ -8,13 +8,13 @@ import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from computehub_tui.clock import Clock
 from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.engine.automation.execute import Executor, Outcome
 from computehub_tui.engine.automation.facts import FactsBuilder
+from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.events import (
     AutomationPaused,
     AutomationResumed,
@@ -52,6 +52,7 @@ from computehub_tui.store.automation import (
     JOURNAL_IN_FLIGHT,
     PAUSED_FLAG,
     JournalEntry,
+    PendingWarning,
     RuleState,
 )
 
@@ -65,29 +66,6 @@ ACCOUNT = "account"
 HOUR = 3600.0
 MACHINE_CHANGING = frozenset(ActionKind) - {ActionKind.NOTIFY, ActionKind.LABEL}
 """Actions the fleet-share guard counts."""
-
-
-@dataclass(frozen=True, slots=True)
-class AutomationSettings:
-    """``[automation]`` as the engine uses it (seconds and counts)."""
-
-    enabled: bool = True
-    rules_path: Path | None = None
-    """The rule file; None: this engine runs no automation (one-shot commands, most tests)."""
-    role: str = "app"
-    """How this process names itself to others in the lease (``app``, ``daemon``)."""
-    cooldown_s: float = 900.0
-    destructive_per_hour: int = 10
-    fleet_share: float = 0.5
-    dry_run: bool = False
-    max_retries: int = 3
-    retry_first_s: float = 30.0
-    lease_ttl_s: float = 30.0
-    lease_renew_s: float = 5.0
-
-    def retry_delay(self, attempts: int) -> float:
-        """Wait after the ``attempts``-th failure: doubling from ``retry_first_s``, all retries inside the cooldown."""
-        return min(self.retry_first_s * 2 ** max(0, attempts - 1), self.cooldown_s / (self.max_retries + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +94,6 @@ class Planned:
     @property
     def window_key(self) -> tuple[str, str, str]:
         return self.rule.name, self.target, self.action_id
-
-
-@dataclass(slots=True)
-class PendingWarning:
-    """A ``WARN`` that has been announced: the action runs at ``due_at`` if the condition still holds."""
-
-    warning_id: str
-    rule: str
-    target: str
-    action: str
-    due_at: float
-    evidence: str
 
 
 @dataclass(slots=True)
@@ -201,6 +167,7 @@ class RuleRunner:
         for entry in await self._store.call(store.journal_open_windows(now)) or []:
             self._windows[(entry.rule, entry.target, entry.action)] = entry
         self._to_reconcile = await self._store.call(store.journal_in_flight()) or []
+        await self.read_warnings()
         await self._executor.load()
 
     def mode_of(self, rule: Rule) -> Mode:
@@ -229,6 +196,7 @@ class RuleRunner:
         if (flag is not None) != self.paused:
             self.paused, self.pause_reason = flag is not None, flag or ""
             self._bus.publish(AutomationPaused(flag) if flag is not None else AutomationResumed())
+        await self.read_warnings()
 
     async def pause(self, reason: str) -> None:
         self.paused, self.pause_reason = True, reason
@@ -267,7 +235,7 @@ class RuleRunner:
     async def _run_rule(self, rule: Rule, matched: Sequence[Match], instances: Sequence[InstanceFacts],
                         account: AccountFacts, now: float, report: TickReport) -> None:
         planned = [p for action in rule.actions for p in self._expand(rule, action, matched, instances, account, now)]
-        self._withdraw_warnings(rule, planned)
+        await self._withdraw_warnings(rule, planned)
         new = [p for p in planned if not self._in_window(p, now)]
         retries = [p for p in planned if self._retry_due(p, now)]
         acting = {p.target for p in new if p.action.kind in MACHINE_CHANGING and p.target != ACCOUNT}
@@ -305,7 +273,10 @@ class RuleRunner:
 
     def _in_window(self, plan: Planned, now: float) -> bool:
         entry = self._windows.get(plan.window_key)
-        return entry is not None and entry.closes_at > now
+        if entry is not None and entry.closes_at > now:
+            return True
+        # A row still being reconciled (a migration's replacement starting) holds its target past the cooldown.
+        return any((e.rule, e.target, e.action) == plan.window_key for e in self._to_reconcile)
 
     def _retry_due(self, plan: Planned, now: float) -> bool:
         entry = self._windows.get(plan.window_key)
@@ -317,7 +288,7 @@ class RuleRunner:
         if plan.facts is not None and not plan.facts.fresh and action.kind in DESTRUCTIVE_ACTIONS:
             report.held.append(f"{rule.name}: {plan.action_id} {plan.target} held: its provider is down or stale")
             return
-        if action.warn_s and not self._warning_due(plan, now):
+        if action.warn_s and not await self._warning_due(plan, now):
             return
         dry = self.mode_of(rule) is Mode.DRY_RUN
         if not dry and action.kind in DESTRUCTIVE_ACTIONS and await self._cap_reached(now):
@@ -368,9 +339,10 @@ class RuleRunner:
         await self._finish(plan, entry, outcome, now, report, state=state)
         if state == JOURNAL_HELD:
             tries = "try" if entry.attempts == 1 else "tries"
+            # The firing's audit row already says it failed: the alert is not a second row.
             await self._alert(plan.rule.name, plan.target,
                               f"rule {plan.rule.name}: {plan.action_id} {plan.target} failed after {entry.attempts} "
-                              f"{tries} ({outcome.message}); held until its cooldown ends")
+                              f"{tries} ({outcome.message}); held until its cooldown ends", audited=False)
 
     async def _finish(self, plan: Planned, entry: JournalEntry, outcome: Outcome, now: float, report: TickReport, *,
                       state: str) -> None:
@@ -381,7 +353,9 @@ class RuleRunner:
         report.fired.append(entry)
         dry = state == JOURNAL_DRY_RUN
         detail = f"{plan.evidence} -> {outcome.message}" if plan.evidence else outcome.message
-        outcome_word = "dry-run" if dry else ("ok" if outcome.ok else "error")
+        if entry.attempts > 1:
+            detail += f" (try {entry.attempts})"
+        outcome_word = "dry-run" if dry else ("ok" if outcome.ok else "held" if state == JOURNAL_HELD else "error")
         await self._store.call(self._store.store.audit(now, f"rule:{plan.rule.name}", f"fired {plan.action_id}",
                                                        plan.target, detail, outcome_word))
         self._bus.publish(RuleFired(plan.rule.name, plan.target, plan.action_id, outcome.message, outcome.ok, dry,
@@ -407,50 +381,86 @@ class RuleRunner:
         return True
 
     # -- WARN ----------------------------------------------------------------------------------
+    # Warnings live in the store: a restart keeps their due times, and a snooze or cancel made by any process
+    # (the app while a daemon runs automation) is read back at the next tick.
 
-    def _warning_due(self, plan: Planned, now: float) -> bool:
+    async def read_warnings(self) -> None:
+        """Pending warnings and cancels in force, as the store has them (kept as they were if it cannot say)."""
+        now = self._clock.now()
+        stored = await self._store.call(self._store.store.rule_warnings(now))
+        if stored is None:
+            return
+        self.warnings = {w.warning_id: w for w in stored if w.cancelled_until is None}
+        for warning in stored:
+            if warning.cancelled_until is not None:
+                key = (warning.rule, warning.target, warning.action)
+                self._quiet_until[key] = max(self._quiet_until.get(key, 0.0), warning.cancelled_until)
+
+    async def _warning_due(self, plan: Planned, now: float) -> bool:
         """True when ``plan``'s warning has run its course; announces a new warning otherwise."""
         warning_id = json.dumps(plan.window_key)
         warning = self.warnings.get(warning_id)
         if warning is None:
             if self._quiet_until.get(plan.window_key, 0.0) > now:
                 return False
-            due = now + (plan.action.warn_s or 0.0)
-            self.warnings[warning_id] = PendingWarning(warning_id, plan.rule.name, plan.target, plan.action_id, due,
-                                                       plan.evidence)
-            self._bus.publish(RuleWarningPending(warning_id, plan.rule.name, plan.target, plan.action_id, due))
+            warning = PendingWarning(warning_id, plan.rule.name, plan.target, plan.action_id,
+                                     now + (plan.action.warn_s or 0.0), plan.evidence)
+            self.warnings[warning_id] = warning
+            await self._store.call(self._store.store.save_warning(warning, now))
+            self._bus.publish(RuleWarningPending(warning_id, plan.rule.name, plan.target, plan.action_id,
+                                                 warning.due_at))
             return False
         if now < warning.due_at:
             return False
-        del self.warnings[warning_id]
+        await self._drop_warnings([warning_id])
         return True
 
-    def _withdraw_warnings(self, rule: Rule, planned: Sequence[Planned]) -> None:
+    async def _withdraw_warnings(self, rule: Rule, planned: Sequence[Planned]) -> None:
         """A warning whose condition no longer holds is dropped: the action will not run."""
         still = {json.dumps(p.window_key) for p in planned}
-        for warning_id, warning in list(self.warnings.items()):
-            if warning.rule == rule.name and warning_id not in still:
-                del self.warnings[warning_id]
+        await self._drop_warnings([warning_id for warning_id, warning in self.warnings.items()
+                                   if warning.rule == rule.name and warning_id not in still])
 
-    def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
-        warning = self.warnings.get(warning_id)
-        if warning is not None:
-            warning.due_at = max(warning.due_at, self._clock.now()) + max(0.0, seconds)
+    async def _drop_warnings(self, warning_ids: Sequence[str]) -> None:
+        if not warning_ids:
+            return
+        for warning_id in warning_ids:
+            self.warnings.pop(warning_id, None)
+        await self._store.call(self._store.store.delete_warnings(warning_ids))
+
+    async def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
+        """Put the warning off by ``seconds`` (from its due time, or from now if that has passed)."""
+        warning = self.warnings.get(warning_id) or await self._stored_warning(warning_id)
+        if warning is None:
+            return None
+        now = self._clock.now()
+        warning = replace(warning, due_at=max(warning.due_at, now) + max(0.0, seconds))
+        self.warnings[warning_id] = warning
+        await self._store.call(self._store.store.save_warning(warning, now))
         return warning
 
-    def cancel(self, warning_id: str) -> bool:
+    async def cancel(self, warning_id: str) -> bool:
         """Drop the warning; the action does not run, and the rule does not warn again for one cooldown."""
-        warning = self.warnings.pop(warning_id, None)
+        warning = self.warnings.pop(warning_id, None) or await self._stored_warning(warning_id)
         if warning is None:
             return False
-        self._quiet_until[(warning.rule, warning.target, warning.action)] = self._clock.now() + self.settings.cooldown_s
+        now = self._clock.now()
+        quiet = now + self.settings.cooldown_s
+        self._quiet_until[(warning.rule, warning.target, warning.action)] = quiet
+        await self._store.call(self._store.store.save_warning(replace(warning, cancelled_until=quiet), now))
         return True
+
+    async def _stored_warning(self, warning_id: str) -> PendingWarning | None:
+        """A warning another process announced (a daemon's, seen from the app)."""
+        stored = await self._store.call(self._store.store.rule_warnings(self._clock.now())) or []
+        return next((w for w in stored if w.warning_id == warning_id and w.cancelled_until is None), None)
 
     # -- alerts --------------------------------------------------------------------------------
 
-    async def _alert(self, rule: str, target: str, message: str) -> None:
-        await self._store.call(self._store.store.audit(self._clock.now(), f"rule:{rule}", "alert", target, message,
-                                                       "alert"))
+    async def _alert(self, rule: str, target: str, message: str, *, audited: bool = True) -> None:
+        if audited:
+            await self._store.call(self._store.store.audit(self._clock.now(), f"rule:{rule}", "alert", target,
+                                                           message, "alert"))
         self._bus.publish(RuleNotify(rule, target, "alert", message))
 
     async def _alert_once(self, key: tuple[str, str, str], rule: str, target: str, message: str, now: float) -> None:
@@ -470,7 +480,11 @@ class RuleRunner:
             if entry.target != ACCOUNT and not self.facts.fresh(provider):
                 waiting.append(entry)
                 continue
-            state, result = self._reconciled(entry)
+            settled_as = await self._reconciled(entry)
+            if settled_as is None:
+                waiting.append(entry)
+                continue
+            state, result = settled_as
             await self._store.call(self._store.store.journal_update(entry.idem_key, state=state, at=now,
                                                                     result=result))
             settled = replace(entry, state=state, result=result)
@@ -484,15 +498,28 @@ class RuleRunner:
                 self._bus.publish(RuleNotify(entry.rule, entry.target, "alert", result))
         self._to_reconcile = waiting
 
-    def _reconciled(self, entry: JournalEntry) -> tuple[str, str]:
+    async def _reconciled(self, entry: JournalEntry) -> tuple[str, str] | None:
+        """The state and result of an in-flight row, from what the provider shows now; None: ask again after
+        the next poll (a migration's replacement still starting)."""
+        verb = entry.action.partition(" ")[0]
+        if verb in (ActionKind.RELAUNCH.value, ActionKind.MIGRATE.value):
+            outcome = await self._executor.resume(f"rule:{entry.rule}", verb, entry.target, entry.last_attempt_at)
+            if outcome is None:
+                return None
+            return (JOURNAL_DONE if outcome.ok else JOURNAL_HELD), outcome.message
         instance = None if entry.target == ACCOUNT else self._live.instance(entry.target)
         status = instance.status if instance is not None else None
-        done_when = _DONE_WHEN.get(entry.action.partition(" ")[0])
+        done_when = _DONE_WHEN.get(verb)
         if done_when is not None and done_when(status):
             return JOURNAL_DONE, f"{entry.action} {entry.target}: confirmed after a restart"
         if instance is not None and entry.action in ("stop", "stop_all") and "stop requested" in \
                 instance.status_message:
             return JOURNAL_DONE, f"{entry.action} {entry.target}: accepted before a restart; the provider shows it pending"
+        if instance is not None and verb == ActionKind.RESTART.value and status is InstanceStatus.RUNNING \
+                and (self.facts.running_since(instance) or float("-inf")) >= entry.last_attempt_at:
+            return JOURNAL_DONE, f"{entry.action} {entry.target}: running again since the request (after a restart)"
+        if verb == ActionKind.LABEL.value and await self._executor.labelled(entry.target):
+            return JOURNAL_DONE, f"{entry.action} {entry.target}: the local label is set (after a restart)"
         return JOURNAL_HELD, (f"{entry.action} {entry.target}: in flight when the last run ended and not confirmed "
                               "by the provider; not repeated (held until its cooldown ends)")
 

@@ -16,17 +16,17 @@ from computehub_tui.domain.history import AuditEntry
 from computehub_tui.domain.models import Capabilities
 from computehub_tui.engine.actions import ActionService
 from computehub_tui.engine.automation.execute import Executor
-from computehub_tui.engine.automation.facts import FactsBuilder, FactSources, StatusHistory, price_changes
+from computehub_tui.engine.automation.facts import FactsBuilder, FactSources, price_changes
+from computehub_tui.engine.automation.labels import LocalLabels
 from computehub_tui.engine.automation.lease import LeaseKeeper
 from computehub_tui.engine.automation.runner import (
     ACCOUNT,
-    AutomationSettings,
-    PendingWarning,
     RuleRunner,
     Spawn,
     TickReport,
     windowed_fields,
 )
+from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.costs import CostService, day_start
 from computehub_tui.engine.events import EngineEvent, EventBus, InstancesUpdated, MetricsSampled
 from computehub_tui.engine.health import HealthBook
@@ -35,9 +35,10 @@ from computehub_tui.engine.metrics import MetricsService
 from computehub_tui.engine.polling import PollingService
 from computehub_tui.engine.projects import ProjectService
 from computehub_tui.engine.safe_store import SafeStore
+from computehub_tui.engine.status_history import StatusHistoryService
 from computehub_tui.rules.model import Mode, Rule, RuleSet, Truth
 from computehub_tui.rules.parser import parse_rules
-from computehub_tui.store.automation import JournalEntry
+from computehub_tui.store.automation import JournalEntry, PendingWarning
 
 STORE_FACTS_EVERY_S = 60.0
 """Price changes and project spend (read from the store) are refreshed at most this often."""
@@ -94,7 +95,7 @@ class RulesService:
     """
 
     def __init__(self, *, runner: RuleRunner, lease: LeaseKeeper, bus: EventBus, clock: Clock, store: SafeStore,
-                 live: LiveData, costs: CostService, metrics: MetricsService, statuses: StatusHistory) -> None:
+                 live: LiveData, costs: CostService, metrics: MetricsService, labels: LocalLabels) -> None:
         self.runner = runner
         self.lease = lease
         self._bus = bus
@@ -103,7 +104,7 @@ class RulesService:
         self._live = live
         self._costs = costs
         self._metrics = metrics
-        self._statuses = statuses
+        self._labels = labels
         self.errors: tuple[str, ...] = ()
         """The errors of the last text that failed to load (the rule set before it stays in force)."""
         self._wanted = asyncio.Event()
@@ -248,13 +249,14 @@ class RulesService:
     def pending_warnings(self) -> list[PendingWarning]:
         return sorted(self.runner.warnings.values(), key=lambda warning: warning.due_at)
 
-    def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
-        """Put warning ``warning_id`` off by ``seconds``; None if it is no longer pending."""
-        return self.runner.snooze(warning_id, seconds)
+    async def snooze(self, warning_id: str, seconds: float) -> PendingWarning | None:
+        """Put warning ``warning_id`` off by ``seconds`` (kept in the store); None if it is no longer pending."""
+        return await self.runner.snooze(warning_id, seconds)
 
-    def cancel(self, warning_id: str) -> bool:
-        """Drop warning ``warning_id``: its action does not run (nor warns again) for one cooldown."""
-        return self.runner.cancel(warning_id)
+    async def cancel(self, warning_id: str) -> bool:
+        """Drop warning ``warning_id``: its action does not run (nor warns again) for one cooldown (kept in the
+        store, so a restart or the process running automation keeps it)."""
+        return await self.runner.cancel(warning_id)
 
     @property
     def lease_holder(self) -> str | None:
@@ -314,6 +316,10 @@ class RulesService:
             else:
                 await self.lease.release()
                 await self.lease.refresh()
+            if not self.lease.held:
+                # The app shows the warnings and labels of whoever runs the rules (a daemon).
+                await self.runner.read_warnings()
+                await self._labels.load()
             if self._wanted.is_set():
                 self._wanted.clear()
                 await self.tick()
@@ -335,11 +341,7 @@ class RulesService:
                     await task
 
     def _on_event(self, event: EngineEvent) -> None:
-        if isinstance(event, InstancesUpdated):
-            self._statuses.observe(event.provider, (i for i in self._live.instances if i.provider == event.provider),
-                                   event.at)
-            self._wanted.set()
-        elif isinstance(event, MetricsSampled):
+        if isinstance(event, InstancesUpdated | MetricsSampled):
             self._wanted.set()
 
     async def _refresh_store_facts(self) -> None:
@@ -379,6 +381,8 @@ class AutomationParts:
     projects: ProjectService
     actions: ActionService
     polling: PollingService
+    statuses: StatusHistoryService
+    labels: LocalLabels
     capabilities: Callable[[str], Capabilities]
     spawn: Spawn
 
@@ -388,12 +392,11 @@ def build_rules_service(parts: AutomationParts, settings: AutomationSettings) ->
     interval = parts.polling.settings.instances_interval_s
     executor = Executor(live=parts.live, actions=parts.actions, capabilities=parts.capabilities, store=parts.store,
                         bus=parts.bus, clock=parts.clock, poll=parts.polling.refresh_instances,
-                        poll_interval_s=interval)
-    statuses = StatusHistory()
-    facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects, statuses,
-                                     parts.polling.is_stale, interval, executor.pricing_of))
+                        poll_interval_s=interval, labels=parts.labels)
+    facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects,
+                                     parts.statuses, parts.polling.is_stale, interval, executor.pricing_of))
     runner = RuleRunner(store=parts.store, bus=parts.bus, clock=parts.clock, live=parts.live, facts=facts,
                         executor=executor, settings=settings, spawn=parts.spawn)
     lease = LeaseKeeper(parts.store, parts.bus, parts.clock, role=settings.role, ttl_s=settings.lease_ttl_s)
     return RulesService(runner=runner, lease=lease, bus=parts.bus, clock=parts.clock, store=parts.store,
-                        live=parts.live, costs=parts.costs, metrics=parts.metrics, statuses=statuses)
+                        live=parts.live, costs=parts.costs, metrics=parts.metrics, labels=parts.labels)

@@ -136,7 +136,7 @@ class InstanceDetailScreen(ModalScreen[None]):
         from textual_plotext import PlotextPlot  # deferred: plotext is only needed on demand
 
         instance = self.instance
-        title = plain(instance.label or "(no label)")
+        title = plain(self.hub.local_labels.shown(instance) or "(no label)")
         title.append(f" · {instance.key}   (1–4 chart window, c copy SSH, u copy URLs, l logs, esc close)")
         with VerticalScroll():
             yield PlainStatic(title, id="instance-title")

@@ -99,7 +99,7 @@ def instance_columns(pane: InstancesPane) -> list[Column[Instance]]:
     # 80 columns still show label, status, project, GPU and money without scrolling.
     return [
         Column("mark", "", 1, mark),
-        Column("label", "LABEL", 16, lambda i: (i.label or "-", "bold")),
+        Column("label", "LABEL", 16, lambda i: (pane.shown_label(i) or "-", "bold")),
         Column("status", "STATUS", 13, status),
         Column("project", "PROJECT", 12, project, priority=3),
         Column("gpu", "GPU", 15, lambda i: (f"{i.gpu_count}x {i.gpu}", None), priority=4),
@@ -222,6 +222,10 @@ class InstancesPane(Vertical):
     def cost_of(self, key: str) -> float:
         return self.hub.cost_so_far(key) if self.hub else 0.0
 
+    def shown_label(self, instance: Instance) -> str:
+        """The provider's label, and the one a rule's ``label`` keeps locally."""
+        return self.hub.local_labels.shown(instance) if self.hub else instance.label
+
     def reload(self) -> None:
         if self.hub is None:
             return
@@ -288,7 +292,7 @@ class InstancesPane(Vertical):
         caps = self.hub.capabilities(instance.provider) if instance.provider in polled else None
         text = plain(instance.key, style="bold")
         text.append("  ")
-        text.append_text(plain(instance.label or "(no label)"))
+        text.append_text(plain(self.shown_label(instance) or "(no label)"))
         if instance.key in self.billing_stopped:
             text.append(f"  {instance.status.value} · billing {rate(self.billing_stopped[instance.key])}/h for "
                         "its storage", style=BILLING_STOPPED_STYLE)
