@@ -35,8 +35,6 @@ from computehub_tui.cli.parser import build_parser
 from computehub_tui.cli.projects import project
 from computehub_tui.cli.prompts import ask_passphrase
 from computehub_tui.cli.rules import check_file, rules
-from computehub_tui.cli.rules_replay import replay_history_command, replay_trace_command
-from computehub_tui.cli.rules_test import run_tests
 from computehub_tui.cli.session import Options, open_command_session, store_verdict
 from computehub_tui.config import ConfigError, config_file_path, default_data_dir, load_config
 from computehub_tui.domain.filtering import FilterError, parse_filter
@@ -69,9 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rules" and args.rules_command == "check":  # needs no config, store or provider
             return check_file(args.file)
         if args.command == "rules" and args.rules_command == "test":  # the test file says everything
+            from computehub_tui.cli.rules_test import run_tests  # deferred: the parser and runner are big
+
             return asyncio.run(run_tests(args.files, args.junit))
         options = _options(args)
         if args.command == "rules" and args.rules_command == "replay" and args.trace is not None:
+            from computehub_tui.cli.rules_replay import replay_trace_command
+
             return asyncio.run(replay_trace_command(args, automation_settings(options.config, "replay")))
         if args.command is None:
             return _run_tui(options)
@@ -121,8 +123,12 @@ async def _dispatch(args: argparse.Namespace, options: Options) -> int:
     session = await open_command_session(options, only_provider=only,
                                          automation_role="daemon" if args.command == "daemon" else "app")
     try:
-        replaying = args.command == "rules" and args.rules_command == "replay"
-        code = await (replay_history_command if replaying else HANDLERS[args.command])(args, session)
+        if args.command == "rules" and args.rules_command == "replay":
+            from computehub_tui.cli.rules_replay import replay_history_command
+
+            code = await replay_history_command(args, session)
+        else:
+            code = await HANDLERS[args.command](args, session)
         return store_verdict(session.hub, code)
     finally:
         await session.aclose()

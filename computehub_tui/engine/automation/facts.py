@@ -104,7 +104,13 @@ class MetricPoints:
         grid.points.extend((anchor + n * step, status) for n in range(grid.next_n, last_n + 1))
         grid.next_n = max(grid.next_n, last_n + 1)
         points = tuple(grid.points)
-        return points if points and points[-1][0] >= observed else (*points, (observed, status))
+        if not points or points[-1][0] < observed:
+            points = (*points, (observed, status))
+        if since < anchor - interval_s and since_change.previous is not None:
+            # The poll before the change saw the previous status: a window reaching back to it does not hold, as
+            # a metric window does not over the last busy sample before an idle stretch.
+            points = ((anchor - interval_s, since_change.previous.value), *points)
+        return points
 
     def keep(self, keys: set[str]) -> None:
         """Forget every instance but ``keys``."""

@@ -15,7 +15,7 @@ from computehub_tui.clock import ManualClock
 from computehub_tui.domain.idle import STALE_AFTER_S, idle_readout
 from computehub_tui.domain.models import InstanceStatus, MetricSample
 from computehub_tui.engine.automation.execute import Executor, Outcome
-from computehub_tui.engine.automation.facts import METRIC_FIELDS, STATUS_POINTS_KEPT, FactsBuilder, sample_interval
+from computehub_tui.engine.automation.facts import METRIC_FIELDS, FactsBuilder, sample_interval
 from computehub_tui.engine.automation.runner import AutomationSettings, RuleRunner, TickReport
 from computehub_tui.engine.costs import day_start, month_start
 from computehub_tui.engine.events import AutomationPaused, EngineEvent, EventBus
@@ -223,8 +223,8 @@ class TraceFacts(FactsBuilder):
                 series[field_name] = _window(points, trace.sample_times, first, sampled, now, windows, field_name,
                                              interval)
         if windows is None or "status" in windows:
-            series["status"] = _window(trace.status_points, trace.times, max(0, seen - STATUS_POINTS_KEPT), seen, now,
-                                       windows, "status", poll_interval)
+            # Live, a status counts from when the store first recorded it (any process): the whole trace here.
+            series["status"] = _window(trace.status_points, trace.times, 0, seen, now, windows, "status", poll_interval)
         fresh = now - row.t <= max(STALE_AFTER_S, GAP_INTERVALS * poll_interval)
         return InstanceFacts(name, values, series, fresh=fresh)
 
