@@ -45,7 +45,7 @@ async def test_secrets_are_sealed_at_rest_and_the_environment_wins(tmp_path: Pat
 async def test_no_secret_in_rows_logs_or_output_when_deliveries_fail(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("httpx").setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
     async with KeyService(tmp_path, SystemClock(), environ={}) as keys:
         await keys.set_channel_secret("smtp_password", PASSWORD + "-stale")  # the server expects PASSWORD
         await keys.set_channel_secret("webhook_secret", SECRET)

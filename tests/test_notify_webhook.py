@@ -147,6 +147,9 @@ def test_a_secret_that_is_not_whsec_base64_is_refused_without_echoing_it() -> No
 async def test_the_secret_appears_in_no_log_line_even_with_httpx_at_debug(caplog: pytest.LogCaptureFixture,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)
+    # An in-process CLI run earlier in this worker may have quietened these loggers (as the CLI does).
+    for library in ("httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=library)
     with WebhookReceiver(SECRET) as hook:
         hook.script(Reply.text("nope", status=500))
         channel = WebhookChannel(hook.url, Secret(SECRET))

@@ -11,8 +11,6 @@ from typing import Any
 from computehub_tui.config.schema import AlertsSection
 from computehub_tui.domain.secret import Secret
 from computehub_tui.notify.base import Channel
-from computehub_tui.notify.email import EmailChannel
-from computehub_tui.notify.webhook import WebhookChannel, WebhookSecretError
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +61,12 @@ def build_channel(name: str, settings: AlertsSection, secrets: Mapping[str, Secr
         if email.username and not secret:
             raise ChannelConfigError(f"[alerts.email] logs in as {email.username!r} but no password is stored: put "
                                      "it in the vault or COMPUTEHUB_SMTP_PASSWORD")
+        from computehub_tui.notify.email import EmailChannel  # deferred: aiosmtplib only where e-mail is set up
+
         return EmailChannel(email.host, email.effective_port, email.security, email.from_, email.to,
                             username=email.username, password=secret, tls_context=tls_context)
+    from computehub_tui.notify.webhook import WebhookChannel, WebhookSecretError
+
     try:
         return WebhookChannel(settings.webhook.url, secret, settings.webhook.format)
     except WebhookSecretError as error:
