@@ -28,7 +28,7 @@ UPTIME_S = (1800.0, 3600.0)
 """Each instance has run for 30 to 60 minutes: its series hold that much."""
 LONGEST_WINDOW_S = 3600.0
 """The longest FOR window of the rules; metric series are cut as the facts builder cuts them (window + 4 samples)."""
-TICKS = 15
+TICKS = 40
 """Consecutive ticks, one poll apart: each sees one new sample per series, in facts built anew (as the runner's)."""
 BASELINE_TICKS = 3
 """The last ticks, also judged by the naive evaluator; the run fails if the two find different matches."""
