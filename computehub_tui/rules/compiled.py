@@ -7,6 +7,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 from computehub_tui.rules.evaluate import GAP_INTERVALS, Normal, evaluate, predicate
@@ -22,6 +23,7 @@ from computehub_tui.rules.model import (
     Rule,
     RuleSet,
     Scalar,
+    Series,
     Truth,
     Verdict,
 )
@@ -38,6 +40,9 @@ _BITS = bytes.maketrans(b"\x00\x01", b"01")
 _FLAGS = bytes.maketrans(b"01", b"\x00\x01")
 _WINDOW_COST, _SCALAR_COST = 1, 0
 _NO_SAMPLE: tuple[float, None] = (-math.inf, None)
+_NO_SERIES = Series((), math.nan)
+_POINTS, _INTERVAL = attrgetter("points"), attrgetter("interval_s")
+_NEWEST, _TIME, _VALUE = itemgetter(-1), itemgetter(0), itemgetter(1)
 SWEEP_TICKS = 64
 """How often a compiled rule set forgets the samples it keeps of instances that are gone."""
 
@@ -135,7 +140,8 @@ class _Tick:
     leaves: dict[LeafKey, Masks] = field(default_factory=dict)
     masks: dict[tuple[object, ...], int] = field(default_factory=dict)
     newest: dict[str, _Newest] = field(default_factory=dict)
-    tracks: dict[tuple[int, str], tuple[Track, int]] = field(default_factory=dict)
+    tracks: dict[str, list[tuple[Track, int] | None]] = field(default_factory=dict)
+    """By field, by instance index: each track read up to now, and its newest cut."""
     broken: dict[LeafKey, _Broken] = field(default_factory=dict)
     uncovered: dict[tuple[str, float], list[int]] = field(default_factory=dict)
 
@@ -150,16 +156,22 @@ class _Tick:
     def newest_of(self, spec: FieldSpec) -> _Newest:
         found = self.newest.get(spec.name)
         if found is None:
-            now, name, gap = self.now, spec.name, GAP_INTERVALS
-            series = [facts.series.get(name) for facts in self.instances]
-            newest = [_NO_SAMPLE if one is None or not one.points else one.points[-1] for one in series]
-            for index in [index for index, (at, _) in enumerate(newest) if at > now]:
-                at_most = newest_index(series[index], now)  # type: ignore[arg-type]
-                newest[index] = series[index].points[at_most] if at_most >= 0 else _NO_SAMPLE  # type: ignore[union-attr]
-            ages = [now - at if one is not None and 0.0 < one.interval_s < math.inf and now - at <= gap * one.interval_s
-                    else math.inf for one, (at, _) in zip(series, newest, strict=True)]
+            now, gap = self.now, GAP_INTERVALS
+            series = [facts.series.get(spec.name, _NO_SERIES) for facts in self.instances]
+            points = list(map(_POINTS, series))
+            if () in points:
+                points = [one or (_NO_SAMPLE,) for one in points]
+            newest = list(map(_NEWEST, points))
+            times = list(map(_TIME, newest))
+            if times and max(times) > now:  # a clock ahead of ours: the newest sample at or before now
+                for index in [index for index, at in enumerate(times) if at > now]:
+                    at_most = newest_index(series[index], now)
+                    newest[index] = points[index][at_most] if at_most >= 0 else _NO_SAMPLE
+                    times[index] = newest[index][0]
+            ages = [now - at if 0.0 < interval < math.inf and now - at <= gap * interval else math.inf
+                    for at, interval in zip(times, map(_INTERVAL, series), strict=True)]
             values = normalize_all(spec, [None if age == math.inf else raw
-                                          for age, (_, raw) in zip(ages, newest, strict=True)])
+                                          for age, raw in zip(ages, map(_VALUE, newest), strict=True)])
             found = self.newest[spec.name] = _Newest(values, ages, _mask([value is None for value in values]))
         return found
 
@@ -171,14 +183,17 @@ class _Tick:
 
     def track(self, index: int, spec: FieldSpec) -> tuple[Track, int]:
         """Instance ``index``'s samples of ``spec``, read up to now (once a tick), and the newest cut in them."""
-        found = self.tracks.get((index, spec.name))
+        tracks = self.tracks.get(spec.name)
+        if tracks is None:
+            tracks = self.tracks[spec.name] = [None] * len(self.instances)
+        found = tracks[index]
         if found is None:
             facts = self.instances[index]
             series = facts.series[spec.name]
             pair = (facts.key, spec.name)
             kept = self.memory.tracks[pair] = track(self.memory.tracks.get(pair), series, spec, self.now,
                                                     self.now - self.limits[spec.name])
-            found = self.tracks[(index, spec.name)] = (kept, kept.cut(series.interval_s))
+            found = tracks[index] = (kept, kept.cut(series.interval_s))
         return found
 
     def breaks(self, spec: FieldSpec, op: str, value: Scalar | tuple[Scalar, ...], asked: int) -> _Broken:
@@ -186,12 +201,13 @@ class _Tick:
         broken = self.broken.setdefault((spec.name, op, value), _Broken())
         new = asked & ~broken.asked
         if new:
-            target, number = (op, value), spec.kind is Kind.NUMBER
+            target, number, track_of = (op, value), spec.kind is Kind.NUMBER, self.track
             found = []
             for index in _indices(new):
-                kept, cut = self.track(index, spec)
+                kept, cut = track_of(index, spec)
                 fail = kept.newest_fail(target, number)
-                found.append((kept.time_of(max(fail, cut)), index, fail > cut))
+                newest = max(fail, cut)
+                found.append((kept.times[newest - kept.base] if newest >= kept.base else -math.inf, index, fail > cut))
             broken.add(found, new)
         return broken
 
