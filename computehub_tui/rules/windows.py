@@ -57,6 +57,9 @@ class Track:
     """The newest sample read, to find it again in the next tick's series."""
     origin: tuple[float, Value]
     """The series' oldest sample when the track was built."""
+    complete_from: float
+    """The track holds every sample of its series from this time on (the floor it was built at, or the series'
+    start if that was later)."""
     notable_s: float
     notable: list[tuple[int, float]]
     """(number of the older sample, length) of every step between samples longer than ``notable_s``."""
@@ -115,7 +118,7 @@ def failing_test(target: Target, number_spec: bool) -> Callable[[float | str], b
     """Whether a known, normalised sample fails ``target`` (for a number field and an order, a C-level method)."""
     op, value = target
     if number_spec and op in _FAILS:
-        return _FAILS[op](value)  # type: ignore[arg-type]
+        return _FAILS[op](value)  # type: ignore[arg-type, return-value]
     holds = predicate(op, value)
     return lambda actual: not holds(actual)
 
@@ -132,8 +135,9 @@ def track(previous: Track | None, series: Series, spec: FieldSpec, now: float, f
             _drop_before(previous, floor)
             return previous
     start = bisect_left(points, floor, key=_time)
-    fresh = Track([], [], 0, (-math.inf, None), points[0] if points else (-math.inf, None),
-                  NOTABLE_STEP * GAP_INTERVALS * interval, [])
+    origin = points[0] if points else (math.inf, None)
+    fresh = Track([], [], 0, (-math.inf, None), origin, max(floor, origin[0]), NOTABLE_STEP * GAP_INTERVALS * interval,
+                  [])
     _append(fresh, points, start, newest_index(series, now) + 1, spec)
     return fresh
 
@@ -145,8 +149,9 @@ def _fits(previous: Track, interval_s: float) -> bool:
 
 def _resume_at(previous: Track, points: tuple[tuple[float, Value], ...], floor: float) -> int:
     """The index in ``points`` of the newest sample ``previous`` read, or -1 when the series is not the one it
-    read with samples appended (its start moved past the floor, or that sample is not where it was)."""
-    if not points or (points[0] != previous.origin and points[0][0] > floor):
+    read with samples appended: it starts elsewhere and either it or the track starts after the floor (a window
+    could then see a sample one has and the other has not), or that sample is not where it was."""
+    if not points or (points[0] != previous.origin and (points[0][0] > floor or previous.complete_from > floor)):
         return -1
     last = previous.last
     index = len(points) - 1
