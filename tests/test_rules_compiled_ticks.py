@@ -72,7 +72,7 @@ def timeline(rng: random.Random, start: float, end: float) -> Timeline:
     jitter = rng.choice((0.0, 0.0, 0.02, 0.3)) * interval
     points: dict[str, list[tuple[float, Value]]] = {name: [] for name in ("gpu_util", "gpu_util_avg",
                                                                          "vram_used_pct", "status")}
-    levels = {name: rng.choice(NUMBER_LEVELS) for name in points}
+    levels: dict[str, Value] = {name: rng.choice(NUMBER_LEVELS) for name in points}
     levels["status"] = rng.choice(STATUSES)
     at = start + rng.uniform(0.0, interval)
     while at <= end:
