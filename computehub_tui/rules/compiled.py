@@ -27,7 +27,7 @@ from computehub_tui.rules.model import (
     Truth,
     Verdict,
 )
-from computehub_tui.rules.windows import Track, newest_index, normalize_all, track
+from computehub_tui.rules.windows import Track, failing_test, newest_index, normalize_all, track
 
 Masks = tuple[int, int]
 """(TRUE, UNKNOWN) as bit masks over the tick's instances (bit i is instances[i]); the rest is FALSE."""
@@ -181,11 +181,16 @@ class _Tick:
             found = self.masks[key] = _mask(flags())
         return found
 
-    def track(self, index: int, spec: FieldSpec) -> tuple[Track, int]:
-        """Instance ``index``'s samples of ``spec``, read up to now (once a tick), and the newest cut in them."""
+    def tracks_of(self, spec: FieldSpec) -> list[tuple[Track, int] | None]:
+        """Each instance's ``track`` of ``spec`` where this tick has read it already."""
         tracks = self.tracks.get(spec.name)
         if tracks is None:
             tracks = self.tracks[spec.name] = [None] * len(self.instances)
+        return tracks
+
+    def track(self, index: int, spec: FieldSpec) -> tuple[Track, int]:
+        """Instance ``index``'s samples of ``spec``, read up to now (once a tick), and the newest cut in them."""
+        tracks = self.tracks_of(spec)
         found = tracks[index]
         if found is None:
             facts = self.instances[index]
@@ -201,11 +206,12 @@ class _Tick:
         broken = self.broken.setdefault((spec.name, op, value), _Broken())
         new = asked & ~broken.asked
         if new:
-            target, number, track_of = (op, value), spec.kind is Kind.NUMBER, self.track
+            target, track_of, tracks = (op, value), self.track, self.tracks_of(spec)
+            failing = failing_test(target, spec.kind is Kind.NUMBER)
             found = []
             for index in _indices(new):
-                kept, cut = track_of(index, spec)
-                fail = kept.newest_fail(target, number)
+                kept, cut = tracks[index] or track_of(index, spec)
+                fail = kept.newest_fail(target, failing)
                 newest = max(fail, cut)
                 found.append((kept.times[newest - kept.base] if newest >= kept.base else -math.inf, index, fail > cut))
             broken.add(found, new)
@@ -285,7 +291,7 @@ def _window_leaf(comparison: Comparison) -> Node:
     def window_leaf(tick: _Tick, candidates: int) -> Masks:
         newest = tick.newest_of(spec)
         holds_now = tick.mask(("newest", spec.name, op, value), lambda: _flags(op, value, newest.values))
-        too_old = tick.mask(("older than", spec.name, window_s), lambda: [age > window_s for age in newest.ages])
+        too_old = tick.mask(("older than", spec.name, window_s), lambda: list(map(window_s.__lt__, newest.ages)))
         unknown_mask = (newest.unknown | too_old) & candidates
         open_mask = candidates & holds_now & ~unknown_mask
         if not open_mask:

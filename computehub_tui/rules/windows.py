@@ -76,22 +76,22 @@ class Track:
         """When sample ``number`` was taken; -inf for one dropped as older than every window (or for -1)."""
         return self.times[number - self.base] if number >= self.base else -math.inf
 
-    def newest_fail(self, target: Target, number_spec: bool) -> int:
-        """The number of the newest sample that fails ``target`` (-1: none), reading only samples not read for it
-        before. Samples before the newest unknown one are not read: that one breaks every window first."""
+    def newest_fail(self, target: Target, failing: Callable[[float | str], bool]) -> int:
+        """The number of the newest sample that fails ``target`` (-1: none; ``failing`` is its
+        ``failing_test``), reading only samples not read for it before. Samples before the newest unknown one
+        are not read: that one breaks every window first."""
         fail, read = self.fails.get(target, (-1, self.base))
         end = self.base + len(self.times)
         if read == end:
             return fail
         low = max(read, self.unknown_at + 1, self.base)
-        if low < end:
-            failing = failing_test(target, number_spec)
-            if low == end - 1:
-                fail = low if failing(self.values[-1]) else fail  # type: ignore[arg-type]
-            else:
-                flags = list(map(failing, self.values[low - self.base:]))  # type: ignore[arg-type]
-                if True in flags:
-                    fail = end - 1 - flags[::-1].index(True)
+        if low == end - 1:
+            if failing(self.values[-1]):  # type: ignore[arg-type]
+                fail = low
+        elif low < end:
+            flags = list(map(failing, self.values[low - self.base:]))  # type: ignore[arg-type]
+            if True in flags:
+                fail = end - 1 - flags[::-1].index(True)
         self.fails[target] = (fail, end)
         return fail
 
@@ -129,6 +129,11 @@ def track(previous: Track | None, series: Series, spec: FieldSpec, now: float, f
     points = series.points
     interval = series.interval_s
     if previous is not None and previous.last[0] <= now and _fits(previous, interval):
+        if len(points) > 1 and points[-2] is previous.last and points[-1][0] <= now and _same_start(
+                previous, points, floor):  # the common case: the one sample a poll adds, kept by the facts builder
+            _append_one(previous, points[-1], spec)
+            _drop_before(previous, floor)
+            return previous
         read = _resume_at(previous, points, floor)
         if read >= 0:
             _append(previous, points, read + 1, newest_index(series, now) + 1, spec)
@@ -147,11 +152,19 @@ def _fits(previous: Track, interval_s: float) -> bool:
     return previous.notable_s <= GAP_INTERVALS * interval_s <= 8 * previous.notable_s
 
 
+def _same_start(previous: Track, points: tuple[tuple[float, Value], ...], floor: float) -> bool:
+    """Whether a window sees the same oldest samples in ``points`` as in ``previous``: the series starts where it
+    did, or both it and the track start at or before the floor."""
+    first = points[0]
+    return first is previous.origin or first == previous.origin or (
+        first[0] <= floor and previous.complete_from <= floor)
+
+
 def _resume_at(previous: Track, points: tuple[tuple[float, Value], ...], floor: float) -> int:
     """The index in ``points`` of the newest sample ``previous`` read, or -1 when the series is not the one it
-    read with samples appended: it starts elsewhere and either it or the track starts after the floor (a window
-    could then see a sample one has and the other has not), or that sample is not where it was."""
-    if not points or (points[0] != previous.origin and (points[0][0] > floor or previous.complete_from > floor)):
+    read with samples appended: it does not start the same (``_same_start``), or that sample is not where it
+    was."""
+    if not points or not _same_start(previous, points, floor):
         return -1
     last = previous.last
     index = len(points) - 1
