@@ -285,8 +285,9 @@ def _window_leaf(comparison: Comparison) -> Node:
     """A FOR comparison: settled from each instance's newest sample where that is enough (a busy GPU fails an
     idle window at once), else from the newest sample that breaks it and whether the samples cover the window."""
     spec = FIELDS[comparison.field]
-    op, value, window_s = comparison.op, comparison.value, comparison.window_s
-    assert window_s is not None
+    op, value = comparison.op, comparison.value
+    assert comparison.window_s is not None
+    window_s = float(comparison.window_s)
 
     def window_leaf(tick: _Tick, candidates: int) -> Masks:
         newest = tick.newest_of(spec)

@@ -118,7 +118,7 @@ def failing_test(target: Target, number_spec: bool) -> Callable[[float | str], b
     """Whether a known, normalised sample fails ``target`` (for a number field and an order, a C-level method)."""
     op, value = target
     if number_spec and op in _FAILS:
-        return _FAILS[op](value)  # type: ignore[arg-type, return-value]
+        return _FAILS[op](float(value))  # type: ignore[arg-type, return-value]
     holds = predicate(op, value)
     return lambda actual: not holds(actual)
 
