@@ -77,22 +77,19 @@ class Track:
         return self.times[number - self.base] if number >= self.base else -math.inf
 
     def newest_fail(self, target: Target, failing: Callable[[float | str], bool]) -> int:
-        """The number of the newest sample that fails ``target`` (-1: none; ``failing`` is its
-        ``failing_test``), reading only samples not read for it before. Samples before the newest unknown one
-        are not read: that one breaks every window first."""
+        """The number of the newest sample that fails ``target`` (-1: none; ``failing`` is its ``failing_test``),
+        for a track whose newest sample holds it (the caller checks that first, on every instance at once).
+        Reads only samples not read for it before, and none before the newest unknown one: that one breaks every
+        window first."""
         fail, read = self.fails.get(target, (-1, self.base))
         end = self.base + len(self.times)
-        if read == end:
-            return fail
         low = max(read, self.unknown_at + 1, self.base)
-        if low == end - 1:
-            if failing(self.values[-1]):  # type: ignore[arg-type]
-                fail = low
-        elif low < end:
-            flags = list(map(failing, self.values[low - self.base:]))  # type: ignore[arg-type]
+        if low < end - 1:
+            flags = list(map(failing, self.values[low - self.base:-1]))  # type: ignore[arg-type]
             if True in flags:
-                fail = end - 1 - flags[::-1].index(True)
-        self.fails[target] = (fail, end)
+                fail = low + len(flags) - 1 - flags[::-1].index(True)
+        if read != end:
+            self.fails[target] = (fail, end)
         return fail
 
     def cut(self, interval_s: float) -> int:
