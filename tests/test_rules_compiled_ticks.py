@@ -231,3 +231,15 @@ def test_instances_that_are_gone_are_forgotten(monkeypatch: pytest.MonkeyPatch) 
     assert len(rules._memory.tracks) == 5
     rules.evaluate_all([InstanceFacts("vast:0", {}, {"gpu_util": idle(3615.0)})], ACCOUNT, 3615.0)
     assert list(rules._memory.tracks) == [("vast:0", "gpu_util")]
+
+
+def test_whole_numbers_for_times_values_intervals_and_now_are_judged_as_the_evaluator_judges_them() -> None:
+    rule_set = parse_rules('rule "a": IF gpu_util < 5 FOR 1m THEN stop\nrule "b": IF gpu_util >= 1 FOR 2m THEN stop\n'
+                           'rule "c": IF not gpu_util > 0 FOR 30s THEN stop')
+    rules = compile_rules(rule_set)
+    fleet = [InstanceFacts(f"vast:{n}", {}, {"gpu_util": Series(tuple((at + 0.5, n) for at in range(0, 301, 15)), 15)})
+             for n in range(3)]
+    for now in (300, 301, 345, 400):
+        assert found(rules, fleet, now) == expected(rule_set, fleet, now), now
+    assert found(rules, fleet, 300) == {("a", "vast:0"), ("a", "vast:1"), ("a", "vast:2"), ("b", "vast:1"),
+                                        ("b", "vast:2"), ("c", "vast:0")}

@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import attrgetter, itemgetter
+from operator import and_, attrgetter, itemgetter, le, not_
 from typing import NamedTuple
 
 from computehub_tui.rules.evaluate import GAP_INTERVALS, Normal, evaluate, predicate
@@ -68,7 +68,8 @@ class Match(NamedTuple):
 @dataclass
 class _Newest:
     """Every instance's newest sample of one field: its value (None when unknown), its age, and the mask of
-    instances whose window is unknown before reading further (no series, no recent sample, unknown value)."""
+    instances whose window is unknown before reading further (no series, no recent sample, unknown value; their
+    values and ages are not read)."""
 
     values: list[Normal]
     ages: list[float]
@@ -156,7 +157,7 @@ class _Tick:
     def newest_of(self, spec: FieldSpec) -> _Newest:
         found = self.newest.get(spec.name)
         if found is None:
-            now, gap = self.now, GAP_INTERVALS
+            now, gap = float(self.now), GAP_INTERVALS  # float: its methods are mapped over floats and ints
             series = [facts.series.get(spec.name, _NO_SERIES) for facts in self.instances]
             points = list(map(_POINTS, series))
             if () in points:
@@ -168,11 +169,13 @@ class _Tick:
                     at_most = newest_index(series[index], now)
                     newest[index] = points[index][at_most] if at_most >= 0 else _NO_SAMPLE
                     times[index] = newest[index][0]
-            ages = [now - at if 0.0 < interval < math.inf and now - at <= gap * interval else math.inf
-                    for at, interval in zip(times, map(_INTERVAL, series), strict=True)]
-            values = normalize_all(spec, [None if age == math.inf else raw
-                                          for age, raw in zip(ages, map(_VALUE, newest), strict=True)])
-            found = self.newest[spec.name] = _Newest(values, ages, _mask([value is None for value in values]))
+            ages = list(map(now.__sub__, times))
+            intervals = list(map(_INTERVAL, series))
+            recent = list(map(and_, map(le, ages, map(gap.__mul__, intervals)),
+                              map(and_, map(math.isfinite, intervals), map(0.0.__lt__, intervals))))
+            values = normalize_all(spec, list(map(_VALUE, newest)))
+            unknown = _mask(list(map(not_, recent))) | _mask([value is None for value in values])
+            found = self.newest[spec.name] = _Newest(values, ages, unknown)
         return found
 
     def mask(self, key: tuple[object, ...], flags: Callable[[], list[bool]]) -> int:
