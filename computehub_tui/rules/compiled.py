@@ -258,8 +258,11 @@ def _flags(op: str, value: Scalar | tuple[Scalar, ...], column: list[Normal]) ->
         if op == ">":
             return [actual is not None and actual > limit for actual in column]  # type: ignore[operator]
         return [actual is not None and actual >= limit for actual in column]  # type: ignore[operator]
+    # in, not in, ~: a column holds few distinct values (statuses, GPU names), so each is judged once.
     holds = predicate(op, value)
-    return [actual is not None and bool(holds(actual)) for actual in column]
+    verdicts: dict[Normal, bool] = {actual: bool(holds(actual)) for actual in set(column) if actual is not None}
+    verdicts[None] = False
+    return list(map(verdicts.__getitem__, column))
 
 
 def _scalar_leaf(comparison: Comparison) -> Node:
