@@ -243,3 +243,15 @@ def test_whole_numbers_for_times_values_intervals_and_now_are_judged_as_the_eval
         assert found(rules, fleet, now) == expected(rule_set, fleet, now), now
     assert found(rules, fleet, 300) == {("a", "vast:0"), ("a", "vast:1"), ("a", "vast:2"), ("b", "vast:1"),
                                         ("b", "vast:2"), ("c", "vast:0")}
+
+
+def test_a_track_keeps_the_longest_window_and_not_much_more() -> None:
+    rule_set = parse_rules('rule "a": IF gpu_util < 5 FOR 10m THEN stop')
+    rules = compile_rules(rule_set)
+    whole = idle(20_000.0)
+    for now in range(3600, 20_001, 15):
+        fleet = [InstanceFacts("vast:1", {}, {"gpu_util": Series(whole.points[:now // 15 + 1], 15.0)})]
+        assert [match.rule.name for match in rules.evaluate_all(fleet, ACCOUNT, float(now))] == ["a"]
+    kept = rules._memory.tracks[("vast:1", "gpu_util")]
+    assert len(kept.times) <= 600 // 15 + 1 + windows.DROP_CHUNK
+    assert kept.base > 0  # samples were dropped, and every tick above still found the window held

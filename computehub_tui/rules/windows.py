@@ -20,6 +20,8 @@ Target = tuple[str, Scalar | tuple[Scalar, ...]]
 NOTABLE_STEP = 0.5
 """Steps longer than this share of a gap (GAP_INTERVALS intervals, at the interval the track was built with)
 are kept, so a gap can be found at any interval down to that share of it."""
+DROP_CHUNK = 64
+"""Samples older than every window are forgotten once there are this many."""
 _CATCH_UP = 64
 """New samples looked for one by one from the end of a series before a binary search."""
 _FAILS: dict[str, Callable[[float], Callable[[float], bool]]] = {
@@ -236,12 +238,10 @@ def normalize_all(spec: FieldSpec, raw: list[Value]) -> list[Normal]:
 
 
 def _drop_before(target: Track, floor: float) -> None:
-    """Forget samples older than every window once they are most of the track (so this is rare and cheap)."""
-    if not target.times or target.times[len(target.times) // 2] >= floor:
+    """Forget samples older than every window, DROP_CHUNK at a time (so this is rare and cheap)."""
+    if len(target.times) <= DROP_CHUNK or target.times[DROP_CHUNK - 1] >= floor:
         return
     index = bisect_left(target.times, floor)
-    if index * 2 <= len(target.times):
-        return
     del target.times[:index]
     del target.values[:index]
     target.base += index
