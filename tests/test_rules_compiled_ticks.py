@@ -64,7 +64,7 @@ class Timeline:
 
 
 def odd(rng: random.Random) -> Value:
-    return rng.choice((None, None, math.nan, math.inf, True, 3, "7"))
+    return rng.choice((None, None, math.nan, math.inf, True, 3, "7", 2.5))
 
 
 def timeline(rng: random.Random, start: float, end: float) -> Timeline:
@@ -255,3 +255,19 @@ def test_a_track_keeps_the_longest_window_and_not_much_more() -> None:
     kept = rules._memory.tracks[("vast:1", "gpu_util")]
     assert len(kept.times) <= 600 // 15 + 1 + windows.DROP_CHUNK
     assert kept.base > 0  # samples were dropped, and every tick above still found the window held
+
+
+def test_a_number_among_text_samples_is_unknown_however_it_arrives() -> None:
+    rule_set = parse_rules('rule "a": IF status != "exited" FOR 1m THEN stop\n'
+                           'rule "b": IF gpu_util < 5 FOR 1m THEN stop')
+    rules = compile_rules(rule_set)
+    statuses: list[tuple[float, Value]] = [(float(at), "running") for at in range(0, 301, 15)]
+    utils: list[tuple[float, Value]] = [(float(at), 1.0) for at in range(0, 301, 15)]
+    for now, status, util in ((300.0, None, None), (315.0, 2.5, "2"), (330.0, "running", 1.0)):
+        if status is not None:
+            statuses.append((now, status))
+            utils.append((now, util))
+        fleet = [InstanceFacts("vast:1", {}, {"status": Series(tuple(statuses), 15.0),
+                                              "gpu_util": Series(tuple(utils), 15.0)})]
+        assert found(rules, fleet, now) == expected(rule_set, fleet, now), now
+    assert found(rules, fleet, 330.0) == set()

@@ -215,8 +215,7 @@ class _Tick:
             for index in _indices(new):
                 kept, cut = tracks[index] or track_of(index, spec)
                 fail = kept.newest_fail(target, failing)
-                newest = max(fail, cut)
-                found.append((kept.times[newest - kept.base] if newest >= kept.base else -math.inf, index, fail > cut))
+                found.append((kept.time_of(max(fail, cut)), index, fail > cut))
             broken.add(found, new)
         return broken
 

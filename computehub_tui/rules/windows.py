@@ -48,8 +48,8 @@ class Track:
     before the last tick. Samples are numbered from the first one read (``base`` is the number of ``times[0]``),
     so what was found stays valid while samples are appended and old ones dropped.
 
-    Nothing here depends on the sample interval, which the facts builder estimates anew each tick; only
-    ``notable`` does, and a track read at less than half its interval is built again."""
+    Nothing here depends on the sample interval, which the facts builder estimates anew each tick, but
+    ``notable``: a track read at under half or over four times the interval it was built at is built again."""
 
     times: list[float]
     values: list[Normal]
@@ -206,12 +206,9 @@ def _append(target: Track, points: tuple[tuple[float, Value], ...], start: int, 
 def _append_one(target: Track, point: tuple[float, Value], spec: FieldSpec) -> None:
     """``_append`` of the one sample a poll adds, the common case, without building lists."""
     at, raw = point
-    if type(raw) is float and raw - raw == 0.0:
-        value: Normal = raw
-    else:
-        value = normalize(spec, raw)
-        if value is None:
-            target.unknown_at = target.end
+    value = normalize(spec, raw)
+    if value is None:
+        target.unknown_at = target.end
     step = at - target.times[-1]
     if step > target.notable_s:
         target.notable.append((target.end - 1, step))
@@ -222,10 +219,6 @@ def _append_one(target: Track, point: tuple[float, Value], spec: FieldSpec) -> N
 
 def normalize_all(spec: FieldSpec, raw: list[Value]) -> list[Normal]:
     """``normalize`` over many values, with the common cases (finite floats, text, None) kept inline."""
-    if len(raw) == 1:
-        value = raw[0]
-        if type(value) is float and value - value == 0.0:
-            return raw  # type: ignore[return-value]
     kinds = set(map(type, raw))
     if spec.kind is Kind.NUMBER and kinds <= {float} and math.isfinite(sum(raw)):  # type: ignore[arg-type]
         return raw  # type: ignore[return-value]
