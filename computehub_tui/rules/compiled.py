@@ -150,7 +150,7 @@ class _Tick:
         column = self.columns.get(spec.name)
         if column is None:
             column = self.columns[spec.name] = normalize_all(spec, [facts.values.get(spec.name)
-                                                                  for facts in self.instances])
+                                                                    for facts in self.instances])
             self.unknown[spec.name] = _mask([value is None for value in column])
         return column
 
