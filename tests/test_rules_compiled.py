@@ -119,37 +119,15 @@ def test_account_rules_match_once_without_an_instance_and_only_true_is_returned(
     assert rules.evaluate_all([], AccountFacts({}), 0.0) == []
 
 
-def test_a_window_shared_by_rules_is_judged_once_per_instance_and_only_where_the_rest_may_hold(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    judged: list[int] = []
-    hold = compiled._Tick.hold
-
-    def counting(tick: compiled._Tick, index: int, *args: object) -> object:
-        judged.append(index)
-        return hold(tick, index, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(compiled._Tick, "hold", counting)
-    rules = compile_rules(parse_rules('rule "a": IF status == "running" AND gpu_util < 5 FOR 30m THEN stop\n'
-                                      'rule "b": IF gpu_util < 5 FOR 30m AND status == "running" THEN notify toast'))
-    idle = Series(tuple((float(at), 0.0) for at in range(0, 3601, 15)), 15.0)
-    busy = Series(tuple((float(at), 0.0 if at < 3000 else 90.0) for at in range(0, 3601, 15)), 15.0)
-    fleet = [InstanceFacts(f"vast:{n}", {"status": "running" if n in (3, 4) else "exited"},
-                           {"gpu_util": busy if n == 4 else idle}) for n in range(10)]
-    matches = rules.evaluate_all(fleet, AccountFacts({}), 3600.0)
-    assert [(match.rule.name, match.key) for match in matches] == [("a", "vast:3"), ("b", "vast:3")]
-    # Only the running idle one is read back; the running busy one is settled by its newest sample.
-    assert judged == [3]
-
-
-def test_one_run_of_samples_answers_every_threshold_and_window(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_track_of_samples_answers_every_threshold_and_window(monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[float] = []
-    build_run = compiled.build_run
+    track = compiled.track
 
     def counting(*args: object) -> object:
-        built.append(args[3])  # type: ignore[arg-type]
-        return build_run(*args)  # type: ignore[arg-type]
+        built.append(args[4])  # type: ignore[arg-type]
+        return track(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(compiled, "build_run", counting)
+    monkeypatch.setattr(compiled, "track", counting)
     text = "\n".join(f'rule "r{n}": IF gpu_util {op} {limit} FOR {window} THEN stop'
                      for n, (op, limit, window) in enumerate([("<", 5, "10m"), ("<", 10, "30m"), ("<=", 3, "45m"),
                                                                (">", -1, "5m"), (">=", 0, "1h")]))
@@ -157,7 +135,7 @@ def test_one_run_of_samples_answers_every_threshold_and_window(monkeypatch: pyte
     matches = compile_rules(parse_rules(text)).evaluate_all([InstanceFacts("vast:1", {}, {"gpu_util": idle})],
                                                              AccountFacts({}), 3600.0)
     assert [match.rule.name for match in matches] == ["r0", "r1", "r2", "r3", "r4"]
-    assert built == [3600.0]  # one run, as far back as the longest window
+    assert built == [0.0]  # one track, from as far back as the longest window
 
 
 def test_nan_in_a_column_is_unknown_on_the_fast_path_too() -> None:

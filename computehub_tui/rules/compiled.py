@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
+from operator import and_, attrgetter, itemgetter, le, not_
 from typing import NamedTuple
 
-from computehub_tui.rules.evaluate import GAP_INTERVALS, Normal, evaluate, normalize, predicate
+from computehub_tui.rules.evaluate import GAP_INTERVALS, Normal, evaluate, predicate
 from computehub_tui.rules.fields import FIELDS, FieldSpec, Kind, Scope
 from computehub_tui.rules.model import (
     AccountFacts,
@@ -21,11 +23,11 @@ from computehub_tui.rules.model import (
     Rule,
     RuleSet,
     Scalar,
+    Series,
     Truth,
-    Value,
     Verdict,
 )
-from computehub_tui.rules.windows import Hold, Run, build_run, hold_of, hold_truth, newest_index, quick_hold, run_truth
+from computehub_tui.rules.windows import Track, failing_test, newest_index, normalize_all, track
 
 Masks = tuple[int, int]
 """(TRUE, UNKNOWN) as bit masks over the tick's instances (bit i is instances[i]); the rest is FALSE."""
@@ -37,6 +39,12 @@ LeafKey = tuple[str, str, Scalar | tuple[Scalar, ...]]
 _BITS = bytes.maketrans(b"\x00\x01", b"01")
 _FLAGS = bytes.maketrans(b"01", b"\x00\x01")
 _WINDOW_COST, _SCALAR_COST = 1, 0
+_NO_SAMPLE: tuple[float, None] = (-math.inf, None)
+_NO_SERIES = Series((), math.nan)
+_POINTS, _INTERVAL = attrgetter("points"), attrgetter("interval_s")
+_NEWEST, _TIME, _VALUE = itemgetter(-1), itemgetter(0), itemgetter(1)
+SWEEP_TICKS = 64
+"""How often a compiled rule set forgets the samples it keeps of instances that are gone."""
 
 
 class Match(NamedTuple):
@@ -60,11 +68,62 @@ class Match(NamedTuple):
 @dataclass
 class _Newest:
     """Every instance's newest sample of one field: its value (None when unknown), its age, and the mask of
-    instances whose window is unknown before reading further (no series, no recent sample, unknown value)."""
+    instances whose window is unknown before reading further (no series, no recent sample, unknown value; their
+    values and ages are not read)."""
 
     values: list[Normal]
     ages: list[float]
     unknown: int
+
+
+@dataclass
+class _Memory:
+    """What the ticks of one compiled rule set keep from one to the next: each (instance, field)'s samples."""
+
+    tracks: dict[tuple[str, str], Track] = field(default_factory=dict)
+    ticks: int = 0
+
+    def after_tick(self, instances: Sequence[InstanceFacts]) -> None:
+        """Now and then, forget instances that are gone."""
+        self.ticks += 1
+        if self.ticks % SWEEP_TICKS == 0:
+            keys = {facts.key for facts in instances}
+            self.tracks = {pair: kept for pair, kept in self.tracks.items() if pair[0] in keys}
+
+
+@dataclass
+class _Broken:
+    """One comparison over the instances it has been asked of (``asked``), each with the newest sample that breaks
+    it (failing it, or a cut: unknown, or a gap), sorted newest first, so any window's FALSE and UNKNOWN masks are
+    a binary search away: every window of every rule with that comparison is answered from it."""
+
+    asked: int = 0
+    found: list[tuple[float, int, bool]] = field(default_factory=list)
+    """(when, instance index, the break is a sample failing the comparison)."""
+    negated_times: list[float] = field(default_factory=list)
+    failed_masks: list[int] = field(default_factory=list)
+    """failed_masks[k]: the instances among the k newest breaks whose break is a failing sample."""
+    cut_masks: list[int] = field(default_factory=list)
+
+    def add(self, found: list[tuple[float, int, bool]], asked: int) -> None:
+        self.asked |= asked
+        self.found.extend(found)
+        self.found.sort(reverse=True)
+        self.negated_times = [-at for at, _, _ in self.found]
+        failed = cut = 0
+        self.failed_masks, self.cut_masks = [0], [0]
+        for _, index, fails in self.found:
+            if fails:
+                failed |= 1 << index
+            else:
+                cut |= 1 << index
+            self.failed_masks.append(failed)
+            self.cut_masks.append(cut)
+
+    def since(self, start: float) -> Masks:
+        """(FALSE, UNKNOWN): the instances whose break is at or after ``start``."""
+        count = bisect_right(self.negated_times, -start)
+        return self.failed_masks[count], self.cut_masks[count]
 
 
 @dataclass
@@ -76,49 +135,47 @@ class _Tick:
     now: float
     limits: Mapping[str, float]
     """The longest window any rule asks of each field."""
+    memory: _Memory
     columns: dict[str, list[Normal]] = field(default_factory=dict)
     unknown: dict[str, int] = field(default_factory=dict)
     leaves: dict[LeafKey, Masks] = field(default_factory=dict)
     masks: dict[tuple[object, ...], int] = field(default_factory=dict)
     newest: dict[str, _Newest] = field(default_factory=dict)
-    runs: dict[tuple[int, str], Run] = field(default_factory=dict)
-    holds: dict[LeafKey, dict[int, Hold]] = field(default_factory=dict)
+    tracks: dict[str, list[tuple[Track, int] | None]] = field(default_factory=dict)
+    """By field, by instance index: each track read up to now, and its newest cut."""
+    broken: dict[LeafKey, _Broken] = field(default_factory=dict)
+    uncovered: dict[tuple[str, float], list[int]] = field(default_factory=dict)
 
     def column(self, spec: FieldSpec) -> list[Normal]:
         column = self.columns.get(spec.name)
         if column is None:
-            column = self.columns[spec.name] = _normalized(spec, [facts.values.get(spec.name)
-                                                                  for facts in self.instances])
+            column = self.columns[spec.name] = normalize_all(spec, [facts.values.get(spec.name)
+                                                                    for facts in self.instances])
             self.unknown[spec.name] = _mask([value is None for value in column])
         return column
 
     def newest_of(self, spec: FieldSpec) -> _Newest:
         found = self.newest.get(spec.name)
         if found is None:
-            values: list[Normal] = []
-            ages: list[float] = []
-            now, name, gap = self.now, spec.name, GAP_INTERVALS
-            for facts in self.instances:
-                series = facts.series.get(name)
-                if series is None:
-                    values.append(None)
-                    ages.append(math.inf)
-                    continue
-                points, interval = series.points, series.interval_s
-                if points and points[-1][0] <= now:
-                    at, raw = points[-1]
-                else:
-                    index = newest_index(series, now)
-                    at, raw = points[index] if index >= 0 else (-math.inf, None)
-                age = now - at
-                if 0.0 < interval < math.inf and age <= gap * interval:
-                    values.append(raw)
-                    ages.append(age)
-                else:
-                    values.append(None)
-                    ages.append(math.inf)
-            values = _normalized(spec, values)
-            found = self.newest[spec.name] = _Newest(values, ages, _mask([value is None for value in values]))
+            now, gap = float(self.now), GAP_INTERVALS  # float: its methods are mapped over floats and ints
+            series = [facts.series.get(spec.name, _NO_SERIES) for facts in self.instances]
+            points = list(map(_POINTS, series))
+            if () in points:
+                points = [one or (_NO_SAMPLE,) for one in points]
+            newest = list(map(_NEWEST, points))
+            times = list(map(_TIME, newest))
+            if times and max(times) > now:  # a clock ahead of ours: the newest sample at or before now
+                for index in [index for index, at in enumerate(times) if at > now]:
+                    at_most = newest_index(series[index], now)
+                    newest[index] = points[index][at_most] if at_most >= 0 else _NO_SAMPLE
+                    times[index] = newest[index][0]
+            ages = list(map(now.__sub__, times))
+            intervals = list(map(_INTERVAL, series))
+            recent = list(map(and_, map(le, ages, map(gap.__mul__, intervals)),
+                              map(and_, map(math.isfinite, intervals), map(0.0.__lt__, intervals))))
+            values = normalize_all(spec, list(map(_VALUE, newest)))
+            unknown = _mask(list(map(not_, recent))) | _mask([value is None for value in values])
+            found = self.newest[spec.name] = _Newest(values, ages, unknown)
         return found
 
     def mask(self, key: tuple[object, ...], flags: Callable[[], list[bool]]) -> int:
@@ -127,26 +184,51 @@ class _Tick:
             found = self.masks[key] = _mask(flags())
         return found
 
-    def hold(self, index: int, spec: FieldSpec, op: str, value: Scalar | tuple[Scalar, ...]) -> Hold:
-        """``op value`` on instance ``index``: from its newest samples if they settle it, else from its run."""
-        series = self.instances[index].series[spec.name]
-        hold = quick_hold(series, spec, op, value, self.now) or hold_of(self.run(index, spec), op, value)
-        self.holds[(spec.name, op, value)][index] = hold
-        return hold
+    def tracks_of(self, spec: FieldSpec) -> list[tuple[Track, int] | None]:
+        """Each instance's ``track`` of ``spec`` where this tick has read it already."""
+        tracks = self.tracks.get(spec.name)
+        if tracks is None:
+            tracks = self.tracks[spec.name] = [None] * len(self.instances)
+        return tracks
 
-    def run(self, index: int, spec: FieldSpec) -> Run:
-        run = self.runs.get((index, spec.name))
-        if run is None:
-            series = self.instances[index].series[spec.name]
-            run = self.runs[(index, spec.name)] = build_run(series, spec, self.now, self.limits[spec.name])
-        return run
+    def track(self, index: int, spec: FieldSpec) -> tuple[Track, int]:
+        """Instance ``index``'s samples of ``spec``, read up to now (once a tick), and the newest cut in them."""
+        tracks = self.tracks_of(spec)
+        found = tracks[index]
+        if found is None:
+            facts = self.instances[index]
+            series = facts.series[spec.name]
+            pair = (facts.key, spec.name)
+            kept = self.memory.tracks[pair] = track(self.memory.tracks.get(pair), series, spec, self.now,
+                                                    self.now - self.limits[spec.name])
+            found = tracks[index] = (kept, kept.cut(series.interval_s))
+        return found
 
+    def breaks(self, spec: FieldSpec, op: str, value: Scalar | tuple[Scalar, ...], asked: int) -> _Broken:
+        """``op value``'s breaks over (at least) the instances ``asked``."""
+        broken = self.broken.setdefault((spec.name, op, value), _Broken())
+        new = asked & ~broken.asked
+        if new:
+            target, track_of, tracks = (op, value), self.track, self.tracks_of(spec)
+            failing = failing_test(target, spec.kind is Kind.NUMBER)
+            found = []
+            for index in _indices(new):
+                kept, cut = tracks[index] or track_of(index, spec)
+                fail = kept.newest_fail(target, failing)
+                found.append((kept.time_of(max(fail, cut)), index, fail > cut))
+            broken.add(found, new)
+        return broken
 
-def _normalized(spec: FieldSpec, raw: list[Value]) -> list[Normal]:
-    """``normalize`` over a column, with the common case (a finite float, a string) kept inline."""
-    if spec.kind is Kind.NUMBER:
-        return [value if type(value) is float and value - value == 0.0 else normalize(spec, value) for value in raw]
-    return [value.casefold() if type(value) is str else None for value in raw]
+    def not_covered(self, spec: FieldSpec, window_s: float, asked: int) -> int:
+        """The instances among ``asked`` whose samples do not cover the last ``window_s``."""
+        checked = self.uncovered.setdefault((spec.name, window_s), [0, 0])
+        start = self.now - window_s
+        for index in _indices(asked & ~checked[0]):
+            kept, _ = self.track(index, spec)
+            if kept.uncovered(start, self.instances[index].series[spec.name].interval_s):
+                checked[1] |= 1 << index
+        checked[0] |= asked
+        return checked[1] & asked
 
 
 def _mask(flags: list[bool]) -> int:
@@ -175,8 +257,11 @@ def _flags(op: str, value: Scalar | tuple[Scalar, ...], column: list[Normal]) ->
         if op == ">":
             return [actual is not None and actual > limit for actual in column]  # type: ignore[operator]
         return [actual is not None and actual >= limit for actual in column]  # type: ignore[operator]
+    # in, not in, ~: a column holds few distinct values (statuses, GPU names), so each is judged once.
     holds = predicate(op, value)
-    return [actual is not None and bool(holds(actual)) for actual in column]
+    verdicts: dict[Normal, bool] = {actual: bool(holds(actual)) for actual in set(column) if actual is not None}
+    verdicts[None] = False
+    return list(map(verdicts.__getitem__, column))
 
 
 def _scalar_leaf(comparison: Comparison) -> Node:
@@ -203,29 +288,25 @@ def _scalar_leaf(comparison: Comparison) -> Node:
 
 def _window_leaf(comparison: Comparison) -> Node:
     """A FOR comparison: settled from each instance's newest sample where that is enough (a busy GPU fails an
-    idle window at once), read back through the samples only where the newest sample holds."""
+    idle window at once), else from the newest sample that breaks it and whether the samples cover the window."""
     spec = FIELDS[comparison.field]
-    op, value, window_s = comparison.op, comparison.value, comparison.window_s
-    assert window_s is not None
+    op, value = comparison.op, comparison.value
+    assert comparison.window_s is not None
+    window_s = float(comparison.window_s)
 
     def window_leaf(tick: _Tick, candidates: int) -> Masks:
         newest = tick.newest_of(spec)
         holds_now = tick.mask(("newest", spec.name, op, value), lambda: _flags(op, value, newest.values))
-        too_old = tick.mask(("older than", spec.name, window_s), lambda: [age > window_s for age in newest.ages])
+        too_old = tick.mask(("older than", spec.name, window_s), lambda: list(map(window_s.__lt__, newest.ages)))
         unknown_mask = (newest.unknown | too_old) & candidates
-        holds = tick.holds.setdefault((spec.name, op, value), {})
-        start = tick.now - window_s
-        true_mask = 0
-        for index in _indices(candidates & holds_now & ~unknown_mask):
-            hold = holds.get(index) or tick.hold(index, spec, op, value)
-            truth = hold_truth(hold, start)
-            if truth is None:
-                truth = run_truth(tick.run(index, spec), op, value, window_s, tick.now)
-            if truth is Truth.TRUE:
-                true_mask |= 1 << index
-            elif truth is Truth.UNKNOWN:
-                unknown_mask |= 1 << index
-        return true_mask, unknown_mask
+        open_mask = candidates & holds_now & ~unknown_mask
+        if not open_mask:
+            return 0, unknown_mask
+        failed, cut = tick.breaks(spec, op, value, open_mask).since(tick.now - window_s)
+        cut &= open_mask
+        open_mask &= ~(failed | cut)
+        uncovered = tick.not_covered(spec, window_s, open_mask)
+        return open_mask & ~uncovered, unknown_mask | cut | uncovered
     return window_leaf
 
 
@@ -292,11 +373,14 @@ class CompiledRules:
     """Each rule's compiled condition, in ``rules`` order (None for account rules, judged once by ``evaluate``)."""
     _limits: dict[str, float] = field(repr=False, compare=False, default_factory=dict)
     """The longest FOR window on each field, over every rule."""
+    _memory: _Memory = field(repr=False, compare=False, default_factory=_Memory)
+    """The samples each tick read, for the next: the runner's series only ever have samples appended between
+    ticks, so a tick reads the new ones; a series that is not the last one plus new samples is read anew."""
 
     def evaluate_all(self, instances: Sequence[InstanceFacts], account: AccountFacts, now: float) -> list[Match]:
         """Only the TRUE ones, in rule order: account rules once (``key`` None), instance rules per instance in
         ``instances`` order. A Match's ``verdict`` is ``evaluate``'s, worked out when read."""
-        tick = _Tick(instances, account, now, self._limits)
+        tick = _Tick(instances, account, now, self._limits, self._memory)
         everyone = (1 << len(instances)) - 1
         matches: list[Match] = []
         for rule, node in zip(self.rules, self._nodes, strict=True):
@@ -308,11 +392,13 @@ class CompiledRules:
             true_mask, _ = node(tick, everyone)
             matches.extend([Match(rule, instances[index].key, instances[index], account, now)
                             for index in _indices(true_mask)])
+        self._memory.after_tick(instances)
         return matches
 
 
 def compile_rules(rule_set: RuleSet | Sequence[Rule]) -> CompiledRules:
-    """Compile once per rule file change; the result is immutable and safe to share."""
+    """Compile once per rule file change and keep the result: its ticks carry each instance's samples from one
+    to the next, so it serves one caller's ticks at a time (the runner's, under its lock)."""
     rules = tuple(rule_set.rules if isinstance(rule_set, RuleSet) else rule_set)
     limits: dict[str, float] = {}
     for rule in rules:

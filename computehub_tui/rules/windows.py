@@ -1,19 +1,33 @@
-"""FOR windows for the fast path: one run of samples per instance and field answers every threshold and window."""
+"""FOR windows for the fast path: each instance's samples of a field kept from tick to tick, read once each."""
 
 from __future__ import annotations
 
 import math
 import operator
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import accumulate
+from functools import lru_cache
+from itertools import compress
 
-from computehub_tui.rules.evaluate import GAP_INTERVALS, normalize, predicate
+from computehub_tui.rules.evaluate import GAP_INTERVALS, Normal, normalize, predicate
 from computehub_tui.rules.fields import FieldSpec, Kind
-from computehub_tui.rules.model import Scalar, Series, Truth, Value
+from computehub_tui.rules.model import Scalar, Series, Value
 
-FIRST_CHUNK = 8
-"""Samples read one by one before the whole run is built: a busy GPU fails an idle comparison within them."""
+Target = tuple[str, Scalar | tuple[Scalar, ...]]
+"""A comparison's operator and value: what a sample holds or fails."""
+
+NOTABLE_STEP = 0.5
+"""Steps longer than this share of a gap (GAP_INTERVALS intervals, at the interval the track was built with)
+are kept, so a gap can be found at any interval down to that share of it."""
+DROP_CHUNK = 64
+"""Samples older than every window are forgotten once there are this many."""
+_CATCH_UP = 64
+"""New samples looked for one by one from the end of a series before a binary search."""
+_FAILS: dict[str, Callable[[float], Callable[[float], bool]]] = {
+    "<": lambda limit: limit.__le__, "<=": lambda limit: limit.__lt__,
+    ">": lambda limit: limit.__ge__, ">=": lambda limit: limit.__gt__}
+"""For a number field: the test of a sample that fails ``op limit``, as a C-level bound method."""
 
 
 def _time(point: tuple[float, Value]) -> float:
@@ -29,160 +43,199 @@ def newest_index(series: Series, now: float) -> int:
 
 
 @dataclass(slots=True)
-class Run:
-    """One instance's samples of one field, newest first, cut at the first unknown sample or gap: the
-    same samples ``scan_window`` reads, so a window over them has the same truth."""
+class Track:
+    """One instance's samples of one field, oldest first, from the oldest any window reaches to the newest at or
+    before the last tick. Samples are numbered from the first one read (``base`` is the number of ``times[0]``),
+    so what was found stays valid while samples are appended and old ones dropped.
 
-    times: tuple[float, ...]
-    """Descending."""
-    values: tuple[float | str, ...]
-    """Normalised: finite floats, or casefolded text."""
-    stop_time: float | None
-    """When the sample that cut the run was taken (unknown, or the far side of a gap); None if nothing cut it."""
-    interval_s: float
-    longest_step_s: float
-    """The longest time between two samples of the run (at most GAP_INTERVALS intervals)."""
-    _highs: list[float] | None = None
-    _negated_lows: list[float] | None = None
-    _breaks: dict[tuple[str, Scalar | tuple[Scalar, ...]], int] = field(default_factory=dict)
+    Nothing here depends on the sample interval, which the facts builder estimates anew each tick, but
+    ``notable``: a track read at under half or over four times the interval it was built at is built again."""
 
-    def first_break(self, op: str, value: Scalar | tuple[Scalar, ...]) -> int:
-        """How many of the newest samples hold ``op value`` before the first that does not."""
-        if op in ("<", "<="):
-            if self._highs is None:
-                self._highs = list(accumulate(self.values, max))  # type: ignore[type-var, arg-type]
-            return (bisect_left if op == "<" else bisect_right)(self._highs, value)  # type: ignore[arg-type]
-        if op in (">", ">="):
-            if self._negated_lows is None:
-                self._negated_lows = list(accumulate(map(operator.neg, self.values), max))  # type: ignore[arg-type]
-            return (bisect_left if op == ">" else bisect_right)(self._negated_lows, -value)  # type: ignore[operator]
-        found = self._breaks.get((op, value))
-        if found is None:
-            holds = predicate(op, value)
-            found = next((index for index, actual in enumerate(self.values) if not holds(actual)), len(self.values))
-            self._breaks[(op, value)] = found
-        return found
+    times: list[float]
+    values: list[Normal]
+    """Normalised; None is unknown."""
+    base: int
+    last: tuple[float, Value]
+    """The newest sample read, to find it again in the next tick's series."""
+    origin: tuple[float, Value]
+    """The series' oldest sample when the track was built."""
+    complete_from: float
+    """The track holds every sample of its series from this time on (the floor it was built at, or the series'
+    start if that was later)."""
+    notable_s: float
+    notable: list[tuple[int, float]]
+    """(number of the older sample, length) of every step between samples longer than ``notable_s``."""
+    unknown_at: int = -1
+    """The number of the newest unknown sample (-1: none)."""
+    fails: dict[Target, tuple[int, int]] = field(default_factory=dict)
+    """(number of the newest sample failing it or -1, how many samples it has read) by comparison."""
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.times)
+
+    def time_of(self, number: int) -> float:
+        """When sample ``number`` was taken; -inf for one dropped as older than every window (or for -1)."""
+        return self.times[number - self.base] if number >= self.base else -math.inf
+
+    def newest_fail(self, target: Target, failing: Callable[[float | str], bool]) -> int:
+        """The number of the newest sample that fails ``target`` (-1: none; ``failing`` is its ``failing_test``),
+        for a track whose newest sample holds it (the caller checks that first, on every instance at once).
+        Reads only samples not read for it before, and none before the newest unknown one: that one breaks every
+        window first."""
+        fail, read = self.fails.get(target, (-1, self.base))
+        end = self.base + len(self.times)
+        low = max(read, self.unknown_at + 1, self.base)
+        if low < end - 1:
+            flags = list(map(failing, self.values[low - self.base:-1]))  # type: ignore[arg-type]
+            if True in flags:
+                fail = low + len(flags) - 1 - flags[::-1].index(True)
+        if read != end:
+            self.fails[target] = (fail, end)
+        return fail
+
+    def cut(self, interval_s: float) -> int:
+        """The number of the newest sample that breaks every window before comparisons are read: an unknown
+        one, or the older side of a gap longer than GAP_INTERVALS intervals (-1: none)."""
+        gap = GAP_INTERVALS * interval_s
+        for older, length in reversed(self.notable):
+            if older < self.unknown_at:
+                break
+            if length > gap:
+                return max(older, self.unknown_at)
+        return self.unknown_at
+
+    def uncovered(self, start: float, interval_s: float) -> bool:
+        """Whether the oldest sample at or after ``start`` is more than an interval after it (or there is none):
+        then the samples do not cover a window from ``start``."""
+        index = bisect_left(self.times, start)
+        return index == len(self.times) or self.times[index] > start + interval_s
 
 
-def build_run(series: Series, spec: FieldSpec, now: float, limit_s: float) -> Run:
-    """The run back to ``now - limit_s`` (the longest window any rule asks of this field)."""
-    points, interval = series.points, series.interval_s
-    newest = newest_index(series, now)
-    if newest < 0:
-        return Run((), (), None, interval, 0.0)
-    start = bisect_left(points, now - limit_s, hi=newest + 1, key=_time)
-    segment = points[start:newest + 1][::-1]
-    times, raw = (tuple(part) for part in zip(*segment)) if segment else ((), ())
-    values, cut = _known_prefix(spec, raw)
-    cut = min(cut, _first_gap(times, GAP_INTERVALS * interval))
-    stop_time = times[cut] if cut < len(times) else None
-    kept = times[:cut]
-    longest_step = max(map(operator.sub, kept[:-1], kept[1:]), default=0.0)
-    return Run(kept, values[:cut], stop_time, interval, longest_step)
+@lru_cache(maxsize=4096)
+def failing_test(target: Target, number_spec: bool) -> Callable[[float | str], bool]:
+    """Whether a known, normalised sample fails ``target`` (for a number field and an order, a C-level method)."""
+    op, value = target
+    if number_spec and op in _FAILS:
+        return _FAILS[op](float(value))  # type: ignore[arg-type, return-value]
+    holds = predicate(op, value)
+    return lambda actual: not holds(actual)
 
 
-def _known_prefix(spec: FieldSpec, raw: tuple[Value, ...]) -> tuple[tuple[float | str, ...], int]:
-    """The values up to the first unknown one, normalised, and where that one is (len when none)."""
-    if None in raw:
-        raw = raw[:raw.index(None)]
+def track(previous: Track | None, series: Series, spec: FieldSpec, now: float, floor: float) -> Track:
+    """``series`` read up to ``now`` into ``previous`` when it only has samples appended since (the facts builder's
+    series do), else into a new track from ``floor`` (the start of the longest window) on."""
+    points = series.points
+    interval = series.interval_s
+    if previous is not None and previous.last[0] <= now and _fits(previous, interval):
+        if len(points) > 1 and points[-2] is previous.last and points[-1][0] <= now and _same_start(
+                previous, points, floor):  # the common case: the one sample a poll adds, kept by the facts builder
+            _append_one(previous, points[-1], spec)
+            _drop_before(previous, floor)
+            return previous
+        read = _resume_at(previous, points, floor)
+        if read >= 0:
+            _append(previous, points, read + 1, newest_index(series, now) + 1, spec)
+            _drop_before(previous, floor)
+            return previous
+    start = bisect_left(points, floor, key=_time)
+    origin = points[0] if points else (math.inf, None)
+    fresh = Track([], [], 0, (-math.inf, None), origin, max(floor, origin[0]), NOTABLE_STEP * GAP_INTERVALS * interval,
+                  [])
+    _append(fresh, points, start, newest_index(series, now) + 1, spec)
+    return fresh
+
+
+def _fits(previous: Track, interval_s: float) -> bool:
+    """Whether ``notable`` still holds every gap at this interval, and not many more steps than that."""
+    return previous.notable_s <= GAP_INTERVALS * interval_s <= 8 * previous.notable_s
+
+
+def _same_start(previous: Track, points: tuple[tuple[float, Value], ...], floor: float) -> bool:
+    """Whether a window sees the same oldest samples in ``points`` as in ``previous``: the series starts where it
+    did, or both it and the track start at or before the floor."""
+    first = points[0]
+    return first is previous.origin or first == previous.origin or (
+        first[0] <= floor and previous.complete_from <= floor)
+
+
+def _resume_at(previous: Track, points: tuple[tuple[float, Value], ...], floor: float) -> int:
+    """The index in ``points`` of the newest sample ``previous`` read, or -1 when the series is not the one it
+    read with samples appended: it does not start the same (``_same_start``), or that sample is not where it
+    was."""
+    if not points or not _same_start(previous, points, floor):
+        return -1
+    last = previous.last
+    index = len(points) - 1
+    lowest = max(-1, index - _CATCH_UP)
+    while index > lowest and points[index][0] > last[0]:
+        index -= 1
+    if index == lowest:
+        index = bisect_left(points, last[0], key=_time)
+    if 0 <= index < len(points) and points[index] == last and (
+            len(previous.times) < 2 or index == 0 or points[index - 1][0] == previous.times[-2]):
+        return index
+    return -1
+
+
+def _append(target: Track, points: tuple[tuple[float, Value], ...], start: int, stop: int, spec: FieldSpec) -> None:
+    """Read ``points[start:stop]`` (newer than all the track holds) into it."""
+    if start >= stop:
+        return
+    if stop - start == 1 and target.times:
+        _append_one(target, points[start], spec)
+        return
+    segment = points[start:stop]
+    times = [at for at, _ in segment]
+    values = normalize_all(spec, [value for _, value in segment])
+    first = target.end
+    notable_s = target.notable_s
+    if target.times and times[0] - target.times[-1] > notable_s:
+        target.notable.append((first - 1, times[0] - target.times[-1]))
+    if len(times) > 1:
+        steps = list(map(operator.sub, times[1:], times[:-1]))
+        target.notable.extend((first + index, steps[index])
+                              for index in compress(range(len(steps)), map(notable_s.__lt__, steps)))
+    if None in values:
+        target.unknown_at = first + len(values) - 1 - values[::-1].index(None)
+    target.times.extend(times)
+    target.values.extend(values)
+    target.last = segment[-1]
+
+
+def _append_one(target: Track, point: tuple[float, Value], spec: FieldSpec) -> None:
+    """``_append`` of the one sample a poll adds, the common case, without building lists."""
+    at, raw = point
+    value = normalize(spec, raw)
+    if value is None:
+        target.unknown_at = target.end
+    step = at - target.times[-1]
+    if step > target.notable_s:
+        target.notable.append((target.end - 1, step))
+    target.times.append(at)
+    target.values.append(value)
+    target.last = point
+
+
+def normalize_all(spec: FieldSpec, raw: list[Value]) -> list[Normal]:
+    """``normalize`` over many values, with the common cases (finite floats, text, None) kept inline."""
     kinds = set(map(type, raw))
     if spec.kind is Kind.NUMBER and kinds <= {float} and math.isfinite(sum(raw)):  # type: ignore[arg-type]
-        return raw, len(raw)  # type: ignore[return-value]
+        return raw  # type: ignore[return-value]
     if spec.kind is Kind.TEXT and kinds <= {str}:
-        return tuple(map(str.casefold, raw)), len(raw)  # type: ignore[arg-type]
-    values: list[float | str] = []
-    for value in raw:
-        normal = normalize(spec, value)
-        if normal is None:
-            break
-        values.append(normal)
-    return tuple(values), len(values)
+        return list(map(str.casefold, raw))  # type: ignore[arg-type]
+    if spec.kind is Kind.NUMBER:
+        return [value if type(value) is float and value - value == 0.0 else None if value is None
+                else normalize(spec, value) for value in raw]
+    return [value.casefold() if type(value) is str else None for value in raw]
 
 
-def _first_gap(times: tuple[float, ...], max_gap: float) -> int:
-    """The index of the first sample (newest first) that lies beyond a gap, or len when there is none."""
-    if len(times) < 2 or max(map(operator.sub, times[:-1], times[1:])) <= max_gap:
-        return len(times)
-    return next(index + 1 for index in range(len(times) - 1) if times[index] - times[index + 1] > max_gap)
-
-
-def run_truth(run: Run, op: str, value: Scalar | tuple[Scalar, ...], window_s: float, now: float) -> Truth:
-    """``op value FOR window_s`` over ``run``. Only for a series whose newest sample is recent (the caller
-    settles stale ones as UNKNOWN first)."""
-    start = now - window_s
-    broken = run.first_break(op, value)
-    if broken < len(run.times):
-        if run.times[broken] >= start:
-            return Truth.FALSE
-    elif run.stop_time is not None and run.stop_time >= start:
-        return Truth.UNKNOWN
-    inside = bisect_right(run.times, -start, 0, broken, key=operator.neg)
-    if inside == 0 or run.times[inside - 1] > start + run.interval_s:
-        return Truth.UNKNOWN
-    return Truth.TRUE
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """How long a comparison has held on one instance, read back from its newest sample; every window of
-    every rule with that comparison is answered from it."""
-
-    block: float
-    """When the newest sample that breaks it was taken (-inf if none in the run)."""
-    failed: bool
-    """The break is a sample that fails the comparison (FALSE), not an unknown sample or a gap (UNKNOWN)."""
-    oldest: float | None
-    """The oldest sample of the unbroken stretch since."""
-    regular: bool
-    """No two samples of the run are more than one interval apart: a stretch that reaches back past a
-    window's start then covers it."""
-    interval_s: float
-
-
-def quick_hold(series: Series, spec: FieldSpec, op: str, value: Scalar | tuple[Scalar, ...], now: float) -> Hold | None:
-    """The Hold from the newest FIRST_CHUNK samples alone, when a failing sample among them settles it (a busy
-    GPU fails an idle comparison within a sample or two); None when the run must be read."""
-    points, interval = series.points, series.interval_s
-    max_gap = GAP_INTERVALS * interval
-    holds = predicate(op, value)
-    index = newest_index(series, now)
-    lowest = max(-1, index - FIRST_CHUNK)
-    later: float | None = None
-    longest = 0.0
-    while index > lowest:
-        at, raw = points[index]
-        if later is not None:
-            step = later - at
-            if step > max_gap:
-                return None
-            longest = max(longest, step)
-        actual = raw if type(raw) is float and raw - raw == 0.0 else normalize(spec, raw)
-        if actual is None:
-            return None
-        if not holds(actual):
-            return Hold(at, True, later, longest <= interval * (1 + 1e-9), interval)
-        later = at
-        index -= 1
-    return None
-
-
-def hold_of(run: Run, op: str, value: Scalar | tuple[Scalar, ...]) -> Hold:
-    """The Hold of ``op value`` over ``run``."""
-    broken, count = run.first_break(op, value), len(run.times)
-    regular = run.longest_step_s <= run.interval_s * (1 + 1e-9)
-    if broken < count:
-        return Hold(run.times[broken], True, run.times[broken - 1] if broken else None, regular, run.interval_s)
-    block = -math.inf if run.stop_time is None else run.stop_time
-    return Hold(block, False, run.times[-1] if count else None, regular, run.interval_s)
-
-
-def hold_truth(hold: Hold, start: float) -> Truth | None:
-    """A window from ``start`` to now judged from ``hold`` (as ``run_truth`` would), or None when only
-    ``run_truth`` can say whether the samples cover its start."""
-    if hold.block >= start:
-        return Truth.FALSE if hold.failed else Truth.UNKNOWN
-    if hold.oldest is None:
-        return Truth.UNKNOWN
-    if hold.oldest >= start:
-        return Truth.TRUE if hold.oldest <= start + hold.interval_s else Truth.UNKNOWN
-    return Truth.TRUE if hold.regular else None
+def _drop_before(target: Track, floor: float) -> None:
+    """Forget samples older than every window, DROP_CHUNK at a time (so this is rare and cheap)."""
+    if len(target.times) <= DROP_CHUNK or target.times[DROP_CHUNK - 1] >= floor:
+        return
+    index = bisect_left(target.times, floor)
+    del target.times[:index]
+    del target.values[:index]
+    target.base += index
+    target.notable = [(older, length) for older, length in target.notable if older >= target.base]
