@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from typing import Any
 
 from loopback import RecordedRequest, Reply
@@ -242,6 +243,13 @@ class FakeVast(FakeMarketplace):
         self.instances = {row["id"]: copy.deepcopy(row) for row in INSTANCES}
         self.next_contract = 9200001
         self.log_polls = 0
+        self.state_delay_s = 0.0
+        """Seconds a start or stop takes to answer (after the change is made, as a slow API may)."""
+        self.settle_after_s: float | None = None
+        """Seconds after which ``actual_status`` follows an accepted change; None: it never does (as Vast
+        keeps ``actual_status`` running for a while after a stop)."""
+        self.state_changes: list[tuple[int, str, float]] = []
+        """Every change a start or stop made: (instance id, new intended status, monotonic time)."""
         self.on("POST", "/api/v0/bundles/", self._bundles)
         self.on("GET", "/api/v0/instances/", self._list)
         self.on("PUT", r"/api/v0/instances/(\d+)/", self._set_state)
@@ -273,8 +281,24 @@ class FakeVast(FakeMarketplace):
             return Reply.json(
                 {"success": False, "error": "invalid_request", "msg": "owner required"}, 400
             )
-        rows = list(self.instances.values())
+        if self.failing():
+            return Reply.json({"success": False, "error": "server_error", "msg": "Internal Server Error"}, 500)
+        rows = [self._scripted(self._settled(row)) for row in self.instances.values()]
         return Reply.json({"instances": rows, "instances_found": len(rows)})
+
+    def _settled(self, row: dict[str, Any]) -> dict[str, Any]:
+        changed = [at for instance_id, _, at in self.state_changes if instance_id == row["id"]]
+        if self.settle_after_s is not None and changed and time.monotonic() - changed[-1] >= self.settle_after_s:
+            row["actual_status"] = row["cur_state"] = row["intended_status"]
+        return row
+
+    def _scripted(self, row: dict[str, Any]) -> dict[str, Any]:
+        stretch = self.stretch_of(row["id"])
+        if stretch is None:
+            return row
+        reported = stretch.util if row["actual_status"] == "running" else None
+        return {**row, "gpu_util": reported, "gpu_temp": None if reported is None else 40.0 + reported / 3,
+                "vmem_usage": None if reported is None else 2.5}
 
     def _missing(self, instance_id: str) -> Reply:
         return Reply.json(
@@ -293,8 +317,10 @@ class FakeVast(FakeMarketplace):
         state = (json_body(request) or {}).get("state")
         if state not in ("running", "stopped"):
             return Reply.json({"success": False, "error": "invalid_args", "msg": "bad state"}, 400)
+        if row["intended_status"] != state:
+            self.state_changes.append((row["id"], state, time.monotonic()))
         row["intended_status"] = state
-        return Reply.json({"success": True})
+        return Reply.json({"success": True}, delay=self.state_delay_s)
 
     def _reboot(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         if int(match[1]) not in self.instances:

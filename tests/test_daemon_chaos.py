@@ -1,0 +1,190 @@
+"""The real daemon against loopback Vast and RunPod fakes with an idle, a busy and a gappy machine, SIGKILLed at
+seeded random points (one of them while the provider is still answering the stop) and started again: the idle
+machine is stopped exactly once, the others never, each firing is in the audit log once, and the last daemon
+exits 0 on SIGTERM and gives the lease up."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import runpod as runpod_wire
+from fakes import vast as vast_wire
+from fakes.accounts import Market, open_market
+from fakes.utilisation import busy, gappy, idle
+
+from computehub_tui.engine.automation.lease import LEASE_NAME
+from computehub_tui.engine.keys import DATABASE_NAME
+from computehub_tui.store import Store
+
+SEED = 1107
+IDLE_ID, BUSY_ID, GAPPY_ID = 9300001, 9300002, "g4ppyp0dxk2v01"
+IDLE_STOP = 'rule "idle-stop": IF gpu_util < 5 FOR 10s AND status == "running" THEN stop\n'
+PROBE = 'rule "probe": IF gpu_util < 5 FOR 10s AND status == "running" THEN notify toast "probe {label}"\n'
+"""Idle-stop's condition, after it in the file and new in the last run: its firing shows that run has evaluated
+idle-stop on a full window (rules run in file order within a tick)."""
+STOP_REPLY_S = 2.5
+"""The fake applies a stop at once but takes this long to answer it: a kill in between is mid-action."""
+RANDOM_KILLS = 2
+"""Daemons killed at a random moment after the mid-action kill (one may land while it reconciles)."""
+LINE_TIMEOUT_S = 15.0
+
+
+class Daemon:
+    """``computehub-tui daemon`` as a real process; its stdout is drained by a thread into a queue of lines."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path, errors: Path) -> None:
+        self._errors = errors
+        with errors.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "computehub_tui", "daemon", "--data-dir", str(data_dir)],
+                stdout=subprocess.PIPE, stderr=err, env=env, text=True, bufsize=1)
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float = LINE_TIMEOUT_S) -> str:
+        """The next line that holds ``text``; fails if the daemon ends or stays silent about it."""
+        deadline = time.monotonic() + timeout
+        try:
+            while (line := self._queue.get(timeout=max(0.0, deadline - time.monotonic()))) is not None:
+                if text in line:
+                    return line
+        except queue.Empty:
+            pass
+        raise AssertionError(f"no line with {text!r}:\n" + "\n".join(self.lines) + "\n" + self.stderr())
+
+    def alive_for(self, seconds: float) -> None:
+        """Let it run ``seconds`` (a random kill point); it must not end by itself meanwhile."""
+        with pytest.raises(subprocess.TimeoutExpired):
+            self.process.wait(seconds)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        assert self.process.wait(10) == -signal.SIGKILL
+        self._reader.join(10)
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(10)
+        self._reader.join(10)
+        return code
+
+    def stderr(self) -> str:
+        return self._errors.read_text(encoding="utf-8")
+
+    def stop_if_running(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Market]:
+    with open_market(tmp_path) as opened:
+        running = vast_wire.RUNNING
+        opened.vast.instances = {IDLE_ID: {**copy.deepcopy(running), "id": IDLE_ID, "label": "idle-box"},
+                                 BUSY_ID: {**copy.deepcopy(running), "id": BUSY_ID, "label": "train-box"}}
+        opened.vast.utilisation.update({str(IDLE_ID): idle(), str(BUSY_ID): busy(work_s=5.0, dip_s=2.0)})
+        opened.vast.state_delay_s = STOP_REPLY_S
+        opened.runpod.pods = {GAPPY_ID: {**copy.deepcopy(runpod_wire.SSH_POD), "id": GAPPY_ID, "name": "gappy-box"}}
+        opened.runpod.utilisation[GAPPY_ID] = gappy(seen_s=3.0, silent_s=6.0, failing_s=6.0)
+        yield opened
+
+
+def lease_holder(data_dir: Path) -> object:
+    async def read() -> object:
+        store = await Store.open(data_dir / DATABASE_NAME)
+        try:
+            return await store.lease_holder(LEASE_NAME)
+        finally:
+            await store.close()
+    return asyncio.run(read())
+
+
+def audit(market: Market, data_dir: Path, env: dict[str, str]) -> list[dict[str, str]]:
+    run = subprocess.run([sys.executable, "-m", "computehub_tui", "audit", "--json", "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, env=env, timeout=30)
+    assert run.returncode == 0, run.stderr
+    return list(json.loads(run.stdout))
+
+
+def test_killed_at_random_points_the_daemon_stops_the_idle_machine_once_and_never_the_busy_or_gappy_ones(
+        market: Market, tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    rules, config, data_dir = tmp_path / "automation.rules", tmp_path / "config.toml", tmp_path / "data"
+    rules.write_text(IDLE_STOP, encoding="utf-8")
+    config.write_text(f'[monitor]\nssh_providers = []\n[poll]\ninstances_s = 2\noffers_s = 86400\n'
+                      f'[automation]\nrules_file = "{rules}"\n', encoding="utf-8")
+    env = {**market.environment(keys=("vast", "runpod")), "COMPUTEHUB_CONFIG": str(config)}
+    vast = market.vast
+    daemons: list[Daemon] = []
+
+    def start() -> Daemon:
+        daemons.append(Daemon(env, data_dir, tmp_path / f"daemon-{len(daemons) + 1}.err"))
+        daemons[-1].wait_for(" started ")
+        return daemons[-1]
+
+    try:
+        # Killed early, before its window could fill: it leaves its lease behind, held by a dead process.
+        first = start()
+        first.alive_for(rng.uniform(0.2, 2.0))
+        first.kill()
+
+        # Killed mid-action: the fake has made the change but not answered yet.
+        second = start()
+        second.wait_for("lease - held by this daemon")  # the dead holder's lease was taken over at once
+        assert vast.wait_until(lambda: bool(vast.state_changes), timeout=LINE_TIMEOUT_S), second.lines
+        second.alive_for(rng.uniform(0.1, STOP_REPLY_S - 0.5))
+        second.kill()
+        assert not any(" rule-fired " in line for line in second.lines), second.lines
+
+        for _ in range(RANDOM_KILLS):
+            killed = start()
+            killed.alive_for(rng.uniform(0.3, 3.0))
+            killed.kill()
+
+        rules.write_text(IDLE_STOP + PROBE, encoding="utf-8")
+        last = start()
+        last.wait_for(f"notify vast:{IDLE_ID} rule=probe")
+        assert last.terminate() == 0, last.stderr()
+        assert last.lines[-1].endswith("stopped - signal=SIGTERM"), last.lines
+    finally:
+        for daemon in daemons:
+            daemon.stop_if_running()
+
+    stops = vast.calls("PUT", rf"/api/v0/instances/({IDLE_ID}|{BUSY_ID})/")
+    assert [(r.path, r.json()) for r in stops] == [(f"/api/v0/instances/{IDLE_ID}/", {"state": "stopped"})]
+    assert vast.state_changes[0][:2] == (IDLE_ID, "stopped") and len(vast.state_changes) == 1
+    assert not market.runpod.graphql_calls("podStop") and not market.runpod.calls("POST", r"/v2/pods/.*/action")
+    for daemon in daemons:
+        assert "Traceback" not in daemon.stderr(), daemon.stderr()
+    assert lease_holder(data_dir) is None
+    entries = audit(market, data_dir, env)
+    fired = [e for e in entries if e["actor"] == "rule:idle-stop"]
+    assert [(e["action"], e["target"]) for e in fired] == [("reconciled stop", f"vast:{IDLE_ID}")], entries
+    assert fired[0]["outcome"] == "ok", fired
+    # The busy and gappy machines were seen as scripted: busy with dips, gappy at 0 % between gaps and errors.
+    busy_readings = {stretch.util for key, stretch in vast.served if key == str(BUSY_ID)}
+    assert 0.0 in busy_readings and max(u for u in busy_readings if u is not None) >= 90, busy_readings
+    gappy_served = {(stretch.util, stretch.error) for _, stretch in market.runpod.served}
+    assert {(0.0, False), (None, False), (0.0, True)} <= gappy_served, gappy_served
