@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import queue
 import random
 import signal
@@ -16,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,13 +27,17 @@ from fakes.utilisation import busy, gappy, idle
 from computehub_tui.engine.automation.lease import LEASE_NAME
 from computehub_tui.engine.keys import DATABASE_NAME
 from computehub_tui.store import Store
+from computehub_tui.domain.history import AuditEntry
+from computehub_tui.store.automation import JOURNAL_DONE, JournalEntry, LeaseHolder
 
 SEED = 1107
 IDLE_ID, BUSY_ID, GAPPY_ID = 9300001, 9300002, "g4ppyp0dxk2v01"
-IDLE_STOP = 'rule "idle-stop": IF gpu_util < 5 FOR 10s AND status == "running" THEN stop\n'
-PROBE = 'rule "probe": IF gpu_util < 5 FOR 10s AND status == "running" THEN notify toast "probe {label}"\n'
+IDLE_STOP = 'rule "idle-stop": IF gpu_util < 5 FOR 8s AND status == "running" THEN stop\n'
+PROBE = 'rule "probe": IF gpu_util < 5 FOR 8s AND status == "running" THEN notify toast "probe {label}"\n'
 """Idle-stop's condition, after it in the file and new in the last run: its firing shows that run has evaluated
 idle-stop on a full window (rules run in file order within a tick)."""
+WAKE_ID = vast_wire.STOPPED["id"]
+WAKE = 'rule "wake": IF provider == "vast" AND status == "stopped" THEN start\n'
 STOP_REPLY_S = 2.5
 """The fake applies a stop at once but takes this long to answer it: a kill in between is mid-action."""
 RANDOM_KILLS = 2
@@ -111,31 +115,39 @@ def market(tmp_path: Path) -> Iterator[Market]:
         yield opened
 
 
-def lease_holder(data_dir: Path) -> object:
-    async def read() -> object:
+def daemon_environment(market: Market, tmp_path: Path, rules: Path) -> dict[str, str]:
+    """Vast and RunPod bound, instances polled at the 2 s floor, offers once, no SSH sampling."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[monitor]\nssh_providers = []\n[poll]\ninstances_s = 2\noffers_s = 86400\n'
+                      f'[automation]\nrules_file = "{rules}"\n', encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What the store holds after the runs: the lease holder, the action journal and the audit log."""
+
+    lease: LeaseHolder | None
+    journal: list[JournalEntry]
+    audit: list[AuditEntry]
+
+
+def remembered(data_dir: Path) -> Remembered:
+    async def read() -> Remembered:
         store = await Store.open(data_dir / DATABASE_NAME)
         try:
-            return await store.lease_holder(LEASE_NAME)
+            return Remembered(await store.lease_holder(LEASE_NAME), await store.journal_recent(),
+                              await store.audit_log())
         finally:
             await store.close()
     return asyncio.run(read())
 
 
-def audit(market: Market, data_dir: Path, env: dict[str, str]) -> list[dict[str, str]]:
-    run = subprocess.run([sys.executable, "-m", "computehub_tui", "audit", "--json", "--data-dir", str(data_dir)],
-                         capture_output=True, text=True, env=env, timeout=30)
-    assert run.returncode == 0, run.stderr
-    return list(json.loads(run.stdout))
-
-
 def test_killed_at_random_points_the_daemon_stops_the_idle_machine_once_and_never_the_busy_or_gappy_ones(
         market: Market, tmp_path: Path) -> None:
     rng = random.Random(SEED)
-    rules, config, data_dir = tmp_path / "automation.rules", tmp_path / "config.toml", tmp_path / "data"
+    rules, data_dir = tmp_path / "automation.rules", tmp_path / "data"
     rules.write_text(IDLE_STOP, encoding="utf-8")
-    config.write_text(f'[monitor]\nssh_providers = []\n[poll]\ninstances_s = 2\noffers_s = 86400\n'
-                      f'[automation]\nrules_file = "{rules}"\n', encoding="utf-8")
-    env = {**market.environment(keys=("vast", "runpod")), "COMPUTEHUB_CONFIG": str(config)}
+    env = daemon_environment(market, tmp_path, rules)
     vast = market.vast
     daemons: list[Daemon] = []
 
@@ -160,17 +172,18 @@ def test_killed_at_random_points_the_daemon_stops_the_idle_machine_once_and_neve
 
         for _ in range(RANDOM_KILLS):
             killed = start()
-            killed.alive_for(rng.uniform(0.3, 3.0))
+            killed.alive_for(rng.uniform(0.3, 2.0))
             killed.kill()
 
         rules.write_text(IDLE_STOP + PROBE, encoding="utf-8")
         last = start()
-        last.wait_for(f"notify vast:{IDLE_ID} rule=probe")
+        last.wait_for(f"rule-fired vast:{IDLE_ID} rule=probe")
         assert last.terminate() == 0, last.stderr()
         assert last.lines[-1].endswith("stopped - signal=SIGTERM"), last.lines
     finally:
-        for daemon in daemons:
+        for number, daemon in enumerate(daemons, 1):
             daemon.stop_if_running()
+            print(f"-- daemon {number}", *daemon.lines, sep="\n")  # shown by pytest only when the test fails
 
     stops = vast.calls("PUT", rf"/api/v0/instances/({IDLE_ID}|{BUSY_ID})/")
     assert [(r.path, r.json()) for r in stops] == [(f"/api/v0/instances/{IDLE_ID}/", {"state": "stopped"})]
@@ -178,13 +191,34 @@ def test_killed_at_random_points_the_daemon_stops_the_idle_machine_once_and_neve
     assert not market.runpod.graphql_calls("podStop") and not market.runpod.calls("POST", r"/v2/pods/.*/action")
     for daemon in daemons:
         assert "Traceback" not in daemon.stderr(), daemon.stderr()
-    assert lease_holder(data_dir) is None
-    entries = audit(market, data_dir, env)
-    fired = [e for e in entries if e["actor"] == "rule:idle-stop"]
-    assert [(e["action"], e["target"]) for e in fired] == [("reconciled stop", f"vast:{IDLE_ID}")], entries
-    assert fired[0]["outcome"] == "ok", fired
+    after = remembered(data_dir)
+    assert after.lease is None
+    assert sorted((e.rule, e.target, e.action, e.state, e.attempts) for e in after.journal) == [
+        ("idle-stop", f"vast:{IDLE_ID}", "stop", JOURNAL_DONE, 1), ("probe", f"vast:{IDLE_ID}", "notify toast",
+                                                                   JOURNAL_DONE, 1)], after.journal
+    fired = [(e.action, e.target, e.outcome) for e in after.audit if e.actor == "rule:idle-stop"]
+    assert fired == [("reconciled stop", f"vast:{IDLE_ID}", "ok")], after.audit
     # The busy and gappy machines were seen as scripted: busy with dips, gappy at 0 % between gaps and errors.
     busy_readings = {stretch.util for key, stretch in vast.served if key == str(BUSY_ID)}
     assert 0.0 in busy_readings and max(u for u in busy_readings if u is not None) >= 90, busy_readings
     gappy_served = {(stretch.util, stretch.error) for _, stretch in market.runpod.served}
     assert {(0.0, False), (None, False), (0.0, True)} <= gappy_served, gappy_served
+
+
+def test_sigterm_while_the_provider_answers_an_action_lets_it_finish_and_journals_it(tmp_path: Path) -> None:
+    with open_market(tmp_path) as market:
+        market.vast.state_delay_s = 2.0
+        rules = tmp_path / "automation.rules"
+        rules.write_text(WAKE, encoding="utf-8")
+        daemon = Daemon(daemon_environment(market, tmp_path, rules), tmp_path / "data", tmp_path / "daemon.err")
+        try:
+            assert market.vast.wait_until(lambda: bool(market.vast.state_changes), timeout=LINE_TIMEOUT_S)
+            assert daemon.terminate() == 0, daemon.stderr()
+        finally:
+            daemon.stop_if_running()
+    fired = [i for i, line in enumerate(daemon.lines) if f" rule-fired vast:{WAKE_ID} rule=wake action=start "
+             "result=ok" in line]
+    assert len(fired) == 1 and daemon.lines[-1].endswith("stopped - signal=SIGTERM"), daemon.lines
+    assert fired[0] > next(i for i, line in enumerate(daemon.lines) if " stopping - signal=SIGTERM" in line)
+    journal = remembered(tmp_path / "data").journal
+    assert [(e.rule, e.action, e.state) for e in journal] == [("wake", "start", JOURNAL_DONE)], journal
