@@ -120,6 +120,7 @@ def daemon_environment(market: Market, tmp_path: Path, rules: Path) -> dict[str,
     config = tmp_path / "config.toml"
     config.write_text(f'[monitor]\nssh_providers = []\n[poll]\ninstances_s = 2\noffers_s = 86400\n'
                       f'[automation]\nrules_file = "{rules}"\n', encoding="utf-8")
+    return {**market.environment(keys=("vast", "runpod")), "COMPUTEHUB_CONFIG": str(config)}
 
 
 @dataclass(frozen=True)
