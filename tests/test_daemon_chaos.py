@@ -24,10 +24,10 @@ from fakes import vast as vast_wire
 from fakes.accounts import Market, open_market
 from fakes.utilisation import busy, gappy, idle
 
+from computehub_tui.domain.history import AuditEntry
 from computehub_tui.engine.automation.lease import LEASE_NAME
 from computehub_tui.engine.keys import DATABASE_NAME
 from computehub_tui.store import Store
-from computehub_tui.domain.history import AuditEntry
 from computehub_tui.store.automation import JOURNAL_DONE, JournalEntry, LeaseHolder
 
 SEED = 1107
