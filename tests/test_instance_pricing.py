@@ -88,11 +88,13 @@ async def test_the_demo_market_speaks_each_providers_pricing_on_the_wire(
         assert offer.min_bid is not None
         launched[name] = await providers[name].launch(offer, LaunchSpec(image="img", bid_price=offer.min_bid))
     for name, provider in providers.items():
-        pricing = await listed(provider)
-        seeded = {key: kind for key, kind in pricing.items() if key != launched.get(name)}
-        assert seeded and set(seeded.values()) == {ON_DEMAND}, (name, pricing)
+        instances = await provider.list_instances()
+        interruptible = {i.label for i in instances if i.pricing is INTERRUPTIBLE and i.instance_id != launched.get(name)}
+        seeded = {i.pricing for i in instances if i.instance_id != launched.get(name)} - {INTERRUPTIBLE}
+        assert interruptible == ({"sd-webui"} if name == "vast" else set()), name
+        assert seeded == {ON_DEMAND}, (name, seeded)
         if name in launched:
-            assert pricing[launched[name]] is INTERRUPTIBLE, (name, pricing)
+            assert next(i for i in instances if i.instance_id == launched[name]).pricing is INTERRUPTIBLE, name
 
 
 def test_the_store_snapshot_keeps_the_pricing_kind_and_unknown_stays_unknown() -> None:
