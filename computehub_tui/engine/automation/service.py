@@ -42,8 +42,9 @@ from computehub_tui.store.automation import JournalEntry
 STORE_FACTS_EVERY_S = 60.0
 """Price changes and project spend (read from the store) are refreshed at most this often."""
 DAY = 86_400.0
-FINISH_TICK_S = 20.0
-"""How long stopping waits for a tick under way: an action in it gets its answer (or its HTTP timeout)."""
+FINISH_TICK_S = 10.0
+"""How long stopping waits for a tick under way; an action slower than this stays in flight and is reconciled
+against the provider at the next start."""
 HISTORY_MARGIN_S = 15 * 60.0
 """Samples read back before the longest window: room for the gaps that precede its first sample."""
 
