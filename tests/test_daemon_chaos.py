@@ -133,7 +133,8 @@ def test_killed_at_random_points_the_daemon_stops_the_idle_machine_once_and_neve
     assert after.lease is None
     assert sorted((e.rule, e.target, e.action, e.state, e.attempts) for e in after.journal) == [
         ("idle-stop", f"vast:{IDLE_ID}", "stop", JOURNAL_DONE, 1), ("probe", f"vast:{IDLE_ID}", "notify toast",
-                                                                   JOURNAL_DONE, 1)], after.journal
+                                                                   JOURNAL_DONE, 1)], [
+        (e.rule, e.target, e.state, e.evidence) for e in after.journal]
     fired = [(e.action, e.target, e.outcome) for e in after.audit if e.actor == "rule:idle-stop"]
     assert fired == [("reconciled stop", f"vast:{IDLE_ID}", "ok")], after.audit
     # The busy and gappy machines were seen as scripted: busy with dips, gappy at 0 % between gaps and errors.
