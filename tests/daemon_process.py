@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes.accounts import Market
 
 LINE_TIMEOUT_S = 15.0
 
@@ -71,3 +72,11 @@ class Daemon:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def daemon_environment(market: Market, tmp_path: Path, rules: Path) -> dict[str, str]:
+    """Vast and RunPod bound, instances polled at the 2 s floor, offers once, no SSH sampling."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[monitor]\nssh_providers = []\n[poll]\ninstances_s = 2\noffers_s = 86400\n'
+                      f'[automation]\nrules_file = "{rules}"\n', encoding="utf-8")
+    return {**market.environment(keys=("vast", "runpod")), "COMPUTEHUB_CONFIG": str(config)}

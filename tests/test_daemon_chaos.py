@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from daemon_process import LINE_TIMEOUT_S, Daemon
+from daemon_process import LINE_TIMEOUT_S, Daemon, daemon_environment
 from fakes import runpod as runpod_wire
 from fakes import vast as vast_wire
 from fakes.accounts import Market, open_market
@@ -50,14 +50,6 @@ def market(tmp_path: Path) -> Iterator[Market]:
         opened.runpod.pods = {GAPPY_ID: {**copy.deepcopy(runpod_wire.SSH_POD), "id": GAPPY_ID, "name": "gappy-box"}}
         opened.runpod.utilisation[GAPPY_ID] = gappy(seen_s=3.0, silent_s=6.0, failing_s=6.0)
         yield opened
-
-
-def daemon_environment(market: Market, tmp_path: Path, rules: Path) -> dict[str, str]:
-    """Vast and RunPod bound, instances polled at the 2 s floor, offers once, no SSH sampling."""
-    config = tmp_path / "config.toml"
-    config.write_text(f'[monitor]\nssh_providers = []\n[poll]\ninstances_s = 2\noffers_s = 86400\n'
-                      f'[automation]\nrules_file = "{rules}"\n', encoding="utf-8")
-    return {**market.environment(keys=("vast", "runpod")), "COMPUTEHUB_CONFIG": str(config)}
 
 
 @dataclass(frozen=True)
