@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 from typing import Any
 
 from loopback import RecordedRequest, Reply
@@ -245,11 +244,8 @@ class FakeVast(FakeMarketplace):
         self.log_polls = 0
         self.state_delay_s = 0.0
         """Seconds a start or stop takes to answer (after the change is made, as a slow API may)."""
-        self.settle_after_s: float | None = None
-        """Seconds after which ``actual_status`` follows an accepted change; None: it never does (as Vast
-        keeps ``actual_status`` running for a while after a stop)."""
-        self.state_changes: list[tuple[int, str, float]] = []
-        """Every change a start or stop made: (instance id, new intended status, monotonic time)."""
+        self.state_changes: list[tuple[int, str]] = []
+        """Every change a start or stop made: (instance id, new intended status)."""
         self.on("POST", "/api/v0/bundles/", self._bundles)
         self.on("GET", "/api/v0/instances/", self._list)
         self.on("PUT", r"/api/v0/instances/(\d+)/", self._set_state)
@@ -283,14 +279,8 @@ class FakeVast(FakeMarketplace):
             )
         if self.failing():
             return Reply.json({"success": False, "error": "server_error", "msg": "Internal Server Error"}, 500)
-        rows = [self._scripted(self._settled(row)) for row in self.instances.values()]
+        rows = [self._scripted(row) for row in self.instances.values()]
         return Reply.json({"instances": rows, "instances_found": len(rows)})
-
-    def _settled(self, row: dict[str, Any]) -> dict[str, Any]:
-        changed = [at for instance_id, _, at in self.state_changes if instance_id == row["id"]]
-        if self.settle_after_s is not None and changed and time.monotonic() - changed[-1] >= self.settle_after_s:
-            row["actual_status"] = row["cur_state"] = row["intended_status"]
-        return row
 
     def _scripted(self, row: dict[str, Any]) -> dict[str, Any]:
         stretch = self.stretch_of(row["id"])
@@ -318,7 +308,7 @@ class FakeVast(FakeMarketplace):
         if state not in ("running", "stopped"):
             return Reply.json({"success": False, "error": "invalid_args", "msg": "bad state"}, 400)
         if row["intended_status"] != state:
-            self.state_changes.append((row["id"], state, time.monotonic()))
+            self.state_changes.append((row["id"], state))
         row["intended_status"] = state
         return Reply.json({"success": True}, delay=self.state_delay_s)
 
