@@ -1,7 +1,8 @@
 """GPU utilisation that follows a script over wall time, so a loopback fake's machine is idle, busy or gappy.
 
 A script is a cycle of stretches. In each, the provider reports one utilisation, omits the metrics (``util`` None:
-a gap in the data) or fails the whole instance list (``error``). The time starts when the script is made and reads ``time.monotonic`` unless told otherwise, because the daemon under test polls in real time.
+a gap in the data) or fails the whole instance list (``error``). The time starts when the script is made and
+reads ``time.monotonic`` unless told otherwise, because the daemon under test polls in real time.
 """
 
 from __future__ import annotations
