@@ -3,14 +3,11 @@ Vast machine once; a daemon stopped and started again finds the firing in the jo
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_process import Daemon
 from fakes.accounts import Market, open_market
 
 WAKE = 'rule "wake": IF provider == "vast" AND status == "stopped" THEN start\n'
@@ -28,24 +25,15 @@ def market(tmp_path: Path) -> Iterator[Market]:
 
 def daemon_until(market: Market, tmp_path: Path, run: int, wanted: str) -> list[str]:
     """Run the daemon until a line holds ``wanted``, then SIGTERM it; its lines (it must exit 0 by itself)."""
-    config = tmp_path / "config.toml"
-    env = {**market.environment(), "COMPUTEHUB_CONFIG": str(config)}
-    log, errors = tmp_path / f"daemon-{run}.out", tmp_path / f"daemon-{run}.err"
-    with log.open("w") as out, errors.open("w") as err:
-        process = subprocess.Popen([sys.executable, "-m", "computehub_tui", "daemon", "--data-dir",
-                                    str(tmp_path / "data")], stdout=out, stderr=err, env=env)
-        try:
-            deadline = time.monotonic() + 30
-            while wanted not in log.read_text(encoding="utf-8"):
-                assert process.poll() is None, errors.read_text(encoding="utf-8")
-                assert time.monotonic() < deadline, log.read_text(encoding="utf-8")
-                time.sleep(0.05)  # polling a file another process writes; no event to wait on
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(30) == 0, errors.read_text(encoding="utf-8")
-        finally:
-            process.kill()
-    assert "Traceback" not in errors.read_text(encoding="utf-8")
-    return log.read_text(encoding="utf-8").splitlines()
+    env = {**market.environment(), "COMPUTEHUB_CONFIG": str(tmp_path / "config.toml")}
+    daemon = Daemon(env, tmp_path / "data", tmp_path / f"daemon-{run}.err")
+    try:
+        daemon.wait_for(wanted, timeout=30)
+        assert daemon.terminate() == 0, daemon.stderr()
+    finally:
+        daemon.stop_if_running()
+    assert "Traceback" not in daemon.stderr()
+    return daemon.lines
 
 
 def test_a_rule_acts_once_through_the_real_adapter_and_a_restarted_daemon_does_not_repeat_it(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import queue
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TextIO
+from typing import Protocol
 
 from computehub_tui.cli.exits import EXIT_OK, UsageError
 from computehub_tui.cli.session import Options
@@ -42,7 +45,53 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 QUIET_REPEATS = frozenset({"offers", "instances", "metrics", "spend"})
 """Poll results that say the same as last time are not repeated: a journal of changes, not of every poll."""
 
+PENDING_LINES = 1000
+"""Lines held for a reader of stdout that has fallen behind; more are dropped (and counted) rather than stall."""
+CLOSE_WAIT_S = 2.0
+"""How long the exit waits for held lines to reach a reader that is still reading."""
+
 Describe = Callable[[EngineEvent], tuple[str, str, str]]
+
+
+class LineStream(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class BackgroundStdout:
+    """Writes to a file descriptor from its own thread. A reader that stops reading fills the pipe and blocks the
+    write: it must block this thread, never the engine's loop (polls, rules, and the SIGTERM handler run there)."""
+
+    def __init__(self, fd: int, pending: int = PENDING_LINES) -> None:
+        self._fd = fd
+        self._queue: queue.Queue[bytes | None] = queue.Queue(pending)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._write_all, name="daemon-stdout", daemon=True)
+        self._thread.start()
+
+    def write(self, text: str, /) -> int:
+        try:
+            self._queue.put_nowait(text.encode("utf-8", "replace"))
+        except queue.Full:
+            self.dropped += 1
+        return len(text)
+
+    def flush(self) -> None:
+        """Lines go out as soon as the reader takes them; nothing waits here."""
+
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join(wait_s)  # a reader that never reads keeps the rest: the thread is a daemon thread
+
+    def _write_all(self) -> None:
+        while (data := self._queue.get()) is not None:
+            try:
+                while data:
+                    data = data[os.write(self._fd, data):]
+            except OSError:  # the reader has gone: the daemon goes on acting, it only stops saying so
+                return
 
 
 def describe(event: EngineEvent) -> tuple[str, str, str]:
@@ -97,7 +146,7 @@ def event_line(at: float, kind: str, subject: str, detail: str) -> str:
 class EventPrinter:
     """Writes each event as one line and flushes at once, so `journalctl -f` shows it live."""
 
-    def __init__(self, session: Session, stream: TextIO, describe_event: Describe = describe) -> None:
+    def __init__(self, session: Session, stream: LineStream, describe_event: Describe = describe) -> None:
         self._session = session
         self._stream = stream
         self._describe = describe_event
@@ -131,9 +180,23 @@ def daemon_options(args: argparse.Namespace, options: Options) -> Options:
     return replace(options, config=config.model_copy(update={"automation": automation}))
 
 
-async def daemon(args: argparse.Namespace, session: Session, stream: TextIO | None = None) -> int:
+async def daemon(args: argparse.Namespace, session: Session, stream: LineStream | None = None) -> int:
     """Run the engine until a stop signal; stopping is orderly (tasks stopped, store closed by the caller)."""
-    printer = EventPrinter(session, stream or sys.stdout)
+    if stream is not None:
+        return await _run(session, EventPrinter(session, stream), lambda: 0)
+    try:
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (an in-process caller's buffer): write to it
+        return await _run(session, EventPrinter(session, sys.stdout), lambda: 0)
+    stdout = BackgroundStdout(fd)
+    try:
+        return await _run(session, EventPrinter(session, stdout), lambda: stdout.dropped)
+    finally:
+        stdout.close()
+
+
+async def _run(session: Session, printer: EventPrinter, dropped: Callable[[], int]) -> int:
     hub = session.hub
     stop = asyncio.Event()
     received: list[str] = []
@@ -165,5 +228,7 @@ async def daemon(args: argparse.Namespace, session: Session, stream: TextIO | No
         unsubscribe()
         for number in STOP_SIGNALS:
             loop.remove_signal_handler(number)
-    printer.line("stopped", "-", f"signal={received[0] if received else 'none'}")
+    lost = dropped()
+    printer.line("stopped", "-", f"signal={received[0] if received else 'none'}"
+                 + (f" dropped_lines={lost} (stdout was not read)" if lost else ""))
     return EXIT_OK

@@ -297,6 +297,8 @@ class Instance:
     storage_price_hour: float = 0.0
     """What the instance still costs per hour while stopped (disk), where known."""
     status_message: str = ""
+    pricing: PricingKind | None = None
+    """On-demand or interruptible, as the provider's instance payload says; None where it does not say."""
 
     @property
     def key(self) -> str:

@@ -296,6 +296,7 @@ class LambdaProvider(HttpAdapter):
             location=as_text(region.get("name")),
             image="Lambda Stack",
             status_message="; ".join(note for note in notes if note),
+            pricing=PricingKind.ON_DEMAND,  # Lambda rents nothing interruptible
         )
 
     # -- actions ------------------------------------------------------------------------------

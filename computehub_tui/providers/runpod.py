@@ -373,6 +373,7 @@ class RunpodProvider(HttpAdapter):
             metrics=self._metrics_from(runtime, gpu, now),
             storage_price_hour=stopped_storage_price_hour(pod),
             status_message="; ".join(note for note in notes if note),
+            pricing=pod_pricing(pod),
         )
 
     def _metrics_from(
@@ -695,6 +696,17 @@ def pod_status(pod: dict[str, Any]) -> InstanceStatus:
         has_machine = bool(pod.get("machineId")) or isinstance(pod.get("machine"), dict)
         return InstanceStatus.STARTING if has_machine else InstanceStatus.PROVISIONING
     return _STATUS_BY_DESIRED.get(desired, InstanceStatus.UNKNOWN)
+
+
+_PRICING_BY_POD_TYPE = {"INTERRUPTABLE": PricingKind.INTERRUPTIBLE, "RESERVED": PricingKind.ON_DEMAND}
+
+
+def pod_pricing(pod: dict[str, Any]) -> PricingKind | None:
+    """GraphQL's ``podType`` (``INTERRUPTABLE`` / ``RESERVED``), else REST v1's boolean ``interruptible``."""
+    kind = _PRICING_BY_POD_TYPE.get(as_state(pod.get("podType")).upper())
+    if kind is None and isinstance(pod.get("interruptible"), bool):
+        kind = PricingKind.INTERRUPTIBLE if pod["interruptible"] else PricingKind.ON_DEMAND
+    return kind
 
 
 def stopped_storage_price_hour(pod: dict[str, Any]) -> float:

@@ -349,6 +349,7 @@ class TensordockProvider(HttpAdapter):
             image=as_text(fields.get("image")),
             storage_price_hour=round(storage_gb * TYPICAL_STORAGE_RATE_HR, 5),
             status_message="; ".join(note for note in notes if note),
+            pricing=PricingKind.ON_DEMAND,  # the v2 API has no spot VMs
         )
 
     # -- actions ------------------------------------------------------------------------------

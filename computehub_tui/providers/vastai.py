@@ -568,7 +568,15 @@ def instance_from_row(row: Any, now: float) -> Instance | None:
         metrics=metrics_from_row(row, num_gpus, now, gpu) if running else None,
         storage_price_hour=round(storage_hour, 6),
         status_message="; ".join(notes),
+        pricing=instance_pricing(row.get("is_bid")),
     )
+
+
+def instance_pricing(is_bid: Any) -> PricingKind | None:
+    """Vast's ``is_bid`` on an instance: true for an interruptible (bid) rental. Only a JSON boolean counts."""
+    if isinstance(is_bid, bool):
+        return PricingKind.INTERRUPTIBLE if is_bid else PricingKind.ON_DEMAND
+    return None
 
 
 def _running_since(row: dict[str, Any], now: float) -> float | None:

@@ -11,7 +11,7 @@ from itertools import chain
 from typing import Any, Literal
 
 from computehub_tui.domain import bounds
-from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample, SshEndpoint
+from computehub_tui.domain.models import Instance, InstanceStatus, MetricSample, PricingKind, SshEndpoint
 
 SNAPSHOT_FORMAT = 1
 """Bumped when the snapshot shape changes incompatibly; older snapshots stay decodable."""
@@ -41,6 +41,7 @@ def encode_instance(instance: Instance) -> str:
         "image": instance.image,
         "storage_price_hour": instance.storage_price_hour,
         "status_message": instance.status_message,
+        "pricing": instance.pricing.value if instance.pricing else None,
     }
     return _compact_json(snapshot)
 
@@ -65,6 +66,7 @@ def decode_instance(text: str) -> Instance:
             image=str(snapshot.get("image", "")),
             storage_price_hour=float(snapshot.get("storage_price_hour", 0.0)),
             status_message=str(snapshot.get("status_message", "")),
+            pricing=PricingKind(snapshot["pricing"]) if snapshot.get("pricing") else None,
         )
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise SnapshotDecodeError(f"unreadable instance snapshot: {error}") from error

@@ -8,10 +8,13 @@ answers for error scripts. Payloads are written here from ``shared/reference/pro
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any, Self
 
 from loopback import LoopbackServer, RecordedRequest, Reply
+
+from fakes.utilisation import Stretch, UtilisationScript
 
 Handler = Callable[[RecordedRequest, re.Match[str]], Reply]
 
@@ -26,6 +29,11 @@ class FakeMarketplace:
         self.valid_keys = set(valid_keys)
         self.server = LoopbackServer(default=self._dispatch)
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.utilisation: dict[str, UtilisationScript] = {}
+        """Instance id → the script its GPU utilisation follows; instances without one report what they hold."""
+        self.served: list[tuple[str, Stretch]] = []
+        """Each scripted reading a reply carried: (instance id, the stretch in force), errors included."""
+        self._answered = threading.Condition()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -56,6 +64,13 @@ class FakeMarketplace:
         return False
 
     def _dispatch(self, request: RecordedRequest) -> Reply:
+        try:
+            return self._route(request)
+        finally:
+            with self._answered:
+                self._answered.notify_all()
+
+    def _route(self, request: RecordedRequest) -> Reply:
         if not self.public(request) and self.bearer(request) not in self.valid_keys:
             return self.unauthorized(request)
         for method, pattern, handler in self._routes:
@@ -63,6 +78,29 @@ class FakeMarketplace:
             if method == request.method and match:
                 return handler(request, match)
         return self.not_routed(request)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``condition`` holds, checked after each request is handled (a reply's delay may still
+        be running); False if it still does not after ``timeout`` seconds."""
+        with self._answered:
+            return self._answered.wait_for(condition, timeout)
+
+    # -- scripted utilisation -----------------------------------------------------------------
+
+    def stretch_of(self, instance_id: object) -> Stretch | None:
+        script = self.utilisation.get(str(instance_id))
+        if script is None:
+            return None
+        stretch = script.now()
+        self.served.append((str(instance_id), stretch))
+        return stretch
+
+    def failing(self) -> bool:
+        """True while a scripted instance is in a stretch where the provider fails its instance list."""
+        now = [(key, script.now()) for key, script in self.utilisation.items()]
+        failing = [(key, stretch) for key, stretch in now if stretch.error]
+        self.served.extend(failing)
+        return bool(failing)
 
     def not_routed(self, request: RecordedRequest) -> Reply:
         return Reply.json({"detail": "Not Found"}, status=404)

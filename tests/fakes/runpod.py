@@ -236,7 +236,9 @@ class FakeRunpod(FakeMarketplace):
             if re.search(rf"\b{field}\s*\(", query):
                 return handler(arguments)
         if re.search(r"\bmyself\s*\{\s*pods\b", query):
-            return _data({"myself": {"pods": list(self.pods.values())}})
+            if self.failing():
+                return Reply.json({"errors": [{"message": "Something went wrong. Please try again later."}]}, 500)
+            return _data({"myself": {"pods": [self._scripted(pod) for pod in self.pods.values()]}})
         if re.search(r"\bmyself\b", query):
             return _data({"myself": {"id": "user_2mQ8vX3kLp9"}})
         if "lowestPrice" in query:
@@ -260,6 +262,14 @@ class FakeRunpod(FakeMarketplace):
             },
             400,
         )
+
+    def _scripted(self, pod: dict[str, Any]) -> dict[str, Any]:
+        stretch = self.stretch_of(pod["id"])
+        runtime = pod.get("runtime")
+        if stretch is None or not isinstance(runtime, dict):
+            return pod
+        gpus = [{**gpu, "gpuUtilPercent": stretch.util} for gpu in runtime.get("gpus") or []]
+        return {**pod, "runtime": {**runtime, "gpus": gpus if stretch.util is not None else []}}
 
     def _offers(self, arguments: dict[str, Any]) -> Reply:
         count, secure = int(arguments["gpuCount"]), bool(arguments.get("secureCloud"))

@@ -242,6 +242,10 @@ class FakeVast(FakeMarketplace):
         self.instances = {row["id"]: copy.deepcopy(row) for row in INSTANCES}
         self.next_contract = 9200001
         self.log_polls = 0
+        self.state_delay_s = 0.0
+        """Seconds a start or stop takes to answer (after the change is made, as a slow API may)."""
+        self.state_changes: list[tuple[int, str]] = []
+        """Every change a start or stop made: (instance id, new intended status)."""
         self.on("POST", "/api/v0/bundles/", self._bundles)
         self.on("GET", "/api/v0/instances/", self._list)
         self.on("PUT", r"/api/v0/instances/(\d+)/", self._set_state)
@@ -273,8 +277,18 @@ class FakeVast(FakeMarketplace):
             return Reply.json(
                 {"success": False, "error": "invalid_request", "msg": "owner required"}, 400
             )
-        rows = list(self.instances.values())
+        if self.failing():
+            return Reply.json({"success": False, "error": "server_error", "msg": "Internal Server Error"}, 500)
+        rows = [self._scripted(row) for row in self.instances.values()]
         return Reply.json({"instances": rows, "instances_found": len(rows)})
+
+    def _scripted(self, row: dict[str, Any]) -> dict[str, Any]:
+        stretch = self.stretch_of(row["id"])
+        if stretch is None:
+            return row
+        reported = stretch.util if row["actual_status"] == "running" else None
+        return {**row, "gpu_util": reported, "gpu_temp": None if reported is None else 40.0 + reported / 3,
+                "vmem_usage": None if reported is None else 2.5}
 
     def _missing(self, instance_id: str) -> Reply:
         return Reply.json(
@@ -293,8 +307,10 @@ class FakeVast(FakeMarketplace):
         state = (json_body(request) or {}).get("state")
         if state not in ("running", "stopped"):
             return Reply.json({"success": False, "error": "invalid_args", "msg": "bad state"}, 400)
+        if row["intended_status"] != state:
+            self.state_changes.append((row["id"], state))
         row["intended_status"] = state
-        return Reply.json({"success": True})
+        return Reply.json({"success": True}, delay=self.state_delay_s)
 
     def _reboot(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         if int(match[1]) not in self.instances:

@@ -215,7 +215,7 @@ class FactsBuilder:
             "gpu_count": float(instance.gpu_count),
             "label": instance.label,
             "project": project,
-            "pricing": sources.pricing_of(instance.key),
+            "pricing": instance.pricing.value if instance.pricing else sources.pricing_of(instance.key),
             "cost_per_hour": sources.costs.rate_now(instance),
             "cost_so_far": sources.costs.cost_so_far(instance.key),
             "uptime": sources.costs.uptime(instance),

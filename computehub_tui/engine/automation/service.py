@@ -43,6 +43,9 @@ from computehub_tui.store.automation import JournalEntry, PendingWarning
 STORE_FACTS_EVERY_S = 60.0
 """Price changes and project spend (read from the store) are refreshed at most this often."""
 DAY = 86_400.0
+FINISH_TICK_S = 10.0
+"""How long stopping waits for a tick under way; an action slower than this stays in flight and is reconciled
+against the provider at the next start."""
 HISTORY_MARGIN_S = 15 * 60.0
 """Samples read back before the longest window: room for the gaps that precede its first sample."""
 
@@ -322,8 +325,19 @@ class RulesService:
                 await self._labels.load()
             if self._wanted.is_set():
                 self._wanted.clear()
-                await self.tick()
+                await self._tick_to_the_end()
             await self._wait(renew_s)
+
+    async def _tick_to_the_end(self) -> None:
+        """A tick that has started finishes even when the loop is stopped (SIGTERM, quitting the app), within
+        ``FINISH_TICK_S``: cancelled half-way, an action the provider took would stay in flight in the journal."""
+        tick = asyncio.ensure_future(self.tick())
+        try:
+            await asyncio.shield(tick)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):  # the tick's own failure is not the stop's business
+                await asyncio.wait_for(tick, FINISH_TICK_S)
+            raise
 
     async def aclose(self) -> None:
         """Give the lease up (on exit, SIGTERM)."""
@@ -337,8 +351,9 @@ class RulesService:
         finally:
             for task in (sleeping, wanted):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # asyncio.wait, not ``suppress(CancelledError)``: that would also swallow this task's own cancellation
+            # arriving meanwhile, and the loop would go on renewing the lease after SIGTERM.
+            await asyncio.wait((sleeping, wanted))
 
     def _on_event(self, event: EngineEvent) -> None:
         if isinstance(event, InstancesUpdated | MetricsSampled):

@@ -253,6 +253,9 @@ _TD_LOCATIONS: tuple[tuple[str, str, str, str, int, tuple[str, ...]], ...] = (
 
 # --- instances ------------------------------------------------------------------------------
 
+INTERRUPTIBLE_SEEDS = frozenset({"sd-webui"})
+"""Seeded machines rented as interruptible (a bid at their price), so ``pricing == "interruptible"`` matches one."""
+
 
 @dataclass
 class SimInstance:
@@ -676,6 +679,8 @@ class DemoMarket:
                 created_at=now - age, run_requested_at=now - age, trace=trace, provisioning_s=8.0,
                 loading_s=12.0, idle_after_s=300.0,
             )
+            if label in INTERRUPTIBLE_SEEDS:
+                instance.bid_price = instance.price_hour
             if state == "stopped":
                 instance.intended, instance.stopped_at = "stopped", now - 3600
             elif state == "exited":
