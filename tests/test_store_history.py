@@ -11,6 +11,7 @@ from computehub_tui.domain.models import (
     Instance,
     InstanceStatus,
     MetricSample,
+    PricingKind,
     Offer,
     PricingKind,
     SshEndpoint,
@@ -74,6 +75,7 @@ def test_instance_snapshot_round_trips_every_field_but_metrics() -> None:
         storage_price_hour=0.03,
         status_message="pulling image",
         metrics=MetricSample(time=T0, gpu_util=(1.0,)),
+        pricing=PricingKind.INTERRUPTIBLE,
     )
 
     text = encode_instance(instance)
