@@ -23,7 +23,7 @@ run: $(STAMP_RUN)
 	$(BIN)/computehub-tui $(ARGS)
 
 # Many tests wait on subprocesses, ptys and loopback sockets, so four workers fit two cores.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)

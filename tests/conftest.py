@@ -23,6 +23,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("VAST_API_KEY", "RUNPOD_API_KEY", "LAMBDA_API_KEY", "TENSORDOCK_API_TOKEN",
                  "COMPUTEHUB_PASSPHRASE_FILE", "COMPUTEHUB_VAST_URL", "COMPUTEHUB_RUNPOD_GRAPHQL_URL",
                  "COMPUTEHUB_RUNPOD_REST_URL", "COMPUTEHUB_LAMBDA_URL", "COMPUTEHUB_TENSORDOCK_URL",
+                 "COMPUTEHUB_TELEGRAM_TOKEN", "COMPUTEHUB_SMTP_PASSWORD", "COMPUTEHUB_WEBHOOK_SECRET",
                  "TMUX"):  # inside tmux the app would open real windows for ssh
         monkeypatch.delenv(name, raising=False)
     return home
@@ -46,3 +47,4 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
