@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from computehub_tui.clock import ManualClock
-from computehub_tui.config import Config
+from computehub_tui.config import Config, load_config
 from computehub_tui.domain.models import LaunchSpec
 from computehub_tui.ui.app import ComputeHubApp
 from computehub_tui.wiring import open_session
@@ -37,7 +37,10 @@ async def capture() -> list[Path]:
     data_dir = Path(tempfile.mkdtemp(prefix="chub-shots-"))
     rules = data_dir / "automation.rules"
     rules.write_text(RULES, encoding="utf-8")
-    config = Config.model_validate({"automation": {"rules_file": str(rules)}})
+    settings_file = data_dir / "config.toml"
+    settings_file.write_text('[alerts.webhook]\nurl = "https://hooks.example.com/computehub"\n', encoding="utf-8")
+    config = load_config(settings_file, {}).model_copy(update={
+        "automation": Config.model_validate({"automation": {"rules_file": str(rules)}}).automation})
     app = ComputeHubApp(lambda: open_session(config, data_dir, demo=True, clock=clock), config=config)
     shots: list[Path] = []
 
@@ -100,11 +103,17 @@ async def capture() -> list[Path]:
         await pilot.press("e")
         await pilot.pause(1.0)
         shot("rules-editor")
-        await pilot.press("escape")
+        await pilot.press("ctrl+t")
+        await pilot.pause(2.0)
+        shot("rules-replay")
+        await pilot.press("escape", "escape")
         await pilot.pause(0.3)
         await pilot.press("comma")
         await pilot.pause(0.5)
         shot("settings")
+        await pilot.press("n")
+        await pilot.pause(1.0)
+        shot("notifications")
     return shots
 
 
