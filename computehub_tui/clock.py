@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    import asyncio
+from typing import Protocol
 
 
 class Clock(Protocol):
@@ -100,3 +98,17 @@ class ManualClock:
         self._now = target
         for _ in range(5):
             await asyncio.sleep(0)
+
+
+async def sleep_until_woken(clock: Clock, wake: asyncio.Event, due: float | None) -> None:
+    """Wait until ``wake`` is set or the clock reaches ``due`` (None: only the event), whichever comes first."""
+    if wake.is_set():
+        return
+    waiter = asyncio.ensure_future(wake.wait())
+    timer = None if due is None else asyncio.ensure_future(clock.sleep(max(0.0, due - clock.now())))
+    try:
+        await asyncio.wait([task for task in (waiter, timer) if task is not None], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiter, timer):
+            if task is not None and not task.done():
+                task.cancel()

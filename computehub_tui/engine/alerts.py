@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
-from computehub_tui.clock import Clock
+from computehub_tui.clock import Clock, sleep_until_woken
 from computehub_tui.config.editing import remove_table, set_value
 from computehub_tui.config.schema import ALERT_CHANNELS, AlertsSection, quiet_window
 from computehub_tui.domain.alerts import FIRING, NOTICE, QUEUED, RESOLVED, AlertRow, DeliveryRow, new_delivery_id
@@ -227,17 +227,7 @@ class AlertsService:
         while True:
             self._schedule_wake.clear()
             due = await self.tick()
-            if self._schedule_wake.is_set():
-                continue
-            waiter = asyncio.ensure_future(self._schedule_wake.wait())
-            timer = None if due is None else asyncio.ensure_future(self._clock.sleep(max(0.0, due - self._clock.now())))
-            try:
-                await asyncio.wait([task for task in (waiter, timer) if task is not None],
-                                   return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (waiter, timer):
-                    if task is not None and not task.done():
-                        task.cancel()
+            await sleep_until_woken(self._clock, self._schedule_wake, due)
 
     async def settled(self) -> None:
         """Wait until every engine event received so far has been turned into alerts (tests, the daemon's stop)."""

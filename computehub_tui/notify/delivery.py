@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from computehub_tui.clock import Clock
+from computehub_tui.clock import Clock, sleep_until_woken
 from computehub_tui.domain.alerts import DEAD, QUEUED, RETRYING, SENT, AlertRow, DeliveryRow, new_delivery_id
 from computehub_tui.notify.base import (
     Button,
@@ -152,17 +152,7 @@ class DeliveryWorker:
         return min(times, default=None)
 
     async def _wait(self, due: float | None) -> None:
-        if self._wake.is_set():
-            return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        timer = None if due is None else asyncio.ensure_future(self._clock.sleep(max(0.0, due - self._clock.now())))
-        try:
-            await asyncio.wait([task for task in (waiter, timer) if task is not None],
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (waiter, timer):
-                if task is not None and not task.done():
-                    task.cancel()
+        await sleep_until_woken(self._clock, self._wake, due)
 
     async def _drain_channel(self, name: str) -> None:
         channel = self._channels[name]
