@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class Clock(Protocol):
@@ -102,6 +104,8 @@ class ManualClock:
 
 async def sleep_until_woken(clock: Clock, wake: asyncio.Event, due: float | None) -> None:
     """Wait until ``wake`` is set or the clock reaches ``due`` (None: only the event), whichever comes first."""
+    import asyncio  # here: the demo's ssh stand-in imports this module and must start without asyncio
+
     if wake.is_set():
         return
     waiter = asyncio.ensure_future(wake.wait())

@@ -17,7 +17,7 @@ from daemon_process import LINE_TIMEOUT_S, Daemon, daemon_environment
 from fakes import runpod as runpod_wire
 from fakes import vast as vast_wire
 from fakes.accounts import Market, open_market
-from fakes.utilisation import busy, gappy, idle
+from fakes.utilisation import Readings, busy, gappy, idle
 
 from computehub_tui.domain.history import AuditEntry
 from computehub_tui.engine.automation.lease import LEASE_NAME
@@ -45,7 +45,8 @@ def market(tmp_path: Path) -> Iterator[Market]:
         running = vast_wire.RUNNING
         opened.vast.instances = {IDLE_ID: {**copy.deepcopy(running), "id": IDLE_ID, "label": "idle-box"},
                                  BUSY_ID: {**copy.deepcopy(running), "id": BUSY_ID, "label": "train-box"}}
-        opened.vast.utilisation.update({str(IDLE_ID): idle(), str(BUSY_ID): busy(work_s=5.0, dip_s=2.0)})
+        opened.vast.utilisation.update({str(IDLE_ID): idle(), str(BUSY_ID): busy(work_s=6.0, dip_s=2.0,
+                                                                                  clock=Readings())})
         opened.vast.state_delay_s = STOP_REPLY_S
         opened.runpod.pods = {GAPPY_ID: {**copy.deepcopy(runpod_wire.SSH_POD), "id": GAPPY_ID, "name": "gappy-box"}}
         opened.runpod.utilisation[GAPPY_ID] = gappy(seen_s=3.0, silent_s=6.0, failing_s=6.0)

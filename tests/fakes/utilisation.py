@@ -41,15 +41,27 @@ class UtilisationScript:
         return self.stretches[-1]  # float rounding at the very end of a cycle
 
 
+class Readings:
+    """A script clock that counts the readings asked of the script instead of seconds: its stretches then last so
+    many polls, however slowly a loaded machine polls (a checkpoint dip is one poll, never a window's worth)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def __call__(self) -> float:
+        self._count += 1
+        return float(self._count)
+
+
 def idle() -> UtilisationScript:
     """0 % all the time, reported on every poll."""
     return UtilisationScript(Stretch(3600.0, 0.0))
 
 
-def busy(work_s: float = 5.0, dip_s: float = 2.0) -> UtilisationScript:
+def busy(work_s: float = 5.0, dip_s: float = 2.0, *, clock: Callable[[], float] = time.monotonic) -> UtilisationScript:
     """Training: 90-100 % with a short 0 % dip (a checkpoint being written) after each stretch of work."""
     return UtilisationScript(Stretch(work_s, 97.0), Stretch(dip_s, 0.0), Stretch(work_s, 91.0), Stretch(dip_s, 0.0),
-                             Stretch(work_s, 100.0), Stretch(dip_s, 0.0))
+                             Stretch(work_s, 100.0), Stretch(dip_s, 0.0), clock=clock)
 
 
 def gappy(seen_s: float = 4.0, silent_s: float = 6.0, failing_s: float = 6.0) -> UtilisationScript:
