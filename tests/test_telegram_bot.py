@@ -268,3 +268,21 @@ async def test_a_confirmation_acts_on_what_the_engine_sees_then(tmp_path: Path, 
         await bot.poll_once()
         assert s.calls("stop") == []
         assert "vast:1 (idle-box): already stopped" in fake.sent[-1].text
+
+
+async def test_a_chat_configured_by_its_public_name_is_answered_and_a_look_alike_is_not(
+        tmp_path: Path, fake: FakeTelegram) -> None:
+    async with session(tmp_path / "db", two_machines(), rules()) as s:  # type: ignore[arg-type]
+        await s.poll()
+        channel = TelegramChannel(Secret(TOKEN), "@GPU_Team", fake.base_url, timeout_s=5.0)
+        try:
+            bot = TelegramBot(s.hub, channel)
+            fake.user_message(-100777, "/pause", title="GPU team", chat_username="gpu_team")
+            fake.user_message(-100888, "/resume", title="Look-alike", chat_username="gpu_team_x")
+            fake.user_message(-100999, "/resume", title="No public name")
+            assert await bot.poll_once() == 3
+            assert s.hub.rules.paused  # only the group named @gpu_team was obeyed
+            [reply] = fake.sent  # the look-alike and the unnamed group got no answer
+            assert reply.chat_id == "@GPU_Team"
+        finally:
+            await channel.aclose()

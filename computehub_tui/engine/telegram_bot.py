@@ -148,7 +148,10 @@ class TelegramBot:
             await self._button(item)
 
     def _from_our_chat(self, chat: ChatInfo) -> bool:
-        return bool(chat.id) and chat.id == self.chat_id
+        configured = self.chat_id
+        if configured.startswith("@"):  # updates carry numeric ids; a public chat also carries its @name
+            return bool(chat.username) and chat.username.lower() == configured[1:].lower()
+        return bool(chat.id) and chat.id == configured
 
     async def _command(self, text: str) -> tuple[str, Sequence[Button]] | None:
         if not text.startswith("/"):

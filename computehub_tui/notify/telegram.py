@@ -63,6 +63,8 @@ class ChatInfo:
     id: str
     kind: str
     title: str
+    username: str = ""
+    """The chat's public @name without the @ (a person, a public group or channel); "" when it has none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +197,8 @@ def _chat_info(chat: Chat) -> ChatInfo:
     if not title:
         title = f"@{chat.username}" if chat.username else " ".join(
             part for part in (chat.first_name, chat.last_name) if part)
-    return ChatInfo(clean_text(chat.id, 30), clean_text(chat.type, 20), clean_text(title, 80))
+    return ChatInfo(clean_text(chat.id, 30), clean_text(chat.type, 20), clean_text(title, 80),
+                    clean_text(chat.username or "", 64))
 
 
 def _incoming(update: Update) -> Incoming | None:

@@ -95,7 +95,7 @@ class FakeTelegram:
     # -- scripting ----------------------------------------------------------------------------
 
     def user_message(self, chat_id: int | str, text: str, *, chat_type: str | None = None, title: str = "",
-                     username: str = "owner", first_name: str = "Owner") -> int:
+                     username: str = "owner", first_name: str = "Owner", chat_username: str = "") -> int:
         """Queue a message in ``chat_id`` for getUpdates; returns its update_id."""
         kind = chat_type or ("private" if int(chat_id) > 0 else "group")
         chat: dict[str, Any] = {"id": int(chat_id), "type": kind}
@@ -103,6 +103,8 @@ class FakeTelegram:
             chat.update(username=username, first_name=first_name)
         else:
             chat["title"] = title or "a group"
+            if chat_username:
+                chat["username"] = chat_username  # a public group: its @name
         message = {"message_id": self._message_id(), "date": int(time.time()), "chat": chat, "text": text,
                    "from": {"id": int(chat_id) if kind == "private" else 99, "is_bot": False,
                             "first_name": first_name, "username": username}}
