@@ -1,11 +1,13 @@
-"""Loopback receivers for the alert benchmarks: a threaded HTTP webhook sink and an in-loop aiosmtpd server, each
-recording when every message arrived (time.monotonic())."""
+"""Loopback receivers for the alert benchmarks: a threaded HTTP webhook sink, a Telegram Bot API sink
+(sendMessage) and an in-loop aiosmtpd server, each recording when every message arrived (time.monotonic())."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
+import urllib.parse
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -72,6 +74,48 @@ def webhook_sink() -> Iterator[tuple[str, Arrivals]]:
     thread.start()
     try:
         yield f"http://{HOST}:{server.server_address[1]}/hook", arrivals
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+TELEGRAM_CHAT = "555"
+_ALERT_IN_TEXT = re.compile(r"\((direct:telegram:\d+)\)|Rule (bench-\d+): stop vast:1")
+
+
+@contextmanager
+def telegram_sink() -> Iterator[tuple[str, Arrivals]]:
+    """``(base_url, arrivals)`` of a Bot API that accepts every sendMessage (python-telegram-bot's ``base_url``
+    form: the token follows it). An arrival's key is the rule firing's alert key, read back from the text."""
+    arrivals = Arrivals()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+            fields = (json.loads(body or "{}") if "json" in self.headers.get("content-type", "")
+                      else {name: values[0] for name, values in urllib.parse.parse_qs(body).items()})
+            if self.path.endswith("/sendMessage"):
+                found = _ALERT_IN_TEXT.search(str(fields.get("text", "")))
+                if found is not None:
+                    arrivals.add(found.group(1) or f"rule:{found.group(2)}:vast:1:stop")
+            answer = json.dumps({"ok": True, "result": {"message_id": arrivals.count(), "date": int(time.time()),
+                                                        "chat": {"id": int(TELEGRAM_CHAT), "type": "private"}}})
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer.encode())
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = _QuietServer((HOST, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{server.server_address[1]}/bot", arrivals
     finally:
         server.shutdown()
         server.server_close()

@@ -187,7 +187,7 @@ def alert_lines(alerts: dict[str, Any]) -> list[Line]:
     latency, drain = alerts.get("latency") or {}, alerts.get("drain") or {}
     lines = [Line(f"rule firing → {name} received (target ≤ 2 s)", stat, figure(pick(latency, "fired_s", name)),
                   figure(pick(latency, "direct_s", name)), "ms")
-             for name in ("webhook", "email") for stat, figure in (("median", median_ms), ("max", _max_ms))]
+             for name in ("webhook", "telegram", "email") for stat, figure in (("median", median_ms), ("max", _max_ms))]
     lines.append(Line("1,000 queued alerts → generic webhook", "drain", pick(drain, "webhook", "drain_s"), None, "s"))
     for name, label in (("slack", "slack-style webhook at 1/s"), ("email", "SMTP at 1 per 0.5 s")):
         lines.append(Line(f"{pick(drain, name, 'messages') or '?'} alerts → {label}", "drain",

@@ -291,7 +291,7 @@ ALERTS_TIMEOUT_S = 300.0
 def run_alerts() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chub-alerts-") as work:
         launcher = Launcher(child_environment(Path(work) / "pycache"))
-        progress("alerts: rule firing → loopback webhook and SMTP, beside a direct send")
+        progress("alerts: rule firing → loopback webhook, Telegram and SMTP, beside a direct send")
         latency = launcher.run("alerts latency", "alerts_latency", "--child", timeout_s=ALERTS_TIMEOUT_S)
         progress("alerts: 1,000 queued alerts drained at each channel's pace")
         drain = launcher.run("alerts drain", "alerts_drain", "--child", timeout_s=ALERTS_TIMEOUT_S)
