@@ -7,8 +7,8 @@ import asyncio
 import json
 import re
 import threading
-import urllib.parse
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
