@@ -48,14 +48,32 @@ class _QuietServer(ThreadingHTTPServer):
         """A client that hangs up at shutdown is no news."""
 
 
+class _QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on a loopback port on its own thread; yields the port."""
+    server = _QuietServer((HOST, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @contextmanager
 def webhook_sink() -> Iterator[tuple[str, Arrivals]]:
     """``(url, arrivals)`` of a webhook receiver that answers 204 to every POST."""
     arrivals = Arrivals()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(_QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             payload: Any = json.loads(body or b"{}")
@@ -66,17 +84,8 @@ def webhook_sink() -> Iterator[tuple[str, Arrivals]]:
             self.send_header("content-length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = _QuietServer((HOST, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{HOST}:{server.server_address[1]}/hook", arrivals
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as port:
+        yield f"http://{HOST}:{port}/hook", arrivals
 
 
 TELEGRAM_CHAT = "555"
@@ -89,9 +98,7 @@ def telegram_sink() -> Iterator[tuple[str, Arrivals]]:
     form: the token follows it). An arrival's key is the rule firing's alert key, read back from the text."""
     arrivals = Arrivals()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(_QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
             fields = (json.loads(body or "{}") if "json" in self.headers.get("content-type", "")
@@ -108,17 +115,8 @@ def telegram_sink() -> Iterator[tuple[str, Arrivals]]:
             self.end_headers()
             self.wfile.write(answer.encode())
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = _QuietServer((HOST, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{HOST}:{server.server_address[1]}/bot", arrivals
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as port:
+        yield f"http://{HOST}:{port}/bot", arrivals
 
 
 class _Mailbox:
