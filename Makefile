@@ -22,11 +22,14 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/computehub-tui $(ARGS)
 
-# Many tests wait on subprocesses, ptys and loopback sockets, so four workers fit two cores.
+# Many tests wait on subprocesses, ptys and loopback sockets, so six workers fit two cores.
 TEST_WORKERS ?= 6
 
+# Bytecode is compiled once, before the workers start, and kept (even where PYTHONDONTWRITEBYTECODE is set):
+# otherwise every worker and every CLI or daemon child the tests start compiles the package from source again.
 test: $(STAMP_TEST)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m compileall -q -j 0 computehub_tui tests > /dev/null
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench
