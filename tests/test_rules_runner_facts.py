@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from computehub_tui.domain.models import InstanceStatus
+from computehub_tui.domain.models import InstanceStatus, MetricSample
 from computehub_tui.domain.status_timeline import StatusChange
-from computehub_tui.engine.automation.facts import MetricPoints, price_changes
+from computehub_tui.engine.automation.facts import MetricPoints, price_changes, sample_interval
 from computehub_tui.rules.model import RuleSet
 from tests.rules_support import MINUTE, Machines, offer, session
 
@@ -84,3 +84,14 @@ def test_a_status_series_extended_tick_by_tick_equals_one_built_at_once() -> Non
         assert cached.status_window("vast:1", change, now, since, 5.0) == once, tick
         assert once[0][0] <= max(since, change.at) + 10.0 and once[-1] == (now, "provisioning")
         assert all(later - earlier <= 10.0 for (earlier, _), (later, _) in itertools.pairwise(once))
+
+
+def test_a_machine_whose_data_is_missing_half_the_time_keeps_its_short_sample_interval() -> None:
+    # Seen for one 2 s step, then 13 s without data, over and over: the median gap would be 13 s, and a FOR 8s
+    # window would then hold on a single sample; its gaps must count as missing data.
+    times = list(itertools.accumulate([2.0, 13.0] * 6, initial=1000.0))
+    gappy = [MetricSample(time=t, gpu_util=(0.0,)) for t in times]
+    assert sample_interval(gappy, 5.0) == 2.0
+    steady = [MetricSample(time=1000.0 + 15.0 * n + (0.3 if n % 2 else 0.0), gpu_util=(0.0,)) for n in range(20)]
+    assert 14.0 <= sample_interval(steady, 5.0) <= 15.3  # jitter barely moves it
+    assert sample_interval([], 5.0) == 5.0

@@ -244,11 +244,12 @@ def _series_start(now: float, windows: Mapping[str, float] | None, name: str, in
 
 
 def sample_interval(history: Sequence[MetricSample], fallback_s: float) -> float:
-    """The instance's sampling interval: the median gap between its recent samples (the poll interval
-    until it has some). A median, so one gap in the data does not stretch it."""
+    """The instance's sampling interval: the lower quartile of the gaps between its recent samples (the poll
+    interval until it has some). Not the median: a machine whose data is missing half the time would stretch
+    the interval over its gaps, and a short ``FOR`` window would then hold on a single sample."""
     times = [sample.time for sample in history[-(INTERVAL_SAMPLES + 1):]]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times) if later > earlier]
-    return statistics.median(gaps) if gaps else fallback_s
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(times) if later > earlier)
+    return gaps[(len(gaps) - 1) // 4] if gaps else fallback_s
 
 
 def _idle_for(history: Sequence[MetricSample], now: float, gpu_count: int) -> float | None:
