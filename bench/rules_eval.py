@@ -133,9 +133,9 @@ def _time(point: tuple[float, Value]) -> float:
 
 
 def sample_interval(times: Sequence[float]) -> float:
-    """As the facts builder estimates it: the median of the last 20 gaps (so it moves a little every tick)."""
-    gaps = [later - earlier for earlier, later in zip(times[-21:], times[-20:], strict=False) if later > earlier]
-    return statistics.median(gaps) if gaps else INTERVAL_S
+    """As the facts builder estimates it: the lower quartile of the last 20 gaps (so it moves a little every tick)."""
+    gaps = sorted(later - earlier for earlier, later in zip(times[-21:], times[-20:], strict=False) if later > earlier)
+    return gaps[(len(gaps) - 1) // 4] if gaps else INTERVAL_S
 
 
 def facts_at(fleet: Sequence[Machine], now: float) -> list[InstanceFacts]:
