@@ -31,10 +31,14 @@ class ProjectService:
         self._store = store
         self._clock = clock
         self._assigned: Mapping[str, str] = MappingProxyType({})
+        self._changes = 0
+        """Counts this process's set / clear calls: a read that one overtook is older than memory."""
 
     async def load(self) -> None:
+        """Read every assignment from the store (another process may have set some)."""
+        changes = self._changes
         assigned = await self._store.call(self._store.store.projects())
-        if assigned is not None:
+        if assigned is not None and changes == self._changes:
             self._assigned = MappingProxyType(assigned)
 
     @property
@@ -64,6 +68,7 @@ class ProjectService:
         now = self._clock.now()
         await self._store.store.set_project(key, project, now)
         self._assigned = MappingProxyType({**self._assigned, key: project})
+        self._changes += 1
         await self._store.store.audit(now, actor, "project set", key, project)
         return project
 
@@ -71,6 +76,7 @@ class ProjectService:
         """Take ``key`` out of its set project (its label's applies again); False if none was set."""
         cleared = await self._store.store.clear_project(key)
         self._assigned = MappingProxyType({k: v for k, v in self._assigned.items() if k != key})
+        self._changes += 1
         if cleared:
             await self._store.store.audit(self._clock.now(), actor, "project clear", key)
         return cleared
