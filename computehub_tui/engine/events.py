@@ -136,7 +136,7 @@ class LeaseChanged:
 
 @dataclass(frozen=True, slots=True)
 class RuleNotify:
-    """A rule's ``notify`` (or a safety alert, channel ``alert``): shown as a toast until alerts are delivered."""
+    """A rule's ``notify`` (or a safety alert, channel ``alert``): sent by hub.alerts, and a toast in the app."""
 
     rule: str
     target: str

@@ -360,7 +360,7 @@ class ComputeHubApp(App[None]):
         self.instances_pane.set_pending([event.target], None)
         self.notify(event.message, severity="information" if event.ok else "error", timeout=4 if event.ok else 10)
 
-    # Until alert channels land, automation speaks through toasts (plain text: instance keys
+    # Automation also speaks here through toasts, beside the alert channels (plain text: instance keys
     # and rendered messages carry provider data).
     def _rule_fired(self, event: RuleFired) -> None:
         self._refresh_soon("rules")

@@ -97,7 +97,7 @@ class Executor:
         else:
             text = f"rule {rule} matched {target}"
         message = clean_text(text, MESSAGE_LIMIT)
-        # Until alert channels are delivered, a notify is a toast (and the firing's audit row).
+        # hub.alerts sends it to the named channel; the app also shows it as a toast.
         self._bus.publish(RuleNotify(rule, target, channel, message))
         return Outcome(True, f"notify {channel}: {message}")
 
