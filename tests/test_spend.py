@@ -4,6 +4,7 @@ project in the user's time zone, projects (set, cleared, implied by the label, a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -107,6 +108,25 @@ async def test_spend_by_day_provider_and_project_in_the_users_zone(store: Store)
     ]
     recent = await hub.costs.spend_by(["provider"], ONE_PM_UTC + 3 * HOUR)
     assert sum(line.usd for line in recent) == pytest.approx(3.5)  # only the last hour began since then
+
+
+async def test_spend_is_under_its_project_from_the_moment_it_is_booked(store: Store) -> None:
+    # The Cost view may read the books between a poll's booking and the rest of its intake; spend is grouped by
+    # the stored instance's label, so the instance must be stored before its first hour is booked.
+    clock = ManualClock(start=ONE_PM_UTC)
+    running = dataclasses.replace(machine("runpod", "a", "comfyui-prod", 1.0), running_since=ONE_PM_UTC - HOUR)
+    hub = Hub({"runpod": Machines("runpod", running)}, store, clock)  # type: ignore[dict-item]
+    seen_at_booking: list[dict[tuple[str | None, ...], float]] = []
+    accrue = store.accrue
+
+    async def accrue_then_read(*args: object, **kwargs: object) -> object:
+        states = await accrue(*args, **kwargs)  # type: ignore[arg-type]
+        seen_at_booking.append({line.keys: line.usd for line in await hub.costs.spend_by(["project"], 0.0)})
+        return states
+
+    store.accrue = accrue_then_read  # type: ignore[method-assign]
+    await hub.refresh_all()
+    assert seen_at_booking == [{("comfyui-prod",): pytest.approx(1.0)}]
 
 
 @pytest.mark.parametrize(("label", "project"), [

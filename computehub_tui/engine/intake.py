@@ -41,13 +41,16 @@ class PollIntake:
 
     async def instances(self, provider: str, instances: Sequence[Instance], at: float) -> None:
         self._live.set_instances(provider, instances)
-        self._health.succeeded(provider, "instances", at)
         samples = self._metrics.take(instances)
         # Another process (the CLI's `project set`, a daemon) may have moved instances between projects.
         await self._projects.load()
-        await self._costs.accrue(instances, at)
+        # Saved before booking: spend is grouped by the stored instance's label, so a booking read before its
+        # instance was saved would count under no project.
         await self._statuses.save(provider, instances, at)
+        await self._costs.accrue(instances, at)
         await self._metrics.save(samples)
+        # Last: whoever sees this poll's time in health also finds its books and history written.
+        self._health.succeeded(provider, "instances", at)
         self._bus.publish(InstancesUpdated(provider, len(instances), at))
         if samples:
             self._bus.publish(MetricsSampled(at, tuple(key for key, _ in samples)))
