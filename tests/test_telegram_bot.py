@@ -16,8 +16,9 @@ from waiting import until
 
 from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.domain.secret import Secret
+from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
-from computehub_tui.engine.telegram_bot import CONFIRM_TTL_S, OFFSET_FLAG, TelegramBot
+from computehub_tui.engine.telegram_bot import CONFIRM_TTL_S, OFFSET_FLAG, STANDBY_S, TelegramBot
 from computehub_tui.notify.telegram import TelegramChannel
 from computehub_tui.store import Store
 
@@ -286,3 +287,58 @@ async def test_a_chat_configured_by_its_public_name_is_answered_and_a_look_alike
             assert reply.chat_id == "@GPU_Team"
         finally:
             await channel.aclose()
+
+
+async def test_the_app_and_a_daemon_on_one_database_take_turns_answering_the_bot(
+        tmp_path: Path, fake: FakeTelegram) -> None:
+    machines = two_machines()
+    stores = [await Store.open(tmp_path / "db") for _ in range(2)]
+    channels = [TelegramChannel(Secret(TOKEN), str(OWNER), fake.base_url, timeout_s=5.0) for _ in range(2)]
+    hubs = [Hub({"vast": machines}, store, machines.clock,  # type: ignore[dict-item]
+                HubSettings(poll=PollSettings(POLL_S * 10, POLL_S), automation=AutomationSettings(role=role)),
+                telegram=lambda channel=channel: channel)  # type: ignore[misc]
+            for store, channel, role in zip(stores, channels, ("app", "daemon"), strict=True)]
+    try:
+        for hub in hubs:
+            await hub.start()
+        await until(lambda: len(fake.calls("getUpdates")) >= 1)
+        fake.user_message(OWNER, "/status")
+        await until(lambda: len(fake.sent) == 1)
+        [first, second] = [hub.telegram_bot for hub in hubs]
+        assert first is not None and second is not None
+        assert first._lease is not None and second._lease is not None
+        assert first._lease.held != second._lease.held  # exactly one of them polls
+        holder, standby = (0, 1) if first._lease.held else (1, 0)
+        await until(lambda: [first, second][standby]._standing_by)  # in its wait before asking again
+
+        await hubs[holder].stop()  # the holder quits: it gives the lease up
+        polls = len(fake.calls("getUpdates"))
+        await machines.clock.advance(STANDBY_S)  # the other one's next look at the lease
+        await until(lambda: len(fake.calls("getUpdates")) > polls)
+        fake.user_message(OWNER, "/pause")
+        await until(lambda: len(fake.sent) == 2)
+        assert hubs[standby].rules.paused
+        assert fake.conflicts == 0
+        assert all(not message.text.startswith("Unknown") for message in fake.sent)
+    finally:
+        for hub in hubs:
+            await hub.stop()
+        for store in stores:
+            await store.close()
+
+
+async def test_a_reply_refused_with_429_is_sent_again_after_the_servers_retry_after(
+        tmp_path: Path, fake: FakeTelegram) -> None:
+    async with bot_on(tmp_path, fake, two_machines()) as (bot, s):
+        fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 7", retry_after=7)
+        fake.user_message(OWNER, "/status")
+        sleepers = s.clock.sleeper_count
+        polling = asyncio.ensure_future(bot.poll_once())
+        await until(lambda: s.clock.sleeper_count > sleepers)  # the bot waits for the retry_after
+        assert len(fake.calls("sendMessage")) == 1
+        await s.clock.advance(6.9)
+        assert not polling.done() and fake.sent == []  # not before Telegram said
+        await s.clock.advance(0.2)
+        assert await asyncio.wait_for(polling, 5) == 1
+        [reply] = replies(fake)
+        assert reply.startswith("Running: 2")

@@ -249,9 +249,12 @@ class Hub:
             self.supervisor.start("automation", self._automation().run)
         self._alerts.start()
         if self._telegram is not None:
+            from computehub_tui.engine.automation.lease import TELEGRAM_LEASE_NAME, LeaseKeeper
             from computehub_tui.engine.telegram_bot import TelegramBot  # deferred: python-telegram-bot is big
 
-            self.telegram_bot = TelegramBot(self, self._telegram(), alerts=self._alerts)
+            lease = LeaseKeeper(self._safe_store, self.bus, self.clock, role=automation.role,
+                                name=TELEGRAM_LEASE_NAME, announce=False)
+            self.telegram_bot = TelegramBot(self, self._telegram(), alerts=self._alerts, lease=lease)
             self.supervisor.start("telegram-bot", self.telegram_bot.run)
         if self._history_replay is not None:
             replay = self._history_replay

@@ -17,6 +17,7 @@ from computehub_tui.notify.base import Button, DeliveryError, PermanentError, Tr
 from computehub_tui.notify.telegram import ChatInfo, Incoming, IncomingCallback, IncomingMessage, UpdateBatch
 
 if TYPE_CHECKING:
+    from computehub_tui.engine.automation.lease import LeaseKeeper
     from computehub_tui.engine.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,11 @@ OFFSET_FLAG = "telegram.offset"
 """The next update id to ask for, kept in the store: a restart never handles an update twice."""
 LONG_POLL_S = 25.0
 RETRY_S = 5.0
+REPLY_ATTEMPTS = 3
+MAX_REPLY_WAIT_S = 60.0
+"""A reply the server asks to hold longer than this is dropped (logged): the user will have asked again."""
+STANDBY_S = 10.0
+"""How often a process whose bot lease another one holds asks again (the holder may have quit)."""
 PERMANENT_PAUSE_S = 300.0
 """After a permanent error (a revoked token, another reader of the bot) polling waits this long."""
 CONFIRM_TTL_S = 300.0
@@ -78,14 +84,21 @@ class PendingConfirmation:
 
 class TelegramBot:
     """Long-polls the bot's updates and answers the configured chat. Anything from another chat is logged at
-    INFO with its chat id and never answered. Replies go straight to Telegram (not through the outbox)."""
+    INFO with its chat id and never answered. Replies go straight to Telegram (not through the outbox).
+
+    With a ``lease``, ``run`` polls only while this process holds it: the app and a daemon on one database
+    take turns instead of fighting over the bot (Telegram answers a second reader 409 Conflict)."""
 
     def __init__(self, hub: Hub, link: TelegramLink, *, alerts: Acknowledger | None = None,
-                 long_poll_s: float = LONG_POLL_S) -> None:
+                 long_poll_s: float = LONG_POLL_S, lease: LeaseKeeper | None = None,
+                 standby_s: float = STANDBY_S) -> None:
         self._hub = hub
         self._link = link
         self._alerts = alerts
         self._long_poll_s = long_poll_s
+        self._lease = lease
+        self._standby_s = standby_s
+        self._standing_by = False
         self._offset: int | None = None
         self._confirmations: dict[str, PendingConfirmation] = {}
         self._commands: dict[str, Callable[[str], Awaitable[str]]] = {
@@ -98,14 +111,32 @@ class TelegramBot:
         return self._link.chat_id
 
     async def aclose(self) -> None:
+        """Close the link and give the lease up, so another process answers the bot at once."""
         await self._link.aclose()
+        if self._lease is not None:
+            await self._lease.release()
 
     # -- the loop -------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Poll until cancelled (the engine stopping cancels the long poll in flight at once)."""
         while True:
+            if self._lease is not None and not await self._lease.claim():
+                self._note_standby(self._lease.holder_description)
+                await self._hub.clock.sleep(self._standby_s)
+                continue
+            self._note_standby(None)
             await self.poll_once(self._long_poll_s)
+
+    def _note_standby(self, holder: str | None) -> None:
+        """Logs each change between polling and standing by (not every standby round)."""
+        if (holder is not None) == self._standing_by:
+            return
+        self._standing_by = holder is not None
+        if holder is not None:
+            log.info("telegram: %s answers the bot; this process stands by", holder)
+        else:
+            log.info("telegram: this process now answers the bot")
 
     async def poll_once(self, timeout: float = 0.0) -> int:
         """One getUpdates (waiting up to ``timeout`` s) and the handling of what it brought; returns how many
@@ -169,10 +200,21 @@ class TelegramBot:
         return await handler(argument), ()
 
     async def _reply(self, text: str, buttons: Sequence[Button] = ()) -> None:
-        try:
-            await self._link.send_text(show_controls(text), buttons)
-        except DeliveryError as error:
-            log.warning("telegram: a reply could not be sent: %s", error.reason)
+        """Send a reply; a 429 or an outage is retried (after the server's retry_after) a few times."""
+        for attempt in range(1, REPLY_ATTEMPTS + 1):
+            try:
+                await self._link.send_text(show_controls(text), buttons)
+                return
+            except TransientError as error:
+                wait_s = error.retry_after if error.retry_after is not None else RETRY_S
+                if attempt == REPLY_ATTEMPTS or wait_s > MAX_REPLY_WAIT_S:
+                    log.warning("telegram: a reply could not be sent (%d attempts): %s", attempt, error.reason)
+                    return
+                log.info("telegram: a reply waits %.0f s to be sent again: %s", wait_s, error.reason)
+                await self._hub.clock.sleep(wait_s)
+            except DeliveryError as error:
+                log.warning("telegram: a reply could not be sent: %s", error.reason)
+                return
 
     # -- read-only commands ---------------------------------------------------------------------
 

@@ -22,6 +22,9 @@ the fake stops), ``sendMessage`` (recorded in ``sent``, with ``reply_markup`` pa
 
 A token not in ``valid_tokens`` gets 401 "Unauthorized" for every method.
 
+Two readers: as on Telegram, a getUpdates that arrives while another one is still waiting ends the waiting
+one with 409 "Conflict: terminated by other getUpdates request" (counted in ``conflicts``).
+
 Faults, per method and one-shot, in order: ``fail_next(method, status, description, retry_after=None)``
 (Telegram's error envelope ``{"ok": false, "error_code", "description", "parameters": {"retry_after"}}``;
 e.g. 429 with a retry_after, 403 "Forbidden: bot was blocked by the user", 401, 400 "Bad Request: chat not
@@ -74,6 +77,9 @@ class FakeTelegram:
         self._faults: dict[str, deque[Reply]] = defaultdict(deque)
         self._changed = threading.Condition()
         self._closing = False
+        self._poll_generation = 0
+        """Bumped by every getUpdates: a waiting one that sees it change was overtaken by another reader."""
+        self.conflicts = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -173,6 +179,12 @@ class FakeTelegram:
             # A slow answer: wait, then answer normally (the client may have given up by then).
             if not self.server._wait(fault.delay):
                 return Reply(drop=True)
+        if method == "getUpdates":
+            updates = self._getUpdates(self.fields(request))
+            if updates is None:
+                return _error(409, "Conflict: terminated by other getUpdates request; make sure that only one "
+                                   "bot instance is running")
+            return Reply.json({"ok": True, "result": updates})
         handler = getattr(self, f"_{method}", None)
         if handler is None:
             return _error(404, "Not Found")
@@ -183,14 +195,21 @@ class FakeTelegram:
     def _getMe(self, fields: dict[str, str]) -> dict[str, Any]:
         return {"id": BOT_ID, "is_bot": True, "first_name": "ComputeHub", "username": BOT_USERNAME}
 
-    def _getUpdates(self, fields: dict[str, str]) -> list[dict[str, Any]]:
+    def _getUpdates(self, fields: dict[str, str]) -> list[dict[str, Any]] | None:
+        """The updates, or None when another reader's getUpdates overtook this one while it waited."""
         offset = int(fields.get("offset") or 0)
         wait_s = min(MAX_LONG_POLL_S, float(fields.get("timeout") or 0))
         deadline = time.monotonic() + wait_s
         with self._changed:
+            self._poll_generation += 1
+            generation = self._poll_generation
+            self._changed.notify_all()
             if offset:
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
             while not self._updates and not self._closing:
+                if self._poll_generation != generation:
+                    self.conflicts += 1
+                    return None
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
