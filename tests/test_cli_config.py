@@ -60,6 +60,21 @@ def test_validate_lists_every_problem_and_exits_2(config_file: Path) -> None:
     assert ok.code == 0 and ok.stdout.strip() == f"ok: {good}"
 
 
+def test_validate_warns_of_an_alert_channel_that_loads_but_cannot_send(config_file: Path) -> None:
+    config_file.write_text('[alerts.email]\nhost = "smtp.example.com"\n[alerts.webhook]\nformat = "slack"\n'
+                           '[alerts.telegram]\nchat_id = "555"\n', encoding="utf-8")
+    run = run_main(["config", "validate"])
+    assert run.code == 0 and run.stdout.strip() == f"ok: {config_file}"
+    assert run.error_lines == [
+        "warning: [alerts.email] needs from (the sender) and to (at least one recipient) besides host",
+        "warning: [alerts.webhook] has no url, so the webhook is off",
+    ]
+    config_file.write_text('[alerts.email]\nhost = "smtp.example.com"\nfrom = "hub@example.com"\n'
+                           'to = ["ops@example.com"]\n', encoding="utf-8")
+    complete = run_main(["config", "validate"])
+    assert complete.code == 0 and complete.error_lines == []
+
+
 def test_set_changes_one_value_and_keeps_the_comments(config_file: Path) -> None:
     run = run_main(["config", "set", "poll.instances_s", "10"])
     assert run.code == 0, run.describe()

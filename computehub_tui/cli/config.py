@@ -54,9 +54,9 @@ def _validate(path: Path, environ: Mapping[str, str], flags: list[str], *, whole
     configuration (the file, the environment and --set) is."""
     try:
         if whole:
-            load_config(path, environ, must_exist=must_exist, flags=flags)
+            config = load_config(path, environ, must_exist=must_exist, flags=flags)
         else:
-            load_config(path, {}, must_exist=True)
+            config = load_config(path, {}, must_exist=True)
     except ConfigError as error:
         for problem in error.problems:
             note(str(problem))
@@ -64,6 +64,8 @@ def _validate(path: Path, environ: Mapping[str, str], flags: list[str], *, whole
         return EXIT_USAGE
     where = str(path) if path.exists() else f"{path} (no file: the defaults apply)"
     out(f"ok: {where}")
+    for gap in config.alert_channel_gaps():
+        note(f"warning: {gap}")
     return EXIT_OK
 
 

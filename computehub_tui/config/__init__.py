@@ -36,6 +36,11 @@ class Config(Settings):
         """Where the effective value of ``key`` (e.g. ``poll.instances_s``) came from."""
         return self._origins.get(key, DEFAULT)
 
+    def alert_channel_gaps(self) -> list[str]:
+        """Why a channel whose section names some setting still cannot send (see ``AlertsSection.channel_gaps``)."""
+        present = {key.split(".")[1] for key in self._origins if key.startswith("alerts.") and key.count(".") >= 2}
+        return self.alerts.channel_gaps(present)
+
     @property
     def templates_dir(self) -> Path | None:
         """User templates live in ``templates/`` next to the config file."""

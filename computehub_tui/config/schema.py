@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Collection
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -304,6 +305,7 @@ _QUIET_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)"
 _CHAT_ID = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 _ADDRESS = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+")
 MAX_SPEND_THRESHOLD = 1_000_000.0
+EMAIL_NEEDS_ADDRESSES = "[alerts.email] needs from (the sender) and to (at least one recipient) besides host"
 
 
 def _email_address(value: str) -> str:
@@ -443,6 +445,22 @@ class AlertsSection(Section):
         on = {"telegram": bool(self.telegram.chat_id), "email": bool(self.email.host),
               "webhook": bool(self.webhook.url)}
         return [name for name in ALERT_CHANNELS if on[name]]
+
+    def channel_gaps(self, present: Collection[str]) -> list[str]:
+        """Why each channel whose section is ``present`` (names some setting) cannot send, secrets aside: the
+        file loads, but the channel stays off or fails; ``config validate`` warns of these."""
+        gaps: list[str] = []
+        if "telegram" in present and not self.telegram.chat_id:
+            gaps.append("[alerts.telegram] has no chat_id, so Telegram is off: run `computehub-tui notify "
+                        "telegram-setup` to find it")
+        if "email" in present:
+            if not self.email.host:
+                gaps.append("[alerts.email] has no host, so e-mail is off")
+            elif not self.email.from_ or not self.email.to:
+                gaps.append(EMAIL_NEEDS_ADDRESSES)
+        if "webhook" in present and not self.webhook.url:
+            gaps.append("[alerts.webhook] has no url, so the webhook is off")
+        return gaps
 
 
 def _a_channel(name: str) -> str:

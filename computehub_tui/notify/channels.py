@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from computehub_tui.config.schema import AlertsSection
+from computehub_tui.config.schema import EMAIL_NEEDS_ADDRESSES, AlertsSection
 from computehub_tui.domain.secret import Secret
 from computehub_tui.notify.base import Channel
 
@@ -56,8 +56,7 @@ def build_channel(name: str, settings: AlertsSection, secrets: Mapping[str, Secr
     if name == "email":
         email = settings.email
         if not email.from_ or not email.to:
-            raise ChannelConfigError("[alerts.email] needs from (the sender) and to (at least one recipient) "
-                                     "besides host")
+            raise ChannelConfigError(EMAIL_NEEDS_ADDRESSES)
         if email.username and not secret:
             raise ChannelConfigError(f"[alerts.email] logs in as {email.username!r} but no password is stored: put "
                                      "it in the vault or COMPUTEHUB_SMTP_PASSWORD")
