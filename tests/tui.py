@@ -58,11 +58,12 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
 async def ready(pilot: Pilot) -> ComputeHubApp:
     app = pilot.app
     assert isinstance(app, ComputeHubApp)
-    # Every provider answered, and the Offers pane (unfiltered) shows every offer the Hub holds.
+    # Every provider answered, and both panes (unfiltered) show everything the Hub holds: a pane repaints on the
+    # engine's event a moment after the provider's answer lands, so one provider's rows may still be missing.
     await wait_for(pilot, lambda: app.hub is not None
                    and all(h.offers_at and h.instances_at for h in app.hub.health())
                    and len(app.offers_pane.table.rows) == len(app.hub.offers()) > 0
-                   and len(app.instances_pane.table.rows) > 0)
+                   and len(app.instances_pane.table.rows) == len(app.hub.instances()) > 0)
     return app
 
 
