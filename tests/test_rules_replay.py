@@ -7,13 +7,15 @@ replay does not change the machines, so a rule that stays true fires again once 
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from computehub_tui.cli.entry import main
-from computehub_tui.engine.automation.replay import replay
+from computehub_tui.engine.automation.replay import PROGRESS_STEPS, ReplayControl, ReplayStopped, replay
 from computehub_tui.engine.automation.runner import AutomationSettings
 from computehub_tui.rules.parser import parse_rules
 from computehub_tui.rules.trace import parse_trace
@@ -122,6 +124,30 @@ async def test_the_destructive_cap_pauses_the_replay_as_it_would_pause_automatio
     assert [(result.shown_t(f.t), f.instance) for f in result.firings] == [(1740, "a"), (2400, "b")]
     assert [(result.shown_t(at), message.split(":")[0]) for at, message in result.held] == [
         (2640, "automation paused itself")]
+
+
+async def test_a_followed_replay_reports_each_percent_and_stops_when_asked() -> None:
+    rules = parse_rules(IDLE_STOP)
+    trace = parse_trace((TRACES / "idle_after_2h.csv").read_text())
+    total = len(trace.times)
+    reported: list[tuple[int, int]] = []
+    followed = await replay(rules, trace, control=ReplayControl(lambda done, of: reported.append((done, of))))
+    assert len(followed.firings) == 7  # following changes nothing
+    assert reported[-1] == (total, total) and all(of == total for _, of in reported)
+    assert [done for done, _ in reported] == sorted({done for done, _ in reported})
+    assert len(reported) == PROGRESS_STEPS + 1  # at 0 % (the first tick), each percent, and 100 %
+
+    ticks: list[int] = []
+
+    def stop_halfway(done: int, of: int) -> None:
+        ticks.append(done)
+        if done >= of // 2:
+            control.stop()
+
+    control = ReplayControl(stop_halfway)
+    with pytest.raises(ReplayStopped):
+        await replay(rules, trace, control=control)
+    assert ticks[-1] < total * 0.6  # it ended at the next tick, not at the end
 
 
 async def test_the_cap_counts_only_destructive_actions() -> None:
@@ -297,3 +323,23 @@ def test_a_warning_whose_condition_ends_is_withdrawn(tmp_path: Path, capsys: pyt
     assert [t for t, *_ in without_warning] == [2340 + 2400 * dip for dip in range(6)]
     rules = 'rule "dip": IF gpu_util < 5 FOR 4m THEN WARN 5m stop\n'
     assert firings(tmp_path, capsys, rules, "checkpoint_dips.csv") == []
+
+
+def test_a_long_replay_shows_its_percentage_on_a_terminal_and_erases_it(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("computehub_tui.cli.rules_replay.PROGRESS_FROM_TICKS", 100)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    rules_file = tmp_path / "test.rules"
+    rules_file.write_text(IDLE_STOP)
+    assert main(["rules", "replay", str(rules_file), "--trace", str(TRACES / "idle_after_2h.csv"), "--json"]) == 0
+    shown = terminal.getvalue()
+    assert "\rreplaying… 50 % of 241 ticks" in shown
+    assert shown.index("\r\x1b[K") > shown.index("replaying… 99 %")  # erased once done, before the summary
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: nothing but the results
+    assert main(["rules", "replay", str(rules_file), "--trace", str(TRACES / "idle_after_2h.csv"), "--json"]) == 0
+    assert "replaying" not in sys.stderr.getvalue()

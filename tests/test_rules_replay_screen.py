@@ -91,6 +91,36 @@ async def test_the_key_replays_the_rule_under_the_cursor_and_w_switches_to_7_day
         assert "over the last 7 d" in str(screen.query_one("#replay-title").render())
 
 
+async def test_a_long_replay_shows_its_progress_and_closing_the_screen_stops_it(tmp_path: Path) -> None:
+    clock = ManualClock()
+    app = small_app(tmp_path, clock)
+    source = replay_source(clock)
+    source.long_replay = (4_000, 10_000)
+    app.rules_source_for = lambda hub: source
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: bool(app.rules_pane.table.rows))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleEditorScreen))
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen))
+        screen = app.screen
+        summary = screen.query_one("#replay-summary")
+        await wait_for(pilot, lambda: "40 % of 10,000 polls" in str(summary.render()))
+        assert "esc stops it" in str(summary.render())
+        [first] = source.replay_controls
+        assert first is not None and not first.stopped
+        await pilot.press("w")  # another window: the running replay is stopped first
+        await wait_for(pilot, lambda: len(source.replay_controls) == 2)
+        assert first.stopped
+        second = source.replay_controls[1]
+        assert second is not None and not second.stopped
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ReplayScreen))
+        assert second.stopped
+
+
 def test_a_timeline_marks_each_firing_in_its_cell() -> None:
     fired = [ReplayFiring(at, name, ("stop",), "") for at, name in ((0.0, "a"), (55.0, "a"), (100.0, "a"), (10.0, "b"))]
     view = ReplayView("r", 0.0, 100.0, tuple(fired), ("a", "b"))

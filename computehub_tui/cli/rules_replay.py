@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from computehub_tui.cli.exits import EXIT_OK, EXIT_USAGE, UsageError
@@ -11,7 +12,14 @@ from computehub_tui.cli.output import note, out
 from computehub_tui.cli.rules import print_errors, read_text
 from computehub_tui.domain.models import iso_utc
 from computehub_tui.domain.text import clean_text
-from computehub_tui.engine.automation.replay import Explained, Firing, ReplayResult, replay, stored_trace
+from computehub_tui.engine.automation.replay import (
+    Explained,
+    Firing,
+    ReplayControl,
+    ReplayResult,
+    replay,
+    stored_trace,
+)
 from computehub_tui.engine.automation.runner import AutomationSettings
 from computehub_tui.rules.messages import format_duration_words
 from computehub_tui.rules.model import RuleSet
@@ -21,6 +29,8 @@ from computehub_tui.wiring import Session
 
 MAX_TRACE_BYTES = 100_000_000
 """A week of one-minute rows for a large fleet fits well inside this."""
+PROGRESS_FROM_TICKS = 5_000
+"""A replay this long shows its progress on a terminal's stderr (seconds of waiting, otherwise silent)."""
 
 
 def load_rules(path: Path) -> RuleSet | None:
@@ -70,7 +80,7 @@ async def _replay_and_print(args: argparse.Namespace, rule_set: RuleSet, trace: 
     if explain is not None and explain not in trace.instances:
         raise UsageError(f"--explain {explain!r}: no such instance in the trace (instances: "
                          f"{', '.join(trace.instances[:10])})")
-    result = await replay(rule_set, trace, settings, explain=explain)
+    result = await replay(rule_set, trace, settings, explain=explain, control=_terminal_progress(len(trace.times)))
     if args.json:
         for firing in result.firings:
             out(json.dumps(firing_json(result, firing), ensure_ascii=True, allow_nan=False))
@@ -82,6 +92,18 @@ async def _replay_and_print(args: argparse.Namespace, rule_set: RuleSet, trace: 
     note(f"{len(result.firings)} firing{'s' if len(result.firings) != 1 else ''} over {len(trace.times)} ticks "
          f"(replay: nothing was executed, no alert was sent)")
     return EXIT_OK
+
+
+def _terminal_progress(ticks: int) -> ReplayControl | None:
+    """A percentage on the terminal's stderr, erased when done; None when stderr is not a terminal."""
+    if ticks < PROGRESS_FROM_TICKS or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write("\r\x1b[K" if done == total else f"\rreplaying… {done * 100 // total} % of {total:,} ticks")
+        sys.stderr.flush()
+
+    return ReplayControl(show)
 
 
 def firing_json(result: ReplayResult, firing: Firing) -> dict[str, object]:

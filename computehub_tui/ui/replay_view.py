@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from computehub_tui.domain.text import clean_text
-from computehub_tui.engine.automation.replay import replay, stored_trace
+from computehub_tui.engine.automation.replay import ReplayControl, replay, stored_trace
 from computehub_tui.engine.crossing import run_on, running_loop
 from computehub_tui.engine.hub import Hub
 from computehub_tui.rules.model import RuleSet
@@ -70,10 +70,11 @@ def fired_instances(firings: Sequence[ReplayFiring]) -> int:
     return len({firing.instance_key for firing in firings})
 
 
-async def replay_rule(hub: Hub, text: str, rule: str, window_s: float) -> ReplayView:
+async def replay_rule(hub: Hub, text: str, rule: str, window_s: float,
+                      control: ReplayControl | None = None) -> ReplayView:
     """``rule`` of the rules ``text`` over the fleet's last ``window_s`` of stored history: read on the engine's
-    loop (its store lives there), replayed on a thread of its own (days of ticks must not hold up polling).
-    Nothing is executed and no alert is sent."""
+    loop (its store lives there), replayed on a thread of its own (days of ticks must not hold up polling), which
+    ``control`` follows and may stop (ReplayStopped). Nothing is executed and no alert is sent."""
     now = hub.clock.now()
     start = now - window_s
     parsed = parse_rules(text)
@@ -85,7 +86,8 @@ async def replay_rule(hub: Hub, text: str, rule: str, window_s: float) -> Replay
     if trace is None:
         return ReplayView(rule, start, now, problem="no stored history in this time (the app records it while "
                                                     "it runs)")
-    result = await asyncio.to_thread(asyncio.run, replay(RuleSet(chosen), trace, hub.rules.runner.settings))
+    result = await asyncio.to_thread(asyncio.run, replay(RuleSet(chosen), trace, hub.rules.runner.settings,
+                                                         control=control))
     firings = tuple(ReplayFiring(f.t, f.instance, f.actions, f.evidence) for f in result.firings)
     return ReplayView(rule, start, now, firings, trace.instances, tuple(result.held))
 

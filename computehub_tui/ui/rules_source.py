@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
 from computehub_tui.domain.text import clean_text
+from computehub_tui.engine.automation.replay import ReplayControl
 from computehub_tui.engine.automation.runner import ACCOUNT
 from computehub_tui.engine.automation.service import RulesService
 from computehub_tui.engine.crossing import run_on, running_loop
@@ -150,8 +151,9 @@ class RulesSource(Protocol):
         """Who holds the automation lease; None when nobody runs automation."""
         ...
 
-    async def replay(self, text: str, rule: str, window_s: float) -> ReplayView:
-        """``rule`` of ``text`` replayed over the last ``window_s`` of stored history (nothing acts)."""
+    async def replay(self, text: str, rule: str, window_s: float, control: ReplayControl | None = None) -> ReplayView:
+        """``rule`` of ``text`` replayed over the last ``window_s`` of stored history (nothing acts); ``control``
+        follows its progress and may stop it."""
         ...
 
 
@@ -255,8 +257,8 @@ class HubRulesSource:
     async def resume(self) -> None:
         await self._rules.resume()
 
-    async def replay(self, text: str, rule: str, window_s: float) -> ReplayView:
-        return await replay_rule(self._hub, text, rule, window_s)
+    async def replay(self, text: str, rule: str, window_s: float, control: ReplayControl | None = None) -> ReplayView:
+        return await replay_rule(self._hub, text, rule, window_s, control)
 
     def lease(self) -> LeaseInfo | None:
         holder = self._rules.lease.holder

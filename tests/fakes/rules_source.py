@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from computehub_tui.clock import Clock
+from computehub_tui.engine.automation.replay import ReplayControl
 from computehub_tui.rules.model import Action, ActionKind, Comparison, Mode, Position, Rule, RuleError, RuleSet, Truth
 from computehub_tui.ui.replay_view import ReplayView
 from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning, PreviewRow, Recipe, RuleRow
@@ -91,6 +93,9 @@ class FakeRulesSource:
     replay_view: ReplayView = field(default_factory=lambda: ReplayView("", 0.0, 0.0))
     """What ``replay`` answers (its rule and window filled in from the call)."""
     replays: list[tuple[str, float]] = field(default_factory=list)
+    replay_controls: list[ReplayControl | None] = field(default_factory=list)
+    long_replay: tuple[int, int] | None = None
+    """When set, ``replay`` reports (done, total) ticks and then never ends (a week of history, still going)."""
 
     def file_text(self) -> str:
         return self.text
@@ -156,8 +161,13 @@ class FakeRulesSource:
     async def resume(self) -> None:
         self.is_paused = False
 
-    async def replay(self, text: str, rule: str, window_s: float) -> ReplayView:
+    async def replay(self, text: str, rule: str, window_s: float, control: ReplayControl | None = None) -> ReplayView:
         self.replays.append((rule, window_s))
+        self.replay_controls.append(control)
+        if self.long_replay is not None:
+            if control is not None:
+                control.tick_done(*self.long_replay)
+            await asyncio.Event().wait()  # until the screen's worker is cancelled
         now = self.clock.now()
         return replace(self.replay_view, rule=rule, start=now - window_s, end=now)
 

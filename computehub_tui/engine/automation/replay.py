@@ -6,6 +6,7 @@ import asyncio
 import bisect
 import itertools
 import math
+import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC
@@ -47,6 +48,38 @@ FIRST_INTERVAL_S = 60.0
 STATUS_FILL_MIN_S = 60.0
 """Stored history repeats an unchanged status no more often than this: days of 5 s polls would be a million rows."""
 _BILLING = frozenset(status.value for status in InstanceStatus if status.is_billing_compute)
+PROGRESS_STEPS = 100
+"""A followed replay reports its progress this many times (each percent)."""
+
+
+class ReplayStopped(Exception):
+    """``ReplayControl.stop`` was called: the replay ended early and has no result."""
+
+
+class ReplayControl:
+    """Lets another thread follow a replay (``on_progress(done, total)`` ticks, called on the replay's thread)
+    and stop it (``stop``: it ends at its next tick with ReplayStopped)."""
+
+    def __init__(self, on_progress: Callable[[int, int], None] | None = None) -> None:
+        self._stopped = threading.Event()
+        self._on_progress = on_progress
+        self._reported_step = -1
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def tick_done(self, done: int, total: int) -> None:
+        """Raises ReplayStopped once stopped; reports each time another ``1 / PROGRESS_STEPS`` of ``total`` is done."""
+        if self._stopped.is_set():
+            raise ReplayStopped
+        step = done * PROGRESS_STEPS // max(1, total)
+        if self._on_progress is not None and step != self._reported_step:
+            self._reported_step = step
+            self._on_progress(done, total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +309,9 @@ def as_live(rule_set: RuleSet) -> RuleSet:
 
 
 async def replay(rule_set: RuleSet, trace: Trace, settings: AutomationSettings | None = None, *,
-                 explain: str | None = None) -> ReplayResult:
-    """Run ``rule_set`` over ``trace`` through the live runner; nothing is executed and no alert leaves."""
+                 explain: str | None = None, control: ReplayControl | None = None) -> ReplayResult:
+    """Run ``rule_set`` over ``trace`` through the live runner; nothing is executed and no alert leaves.
+    ``control`` follows its progress and may stop it (ReplayStopped)."""
     offset = 0.0 if trace.absolute else RELATIVE_START
     result = ReplayResult(offset=offset)
     clock = ManualClock(trace.rows[0].t + offset)
@@ -295,7 +329,8 @@ async def replay(rule_set: RuleSet, trace: Trace, settings: AutomationSettings |
         runner.rule_set = as_live(rule_set)
         await runner.load()
         shown: set[str] = set()
-        for t in trace.times:
+        times = trace.times
+        for done, t in enumerate(times, 1):
             clock.set_time(t + offset)
             report = await runner.tick()
             await asyncio.gather(*spawned)
@@ -303,6 +338,8 @@ async def replay(rule_set: RuleSet, trace: Trace, settings: AutomationSettings |
             _collect(runner, executor, report, clock.now(), result, shown)
             if explain is not None:
                 _explain(runner, facts, explain, clock.now(), result)
+            if control is not None:
+                control.tick_done(done, len(times))
     finally:
         await store.close()
     return result

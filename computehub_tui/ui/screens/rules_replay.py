@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import ClassVar
 
@@ -13,6 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 
 from computehub_tui.domain.text import clean_text
+from computehub_tui.engine.automation.replay import ReplayControl, ReplayStopped
 from computehub_tui.ui.plain import PlainStatic, plain
 from computehub_tui.ui.replay_view import MARK, ReplayView, fired_instances, strips
 from computehub_tui.ui.rules_source import RulesSource
@@ -52,6 +54,8 @@ class ReplayScreen(ModalScreen[None]):
         self.window_s = window_s
         self.view: ReplayView | None = None
         """The last replay shown; None while one runs."""
+        self._control: ReplayControl | None = None
+        """Follows the replay running now (stopped when another starts or the screen closes)."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -65,6 +69,10 @@ class ReplayScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self._start()
 
+    def on_unmount(self) -> None:
+        if self._control is not None:  # a week of ticks must not go on burning a core once nobody looks
+            self._control.stop()
+
     def on_resize(self) -> None:
         if self.view is not None:
             self._show(self.view)
@@ -75,6 +83,8 @@ class ReplayScreen(ModalScreen[None]):
             self._start()
 
     def _start(self) -> None:
+        if self._control is not None:
+            self._control.stop()
         self.view = None
         self.query_one("#replay-title", PlainStatic).update(plain(
             f"Replay of {self.rule} over the last {WINDOWS.get(self.window_s, '')} · d 24 h · w 7 d · esc close",
@@ -84,10 +94,27 @@ class ReplayScreen(ModalScreen[None]):
         self.query_one("#replay-timeline", PlainStatic).update("")
         self._load(self.window_s)
 
+    def _progress(self, window_s: float, done: int, total: int) -> None:
+        if window_s == self.window_s and self.view is None:
+            self.query_one("#replay-summary", PlainStatic).update(
+                f"replaying the stored history… {done * 100 // max(1, total)} % of {total:,} polls "
+                "(nothing is executed; esc stops it)")
+
     @work(group="rules-replay", exclusive=True, exit_on_error=False)
     async def _load(self, window_s: float) -> None:
+        loop = asyncio.get_running_loop()
+
+        def progress(done: int, total: int) -> None:  # on the replay's thread
+            try:
+                loop.call_soon_threadsafe(self._progress, window_s, done, total)
+            except RuntimeError:  # the app has closed meanwhile
+                control.stop()
+
+        control = self._control = ReplayControl(progress)
         try:
-            view = await self.source.replay(self.text, self.rule, window_s)
+            view = await self.source.replay(self.text, self.rule, window_s, control)
+        except ReplayStopped:
+            return
         except Exception as error:  # noqa: BLE001 - a failed replay is a message, never a crashed screen
             self.query_one("#replay-summary", PlainStatic).update(
                 plain(f"replay failed: {clean_text(str(error), 300) or type(error).__name__}", "red", 400))
