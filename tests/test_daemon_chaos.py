@@ -49,7 +49,10 @@ def market(tmp_path: Path) -> Iterator[Market]:
                                                                                   clock=Readings())})
         opened.vast.state_delay_s = STOP_REPLY_S
         opened.runpod.pods = {GAPPY_ID: {**copy.deepcopy(runpod_wire.SSH_POD), "id": GAPPY_ID, "name": "gappy-box"}}
-        opened.runpod.utilisation[GAPPY_ID] = gappy(seen_s=3.0, silent_s=6.0, failing_s=6.0)
+        # In seconds, unlike the busy machine: counted in polls, a seen stretch split by a daemon's kill would join
+        # its halves across the restart, and a slow steady sampler at 0 % is idle by the rules' own semantics.
+        # Short stretches (10 s a cycle at 2 s polls), so even a loaded machine's polls land in each of them.
+        opened.runpod.utilisation[GAPPY_ID] = gappy(seen_s=3.0, silent_s=4.0, failing_s=3.0)
         yield opened
 
 
