@@ -4,6 +4,7 @@ acknowledged, resolved at once, quiet hours, routing, and which engine events al
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,6 +161,19 @@ async def test_routes_narrow_who_gets_a_kind_and_a_rule_can_name_one_channel(sto
     await h.service.settled()
     assert await h.titles("email") == ["Spend passed $50", "cap: automation paused"]
     assert await h.titles("webhook") == ["idle: idle for 2h", "cap: automation paused"]
+
+
+async def test_a_rule_notifying_a_channel_not_configured_is_logged_once_and_sends_nothing(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    h = await harness(store)
+    with caplog.at_level(logging.WARNING, logger="computehub_tui.engine.alerts"):
+        for _ in range(3):  # a rule that fires all night
+            h.bus.publish(RuleNotify("idle", "vast:1", "telegram", "idle for 2h"))
+        await h.service.settled()
+    told = [r.getMessage() for r in caplog.records if "not configured" in r.getMessage()]
+    assert told == [("alerts: rule idle notifies telegram, which is not configured (`computehub-tui rules check` "
+                     "says how to set it up)")]
+    assert await h.titles("webhook") == []
 
 
 async def test_a_warning_carries_snooze_and_cancel_and_a_rule_firing_says_what_it_did(store: Store) -> None:

@@ -48,6 +48,20 @@ def test_check_reports_every_error_with_its_caret_and_exits_2(cli: Cli) -> None:
     assert missing[0] == 2 and missing[2].count("\n") == 1 and "no such file" in missing[2]
 
 
+def test_check_warns_of_a_notify_to_a_channel_the_config_does_not_set_up(cli: Cli) -> None:
+    rules = cli.file("notify.rules", 'rule "idle": IF gpu_util < 5 FOR 30m THEN stop; notify telegram\n'
+                                     'rule "cap": IF spend_today > 50 THEN notify toast; notify email "cap"\n'
+                                     'rule "again": IF spend_today > 90 THEN notify email\n')
+    (cli.dir / "config.toml").write_text('[alerts.email]\nhost = "smtp.example.com"\nfrom = "hub@example.com"\n'
+                                         'to = ["ops@example.com"]\n', encoding="utf-8")
+    code, out, err = cli("rules", "check", rules)
+    assert (code, out) == (0, f"{rules}: ok, 3 rules\n")
+    [warning] = err.splitlines()  # e-mail is set up and a toast needs nothing
+    assert warning.startswith("warning: rule idle notifies telegram, which is not configured: add [alerts.telegram]")
+    (cli.dir / "config.toml").write_text("[poll]\ninstances_s = 1\n", encoding="utf-8")
+    assert cli("rules", "check", rules)[:3:2] == (0, "")  # a broken config: the rule file is still checked
+
+
 def test_hostile_text_in_a_rule_file_reaches_the_terminal_inert(cli: Cli) -> None:
     code, _, err = cli("rules", "check", cli.file("evil.rules", 'IF label == "\x1b]52;c;eA==\x07" THEN stop\n'))
     assert code == 2 and "\x1b" not in err and "\x07" not in err

@@ -64,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "config":  # works on a broken config: it is how one is fixed
             return config_command(args)
-        if args.command == "rules" and args.rules_command == "check":  # needs no config, store or provider
-            return check_file(args.file)
+        if args.command == "rules" and args.rules_command == "check":  # needs no store or provider
+            return check_file(args.file, _alert_channels(args))
         if args.command == "rules" and args.rules_command == "test":  # the test file says everything
             from computehub_tui.cli.rules_test import run_tests  # deferred: the parser and runner are big
 
@@ -98,6 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return fail(f"internal error: {type(error).__name__}: {error}; please report it "
                     f"(set {DEBUG_ENV}=1 to see the traceback)", EXIT_INTERNAL)
+
+
+def _alert_channels(args: argparse.Namespace) -> list[str] | None:
+    """The alert channels the config sets up; None when it cannot be read (``rules check`` works without it)."""
+    try:
+        path, named = config_file_path(getattr(args, "config", None))
+        return load_config(path, must_exist=named, flags=getattr(args, "set", None) or []).alerts.channel_names()
+    except (ConfigError, OSError):
+        return None
 
 
 def _options(args: argparse.Namespace) -> Options:

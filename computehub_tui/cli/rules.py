@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,8 @@ from computehub_tui.cli.exits import EXIT_OK, EXIT_USAGE, CommandFailed, UsageEr
 from computehub_tui.cli.output import Column, emit, note, out, print_json, table
 from computehub_tui.domain.models import iso_utc
 from computehub_tui.rules.fields import nearest
-from computehub_tui.rules.model import Mode, RuleSet
+from computehub_tui.notify.channels import HOW_TO_CONFIGURE
+from computehub_tui.rules.model import ActionKind, Mode, RuleSet
 from computehub_tui.wiring import Session
 
 if TYPE_CHECKING:
@@ -22,8 +24,9 @@ MAX_RULE_FILE_BYTES = 2_000_000
 """Bigger than any hand-written rule file; the parser has its own, smaller bound on what it reads."""
 
 
-def check_file(path: Path) -> int:
-    """``rules check FILE``: 0 and a summary, or 2 with every error (line, column, caret), on stderr."""
+def check_file(path: Path, configured: Collection[str] | None = None) -> int:
+    """``rules check FILE``: 0 and a summary, or 2 with every error (line, column, caret), on stderr. With the
+    ``configured`` alert channels, a rule that notifies another channel is warned of."""
     from computehub_tui.rules.parser import parse_rules  # deferred: lark is not imported for other commands
 
     rule_set = parse_rules(read_text(path))
@@ -31,7 +34,22 @@ def check_file(path: Path) -> int:
         print_errors(path, rule_set)
         return EXIT_USAGE
     out(f"{path}: ok, {_count(len(rule_set.rules))}")
+    if configured is not None:
+        for rule, channel in unconfigured_notifications(rule_set, configured):
+            note(f"warning: rule {rule} notifies {channel}, which is not configured: {HOW_TO_CONFIGURE[channel]} "
+                 "(until then the message shows only in the app)")
     return EXIT_OK
+
+
+def unconfigured_notifications(rule_set: RuleSet, configured: Collection[str]) -> list[tuple[str, str]]:
+    """(rule, channel) for each ``notify <channel>`` whose alert channel has no config section (toast needs none)."""
+    found = []
+    for rule in rule_set.rules:
+        for action in rule.actions:
+            channel = str(action.args.get("channel", ""))
+            if action.kind is ActionKind.NOTIFY and channel in HOW_TO_CONFIGURE and channel not in configured:
+                found.append((rule.name, channel))
+    return list(dict.fromkeys(found))
 
 
 async def rules(args: argparse.Namespace, session: Session) -> int:

@@ -139,6 +139,8 @@ class AlertsService:
         self._builder = builder
         self.claimant = claimant or claimant_id()
         self._channels: dict[str, Channel] = {}
+        self._unconfigured_told: set[tuple[str, str]] = set()
+        """(rule, channel) pairs already logged as notifying a channel that is not configured."""
         self.channel_errors: dict[str, str] = {}
         """Configured channels that could not be built, with why."""
         self._ready = False
@@ -478,7 +480,10 @@ class AlertsService:
         await self._ensure_ready()
         channels = None if event.channel == "alert" else [event.channel]
         if channels is not None and event.channel not in self._channels:
-            log.info("alerts: rule %s notifies %s, which is not configured", event.rule, event.channel)
+            if (event.rule, event.channel) not in self._unconfigured_told:  # once: a rule may fire all night
+                self._unconfigured_told.add((event.rule, event.channel))
+                log.warning("alerts: rule %s notifies %s, which is not configured (`computehub-tui rules check` "
+                            "says how to set it up)", event.rule, event.channel)
             return
         digest = uuid.uuid5(uuid.NAMESPACE_URL, event.message).hex[:12]
         await self.raise_alert("rule_notify", f"notify:{event.rule}:{event.target}:{digest}",
