@@ -128,7 +128,7 @@ async def open_session(
     query = OfferQuery(min_reliability=config.offers.min_reliability, disk_gb=config.offers.disk_gb,
                        limit=config.offers.limit)
     poll = PollSettings(config.poll.offers_s, config.poll.instances_s)
-    zone = ZoneInfo(config.costs.timezone) if config.costs.timezone else None  # the schema checked the name
+    zone = cost_zone(config)
     retention = RetentionSettings(metrics_raw_s=config.retention.metrics_raw, metrics_1m_s=config.retention.metrics_1m,
                                   metrics_1h_s=config.retention.metrics_1h,
                                   price_history_s=config.retention.price_history, audit_s=config.retention.audit)
@@ -227,6 +227,11 @@ async def telegram_link(config: Config, keys: KeyService) -> Callable[[], Telegr
 
         return TelegramChannel(token, section.chat_id, section.base_url)
     return build
+
+
+def cost_zone(config: Config) -> ZoneInfo | None:
+    """``[costs] timezone``: where "today" and "this month" begin (None: this machine's local time)."""
+    return ZoneInfo(config.costs.timezone) if config.costs.timezone else None  # the schema checked the name
 
 
 def automation_settings(config: Config, role: str) -> AutomationSettings:

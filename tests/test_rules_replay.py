@@ -343,3 +343,24 @@ def test_a_long_replay_shows_its_percentage_on_a_terminal_and_erases_it(tmp_path
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: nothing but the results
     assert main(["rules", "replay", str(rules_file), "--trace", str(TRACES / "idle_after_2h.csv"), "--json"]) == 0
     assert "replaying" not in sys.stderr.getvalue()
+
+
+def test_spend_today_of_a_trace_with_real_times_resets_at_midnight_in_the_users_zone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # $10/h from 13:00 UTC on 31 January, sampled every 10 minutes: in UTC spend today passes $24.9 at 15:30. In
+    # Tokyo (UTC+9) the day turns at 15:00 UTC with $20 spent, so it passes $24.9 again only at 17:30 UTC.
+    rows = [f"2026-01-31T{13 + minutes // 60:02d}:{minutes % 60:02d}:00Z,box,running,90,10,80,60,10"
+            for minutes in range(0, 300, 10)]
+    trace = tmp_path / "day.csv"
+    trace.write_text(HEADER + "\n".join(rows) + "\n")
+    rules = 'rule "cap": IF spend_today > 24.9 THEN notify toast\n'
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("COMPUTEHUB_CONFIG", str(config))
+    config.write_text('[costs]\ntimezone = "UTC"\n')
+    code, out, err = run(tmp_path, capsys, rules, trace, "--json")
+    assert code == 0, err
+    assert json.loads(out.splitlines()[0])["t"] == "2026-01-31T15:30:00+00:00"
+    config.write_text('[costs]\ntimezone = "Asia/Tokyo"\n')
+    code, out, err = run(tmp_path, capsys, rules, trace, "--json")
+    assert code == 0, err
+    assert json.loads(out.splitlines()[0])["t"] == "2026-01-31T17:30:00+00:00"

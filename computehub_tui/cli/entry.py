@@ -43,7 +43,7 @@ from computehub_tui.engine.keys import DATABASE_NAME
 from computehub_tui.providers.base import ProviderError
 from computehub_tui.store import StoreError
 from computehub_tui.vault import Vault, VaultError, read_passphrase_file
-from computehub_tui.wiring import Session, automation_settings, open_session
+from computehub_tui.wiring import Session, automation_settings, cost_zone, open_session
 
 DEBUG_ENV = "COMPUTEHUB_DEBUG"
 """Set it to see the traceback of an internal error instead of the one-line summary."""
@@ -74,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rules" and args.rules_command == "replay" and args.trace is not None:
             from computehub_tui.cli.rules_replay import replay_trace_command
 
-            return asyncio.run(replay_trace_command(args, automation_settings(options.config, "replay")))
+            return asyncio.run(replay_trace_command(args, automation_settings(options.config, "replay"),
+                                                    cost_zone(options.config)))
         if args.command is None:
             return _run_tui(options)
         return asyncio.run(_dispatch(args, options))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import tzinfo
 from pathlib import Path
 
 from computehub_tui.cli.exits import EXIT_OK, EXIT_USAGE, UsageError
@@ -50,13 +51,14 @@ def load_trace(path: Path) -> Trace:
         raise UsageError(error.render(str(path))) from None
 
 
-async def replay_trace_command(args: argparse.Namespace, settings: AutomationSettings) -> int:
-    """``rules replay FILE --trace TRACE``: no store, no provider; only the rule file and the trace."""
+async def replay_trace_command(args: argparse.Namespace, settings: AutomationSettings, zone: tzinfo | None) -> int:
+    """``rules replay FILE --trace TRACE``: no store, no provider; only the rule file, the trace and where the
+    user's days begin (``zone``; None: local time)."""
     rule_set = load_rules(args.file)
     if rule_set is None:
         return EXIT_USAGE
     trace = load_trace(args.trace)
-    return await _replay_and_print(args, rule_set, trace, settings)
+    return await _replay_and_print(args, rule_set, trace, settings, zone)
 
 
 async def replay_history_command(args: argparse.Namespace, session: Session) -> int:
@@ -69,18 +71,19 @@ async def replay_history_command(args: argparse.Namespace, session: Session) -> 
     if trace is None:
         note(f"no stored history in the last {format_duration_words(args.since)}; nothing to replay")
         return EXIT_OK
-    return await _replay_and_print(args, rule_set, trace, session.hub.rules.runner.settings)
+    return await _replay_and_print(args, rule_set, trace, session.hub.rules.runner.settings, session.hub.costs.zone)
 
 
 async def _replay_and_print(args: argparse.Namespace, rule_set: RuleSet, trace: Trace,
-                            settings: AutomationSettings) -> int:
+                            settings: AutomationSettings, zone: tzinfo | None) -> int:
     explain = clean_text(args.explain, 64) if args.explain else None
     if explain is not None and args.json:
         raise UsageError("--explain prints a verdict per tick as text; use it without --json")
     if explain is not None and explain not in trace.instances:
         raise UsageError(f"--explain {explain!r}: no such instance in the trace (instances: "
                          f"{', '.join(trace.instances[:10])})")
-    result = await replay(rule_set, trace, settings, explain=explain, control=_terminal_progress(len(trace.times)))
+    result = await replay(rule_set, trace, settings, explain=explain, control=_terminal_progress(len(trace.times)),
+                          zone=zone)
     if args.json:
         for firing in result.firings:
             out(json.dumps(firing_json(result, firing), ensure_ascii=True, allow_nan=False))

@@ -9,7 +9,7 @@ import math
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, tzinfo
 from typing import Any
 
 from computehub_tui.clock import ManualClock
@@ -169,9 +169,11 @@ class TraceFacts(FactsBuilder):
     """Facts from a trace instead of the engine's live data: the same fields, read from MetricSample with the
     facts builder's own readers and sample interval, at whatever ``now`` the replay clock stands."""
 
-    def __init__(self, trace: Trace, offset: float, clock: ManualClock) -> None:
+    def __init__(self, trace: Trace, offset: float, clock: ManualClock, zone: tzinfo | None = UTC) -> None:
         # FactsBuilder.__init__ is not called: its sources are the live engine's, and none is read here.
         self._clock = clock
+        self._zone = zone
+        """Where "today" and "this month" begin (None: this machine's local time, as the engine's costs)."""
         grouped: dict[str, list[TraceRow]] = {}
         for row in trace.rows:
             shifted = replace(row, t=row.t + offset, sample=replace(row.sample, time=row.sample.time + offset))
@@ -187,7 +189,7 @@ class TraceFacts(FactsBuilder):
     def account(self) -> AccountFacts:
         now = self._clock.now()
         instances = self._built[1] if self._built is not None and self._built[0] == now else self.instances(now, {})
-        day, month = day_start(now, UTC), month_start(now, UTC)
+        day, month = day_start(now, self._zone), month_start(now, self._zone)
         spend_today = sum(trace.cost_at(now) - trace.cost_at(day) for trace in self._by_instance.values())
         spend_month = sum(trace.cost_at(now) - trace.cost_at(month) for trace in self._by_instance.values())
         burn = [f.values.get("cost_per_hour") for f in instances if f.values.get("status") in _BILLING]
@@ -200,7 +202,7 @@ class TraceFacts(FactsBuilder):
 
     def instances(self, now: float, windows: Mapping[str, float] | None = None, *,
                   private: bool = False) -> list[InstanceFacts]:
-        day = day_start(now, UTC)
+        day = day_start(now, self._zone)
         project_spend: dict[str | None, float] = {}
         for trace in self._by_instance.values():
             seen = trace.seen(now)
@@ -309,9 +311,12 @@ def as_live(rule_set: RuleSet) -> RuleSet:
 
 
 async def replay(rule_set: RuleSet, trace: Trace, settings: AutomationSettings | None = None, *,
-                 explain: str | None = None, control: ReplayControl | None = None) -> ReplayResult:
+                 explain: str | None = None, control: ReplayControl | None = None,
+                 zone: tzinfo | None = UTC) -> ReplayResult:
     """Run ``rule_set`` over ``trace`` through the live runner; nothing is executed and no alert leaves.
-    ``control`` follows its progress and may stop it (ReplayStopped)."""
+    ``control`` follows its progress and may stop it (ReplayStopped). ``zone`` is where days begin for the money
+    fields of a trace with real times (the user's, as live; None: local time); one in seconds from its start
+    begins at a UTC midnight and keeps UTC days."""
     offset = 0.0 if trace.absolute else RELATIVE_START
     result = ReplayResult(offset=offset)
     clock = ManualClock(trace.rows[0].t + offset)
@@ -319,7 +324,7 @@ async def replay(rule_set: RuleSet, trace: Trace, settings: AutomationSettings |
     bus.subscribe(lambda event: _note_pause(event, clock, result))
     store = await Store.open(":memory:")
     try:
-        facts = TraceFacts(trace, offset, clock)
+        facts = TraceFacts(trace, offset, clock, zone if trace.absolute else UTC)
         executor = RecordingExecutor()
         spawned: list[asyncio.Task[None]] = []
         runner = RuleRunner(store=SafeStore(store, clock, bus), bus=bus, clock=clock, live=LiveData({}),
