@@ -143,6 +143,24 @@ class _InstanceTrace:
             previous = self.billing_since[-1] if self.billing_since else None
             self.billing_since.append((previous if previous is not None else row.t) if row.status in _BILLING
                                       else None)
+        self._intervals: dict[int, float] = {}
+        self._poll_intervals: dict[int, float] = {}
+
+    def interval_at(self, sampled: int) -> float:
+        """The sample interval once ``sampled`` samples are in (as the engine's memory holds them), computed once."""
+        found = self._intervals.get(sampled)
+        if found is None:
+            found = self._intervals[sampled] = sample_interval(
+                self.samples[max(0, sampled - METRIC_HISTORY_SAMPLES):sampled], FIRST_INTERVAL_S)
+        return found
+
+    def poll_interval_at(self, seen: int) -> float:
+        """The interval between the polls that listed the instance, once ``seen`` rows are in, computed once."""
+        found = self._poll_intervals.get(seen)
+        if found is None:
+            found = self._poll_intervals[seen] = sample_interval([r.sample for r in self.rows[max(0, seen - 21):seen]],
+                                                                 FIRST_INTERVAL_S)
+        return found
 
     def sampled(self, now: float) -> int:
         """How many metric samples are at or before ``now``."""
@@ -169,9 +187,12 @@ class TraceFacts(FactsBuilder):
     """Facts from a trace instead of the engine's live data: the same fields, read from MetricSample with the
     facts builder's own readers and sample interval, at whatever ``now`` the replay clock stands."""
 
-    def __init__(self, trace: Trace, offset: float, clock: ManualClock, zone: tzinfo | None = UTC) -> None:
+    def __init__(self, trace: Trace, offset: float, clock: ManualClock, zone: tzinfo | None = UTC, *,
+                 reads_idle_for: bool = True) -> None:
         # FactsBuilder.__init__ is not called: its sources are the live engine's, and none is read here.
         self._clock = clock
+        self._reads_idle_for = reads_idle_for
+        """False when no rule reads ``idle_for``: it is then left unknown, as it is the costliest field to build."""
         self._zone = zone
         """Where "today" and "this month" begin (None: this machine's local time, as the engine's costs)."""
         grouped: dict[str, list[TraceRow]] = {}
@@ -226,12 +247,11 @@ class TraceFacts(FactsBuilder):
         sampled = trace.sampled(now)
         # As many samples as the engine keeps in memory per instance: windows and idle_for see what it sees.
         first = max(0, sampled - METRIC_HISTORY_SAMPLES)
-        history = trace.samples[first:sampled]
-        interval = sample_interval(history, FIRST_INTERVAL_S)
-        poll_interval = sample_interval([r.sample for r in trace.rows[max(0, seen - 21):seen]], FIRST_INTERVAL_S)
+        interval = trace.interval_at(sampled)
+        poll_interval = trace.poll_interval_at(seen)
         # The live engine forgets a sample after STALE_AFTER_S at its poll; a trace may sample more sparsely,
         # and the issue counts only gaps over three intervals as missing data.
-        newest = history[-1] if history else None
+        newest = trace.samples[sampled - 1] if sampled else None
         latest = newest if newest is not None and now - newest.time <= max(STALE_AFTER_S,
                                                                            GAP_INTERVALS * interval) else None
         billing_since = trace.billing_since[seen - 1]
@@ -246,7 +266,8 @@ class TraceFacts(FactsBuilder):
             "cost_per_hour": row.cost_per_hour,
             "cost_so_far": trace.cost_at(now),
             "uptime": None if billing_since is None else now - billing_since,
-            "idle_for": _idle_for(history, now, trace.gpu_counts[seen - 1]),
+            "idle_for": (_idle_for(trace.samples[first:sampled], now, trace.gpu_counts[seen - 1])
+                         if self._reads_idle_for else None),
             "price_change_24h": None,
             "project_spend_today": project_spend.get(row.project, 0.0),
         }
@@ -324,7 +345,8 @@ async def replay(rule_set: RuleSet, trace: Trace, settings: AutomationSettings |
     bus.subscribe(lambda event: _note_pause(event, clock, result))
     store = await Store.open(":memory:")
     try:
-        facts = TraceFacts(trace, offset, clock, zone if trace.absolute else UTC)
+        reads = {name for rule in rule_set.rules for name in _fields_read(rule)}
+        facts = TraceFacts(trace, offset, clock, zone if trace.absolute else UTC, reads_idle_for="idle_for" in reads)
         executor = RecordingExecutor()
         spawned: list[asyncio.Task[None]] = []
         runner = RuleRunner(store=SafeStore(store, clock, bus), bus=bus, clock=clock, live=LiveData({}),
