@@ -18,7 +18,7 @@ from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.automation.settings import AutomationSettings
 from computehub_tui.engine.hub import Hub, HubSettings, PollSettings
-from computehub_tui.engine.telegram_bot import CONFIRM_TTL_S, OFFSET_FLAG, STANDBY_S, TelegramBot
+from computehub_tui.engine.telegram_bot import CONFIRM_TTL_S, MIN_POLL_GAP_S, OFFSET_FLAG, STANDBY_S, TelegramBot
 from computehub_tui.notify.telegram import TelegramChannel
 from computehub_tui.store import Store
 
@@ -342,3 +342,25 @@ async def test_a_reply_refused_with_429_is_sent_again_after_the_servers_retry_af
         assert await asyncio.wait_for(polling, 5) == 1
         [reply] = replies(fake)
         assert reply.startswith("Running: 2")
+
+
+async def test_a_bot_api_that_answers_long_polls_at_once_is_not_asked_in_a_tight_loop(
+        tmp_path: Path, fake: FakeTelegram) -> None:
+    fake.holds_long_polls = False
+    machines = two_machines()
+    store = await Store.open(tmp_path / "db")
+    channel = TelegramChannel(Secret(TOKEN), str(OWNER), fake.base_url, timeout_s=5.0)
+    hub = Hub({"vast": machines}, store, machines.clock,  # type: ignore[dict-item]
+              HubSettings(poll=PollSettings(POLL_S * 10, POLL_S)), telegram=lambda: channel)
+    try:
+        clock = machines.clock
+        await hub.start()
+        # The empty answer came at once: the bot waits out the rest of a second before it asks again.
+        await until(lambda: any(due == clock.now() + MIN_POLL_GAP_S and not waiting.done()
+                                for due, waiting in clock._sleepers))
+        assert len(fake.calls("getUpdates")) == 1
+        await clock.advance(MIN_POLL_GAP_S)
+        await until(lambda: len(fake.calls("getUpdates")) == 2)
+    finally:
+        await hub.stop()
+        await store.close()

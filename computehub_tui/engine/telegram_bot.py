@@ -31,6 +31,9 @@ RETRY_S = 5.0
 REPLY_ATTEMPTS = 3
 MAX_REPLY_WAIT_S = 60.0
 """A reply the server asks to hold longer than this is dropped (logged): the user will have asked again."""
+MIN_POLL_GAP_S = 1.0
+"""An empty answer that came sooner than this (a Bot API server that does not hold long polls) waits the rest:
+the loop must not spin."""
 STANDBY_S = 10.0
 """How often a process whose bot lease another one holds asks again (the holder may have quit)."""
 PERMANENT_PAUSE_S = 300.0
@@ -126,7 +129,11 @@ class TelegramBot:
                 await self._hub.clock.sleep(self._standby_s)
                 continue
             self._note_standby(None)
-            await self.poll_once(self._long_poll_s)
+            asked_at = self._hub.clock.monotonic()
+            if not await self.poll_once(self._long_poll_s):
+                waited = self._hub.clock.monotonic() - asked_at
+                if waited < MIN_POLL_GAP_S:
+                    await self._hub.clock.sleep(MIN_POLL_GAP_S - waited)
 
     def _note_standby(self, holder: str | None) -> None:
         """Logs each change between polling and standing by (not every standby round)."""

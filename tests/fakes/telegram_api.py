@@ -80,6 +80,8 @@ class FakeTelegram:
         self._poll_generation = 0
         """Bumped by every getUpdates: a waiting one that sees it change was overtaken by another reader."""
         self.conflicts = 0
+        self.holds_long_polls = True
+        """False: getUpdates answers at once whatever its ``timeout`` (as some Bot API stand-ins do)."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -198,7 +200,7 @@ class FakeTelegram:
     def _getUpdates(self, fields: dict[str, str]) -> list[dict[str, Any]] | None:
         """The updates, or None when another reader's getUpdates overtook this one while it waited."""
         offset = int(fields.get("offset") or 0)
-        wait_s = min(MAX_LONG_POLL_S, float(fields.get("timeout") or 0))
+        wait_s = min(MAX_LONG_POLL_S, float(fields.get("timeout") or 0)) if self.holds_long_polls else 0.0
         deadline = time.monotonic() + wait_s
         with self._changed:
             self._poll_generation += 1
