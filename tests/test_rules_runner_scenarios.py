@@ -201,3 +201,19 @@ async def test_a_restart_keeps_the_provisioning_window_from_the_store(tmp_path: 
         assert [c for c in machines.calls if c[0] == "launch"] == [("launch", "a")]
         await s.minutes(2)  # minute 21: provisioning for 20 minutes across the restart, not 20 more
         assert [c for c in machines.calls if c[0] == "launch"] == [("launch", "a"), ("launch", "other-host")]
+
+
+async def test_samples_spaced_by_gaps_in_the_engines_own_polling_never_hold_a_window(tmp_path: Path) -> None:
+    # The engine polls every minute, but for a while it ran only now and then (a daemon restarted over and over):
+    # idle samples 5 minutes apart. Their gaps are longer than three poll intervals, so none of them may hold a
+    # 3-minute window, although 5 minutes is the only gap the history shows.
+    machines = Machines()
+    machines.add("1", util=0.0)
+    short = rule("short-idle", 'rule "short-idle": IF gpu_util < 5 FOR 3m THEN stop')
+    async with session(tmp_path / "db", machines, rules(short)) as s:
+        for _ in range(8):
+            await s.clock.advance(5 * 60)
+            await s.poll()
+        assert s.calls("stop") == []
+        await s.minutes(3)  # polled every minute again: the window fills from the first of these polls
+        assert s.calls("stop") == ["1"]

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from computehub_tui.cli.exits import EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from computehub_tui.cli.output import Column, emit, note, out, print_json, table
 from computehub_tui.domain.models import iso_utc
+from computehub_tui.notify.channels import HOW_TO_CONFIGURE, unconfigured
 from computehub_tui.rules.fields import nearest
-from computehub_tui.notify.channels import HOW_TO_CONFIGURE
-from computehub_tui.rules.model import ActionKind, Mode, RuleSet
+from computehub_tui.rules.model import Mode, RuleSet
 from computehub_tui.wiring import Session
 
 if TYPE_CHECKING:
@@ -35,21 +35,10 @@ def check_file(path: Path, configured: Collection[str] | None = None) -> int:
         return EXIT_USAGE
     out(f"{path}: ok, {_count(len(rule_set.rules))}")
     if configured is not None:
-        for rule, channel in unconfigured_notifications(rule_set, configured):
+        for rule, channel in unconfigured(rule_set.notified_channels(), configured):
             note(f"warning: rule {rule} notifies {channel}, which is not configured: {HOW_TO_CONFIGURE[channel]} "
                  "(until then the message shows only in the app)")
     return EXIT_OK
-
-
-def unconfigured_notifications(rule_set: RuleSet, configured: Collection[str]) -> list[tuple[str, str]]:
-    """(rule, channel) for each ``notify <channel>`` whose alert channel has no config section (toast needs none)."""
-    found = []
-    for rule in rule_set.rules:
-        for action in rule.actions:
-            channel = str(action.args.get("channel", ""))
-            if action.kind is ActionKind.NOTIFY and channel in HOW_TO_CONFIGURE and channel not in configured:
-                found.append((rule.name, channel))
-    return list(dict.fromkeys(found))
 
 
 async def rules(args: argparse.Namespace, session: Session) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import tzinfo
 from pathlib import Path
@@ -71,11 +72,13 @@ async def replay_history_command(args: argparse.Namespace, session: Session) -> 
     if trace is None:
         note(f"no stored history in the last {format_duration_words(args.since)}; nothing to replay")
         return EXIT_OK
-    return await _replay_and_print(args, rule_set, trace, session.hub.rules.runner.settings, session.hub.costs.zone)
+    return await _replay_and_print(args, rule_set, trace, session.hub.rules.runner.settings, session.hub.costs.zone,
+                                   session.hub.sample_interval_cap_s)
 
 
 async def _replay_and_print(args: argparse.Namespace, rule_set: RuleSet, trace: Trace,
-                            settings: AutomationSettings, zone: tzinfo | None) -> int:
+                            settings: AutomationSettings, zone: tzinfo | None,
+                            max_interval_s: float = math.inf) -> int:
     explain = clean_text(args.explain, 64) if args.explain else None
     if explain is not None and args.json:
         raise UsageError("--explain prints a verdict per tick as text; use it without --json")
@@ -83,7 +86,7 @@ async def _replay_and_print(args: argparse.Namespace, rule_set: RuleSet, trace: 
         raise UsageError(f"--explain {explain!r}: no such instance in the trace (instances: "
                          f"{', '.join(trace.instances[:10])})")
     result = await replay(rule_set, trace, settings, explain=explain, control=_terminal_progress(len(trace.times)),
-                          zone=zone)
+                          zone=zone, max_interval_s=max_interval_s)
     if args.json:
         for firing in result.firings:
             out(json.dumps(firing_json(result, firing), ensure_ascii=True, allow_nan=False))

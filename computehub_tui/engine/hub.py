@@ -175,9 +175,17 @@ class Hub:
                 AutomationParts(self._safe_store, self.bus, self.clock, self._live, self._health, self.metrics,
                                 self._costs, self._projects, self.actions, self.polling, self._statuses,
                                 self._labels, self.capabilities,
-                                lambda name, job: self.supervisor.start(name, job, max_restarts=0)),
+                                lambda name, job: self.supervisor.start(name, job, max_restarts=0),
+                                self.sample_interval_cap_s),
                 self.settings.automation)
         return self._rules
+
+    @property
+    def sample_interval_cap_s(self) -> float:
+        """How often this engine samples an instance at the slowest: each instances poll, or the SSH sampler's
+        interval where it runs. No instance's sample interval is taken to be longer (rules and replay)."""
+        ssh = self.settings.ssh
+        return max(self.polling.settings.instances_interval_s, ssh.interval_s if ssh.providers else 0.0)
 
     @property
     def local_labels(self) -> LocalLabels:

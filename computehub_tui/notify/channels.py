@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from computehub_tui.config.schema import EMAIL_NEEDS_ADDRESSES, AlertsSection
@@ -30,6 +30,12 @@ HOW_TO_CONFIGURE = {
     "webhook": "add [alerts.webhook] url (and format) to the config file; a whsec_ signing secret goes in the vault "
                "or COMPUTEHUB_WEBHOOK_SECRET",
 }
+
+
+def unconfigured(notified: Iterable[tuple[str, str]], configured: Collection[str]) -> list[tuple[str, str]]:
+    """Of ``notified`` (rule, channel) pairs, those whose alert channel is not in ``configured`` (a toast needs
+    no channel)."""
+    return [(rule, channel) for rule, channel in notified if channel in HOW_TO_CONFIGURE and channel not in configured]
 
 
 class ChannelConfigError(Exception):

@@ -154,6 +154,12 @@ class RuleSet:
     def ok(self) -> bool:
         return not self.errors
 
+    def notified_channels(self) -> list[tuple[str, str]]:
+        """(rule, channel) for each ``notify <channel>`` of each rule, once each, in file order."""
+        found = [(rule.name, str(action.args.get("channel", ""))) for rule in self.rules for action in rule.actions
+                 if action.kind is ActionKind.NOTIFY]
+        return list(dict.fromkeys(found))
+
 
 @dataclass(frozen=True, slots=True)
 class Series:

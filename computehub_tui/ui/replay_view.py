@@ -87,7 +87,8 @@ async def replay_rule(hub: Hub, text: str, rule: str, window_s: float,
         return ReplayView(rule, start, now, problem="no stored history in this time (the app records it while "
                                                     "it runs)")
     result = await asyncio.to_thread(asyncio.run, replay(RuleSet(chosen), trace, hub.rules.runner.settings,
-                                                         control=control, zone=hub.costs.zone))
+                                                         control=control, zone=hub.costs.zone,
+                                                         max_interval_s=hub.sample_interval_cap_s))
     firings = tuple(ReplayFiring(f.t, f.instance, f.actions, f.evidence) for f in result.firings)
     return ReplayView(rule, start, now, firings, trace.instances, tuple(result.held))
 

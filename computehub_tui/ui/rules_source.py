@@ -12,6 +12,7 @@ from computehub_tui.engine.automation.runner import ACCOUNT
 from computehub_tui.engine.automation.service import RulesService
 from computehub_tui.engine.crossing import run_on, running_loop
 from computehub_tui.engine.hub import Hub
+from computehub_tui.notify.channels import unconfigured
 from computehub_tui.rules.model import Mode, RuleSet, Truth
 from computehub_tui.rules.parser import parse_rules
 from computehub_tui.rules.recipes import RECIPES
@@ -111,6 +112,10 @@ class RulesSource(Protocol):
         """Parse ``text`` without saving it; pure, so the editor may call it off the event loop."""
         ...
 
+    def unconfigured_notifications(self, ruleset: RuleSet) -> list[tuple[str, str]]:
+        """(rule, channel) for each ``notify <channel>`` in ``ruleset`` whose alert channel is not set up."""
+        ...
+
     async def save(self, text: str) -> RuleSet:
         """Write ``text`` as the rules file and reload. An invalid text is never saved over the last good
         file: the RuleSet then carries the errors and nothing changed."""
@@ -196,6 +201,9 @@ class HubRulesSource:
 
     def check(self, text: str) -> RuleSet:
         return parse_rules(text)
+
+    def unconfigured_notifications(self, ruleset: RuleSet) -> list[tuple[str, str]]:
+        return unconfigured(ruleset.notified_channels(), self._hub.alerts.configured_channels())
 
     async def save(self, text: str) -> RuleSet:
         rule_set = parse_rules(text)

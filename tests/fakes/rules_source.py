@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from computehub_tui.clock import Clock
 from computehub_tui.engine.automation.replay import ReplayControl
+from computehub_tui.notify.channels import unconfigured
 from computehub_tui.rules.model import Action, ActionKind, Comparison, Mode, Position, Rule, RuleError, RuleSet, Truth
 from computehub_tui.ui.replay_view import ReplayView
 from computehub_tui.ui.rules_source import FiringRow, LeaseInfo, PendingWarning, PreviewRow, Recipe, RuleRow
@@ -94,6 +95,8 @@ class FakeRulesSource:
     """What ``replay`` answers (its rule and window filled in from the call)."""
     replays: list[tuple[str, float]] = field(default_factory=list)
     replay_controls: list[ReplayControl | None] = field(default_factory=list)
+    configured_channels: tuple[str, ...] = ("telegram", "email", "webhook")
+    """The alert channels set up: a ``notify`` to any other is warned of under the editor."""
     long_replay: tuple[int, int] | None = None
     """When set, ``replay`` reports (done, total) ticks and then never ends (a week of history, still going)."""
 
@@ -160,6 +163,9 @@ class FakeRulesSource:
 
     async def resume(self) -> None:
         self.is_paused = False
+
+    def unconfigured_notifications(self, ruleset: RuleSet) -> list[tuple[str, str]]:
+        return unconfigured(ruleset.notified_channels(), self.configured_channels)
 
     async def replay(self, text: str, rule: str, window_s: float, control: ReplayControl | None = None) -> ReplayView:
         self.replays.append((rule, window_s))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,9 @@ class FactSources:
     poll_interval_s: float
     pricing_of: Callable[[str], str | None]
     """An instance's pricing kind (``on-demand`` / ``interruptible``) where its launch was recorded."""
+    max_sample_interval_s: float = math.inf
+    """An instance's sample interval is never longer: gaps in the history (no process ran, metrics were missing)
+    must not stretch it, or a window would hold on a sample or two and a long gap would not count as missing."""
 
 
 class FactsBuilder:
@@ -205,7 +209,7 @@ class FactsBuilder:
         points = points or self._points
         sources = self._sources
         history = sources.metrics.history(instance.key)
-        interval = sample_interval(history, sources.poll_interval_s)
+        interval = min(sample_interval(history, sources.poll_interval_s), sources.max_sample_interval_s)
         latest = history[-1] if history and now - history[-1].time <= STALE_AFTER_S else None
         project = sources.projects.project_of(instance)
         values: dict[str, Value] = {

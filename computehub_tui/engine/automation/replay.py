@@ -123,8 +123,10 @@ class ReplayResult:
 class _InstanceTrace:
     """One instance's rows with the series and accrued cost the facts read, precomputed once."""
 
-    def __init__(self, rows: Sequence[TraceRow]) -> None:
+    def __init__(self, rows: Sequence[TraceRow], max_interval_s: float = math.inf) -> None:
         self.rows = list(rows)
+        self.max_interval_s = max_interval_s
+        """As live: the history's gaps never stretch the sample interval past how often the engine sampled."""
         self.times = [row.t for row in rows]
         # A row with no reading at all is a poll that listed the instance without a sample (a stopped machine,
         # a provider that sent no metrics): as in the engine, it adds a status point and no metric sample.
@@ -150,8 +152,8 @@ class _InstanceTrace:
         """The sample interval once ``sampled`` samples are in (as the engine's memory holds them), computed once."""
         found = self._intervals.get(sampled)
         if found is None:
-            found = self._intervals[sampled] = sample_interval(
-                self.samples[max(0, sampled - METRIC_HISTORY_SAMPLES):sampled], FIRST_INTERVAL_S)
+            found = self._intervals[sampled] = min(sample_interval(
+                self.samples[max(0, sampled - METRIC_HISTORY_SAMPLES):sampled], FIRST_INTERVAL_S), self.max_interval_s)
         return found
 
     def poll_interval_at(self, seen: int) -> float:
@@ -188,7 +190,7 @@ class TraceFacts(FactsBuilder):
     facts builder's own readers and sample interval, at whatever ``now`` the replay clock stands."""
 
     def __init__(self, trace: Trace, offset: float, clock: ManualClock, zone: tzinfo | None = UTC, *,
-                 reads_idle_for: bool = True) -> None:
+                 reads_idle_for: bool = True, max_interval_s: float = math.inf) -> None:
         # FactsBuilder.__init__ is not called: its sources are the live engine's, and none is read here.
         self._clock = clock
         self._reads_idle_for = reads_idle_for
@@ -199,7 +201,7 @@ class TraceFacts(FactsBuilder):
         for row in trace.rows:
             shifted = replace(row, t=row.t + offset, sample=replace(row.sample, time=row.sample.time + offset))
             grouped.setdefault(row.instance, []).append(shifted)
-        self._by_instance = {name: _InstanceTrace(rows) for name, rows in grouped.items()}
+        self._by_instance = {name: _InstanceTrace(rows, max_interval_s) for name, rows in grouped.items()}
         self._built: tuple[float, list[InstanceFacts]] | None = None
         """The last tick's facts: ``account`` sums them instead of building them again."""
 
@@ -333,11 +335,12 @@ def as_live(rule_set: RuleSet) -> RuleSet:
 
 async def replay(rule_set: RuleSet, trace: Trace, settings: AutomationSettings | None = None, *,
                  explain: str | None = None, control: ReplayControl | None = None,
-                 zone: tzinfo | None = UTC) -> ReplayResult:
+                 zone: tzinfo | None = UTC, max_interval_s: float = math.inf) -> ReplayResult:
     """Run ``rule_set`` over ``trace`` through the live runner; nothing is executed and no alert leaves.
     ``control`` follows its progress and may stop it (ReplayStopped). ``zone`` is where days begin for the money
     fields of a trace with real times (the user's, as live; None: local time); one in seconds from its start
-    begins at a UTC midnight and keeps UTC days."""
+    begins at a UTC midnight and keeps UTC days. ``max_interval_s`` caps each instance's sample interval as live
+    caps it (stored history: how often the engine sampled; a trace file has no such bound)."""
     offset = 0.0 if trace.absolute else RELATIVE_START
     result = ReplayResult(offset=offset)
     clock = ManualClock(trace.rows[0].t + offset)
@@ -346,7 +349,8 @@ async def replay(rule_set: RuleSet, trace: Trace, settings: AutomationSettings |
     store = await Store.open(":memory:")
     try:
         reads = {name for rule in rule_set.rules for name in _fields_read(rule)}
-        facts = TraceFacts(trace, offset, clock, zone if trace.absolute else UTC, reads_idle_for="idle_for" in reads)
+        facts = TraceFacts(trace, offset, clock, zone if trace.absolute else UTC, reads_idle_for="idle_for" in reads,
+                           max_interval_s=max_interval_s)
         executor = RecordingExecutor()
         spawned: list[asyncio.Task[None]] = []
         runner = RuleRunner(store=SafeStore(store, clock, bus), bus=bus, clock=clock, live=LiveData({}),

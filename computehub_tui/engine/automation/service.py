@@ -400,6 +400,8 @@ class AutomationParts:
     labels: LocalLabels
     capabilities: Callable[[str], Capabilities]
     spawn: Spawn
+    sample_interval_cap_s: float
+    """The longest a sample interval can be: how often the engine itself samples (polls, or SSH when on)."""
 
 
 def build_rules_service(parts: AutomationParts, settings: AutomationSettings) -> RulesService:
@@ -409,7 +411,8 @@ def build_rules_service(parts: AutomationParts, settings: AutomationSettings) ->
                         bus=parts.bus, clock=parts.clock, poll=parts.polling.refresh_instances,
                         poll_interval_s=interval, labels=parts.labels)
     facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects,
-                                     parts.statuses, parts.polling.is_stale, interval, executor.pricing_of))
+                                     parts.statuses, parts.polling.is_stale, interval, executor.pricing_of,
+                                     max(interval, parts.sample_interval_cap_s)))
     runner = RuleRunner(store=parts.store, bus=parts.bus, clock=parts.clock, live=parts.live, facts=facts,
                         executor=executor, settings=settings, spawn=parts.spawn)
     lease = LeaseKeeper(parts.store, parts.bus, parts.clock, role=settings.role, ttl_s=settings.lease_ttl_s)

@@ -117,7 +117,8 @@ class RuleEditorScreen(Screen[bool]):
         """Off the event loop, and cancelled by the next edit's check, so a stale result never shows."""
         ruleset = await asyncio.to_thread(self.source.check, text)
         self.ruleset = ruleset
-        self.query_one("#editor-check", PlainStatic).update(check_text(ruleset))
+        self.query_one("#editor-check", PlainStatic).update(
+            check_text(ruleset, self.source.unconfigured_notifications(ruleset)))
         if not ruleset.rules:
             self.query_one("#editor-preview", PlainStatic).update(Text("no rule to preview yet", style="dim"))
             return

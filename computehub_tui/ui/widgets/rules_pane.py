@@ -73,11 +73,16 @@ EXCERPT = 60
 """Characters of an erring line shown around its error: the caret line fits an 80-column terminal."""
 
 
-def check_text(ruleset: RuleSet) -> Text:
-    """Every error of a check with its line, column and caret; or how many rules it found."""
+def check_text(ruleset: RuleSet, unconfigured: Sequence[tuple[str, str]] = ()) -> Text:
+    """Every error of a check with its line, column and caret; or how many rules it found, and each ``notify``
+    to a channel that is not set up (``unconfigured``: rule, channel)."""
     if ruleset.ok:
         count = len(ruleset.rules)
-        return Text(f"✓ valid: {count} rule{'' if count == 1 else 's'}", style="green")
+        text = Text(f"✓ valid: {count} rule{'' if count == 1 else 's'}", style="green")
+        for rule, channel in unconfigured:
+            text.append(f"\n⚠ {show_controls(rule)} notifies {channel}, which is not set up (Settings → Notifications)",
+                        style="yellow")
+        return text
     text = Text()
     text.append(f"✖ {len(ruleset.errors)} error{'' if len(ruleset.errors) == 1 else 's'} (not saved)", style="bold red")
     for error in ruleset.errors:
