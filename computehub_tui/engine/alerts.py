@@ -9,7 +9,7 @@ import os
 import secrets
 import socket
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -46,6 +46,7 @@ from computehub_tui.notify.channels import (
     ChannelConfigError,
     build_channel,
     build_channels,
+    unconfigured,
 )
 from computehub_tui.notify.delivery import DeliveryOutcome, DeliveryWorker, RetryPolicy
 from computehub_tui.notify.grouping import (
@@ -201,6 +202,10 @@ class AlertsService:
     def configured_channels(self) -> list[str]:
         """The channels whose section is present, usable or not (Settings → Notifications lists these)."""
         return self.settings.section.channel_names()
+
+    def unconfigured(self, notified: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Of ``notified`` (rule, channel) pairs, those whose channel is not set up (a toast needs none)."""
+        return unconfigured(notified, self.configured_channels())
 
     async def channel_settings(self, name: str) -> tuple[dict[str, object], str]:
         """``[alerts.<name>]`` under its config names, and the channel's secret masked (``""``: none stored)."""

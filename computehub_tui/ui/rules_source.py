@@ -12,7 +12,6 @@ from computehub_tui.engine.automation.runner import ACCOUNT
 from computehub_tui.engine.automation.service import RulesService
 from computehub_tui.engine.crossing import run_on, running_loop
 from computehub_tui.engine.hub import Hub
-from computehub_tui.notify.channels import unconfigured
 from computehub_tui.rules.model import Mode, RuleSet, Truth
 from computehub_tui.rules.parser import parse_rules
 from computehub_tui.rules.recipes import RECIPES
@@ -203,7 +202,7 @@ class HubRulesSource:
         return parse_rules(text)
 
     def unconfigured_notifications(self, ruleset: RuleSet) -> list[tuple[str, str]]:
-        return unconfigured(ruleset.notified_channels(), self._hub.alerts.configured_channels())
+        return self._hub.alerts.unconfigured(ruleset.notified_channels())
 
     async def save(self, text: str) -> RuleSet:
         rule_set = parse_rules(text)
