@@ -412,7 +412,7 @@ def build_rules_service(parts: AutomationParts, settings: AutomationSettings) ->
                         poll_interval_s=interval, labels=parts.labels)
     facts = FactsBuilder(FactSources(parts.live, parts.health, parts.metrics, parts.costs, parts.projects,
                                      parts.statuses, parts.polling.is_stale, interval, executor.pricing_of,
-                                     max(interval, parts.sample_interval_cap_s)))
+                                     parts.sample_interval_cap_s))
     runner = RuleRunner(store=parts.store, bus=parts.bus, clock=parts.clock, live=parts.live, facts=facts,
                         executor=executor, settings=settings, spawn=parts.spawn)
     lease = LeaseKeeper(parts.store, parts.bus, parts.clock, role=settings.role, ttl_s=settings.lease_ttl_s)
