@@ -310,6 +310,7 @@ async def test_the_app_and_a_daemon_on_one_database_take_turns_answering_the_bot
         assert first._lease.held != second._lease.held  # exactly one of them polls
         holder, standby = (0, 1) if first._lease.held else (1, 0)
         await until(lambda: [first, second][standby]._standing_by)  # in its wait before asking again
+        assert fake.conflicts == 0  # while both run, only the holder reads the bot
 
         await hubs[holder].stop()  # the holder quits: it gives the lease up
         polls = len(fake.calls("getUpdates"))
@@ -318,7 +319,9 @@ async def test_the_app_and_a_daemon_on_one_database_take_turns_answering_the_bot
         fake.user_message(OWNER, "/pause")
         await until(lambda: len(fake.sent) == 2)
         assert hubs[standby].rules.paused
-        assert fake.conflicts == 0
+        # The quitter's long poll, cancelled on its side, may still wait on the server's: as on Telegram, the new
+        # reader's poll ends that abandoned one with 409 (counted), and the new reader itself is answered.
+        assert fake.conflicts <= 1
         assert all(not message.text.startswith("Unknown") for message in fake.sent)
     finally:
         for hub in hubs:
