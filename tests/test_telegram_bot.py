@@ -335,9 +335,9 @@ async def test_a_reply_refused_with_429_is_sent_again_after_the_servers_retry_af
     async with bot_on(tmp_path, fake, two_machines()) as (bot, s):
         fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 7", retry_after=7)
         fake.user_message(OWNER, "/status")
-        sleepers = s.clock.sleeper_count
         polling = asyncio.ensure_future(bot.poll_once())
-        await until(lambda: s.clock.sleeper_count > sleepers)  # the bot waits for the retry_after
+        due = s.clock.now() + 7
+        await until(lambda: any(at == due and not waiting.done() for at, waiting in s.clock._sleepers))  # retry_after
         assert len(fake.calls("sendMessage")) == 1
         await s.clock.advance(6.9)
         assert not polling.done() and fake.sent == []  # not before Telegram said
