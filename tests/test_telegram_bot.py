@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from fakes.telegram_api import FakeTelegram
 from rules_support import POLL_S, Machines, Session, rule, rules, session
 from waiting import until
 
+from computehub_tui.clock import ManualClock
 from computehub_tui.domain.models import InstanceStatus
 from computehub_tui.domain.secret import Secret
 from computehub_tui.engine.automation.settings import AutomationSettings
@@ -62,6 +63,26 @@ async def bot_on(tmp_path: Path, fake: FakeTelegram, machines: Machines, *rule_l
             yield TelegramBot(s.hub, channel, alerts=alerts), s
         finally:
             await channel.aclose()
+
+
+@asynccontextmanager
+async def bot_hub(db: Path, fake: FakeTelegram, machines: Machines, role: str = "app") -> AsyncIterator[Hub]:
+    """A Hub (not started) on ``machines`` and a real store at ``db`` whose engine runs the bot against ``fake``."""
+    store = await Store.open(db)
+    channel = TelegramChannel(Secret(TOKEN), str(OWNER), fake.base_url, timeout_s=5.0)
+    hub = Hub({"vast": machines}, store, machines.clock,  # type: ignore[dict-item]
+              HubSettings(poll=PollSettings(POLL_S * 10, POLL_S), automation=AutomationSettings(role=role)),
+              telegram=lambda: channel)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+        await store.close()
+
+
+def sleeping_until(clock: ManualClock, due: float) -> bool:
+    """True while something sleeps on ``clock`` until exactly ``due`` (the bot's own wait, not a poll loop's)."""
+    return any(at == due and not waiting.done() for at, waiting in clock._sleepers)
 
 
 def replies(fake: FakeTelegram) -> list[str]:
@@ -215,12 +236,7 @@ async def test_a_restart_does_not_handle_an_update_again(tmp_path: Path, fake: F
 
 
 async def test_stopping_the_engine_cancels_the_long_poll_at_once(tmp_path: Path, fake: FakeTelegram) -> None:
-    machines = two_machines()
-    store = await Store.open(tmp_path / "db")
-    channel = TelegramChannel(Secret(TOKEN), str(OWNER), fake.base_url, timeout_s=5.0)
-    hub = Hub({"vast": machines}, store, machines.clock,  # type: ignore[dict-item]
-              HubSettings(poll=PollSettings(POLL_S * 10, POLL_S)), telegram=lambda: channel)
-    try:
+    async with bot_hub(tmp_path / "db", fake, two_machines()) as hub:
         await hub.start()
         await until(lambda: len(fake.calls("getUpdates")) == 1)
         assert fake.fields(fake.calls("getUpdates")[0])["timeout"] == "25"  # a long poll is in flight
@@ -228,8 +244,6 @@ async def test_stopping_the_engine_cancels_the_long_poll_at_once(tmp_path: Path,
         await asyncio.wait_for(hub.stop(), 5)
         assert time.monotonic() - started < 1.0
         assert hub.supervisor.running() == [] and hub.telegram_bot is None
-    finally:
-        await store.close()
 
 
 async def test_another_process_handling_updates_meanwhile_is_not_repeated(tmp_path: Path, fake: FakeTelegram) -> None:
@@ -292,13 +306,9 @@ async def test_a_chat_configured_by_its_public_name_is_answered_and_a_look_alike
 async def test_the_app_and_a_daemon_on_one_database_take_turns_answering_the_bot(
         tmp_path: Path, fake: FakeTelegram) -> None:
     machines = two_machines()
-    stores = [await Store.open(tmp_path / "db") for _ in range(2)]
-    channels = [TelegramChannel(Secret(TOKEN), str(OWNER), fake.base_url, timeout_s=5.0) for _ in range(2)]
-    hubs = [Hub({"vast": machines}, store, machines.clock,  # type: ignore[dict-item]
-                HubSettings(poll=PollSettings(POLL_S * 10, POLL_S), automation=AutomationSettings(role=role)),
-                telegram=lambda channel=channel: channel)  # type: ignore[misc]
-            for store, channel, role in zip(stores, channels, ("app", "daemon"), strict=True)]
-    try:
+    async with AsyncExitStack() as stack:
+        hubs = [await stack.enter_async_context(bot_hub(tmp_path / "db", fake, machines, role))
+                for role in ("app", "daemon")]
         for hub in hubs:
             await hub.start()
         await until(lambda: len(fake.calls("getUpdates")) >= 1)
@@ -323,11 +333,6 @@ async def test_the_app_and_a_daemon_on_one_database_take_turns_answering_the_bot
         # reader's poll ends that abandoned one with 409 (counted), and the new reader itself is answered.
         assert fake.conflicts <= 1
         assert all(not message.text.startswith("Unknown") for message in fake.sent)
-    finally:
-        for hub in hubs:
-            await hub.stop()
-        for store in stores:
-            await store.close()
 
 
 async def test_a_reply_refused_with_429_is_sent_again_after_the_servers_retry_after(
@@ -336,8 +341,7 @@ async def test_a_reply_refused_with_429_is_sent_again_after_the_servers_retry_af
         fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 7", retry_after=7)
         fake.user_message(OWNER, "/status")
         polling = asyncio.ensure_future(bot.poll_once())
-        due = s.clock.now() + 7
-        await until(lambda: any(at == due and not waiting.done() for at, waiting in s.clock._sleepers))  # retry_after
+        await until(lambda: sleeping_until(s.clock, s.clock.now() + 7))  # Telegram's retry_after
         assert len(fake.calls("sendMessage")) == 1
         await s.clock.advance(6.9)
         assert not polling.done() and fake.sent == []  # not before Telegram said
@@ -351,19 +355,11 @@ async def test_a_bot_api_that_answers_long_polls_at_once_is_not_asked_in_a_tight
         tmp_path: Path, fake: FakeTelegram) -> None:
     fake.holds_long_polls = False
     machines = two_machines()
-    store = await Store.open(tmp_path / "db")
-    channel = TelegramChannel(Secret(TOKEN), str(OWNER), fake.base_url, timeout_s=5.0)
-    hub = Hub({"vast": machines}, store, machines.clock,  # type: ignore[dict-item]
-              HubSettings(poll=PollSettings(POLL_S * 10, POLL_S)), telegram=lambda: channel)
-    try:
-        clock = machines.clock
+    clock = machines.clock
+    async with bot_hub(tmp_path / "db", fake, machines) as hub:
         await hub.start()
         # The empty answer came at once: the bot waits out the rest of a second before it asks again.
-        await until(lambda: any(due == clock.now() + MIN_POLL_GAP_S and not waiting.done()
-                                for due, waiting in clock._sleepers))
+        await until(lambda: sleeping_until(clock, clock.now() + MIN_POLL_GAP_S))
         assert len(fake.calls("getUpdates")) == 1
         await clock.advance(MIN_POLL_GAP_S)
         await until(lambda: len(fake.calls("getUpdates")) == 2)
-    finally:
-        await hub.stop()
-        await store.close()
