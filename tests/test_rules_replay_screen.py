@@ -38,7 +38,8 @@ def replay_source(clock: ManualClock) -> FakeRulesSource:
     return source
 
 
-async def open_replay(pilot: Pilot) -> ReplayScreen:
+async def open_replay(pilot: Pilot, *, loaded: bool = True) -> ReplayScreen:
+    """The editor's replay of the rule under the cursor, once its result shows (``loaded``) or at once."""
     await pilot.press("4")
     await wait_for(pilot, lambda: bool(app_of(pilot).rules_pane.table.rows))
     await pilot.press("e")
@@ -49,7 +50,7 @@ async def open_replay(pilot: Pilot) -> ReplayScreen:
     editor.editor.move_cursor((1, 0))  # the idle-stop rule (line 2 of the file)
     await pilot.press("ctrl+t")
     await wait_for(pilot, lambda: isinstance(app_of(pilot).screen, ReplayScreen)
-                   and app_of(pilot).screen.view is not None)
+                   and (app_of(pilot).screen.view is not None or not loaded))
     screen = app_of(pilot).screen
     assert isinstance(screen, ReplayScreen)
     return screen
@@ -99,13 +100,7 @@ async def test_a_long_replay_shows_its_progress_and_closing_the_screen_stops_it(
     app.rules_source_for = lambda hub: source
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        await pilot.press("4")
-        await wait_for(pilot, lambda: bool(app.rules_pane.table.rows))
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, RuleEditorScreen))
-        await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen))
-        screen = app.screen
+        screen = await open_replay(pilot, loaded=False)
         summary = screen.query_one("#replay-summary")
         await wait_for(pilot, lambda: "40 % of 10,000 polls" in str(summary.render()))
         assert "esc stops it" in str(summary.render())
